@@ -1,0 +1,1 @@
+"""Portvakt: one OpenID Connect Provider in front of Swedish e-ID providers."""

@@ -1,0 +1,165 @@
+"""create_app(settings) -> the Starlette application: routes, lifespan, error handlers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gateway.browser import BrowserBinding
+from gateway.defaults import DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
+from gateway.demo import demo_app
+from gateway.errors import exception_handlers
+from gateway.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
+from gateway.keys import SigningKeys, load_signing_keys
+from gateway.oidc import discovery
+from gateway.oidc.authorize import read_parameters, trusted_client, validate
+from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
+from gateway.oidc.token import TokenEndpoint
+from gateway.oidc.userinfo import UserinfoEndpoint
+from gateway.registry import build_providers
+from gateway.security import SecurityHeaders
+from gateway.settings import Settings
+from gateway.store import DeferredStore, open_store
+from gateway.ui.pages import UI_DIR, PageRenderer
+from providers.base import Provider
+
+log = logging.getLogger("portvakt")
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette:
+    secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    subject_salt = settings.subject_salt or _development_salt()
+    keys = keys or load_signing_keys(settings.keys.dir, settings.environment != "production")
+    store = DeferredStore()
+    pages = PageRenderer(settings.environment)
+    browsers = BrowserBinding(secret_key, secure=settings.secure_cookies)
+    clients = ClientRegistry(settings)
+    providers = build_providers(settings, store, pages, browsers)
+    flow = LoginFlow(settings, store, clients, providers, pages, browsers)
+    audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
+    token = TokenEndpoint(
+        settings, store, keys, ClientAuthenticator(clients, store, audiences), subject_salt
+    )
+    userinfo = UserinfoEndpoint(settings, store, keys, clients)
+    metadata = discovery.provider_metadata(settings.issuer, providers.values())
+    jwks = keys.jwks()
+
+    async def openid_configuration(request: Request) -> Response:
+        return JSONResponse(metadata, headers={"Cache-Control": "public, max-age=300"})
+
+    async def jwks_endpoint(request: Request) -> Response:
+        return JSONResponse(jwks, headers={"Cache-Control": "public, max-age=300"})
+
+    async def authorize(request: Request) -> Response:
+        params = await read_parameters(request)
+        client, redirect_uri = trusted_client(params, clients)
+        try:
+            auth = validate(params, client, redirect_uri)
+            return await flow.begin(request, auth, params.get(AUTHN_PROVIDER_PARAMETER))
+        except OAuth2Error as error:
+            error.redirect_uri, error.state = redirect_uri, params.get("state")
+            raise
+
+    async def login_page(request: Request) -> Response:
+        login_id = request.path_params["login_id"]
+        if request.method == "POST":
+            return await flow.choose(request, login_id)
+        return await flow.show(request, login_id)
+
+    async def resume(request: Request) -> Response:
+        return await flow.resume(request, request.path_params["login_id"])
+
+    async def cancel(request: Request) -> Response:
+        return await flow.cancel(request, request.path_params["login_id"])
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def home(request: Request) -> Response:
+        target = "/demo/" if settings.demo else discovery.DISCOVERY_PATH
+        return RedirectResponse(target, status_code=307)
+
+    routes: list[BaseRoute] = [
+        Route("/", home),
+        Route(discovery.DISCOVERY_PATH, openid_configuration),
+        Route(discovery.JWKS_PATH, jwks_endpoint),
+        Route(discovery.AUTHORIZE_PATH, authorize, methods=["GET", "POST"]),
+        Route(discovery.TOKEN_PATH, token.__call__, methods=["POST"]),
+        Route(discovery.USERINFO_PATH, userinfo.__call__, methods=["GET", "POST"]),
+        Route("/login/{login_id}", login_page, methods=["GET", "POST"]),
+        Route("/login/{login_id}/resume", resume),
+        Route("/login/{login_id}/cancel", cancel),
+        Route("/healthz", healthz),
+        *(provider_mount(provider, flow) for provider in providers.values()),
+        Mount("/static", StaticFiles(directory=UI_DIR / "static"), name="static"),
+    ]
+    if settings.demo:
+        demo_client = settings.client(DEMO_RP_CLIENT_ID)
+        assert demo_client is not None and demo_client.client_secret is not None  # settings check
+        demo = demo_app(settings.issuer, demo_client.client_id, demo_client.client_secret, pages)
+        routes.append(Mount("/demo", demo))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        url = settings.store.url if settings.store else None
+        timeout = settings.store.timeout_seconds if settings.store else 1.0
+        async with open_store(url, timeout) as opened:
+            store.attach(opened)
+            try:
+                yield
+            finally:
+                store.attach(None)
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=exception_handlers(pages, flow),
+        middleware=[
+            Middleware(SecurityHeaders, hsts=settings.secure_cookies),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=_public_client_origins(settings),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+            ),
+        ],
+    )
+
+
+def provider_mount(provider: Provider, flow: LoginFlow) -> Mount:
+    """A provider's own pages plus its finish endpoint, under /providers/<name>/."""
+
+    async def finish(request: Request) -> Response:
+        return await flow.finish(request, provider)
+
+    finish_route = Route(provider.finish_path, finish, methods=list(provider.finish_methods))
+    return Mount(f"/providers/{provider.name}", routes=[*provider.routes(), finish_route])
+
+
+def _public_client_origins(settings: Settings) -> list[str]:
+    """Browser apps (public clients) call /token and /userinfo from their own origin."""
+    origins = set()
+    for client in settings.clients:
+        if client.is_public:
+            for uri in client.redirect_uris:
+                parts = urlsplit(uri)
+                origins.add(f"{parts.scheme}://{parts.netloc}")
+    return sorted(origins)
+
+
+def _development_salt() -> str:
+    log.warning("subject_salt is not set: using the demo salt; set it before going live")
+    return DEMO_SUBJECT_SALT

@@ -1,0 +1,90 @@
+"""`portvakt serve | check-config`: the operator's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.defaults import DEMO_REDIRECT_URIS, demo_settings
+from gateway.keys import KeysUnavailable
+from gateway.settings import Settings, SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portvakt", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--config", type=Path, help="YAML file; omitted: the embedded demo")
+    serve.add_argument("--issuer", help="public base URL; default http://HOST:PORT")
+    serve.add_argument("--log-level", default="info")
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.file)
+    return run(args)
+
+
+def check_config(path: Path) -> int:
+    try:
+        settings = load_settings(path)
+    except SettingsError as error:
+        return report(error)
+    print(f"{path}: OK ({len(settings.providers)} providers, {len(settings.clients)} clients)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    issuer = args.issuer or f"http://{_url_host(args.host)}:{args.port}"
+    try:
+        if args.config is None:
+            settings = demo_settings(issuer)
+        else:
+            settings = load_settings(args.config, {"issuer": args.issuer} if args.issuer else None)
+        app = create_app(settings)
+    except SettingsError as error:
+        return report(error)
+    except KeysUnavailable as error:
+        print(f"portvakt: keys.dir: {error}", file=sys.stderr)
+        return 2
+    announce(settings, args.config is None)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
+    return 0
+
+
+def report(error: SettingsError) -> int:
+    print(f"portvakt: the configuration in {error.source} cannot be used:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2
+
+
+def announce(settings: Settings, demo: bool) -> None:
+    print(f"Portvakt is starting. Issuer: {settings.issuer}")
+    print(f"  Discovery: {settings.issuer}/.well-known/openid-configuration")
+    if demo:
+        print("  Embedded demo settings: in-memory store, sandbox provider (TEST identities).")
+        print("  Demo client: client_id=demo client_secret=demo-secret")
+        print("               public PKCE client: client_id=demo-spa")
+        print(f"               redirect_uris: {', '.join(DEMO_REDIRECT_URIS)}")
+        print(f"  Try it: open {settings.issuer}/demo/ and press 'Logga in'.")
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - mapping a bind-all address to a URL
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The embedded defaults of `portvakt serve` without --config: in-memory store, the sandbox
+provider, the demo e-service clients and the demo relying party at /demo/."""
+
+from __future__ import annotations
+
+import secrets
+
+from gateway.settings import Settings, settings_from_data
+
+DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/callback"]
+DEMO_RP_CLIENT_ID = "demo-rp"
+# Fixed so that a test person keeps the same `sub` across restarts of the demo; never in production.
+DEMO_SUBJECT_SALT = "portvakt-demo-subject-salt-not-secret"
+
+
+def demo_settings(issuer: str) -> Settings:
+    return settings_from_data(
+        {
+            "issuer": issuer,
+            "environment": "test",
+            "demo": True,
+            "subject_salt": DEMO_SUBJECT_SALT,
+            "providers": {"sandbox": {"type": "sandbox"}},
+            "clients": [
+                {
+                    "client_id": "demo",
+                    "client_secret": "demo-secret",
+                    "redirect_uris": DEMO_REDIRECT_URIS,
+                    "display": {"sv": "Demotjänst", "en": "Demo service"},
+                },
+                {
+                    "client_id": "demo-spa",
+                    "redirect_uris": DEMO_REDIRECT_URIS,
+                    "display": {"sv": "Demotjänst (webbapp)", "en": "Demo service (web app)"},
+                },
+                {
+                    "client_id": DEMO_RP_CLIENT_ID,
+                    "client_secret": secrets.token_urlsafe(24),
+                    "redirect_uris": [f"{issuer}/demo/callback"],
+                    "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
+                },
+            ],
+        },
+        source="built-in demo settings",
+    )

@@ -1,0 +1,328 @@
+"""The pending login: created by /authorize, handed to a provider, completed with an Identity.
+
+A pending login is one store record (`login:<id>`) that lives `login_ttl_seconds`. It belongs to
+the browser that started it; the upstream's answer may arrive without that browser's cookie (a
+cross-site SAML POST), and then the identity is parked in the record until the browser comes
+back to /login/<id>/resume. Completing takes the record atomically, so a login completes once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.browser import BrowserBinding
+from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
+from gateway.oidc.client_auth import ClientRegistry
+from gateway.settings import ClientSettings, Settings
+from gateway.ui.pages import PageRenderer, localized, negotiate_locale
+from providers.base import (
+    FormRejected,
+    Identity,
+    LoginContext,
+    LoginStateLost,
+    Provider,
+    ProviderError,
+    Store,
+    UnmetAssurance,
+)
+from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+
+AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
+
+
+class LoginNotFound(Exception):
+    """The pending login expired, was completed already, or never existed."""
+
+
+class WrongBrowser(ProviderError):
+    reason = "wrong_browser"
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    id: str
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    nonce: str | None
+    scopes: tuple[str, ...]
+    code_challenge: str | None
+    prompt: tuple[str, ...]
+    max_age: int | None
+    acr_values: tuple[str, ...]
+    claims: dict[str, dict[str, Any]]
+    ui_locales: str | None
+    login_hint: str | None
+    authn_provider: str | None
+    browser: str
+    created_at: int
+    provider: str | None = None
+    identity: dict[str, Any] | None = None
+
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> PendingLogin:
+        data = json.loads(raw)
+        for key in ("scopes", "prompt", "acr_values"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str | None
+    nonce: str | None
+    scopes: tuple[str, ...]
+    claims: dict[str, dict[str, Any]]
+    identity: dict[str, Any]
+
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> IssuedCode:
+        data = json.loads(raw)
+        data["scopes"] = tuple(data["scopes"])
+        return cls(**data)
+
+
+class LoginFlow:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clients: ClientRegistry,
+        providers: Mapping[str, Provider],
+        pages: PageRenderer,
+        browsers: BrowserBinding,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clients = clients
+        self._providers = providers
+        self._pages = pages
+        self._browsers = browsers
+
+    async def begin(
+        self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
+    ) -> Response:
+        eligible = self.eligible_providers(auth.client, auth.acr_values)
+        if not eligible:
+            raise UnmetAuthenticationRequirementsError(
+                "no e-ID provider available to this client can deliver the requested acr_values"
+            )
+        browser, is_new = self._browsers.ensure_browser_id(request)
+        login = PendingLogin(
+            id=secrets.token_urlsafe(24),
+            client_id=auth.client.client_id,
+            redirect_uri=auth.redirect_uri,
+            state=auth.state,
+            nonce=auth.nonce,
+            scopes=auth.scopes,
+            code_challenge=auth.code_challenge,
+            prompt=tuple(sorted(auth.prompt)),
+            max_age=auth.max_age,
+            acr_values=auth.acr_values,
+            claims=auth.claims,
+            ui_locales=auth.ui_locales,
+            login_hint=auth.login_hint,
+            authn_provider=authn_provider,
+            browser=browser,
+            created_at=int(time.time()),
+        )
+        await self._save(login)
+        response = await self._proceed(request, login, eligible)
+        if is_new:
+            self._browsers.set_cookie(response, browser)
+        return response
+
+    def eligible_providers(
+        self, client: ClientSettings, acr_values: tuple[str, ...]
+    ) -> list[Provider]:
+        names = client.providers if client.providers is not None else list(self._providers)
+        candidates = [self._providers[name] for name in names]
+        if not acr_values:
+            return candidates
+        return [p for p in candidates if p.loa & set(acr_values)]
+
+    async def show(self, request: Request, login_id: str) -> Response:
+        """GET /login/<id>: the chooser again (back button, language switch)."""
+        login = await self._load_for_browser(request, login_id)
+        return await self._proceed(request, login, self._eligible_for(login))
+
+    async def choose(self, request: Request, login_id: str) -> Response:
+        """POST /login/<id>: the citizen picked a provider on the chooser."""
+        form = await request.form()
+        if not self._browsers.verify(request, login_id, str(form.get("csrf", ""))):
+            raise FormRejected("chooser", login_id, "chooser form failed its CSRF check")
+        login = await self._load_for_browser(request, login_id)
+        chosen = str(form.get("provider", ""))
+        provider = next((p for p in self._eligible_for(login) if p.name == chosen), None)
+        if provider is None:
+            return self._chooser(request, login, self._eligible_for(login), status_code=400)
+        return await self._start(request, login, provider)
+
+    async def finish(self, request: Request, provider: Provider) -> Response:
+        """The provider's callback: it verifies its upstream's answer, we complete the login."""
+        login_id, identity = await provider.finish(request)
+        login = await self._take(login_id)
+        if login.provider != provider.name or identity.provider != provider.name:
+            raise LoginStateLost(provider.name, None, "answer from another provider than chosen")
+        browser = self._browsers.browser_id(request)
+        if browser is None:
+            parked = replace(login, identity=identity.to_dict())
+            await self._save(parked)
+            return RedirectResponse(self._url(f"/login/{login.id}/resume"), status_code=303)
+        return await self._complete(login, identity, browser)
+
+    async def resume(self, request: Request, login_id: str) -> Response:
+        login = await self._take(login_id)
+        if login.identity is None:
+            await self._save(login)
+            raise LoginStateLost("gateway", login_id, "nothing to resume yet")
+        identity = Identity.from_dict(login.identity)
+        return await self._complete(login, identity, self._browsers.browser_id(request))
+
+    async def cancel(self, request: Request, login_id: str) -> Response:
+        login = await self._load_for_browser(request, login_id)
+        back = await self.abandon(login.id, "access_denied", "the citizen cancelled the login")
+        return RedirectResponse(back or self._url("/"), status_code=303)
+
+    async def abandon(self, login_id: str, error: str, description: str) -> str | None:
+        """End a pending login with an error; the URL that takes the citizen back to the client."""
+        raw = await self._store.take(f"login:{login_id}")
+        if raw is None:
+            return None
+        login = PendingLogin.loads(raw)
+        return self.client_redirect(
+            login.redirect_uri,
+            {"error": error, "error_description": description, "state": login.state},
+        )
+
+    def client_redirect(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
+        """RFC 9207: every authorization response carries `iss`."""
+        values = [(k, v) for k, v in params.items() if v is not None]
+        return str(add_params_to_uri(redirect_uri, [*values, ("iss", self._settings.issuer)]))
+
+    async def _complete(
+        self, login: PendingLogin, identity: Identity, browser: str | None
+    ) -> Response:
+        if browser != login.browser:
+            await self._save(login)
+            raise WrongBrowser(identity.provider, login.id, "finished in another browser")
+        if login.acr_values and identity.loa not in login.acr_values:
+            await self._save(login)
+            raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
+        code = secrets.token_urlsafe(32)
+        issued = IssuedCode(
+            client_id=login.client_id,
+            redirect_uri=login.redirect_uri,
+            code_challenge=login.code_challenge,
+            nonce=login.nonce,
+            scopes=login.scopes,
+            claims=login.claims,
+            identity=identity.to_dict(),
+        )
+        await self._store.put(f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds)
+        location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
+        return RedirectResponse(location, status_code=303)
+
+    async def _proceed(
+        self, request: Request, login: PendingLogin, eligible: list[Provider]
+    ) -> Response:
+        selected = next((p for p in eligible if p.name == login.authn_provider), None)
+        if selected is None and len(eligible) == 1:
+            selected = eligible[0]
+        if selected is not None:
+            return await self._start(request, login, selected)
+        return self._chooser(request, login, eligible)
+
+    async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
+        if login.provider != provider.name:
+            login = replace(login, provider=provider.name)
+            await self._save(login)
+        client = self._clients.get(login.client_id)
+        context = LoginContext(
+            login_id=login.id,
+            client_id=login.client_id,
+            client_display=client.display if client else {},
+            requested_loa=login.acr_values,
+            locale=negotiate_locale(request, login.ui_locales),
+            client_ip=request.client.host if request.client else "",
+            identity_hint=_identity_hint(login.login_hint),
+            force_authn="login" in login.prompt or login.max_age is not None,
+        )
+        request.state.preferred_locale = login.ui_locales
+        return await provider.start(request, context)
+
+    def _chooser(
+        self,
+        request: Request,
+        login: PendingLogin,
+        eligible: list[Provider],
+        status_code: int = 200,
+    ) -> Response:
+        client = self._clients.get(login.client_id)
+        request.state.preferred_locale = login.ui_locales
+        context = {
+            "login_id": login.id,
+            "providers": eligible,
+            "client_display": client.display if client else {},
+            "client_id": login.client_id,
+            "csrf": self._browsers.token(request, login.id),
+            "action": self._url(f"/login/{login.id}"),
+            "cancel_url": self._url(f"/login/{login.id}/cancel"),
+            "localized": localized,
+        }
+        return self._pages.render(request, "chooser.html", context, status_code, login.ui_locales)
+
+    def _eligible_for(self, login: PendingLogin) -> list[Provider]:
+        client = self._clients.get(login.client_id)
+        return self.eligible_providers(client, login.acr_values) if client else []
+
+    async def _load_for_browser(self, request: Request, login_id: str) -> PendingLogin:
+        raw = await self._store.get(f"login:{login_id}")
+        if raw is None:
+            raise LoginNotFound(login_id)
+        login = PendingLogin.loads(raw)
+        if self._browsers.browser_id(request) != login.browser:
+            raise WrongBrowser("gateway", None, "login belongs to another browser")
+        return login
+
+    async def _take(self, login_id: str) -> PendingLogin:
+        raw = await self._store.take(f"login:{login_id}")
+        if raw is None:
+            raise LoginNotFound(login_id)
+        return PendingLogin.loads(raw)
+
+    async def _save(self, login: PendingLogin) -> None:
+        remaining = self._settings.login_ttl_seconds - (int(time.time()) - login.created_at)
+        if remaining <= 0:
+            raise LoginNotFound(login.id)
+        await self._store.put(f"login:{login.id}", login.dumps(), remaining)
+
+    def _url(self, path: str) -> str:
+        return f"{self._settings.issuer}{path}"
+
+
+def _identity_hint(login_hint: str | None) -> str | None:
+    """A login_hint that is a valid identity number pre-fills or selects the person upstream."""
+    if not login_hint:
+        return None
+    try:
+        return parse_identity_number(login_hint).digits
+    except InvalidIdentityNumber:
+        return None

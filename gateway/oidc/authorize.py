@@ -1,0 +1,219 @@
+"""The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1), checked top to bottom.
+
+Until the client and its exact redirect_uri are verified, every error is an HTML page
+(`AuthorizeRequestRejected`, never a redirect). After that an `OAuth2Error` goes back to the
+e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import (
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnsupportedResponseTypeError,
+)
+from authlib.oidc.core.errors import (
+    LoginRequiredError,
+    RegistrationNotSupportedError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+
+from gateway.oidc.client_auth import ClientRegistry
+from gateway.settings import ClientSettings
+
+CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
+MAX_PARAMETER_LENGTH = 4096
+
+
+class AuthorizeRequestRejected(Exception):
+    """Client or redirect_uri not trusted: show a page, never redirect (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """OpenID Connect Core Error Code unmet_authentication_requirements 1.0."""
+
+    error = "unmet_authentication_requirements"
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    client: ClientSettings
+    redirect_uri: str
+    state: str | None
+    nonce: str | None
+    scopes: tuple[str, ...]
+    code_challenge: str | None
+    prompt: frozenset[str]
+    max_age: int | None
+    acr_values: tuple[str, ...]
+    acr_essential: bool
+    claims: dict[str, dict[str, Any]]
+    ui_locales: str | None
+    login_hint: str | None
+
+
+async def read_parameters(request: Request) -> ImmutableMultiDict[str, str]:
+    """GET query or POST form (OIDC Core §3.1.2.1 allows both)."""
+    if request.method == "POST":
+        form = await request.form()
+        return ImmutableMultiDict([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    return ImmutableMultiDict(request.query_params.multi_items())
+
+
+def trusted_client(
+    params: ImmutableMultiDict[str, str], clients: ClientRegistry
+) -> tuple[ClientSettings, str]:
+    """The two checks after which errors may be sent to the client (node-oidc-provider N2)."""
+    client_ids = params.getlist("client_id")
+    if len(client_ids) != 1 or (client := clients.get(client_ids[0])) is None:
+        raise AuthorizeRequestRejected("unknown_client", "client_id is missing or not registered")
+    redirect_uris = params.getlist("redirect_uri")
+    if len(redirect_uris) != 1 or redirect_uris[0] not in client.redirect_uris:
+        raise AuthorizeRequestRejected(
+            "redirect_uri", "redirect_uri is missing or not registered exactly for this client"
+        )
+    return client, redirect_uris[0]
+
+
+def validate(
+    params: ImmutableMultiDict[str, str], client: ClientSettings, redirect_uri: str
+) -> AuthorizationRequest:
+    for step in AUTHORIZE_STEPS:
+        step(params, client)
+    claims = parse_claims(params.get("claims"))
+    essential_acr = claims.get("id_token", {}).get("acr") or {}
+    acr_values = tuple(params.get("acr_values", "").split()) or tuple(
+        essential_acr.get("values")
+        or ([essential_acr["value"]] if "value" in essential_acr else [])
+    )
+    return AuthorizationRequest(
+        client=client,
+        redirect_uri=redirect_uri,
+        state=params.get("state"),
+        nonce=params.get("nonce"),
+        scopes=tuple(dict.fromkeys(params.get("scope", "").split())),
+        code_challenge=params.get("code_challenge"),
+        prompt=frozenset(params.get("prompt", "").split()),
+        max_age=int(params["max_age"]) if "max_age" in params else None,
+        acr_values=acr_values,
+        acr_essential=bool(essential_acr.get("essential")),
+        claims=claims,
+        ui_locales=params.get("ui_locales"),
+        login_hint=params.get("login_hint"),
+    )
+
+
+def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
+    for key in params:
+        if len(params.getlist(key)) > 1:
+            raise InvalidRequestError(f"{key} is given more than once")
+        if len(params[key]) > MAX_PARAMETER_LENGTH:
+            raise InvalidRequestError(f"{key} is too long")
+
+
+def no_request_objects(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    if "request" in params:
+        raise RequestNotSupportedError("request objects are not supported by this provider")
+    if "request_uri" in params:
+        raise RequestURINotSupportedError("request_uri is not supported by this provider")
+    if "registration" in params:
+        raise RegistrationNotSupportedError("the registration parameter is not supported")
+
+
+def code_response_type(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    response_type = params.get("response_type")
+    if not response_type:
+        raise InvalidRequestError("response_type is missing")
+    if response_type != "code":
+        raise UnsupportedResponseTypeError(response_type, "only response_type=code is supported")
+    if params.get("response_mode", "query") != "query":
+        raise InvalidRequestError("only response_mode=query is supported")
+
+
+def openid_scope(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    if "openid" not in params.get("scope", "").split():
+        raise InvalidScopeError("scope must include openid")
+
+
+def pkce_s256(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    """RFC 7636 with S256 only (Swedish profile §2.1.8); required for public clients."""
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if challenge is None:
+        if method is not None:
+            raise InvalidRequestError("code_challenge_method without code_challenge")
+        if client.is_public:
+            raise InvalidRequestError("public clients must use PKCE (code_challenge with S256)")
+        return
+    if method != "S256":
+        raise InvalidRequestError("code_challenge_method must be S256")
+    if not CODE_CHALLENGE.match(challenge):
+        raise InvalidRequestError("code_challenge is malformed")
+
+
+def prompt_and_max_age(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    prompt = set(params.get("prompt", "").split())
+    if not prompt <= PROMPT_VALUES:
+        raise InvalidRequestError(f"unsupported prompt value: {sorted(prompt - PROMPT_VALUES)[0]}")
+    if "none" in prompt and len(prompt) > 1:
+        raise InvalidRequestError("prompt=none cannot be combined with other values")
+    if "max_age" in params and not params["max_age"].isdigit():
+        raise InvalidRequestError("max_age must be a non-negative integer")
+
+
+def silent_login_needs_a_session(
+    params: ImmutableMultiDict[str, str], client: ClientSettings
+) -> None:
+    """prompt=none: without a gateway session no login can happen silently (Core §3.1.2.6)."""
+    if "none" in params.get("prompt", "").split():
+        raise LoginRequiredError("no active session; the citizen must log in")
+
+
+def parse_claims(raw: str | None) -> dict[str, dict[str, Any]]:
+    """The `claims` parameter (OIDC Core §5.5): which claims go to the ID token and userinfo."""
+    if raw is None:
+        return {}
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise InvalidRequestError("claims is not valid JSON") from None
+    if not isinstance(claims, dict) or not set(claims) <= {"id_token", "userinfo"}:
+        raise InvalidRequestError("claims must be an object with id_token and/or userinfo")
+    for target in claims.values():
+        if not isinstance(target, dict) or not all(
+            v is None or isinstance(v, dict) for v in target.values()
+        ):
+            raise InvalidRequestError("each claims member maps claim names to null or an object")
+    return claims
+
+
+def valid_claims(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+    parse_claims(params.get("claims"))
+
+
+AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings], None]] = (
+    single_values,
+    no_request_objects,
+    code_response_type,
+    openid_scope,
+    pkce_s256,
+    prompt_and_max_age,
+    valid_claims,
+    silent_login_needs_a_session,
+)

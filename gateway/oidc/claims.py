@@ -1,0 +1,95 @@
+"""Identity -> OIDC claims: the Swedish OpenID Connect profile's scopes and claims, the Sweden
+Connect eIDAS claims, and the pairwise `sub` (one citizen is one `sub` per sector, whichever
+e-ID they used; it never reveals the identity number)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from providers.base import Identity
+
+PERSONAL_IDENTITY_NUMBER = "https://id.oidc.se/claim/personalIdentityNumber"
+COORDINATION_NUMBER = "https://id.oidc.se/claim/coordinationNumber"
+AUTHN_PROVIDER = "https://id.oidc.se/claim/authnProvider"
+PRID = "https://id.swedenconnect.se/claim/prid"
+PRID_PERSISTENCE = "https://id.swedenconnect.se/claim/pridPersistence"
+EIDAS_PERSON_IDENTIFIER = "https://id.swedenconnect.se/claim/eidasPersonIdentifier"
+EIDAS_COUNTRY = "https://id.swedenconnect.se/claim/eidasCountry"
+
+NATURAL_PERSON_INFO = "https://id.oidc.se/scope/naturalPersonInfo"
+NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
+EIDAS_NATURAL_PERSON = "https://id.swedenconnect.se/scope/eidasNaturalPersonIdentity"
+
+NAME_CLAIMS = frozenset({"given_name", "family_name", "middle_name", "name", "birthdate"})
+NUMBER_CLAIMS = frozenset({PERSONAL_IDENTITY_NUMBER, COORDINATION_NUMBER})
+
+# scope -> (claims for the ID token, claims for userinfo); Claims spec §3, SC.Claims §3.
+SCOPE_CLAIMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "profile": (frozenset(), NAME_CLAIMS),
+    NATURAL_PERSON_INFO: (frozenset(), NAME_CLAIMS),
+    NATURAL_PERSON_NUMBER: (NUMBER_CLAIMS, NUMBER_CLAIMS),
+    EIDAS_NATURAL_PERSON: (
+        frozenset({PRID, PRID_PERSISTENCE}),
+        frozenset({PRID, PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER}),
+    ),
+}
+SUPPORTED_SCOPES = ("openid", *SCOPE_CLAIMS)
+# Raw upstream attributes a provider may pass through in Identity.extra, by claim name.
+PASSED_THROUGH = frozenset({PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER, EIDAS_COUNTRY})
+SUPPORTED_CLAIMS = (
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
+    *sorted(NAME_CLAIMS), *sorted(NUMBER_CLAIMS), PRID, *sorted(PASSED_THROUGH),
+)  # fmt: skip
+
+
+def identity_claims(identity: Identity) -> dict[str, Any]:
+    """Every claim value this identity can support; which ones are released is decided later."""
+    values: dict[str, Any] = {
+        "given_name": identity.given_name,
+        "family_name": identity.family_name,
+        "name": identity.name,
+        "birthdate": identity.birthdate,
+        PERSONAL_IDENTITY_NUMBER: identity.personal_identity_number,
+        COORDINATION_NUMBER: identity.coordination_number,
+        PRID: identity.prid,
+        **{k: v for k, v in identity.extra.items() if k in PASSED_THROUGH},
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def released_claims(
+    identity: Identity,
+    scopes: Iterable[str],
+    requested: Mapping[str, Any] | None,
+    target: int,
+) -> dict[str, Any]:
+    """Claims for the ID token (target 0) or userinfo (target 1): scope rules plus `claims`."""
+    names: set[str] = set()
+    for scope in scopes:
+        if scope in SCOPE_CLAIMS:
+            names |= SCOPE_CLAIMS[scope][target]
+    names |= set(requested or ())
+    available = identity_claims(identity)
+    return {name: available[name] for name in sorted(names) if name in available}
+
+
+def subject(salt: str, sector: str, identity: Identity) -> str:
+    """Pairwise `sub` (OIDC Core §8.1): HMAC of the sector and the person's stable key."""
+    digest = hmac.new(
+        salt.encode(), f"{sector}\n{person_key(identity)}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def person_key(identity: Identity) -> str:
+    if identity.personal_identity_number:
+        return f"pnr:{identity.personal_identity_number}"
+    if identity.coordination_number:
+        return f"pnr:{identity.coordination_number}"
+    if identity.prid:
+        return f"prid:{identity.prid}"
+    return f"upstream:{identity.provider}:{identity.subject}"

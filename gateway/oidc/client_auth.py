@@ -1,0 +1,141 @@
+"""Token endpoint client authentication (RFC 6749 §2.3, OIDC Core §9): client_secret_basic,
+client_secret_post, private_key_jwt (RFC 7523 §3) and `none` for public clients with PKCE."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Iterator, Mapping
+
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
+from joserfc.jwt import JWTClaimsRegistry
+from starlette.requests import Request
+
+from gateway.settings import ClientSettings, Settings
+from providers.base import Store
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
+ASSERTION_MAX_LIFETIME = 600
+CLOCK_SKEW = 30
+
+
+class ClientRegistry:
+    """The registered e-services, with each private_key_jwt client's keys parsed once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._clients = {client.client_id: client for client in settings.clients}
+        self._keys = {
+            client.client_id: KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
+            for client in settings.clients
+            if client.jwks is not None
+        }
+
+    def get(self, client_id: str) -> ClientSettings | None:
+        return self._clients.get(client_id)
+
+    def keys(self, client_id: str) -> KeySet:
+        return self._keys[client_id]
+
+    def __iter__(self) -> Iterator[ClientSettings]:
+        return iter(self._clients.values())
+
+
+class ClientAuthenticator:
+    def __init__(self, clients: ClientRegistry, store: Store, audiences: tuple[str, ...]) -> None:
+        self._clients = clients
+        self._store = store
+        self._audiences = audiences
+
+    async def authenticate(self, request: Request, form: Mapping[str, str]) -> ClientSettings:
+        method, client_id = self._method_and_client_id(request, form)
+        client = self._clients.get(client_id) if client_id else None
+        if client is None or method not in client.auth_methods():
+            raise self._failure(method, "client authentication failed")
+        if method == "client_secret_basic":
+            _, secret = extract_basic_authorization(request.headers)
+            self._check_secret(client, secret, method)
+        elif method == "client_secret_post":
+            self._check_secret(client, form.get("client_secret"), method)
+        elif method == "private_key_jwt":
+            await self._check_assertion(client, form.get("client_assertion", ""))
+        return client
+
+    def _method_and_client_id(
+        self, request: Request, form: Mapping[str, str]
+    ) -> tuple[str, str | None]:
+        basic_id, _ = extract_basic_authorization(request.headers)
+        used = [
+            name
+            for name, present in (
+                ("client_secret_basic", basic_id is not None),
+                ("client_secret_post", "client_secret" in form),
+                ("private_key_jwt", "client_assertion" in form),
+            )
+            if present
+        ]
+        if len(used) > 1:
+            raise InvalidRequestError("use exactly one client authentication method")
+        method = used[0] if used else "none"
+        if method == "client_secret_basic":
+            form_id = form.get("client_id")
+            if form_id is not None and form_id != basic_id:
+                raise InvalidRequestError("client_id differs from the authenticated client")
+            return method, basic_id
+        if method == "private_key_jwt":
+            return method, self._assertion_subject(form)
+        return method, form.get("client_id")
+
+    def _assertion_subject(self, form: Mapping[str, str]) -> str | None:
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise InvalidRequestError(f"client_assertion_type must be {JWT_BEARER}")
+        try:  # read `iss` to know whose keys to verify with; the signature is checked next
+            payload = json.loads(extract_compact(form["client_assertion"].encode()).payload)
+            issuer = payload.get("iss") if isinstance(payload, dict) else None
+        except (JoseError, ValueError):
+            return None
+        client_id = form.get("client_id")
+        if client_id is not None and client_id != issuer:
+            raise InvalidRequestError("client_id differs from the client assertion's issuer")
+        return str(issuer) if issuer is not None else None
+
+    def _check_secret(self, client: ClientSettings, secret: str | None, method: str) -> None:
+        expected = (client.client_secret or "").encode()
+        if secret is None or not expected or not hmac.compare_digest(secret.encode(), expected):
+            raise self._failure(method, "client authentication failed")
+
+    async def _check_assertion(self, client: ClientSettings, assertion: str) -> None:
+        """RFC 7523 §3: iss = sub = client_id, aud = our issuer or token endpoint, jti once."""
+        try:
+            token = jwt.decode(
+                assertion, self._clients.keys(client.client_id), ASSERTION_ALGORITHMS
+            )
+            JWTClaimsRegistry(
+                leeway=CLOCK_SKEW,
+                iss={"essential": True, "value": client.client_id},
+                sub={"essential": True, "value": client.client_id},
+                aud={"essential": True, "values": list(self._audiences)},
+                exp={"essential": True},
+                jti={"essential": True},
+            ).validate(token.claims)
+        except (JoseError, ValueError) as error:
+            raise self._failure("private_key_jwt", "client assertion rejected") from error
+        expires_in = int(token.claims["exp"]) - int(time.time())
+        if expires_in > ASSERTION_MAX_LIFETIME:
+            raise self._failure("private_key_jwt", "client assertion lives too long")
+        replay_key = f"jti:{client.client_id}:{token.claims['jti']}"
+        if not await self._store.add(replay_key, b"1", max(expires_in, 0) + CLOCK_SKEW + 1):
+            raise self._failure("private_key_jwt", "client assertion was already used")
+
+    @staticmethod
+    def _failure(method: str, description: str) -> InvalidClientError:
+        error = InvalidClientError(description)
+        if method == "client_secret_basic":
+            error.status_code = 401
+        return error

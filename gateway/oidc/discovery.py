@@ -1,0 +1,54 @@
+"""OpenID Provider metadata (OpenID Connect Discovery 1.0 §3, Swedish profile §5.2) and JWKS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from gateway.keys import SIGNING_ALGORITHM
+from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
+from gateway.oidc.client_auth import ASSERTION_ALGORITHMS
+from gateway.ui.pages import LOCALES
+from providers.base import Provider
+
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/token"  # noqa: S105 - a path, not a password
+USERINFO_PATH = "/userinfo"
+JWKS_PATH = "/jwks"
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, Any]:
+    acr_values = sorted({uri for provider in providers for uri in provider.loa})
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}{AUTHORIZE_PATH}",
+        "token_endpoint": f"{issuer}{TOKEN_PATH}",
+        "userinfo_endpoint": f"{issuer}{USERINFO_PATH}",
+        "jwks_uri": f"{issuer}{JWKS_PATH}",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": [SIGNING_ALGORITHM],
+        "userinfo_signing_alg_values_supported": [SIGNING_ALGORITHM],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": acr_values,
+        "claims_supported": list(SUPPORTED_CLAIMS),
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": list(LOCALES),
+        "claim_types_supported": ["normal"],
+        "authorization_response_iss_parameter_supported": True,
+        "https://id.oidc.se/disco/authnProviderSupported": True,
+    }

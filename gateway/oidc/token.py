@@ -1,0 +1,171 @@
+"""The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): one authorization code, redeemed once,
+for an opaque access token and a signed ID token."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    UnsupportedGrantTypeError,
+)
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
+from joserfc import jwt
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.flow import IssuedCode
+from gateway.keys import SIGNING_ALGORITHM, SigningKeys
+from gateway.oidc.claims import released_claims, subject
+from gateway.oidc.client_auth import ClientAuthenticator
+from gateway.settings import ClientSettings, Settings
+from providers.base import Identity, Store
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """What an access token lets its bearer read at /userinfo."""
+
+    client_id: str
+    sub: str
+    scopes: tuple[str, ...]
+    claims: dict[str, Any]
+    identity: dict[str, Any]
+
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> AccessGrant:
+        data = json.loads(raw)
+        data["scopes"] = tuple(data["scopes"])
+        return cls(**data)
+
+
+class TokenEndpoint:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        keys: SigningKeys,
+        authenticator: ClientAuthenticator,
+        subject_salt: str,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._keys = keys
+        self._authenticator = authenticator
+        self._subject_salt = subject_salt
+
+    async def __call__(self, request: Request) -> Response:
+        form = await request.form()
+        values = single_valued(form)
+        client = await self._authenticator.authenticate(request, values)
+        grant_type = values.get("grant_type")
+        if not grant_type:
+            raise InvalidRequestError("grant_type is missing")
+        if grant_type != "authorization_code":
+            raise UnsupportedGrantTypeError(grant_type, "only authorization_code is supported")
+        issued = await self.redeem_code(values.get("code", ""))
+        check_code_binding(issued, client, values)
+        body = await self.issue_tokens(issued, client, values.get("code", ""))
+        return JSONResponse(body, headers=NO_STORE)
+
+    async def redeem_code(self, code: str) -> IssuedCode:
+        """RFC 6749 §4.1.2: single use; a reused code also revokes what it was exchanged for."""
+        if not code:
+            raise InvalidRequestError("code is missing")
+        raw = await self._store.take(f"code:{code}")
+        if raw is None:
+            revoked = await self._store.take(f"code-used:{code}")
+            if revoked is not None:
+                await self._store.delete(revoked.decode())
+            raise InvalidGrantError("code is unknown, expired or already used")
+        return IssuedCode.loads(raw)
+
+    async def issue_tokens(
+        self, issued: IssuedCode, client: ClientSettings, code: str
+    ) -> dict[str, Any]:
+        identity = Identity.from_dict(issued.identity)
+        sector = client.sector if client.subject_type == "pairwise" else "public"
+        sub = subject(self._subject_salt, sector, identity)
+        access_token = secrets.token_urlsafe(32)
+        grant = AccessGrant(
+            client_id=client.client_id,
+            sub=sub,
+            scopes=issued.scopes,
+            claims=issued.claims.get("userinfo") or {},
+            identity=issued.identity,
+        )
+        ttl = self._settings.access_token_ttl_seconds
+        await self._store.put(f"at:{access_token}", grant.dumps(), ttl)
+        await self._store.put(f"code-used:{code}", f"at:{access_token}".encode(), ttl)
+        return {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": " ".join(issued.scopes),
+            "id_token": self.id_token(issued, client, identity, sub),
+        }
+
+    def id_token(
+        self, issued: IssuedCode, client: ClientSettings, identity: Identity, sub: str
+    ) -> str:
+        """OIDC Core §2 and the Swedish profile §3.2.1: auth_time always, exp at most 5 minutes."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self._settings.issuer,
+            "sub": sub,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + self._settings.id_token_ttl_seconds,
+            "auth_time": identity.auth_time,
+            "acr": identity.loa,
+            **released_claims(identity, issued.scopes, issued.claims.get("id_token"), target=0),
+        }
+        if issued.nonce is not None:
+            claims["nonce"] = issued.nonce
+        return sign(self._keys, claims)
+
+
+def sign(keys: SigningKeys, claims: dict[str, Any], typ: str | None = None) -> str:
+    header = {"alg": SIGNING_ALGORITHM, "kid": keys.kid, **({"typ": typ} if typ else {})}
+    return jwt.encode(header, claims, keys.active)
+
+
+def single_valued(form: FormData) -> dict[str, str]:
+    """RFC 6749 §3.2: parameters sent without a value are omitted; none may repeat."""
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise InvalidRequestError(f"{key} must be a plain form field")
+        if key in values:
+            raise InvalidRequestError(f"{key} is given more than once")
+        if value != "":
+            values[key] = value
+    return values
+
+
+def check_code_binding(issued: IssuedCode, client: ClientSettings, form: dict[str, str]) -> None:
+    """The code is bound to its client, its redirect_uri and its PKCE challenge (RFC 7636 §4.6)."""
+    if issued.client_id != client.client_id:
+        raise InvalidGrantError("code was issued to another client")
+    if form.get("redirect_uri") != issued.redirect_uri:
+        raise InvalidGrantError("redirect_uri differs from the authorization request")
+    verifier = form.get("code_verifier")
+    if issued.code_challenge is None:
+        if verifier is not None:
+            raise InvalidGrantError("code_verifier sent, but no code_challenge was")
+        return
+    if verifier is None or not CODE_VERIFIER_PATTERN.match(verifier):
+        raise InvalidGrantError("code_verifier is missing or malformed")
+    if not compare_s256_code_challenge(verifier, issued.code_challenge):
+        raise InvalidGrantError("code_verifier does not match the code_challenge")

@@ -1,0 +1,269 @@
+"""The YAML configuration as pydantic models, validated once at start with messages that name
+the key, the problem and the fix. Unknown keys are errors. `${NAME}` reads the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from providers.sandbox import SandboxConfig
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _provider_type(value: Any) -> str | None:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+ProviderSettings = Annotated[
+    Annotated[SandboxConfig, Tag("sandbox")],
+    Discriminator(_provider_type),
+]
+PROVIDER_TYPES = ("sandbox",)
+
+
+class StoreSettings(Model):
+    url: str = Field(description="redis://[:password@]host:port/db or rediss:// for TLS")
+    timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url
+
+
+class KeySettings(Model):
+    dir: Path | None = Field(default=None, description="directory of PEM signing keys")
+
+
+class ClientSettings(Model):
+    client_id: str = Field(min_length=1)
+    client_secret: str | None = None
+    jwks: dict[str, Any] | None = None
+    token_endpoint_auth_method: (
+        Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] | None
+    ) = None
+    redirect_uris: list[str] = Field(min_length=1)
+    providers: list[str] | None = None
+    display: dict[str, str] = Field(default_factory=dict)
+    subject_type: Literal["pairwise", "public"] = "pairwise"
+    sector_identifier: str | None = None
+    userinfo_signed_response_alg: Literal["RS256"] | None = None
+
+    @field_validator("redirect_uris")
+    @classmethod
+    def _absolute_without_fragment(cls, uris: list[str]) -> list[str]:
+        for uri in uris:
+            parts = urlsplit(uri)
+            if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+                raise ValueError(f"{uri!r} must be an absolute http(s) URI without a fragment")
+        return uris
+
+    @model_validator(mode="after")
+    def _auth_method_matches_credentials(self) -> ClientSettings:
+        method = self.auth_methods()
+        if self.client_secret is not None and self.jwks is not None:
+            raise ValueError("give either client_secret or jwks, not both")
+        if "private_key_jwt" in method and self.jwks is None:
+            raise ValueError("private_key_jwt needs the client's public keys in jwks")
+        if method & {"client_secret_basic", "client_secret_post"} and not self.client_secret:
+            raise ValueError(f"{sorted(method)[0]} needs client_secret")
+        if self.subject_type == "pairwise" and self.sector_identifier is None:
+            hosts = {urlsplit(uri).hostname for uri in self.redirect_uris}
+            if len(hosts) > 1 and not hosts <= LOCAL_HOSTS:
+                raise ValueError(
+                    "redirect_uris span several hosts: set sector_identifier so that the "
+                    "pairwise sub is the same for all of them"
+                )
+        return self
+
+    def auth_methods(self) -> frozenset[str]:
+        """The token endpoint authentication methods this client may use."""
+        if self.token_endpoint_auth_method is not None:
+            return frozenset({self.token_endpoint_auth_method})
+        if self.jwks is not None:
+            return frozenset({"private_key_jwt"})
+        if self.client_secret is not None:
+            return frozenset({"client_secret_basic", "client_secret_post"})
+        return frozenset({"none"})
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_methods() == {"none"}
+
+    @property
+    def sector(self) -> str:
+        return self.sector_identifier or urlsplit(self.redirect_uris[0]).hostname or ""
+
+
+class Settings(Model):
+    issuer: str
+    environment: Literal["test", "production"] = "test"
+    store: StoreSettings | None = None
+    keys: KeySettings = Field(default_factory=KeySettings)
+    secret_key: str | None = Field(default=None, min_length=32)
+    subject_salt: str | None = Field(default=None, min_length=16)
+    providers: dict[str, ProviderSettings] = Field(min_length=1)
+    clients: list[ClientSettings] = Field(min_length=1)
+    login_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    code_ttl_seconds: int = Field(default=60, ge=10, le=600)
+    access_token_ttl_seconds: int = Field(default=300, ge=60, le=3600)
+    id_token_ttl_seconds: int = Field(default=300, ge=30, le=300)
+    demo: bool = False
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_base_url(cls, issuer: str) -> str:
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError("must be an absolute URL such as https://login.kommun.example")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment (OpenID Discovery §3)")
+        if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+            raise ValueError("must use https outside localhost")
+        return issuer.rstrip("/")
+
+    @field_validator("providers")
+    @classmethod
+    def _names_fit_in_urls(cls, providers: dict[str, Any]) -> dict[str, Any]:
+        for name in providers:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", name):
+                raise ValueError(f"provider name {name!r} must be lowercase letters, digits or -")
+        return providers
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        duplicated = [cid for cid, n in Counter(c.client_id for c in self.clients).items() if n > 1]
+        if duplicated:
+            raise ValueError(f"client_id {duplicated[0]!r} is registered twice")
+        for client in self.clients:
+            unknown = set(client.providers or ()) - set(self.providers)
+            if unknown:
+                raise ValueError(
+                    f"client {client.client_id!r} names provider {sorted(unknown)[0]!r}, "
+                    f"which is not under providers: (known: {', '.join(self.providers)})"
+                )
+        if self.demo:
+            demo_client = self.client("demo-rp")
+            if demo_client is None or demo_client.client_secret is None:
+                raise ValueError("demo: true needs a client demo-rp with a client_secret")
+        if self.environment == "production":
+            self._production_ready()
+        return self
+
+    def _production_ready(self) -> None:
+        for name, provider in self.providers.items():
+            if provider.type == "sandbox":
+                raise ValueError(
+                    f"provider {name!r} is the sandbox (test identities); it refuses to load "
+                    "with environment: production. Remove it or set environment: test"
+                )
+        for key in ("secret_key", "subject_salt"):
+            if getattr(self, key) is None:
+                raise ValueError(f"{key} is required with environment: production")
+        if self.keys.dir is None:
+            raise ValueError("keys.dir is required with environment: production")
+        if self.demo:
+            raise ValueError("demo: true is for local development; remove it in production")
+
+    def client(self, client_id: str) -> ClientSettings | None:
+        return next((c for c in self.clients if c.client_id == client_id), None)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used. `problems` are one line each: key, problem, fix."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(str(path), [f"cannot read the file: {error.strerror}"]) from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SettingsError(str(path), [f"not valid YAML: {error}"]) from error
+    if not isinstance(data, dict):
+        raise SettingsError(str(path), ["the file must be a YAML mapping of keys to values"])
+    return settings_from_data(expand_environment(data, []), str(path), overrides)
+
+
+def settings_from_data(
+    data: dict[str, Any], source: str = "settings", overrides: dict[str, Any] | None = None
+) -> Settings:
+    try:
+        return Settings.model_validate({**data, **(overrides or {})})
+    except ValidationError as error:
+        raise SettingsError(source, [describe(e) for e in error.errors()]) from None
+
+
+def expand_environment(value: Any, path: list[str]) -> Any:
+    """Replace `${NAME}` with the environment variable NAME, naming the key when it is unset."""
+    if isinstance(value, dict):
+        return {k: expand_environment(v, [*path, str(k)]) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_environment(v, [*path, str(i)]) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            key = ".".join(path)
+            raise SettingsError(
+                "environment", [f"{key}: refers to ${{{name}}}, which is not set; export {name}"]
+            )
+        return os.environ[name]
+
+    return _ENV_REFERENCE.sub(lookup, value)
+
+
+_FIXES = {
+    "extra_forbidden": "remove it or check its spelling against config/portvakt.example.yaml",
+    "missing": "add it (see config/portvakt.example.yaml)",
+    "union_tag_invalid": f"set type to one of: {', '.join(PROVIDER_TYPES)}",
+    "union_tag_not_found": f"add type: one of {', '.join(PROVIDER_TYPES)}",
+}
+
+
+def describe(error: Any) -> str:
+    """One line per problem: `key.path: problem; fix`."""
+    location = [str(part) for part in error["loc"] if str(part) not in PROVIDER_TYPES]
+    if len(location) >= 2 and location[0] == "clients" and location[1].isdigit():
+        location[1] = f"[{location[1]}]"
+    key = ".".join(location).replace(".[", "[") or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    fix = _FIXES.get(error["type"])
+    return f"{key}: {message}" + (f"; {fix}" if fix else "")

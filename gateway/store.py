@@ -1,0 +1,202 @@
+"""Where every pending login, code, token and replay entry lives, always with a TTL.
+
+`MemoryStore` is the embedded default for one process; `RedisStore` is shared by any number of
+instances. Both honour the `providers.base.Store` contract; a Redis fault becomes
+`StoreUnavailable`, which the app turns into a 503, never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
+
+from providers.base import Store
+
+
+class StoreUnavailable(Exception):
+    """The shared store cannot be reached right now; retrying later may work."""
+
+
+class MemoryStore:
+    """A dict with expiry. Atomic because the event loop runs one coroutine step at a time."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._records: dict[str, tuple[float, bytes]] = {}
+        self._clock = clock
+        self._writes_since_sweep = 0
+
+    def _live(self, key: str) -> bytes | None:
+        record = self._records.get(key)
+        if record is None:
+            return None
+        expires_at, value = record
+        if expires_at <= self._clock():
+            del self._records[key]
+            return None
+        return value
+
+    def _write(self, key: str, value: bytes, ttl: int) -> None:
+        if ttl <= 0:
+            raise ValueError("every record needs a positive TTL")
+        self._records[key] = (self._clock() + ttl, value)
+        self._writes_since_sweep += 1
+        if self._writes_since_sweep >= 10_000:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        self._records = {k: r for k, r in self._records.items() if r[0] > now}
+        self._writes_since_sweep = 0
+
+    async def put(self, key: str, value: bytes, ttl: int) -> None:
+        self._write(key, value, ttl)
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._write(key, value, ttl)
+        return True
+
+    async def take(self, key: str) -> bytes | None:
+        value = self._live(key)
+        if value is not None:
+            del self._records[key]
+        return value
+
+    async def delete(self, key: str) -> None:
+        self._records.pop(key, None)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        value = self._live(key)
+        if value is None:
+            self._write(key, b"1", ttl)
+            return 1
+        count = int(value) + 1
+        self._records[key] = (self._records[key][0], str(count).encode())
+        return count
+
+    async def ping(self) -> None:
+        return None
+
+    def __len__(self) -> int:
+        self._sweep()
+        return len(self._records)
+
+
+class RedisStore:
+    """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation."""
+
+    def __init__(self, client: redis_asyncio.Redis) -> None:
+        self._redis = client
+
+    async def put(self, key: str, value: bytes, ttl: int) -> None:
+        async with _translated_errors():
+            await self._redis.set(key, value, ex=ttl)
+
+    async def get(self, key: str) -> bytes | None:
+        async with _translated_errors():
+            value: bytes | None = await self._redis.get(key)
+        return value
+
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        async with _translated_errors():
+            return bool(await self._redis.set(key, value, ex=ttl, nx=True))
+
+    async def take(self, key: str) -> bytes | None:
+        async with _translated_errors():
+            value: bytes | None = await self._redis.getdel(key)
+        return value
+
+    async def delete(self, key: str) -> None:
+        async with _translated_errors():
+            await self._redis.delete(key)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        async with _translated_errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def ping(self) -> None:
+        async with _translated_errors():
+            await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+@asynccontextmanager
+async def _translated_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (TimeoutError, RedisError, OSError) as error:
+        raise StoreUnavailable(type(error).__name__) from error
+
+
+def redis_client(url: str, timeout_seconds: float) -> redis_asyncio.Redis:
+    return redis_asyncio.Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+@asynccontextmanager
+async def open_store(url: str | None, timeout_seconds: float = 1.0) -> AsyncIterator[Store]:
+    """Create the store on the serving event loop (never at import time) and close it after."""
+    if url is None:
+        yield MemoryStore()
+        return
+    store = RedisStore(redis_client(url, timeout_seconds))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class DeferredStore:
+    """Stands in for the store until `lifespan` opens it on the serving event loop."""
+
+    def __init__(self) -> None:
+        self._target: Store | None = None
+
+    def attach(self, store: Store | None) -> None:
+        self._target = store
+
+    @property
+    def target(self) -> Store:
+        if self._target is None:
+            raise StoreUnavailable("the store is not open")
+        return self._target
+
+    async def put(self, key: str, value: bytes, ttl: int) -> None:
+        await self.target.put(key, value, ttl)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self.target.get(key)
+
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return await self.target.add(key, value, ttl)
+
+    async def take(self, key: str) -> bytes | None:
+        return await self.target.take(key)
+
+    async def delete(self, key: str) -> None:
+        await self.target.delete(key)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        return await self.target.incr(key, ttl)
+
+    async def ping(self) -> None:
+        await self.target.ping()

@@ -1,0 +1,133 @@
+"""Citizen-facing pages: one Jinja2 environment per language, compiled once, with gettext
+catalogues (`locale/*/LC_MESSAGES/messages.po`) loaded through Babel at start."""
+
+from __future__ import annotations
+
+import gettext
+import io
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+import providers
+
+LOCALES = ("sv", "en")
+DEFAULT_LOCALE = "sv"
+LANGUAGE_NAMES = {"sv": "Svenska", "en": "English"}
+LANGUAGE_COOKIE = "pv_lang"
+UI_DIR = Path(__file__).parent
+PROVIDER_TEMPLATES = Path(providers.__file__).parent / "templates"
+
+
+def load_translations(locale: str) -> gettext.NullTranslations:
+    po_path = UI_DIR / "locale" / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def negotiate_locale(request: Request, preferred: str | None = None) -> str:
+    """Explicit switch (`?lang=`, then its cookie) > `ui_locales` > Accept-Language > Swedish."""
+    for candidate in (request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
+        if candidate in LOCALES:
+            return candidate
+    for tag in (preferred or "").split():
+        if tag.split("-")[0].lower() in LOCALES:
+            return tag.split("-")[0].lower()
+    for tag, _ in _accept_language(request.headers.get("accept-language", "")):
+        if tag in LOCALES:
+            return tag
+    return DEFAULT_LOCALE
+
+
+def _accept_language(header: str) -> list[tuple[str, float]]:
+    ranked = []
+    for part in header.split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag:
+            ranked.append((tag.split("-")[0].lower(), quality))
+    return sorted(ranked, key=lambda item: -item[1])
+
+
+class PageRenderer:
+    """Implements `providers.base.Pages` for the gateway and every provider."""
+
+    def __init__(self, environment_name: str, gateway_name: str = "Portvakt") -> None:
+        loader = jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(UI_DIR / "templates"),
+                jinja2.FileSystemLoader(PROVIDER_TEMPLATES),
+            ]
+        )
+        self._environments: dict[str, jinja2.Environment] = {}
+        for locale in LOCALES:
+            env = jinja2.Environment(
+                loader=loader,
+                autoescape=True,
+                extensions=["jinja2.ext.i18n"],
+                undefined=jinja2.StrictUndefined,
+            )
+            env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            env.globals.update(
+                locale=locale, environment=environment_name, gateway_name=gateway_name
+            )
+            self._environments[locale] = env
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        status_code: int = 200,
+        preferred_locale: str | None = None,
+    ) -> Response:
+        locale = context.get("locale") or negotiate_locale(request, preferred_locale)
+        other = next(code for code in LOCALES if code != locale)
+        switch_query = {**request.query_params, "lang": other}
+        page = (
+            self._environments[locale]
+            .get_template(template)
+            .render(
+                **context,
+                locale=locale,
+                other_locale=other,
+                other_language=LANGUAGE_NAMES[other],
+                switch_url=f"{request.url.path}?{urlencode(switch_query)}",
+                static_url=_static_url,
+                text=lambda mapping: localized(mapping, locale),
+            )
+        )
+        response = HTMLResponse(page, status_code=status_code)
+        if request.query_params.get("lang") in LOCALES:
+            response.set_cookie(
+                LANGUAGE_COOKIE, locale, max_age=365 * 86400, httponly=True, samesite="lax"
+            )
+        return response
+
+
+def localized(mapping: dict[str, str] | Any, locale: str) -> str:
+    """Pick a `{sv: …, en: …}` text from config in the page's language."""
+    if not isinstance(mapping, dict) or not mapping:
+        return str(mapping or "")
+    return str(mapping.get(locale) or mapping.get(DEFAULT_LOCALE) or next(iter(mapping.values())))
+
+
+def _static_url(name: str) -> str:
+    return f"/static/{name}"

@@ -1,0 +1,1 @@
+"""Upstream e-ID provider adapters: one module per protocol, no imports from `gateway`."""

@@ -1,0 +1,213 @@
+"""The contract between the gateway and the upstream e-ID providers.
+
+Everything both sides need lives here: the `Identity` a provider returns, the `LoginContext` it
+is started with, the `Store` interface it is handed, the services it may use to render pages and
+protect forms, and the `ProviderError` family. `providers` never imports `gateway`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
+LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
+LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
+
+
+class Store(Protocol):
+    """Key-value records with a TTL on every write; one-time operations in one round trip."""
+
+    async def put(self, key: str, value: bytes, ttl: int) -> None: ...
+    async def get(self, key: str) -> bytes | None: ...
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        """Write only if absent (replay caches, locks): True when this caller wrote it."""
+        ...
+
+    async def take(self, key: str) -> bytes | None:
+        """Read and delete atomically: of many concurrent callers exactly one gets the value."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str, ttl: int) -> int:
+        """Count up; the TTL starts with the first increment (rate limits)."""
+        ...
+
+    async def ping(self) -> None: ...
+
+
+class NamespacedStore:
+    """A provider's view of the store: its keys cannot collide with the gateway's or another's."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}{key}"
+
+    async def put(self, key: str, value: bytes, ttl: int) -> None:
+        await self._store.put(self._key(key), value, ttl)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._store.get(self._key(key))
+
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return await self._store.add(self._key(key), value, ttl)
+
+    async def take(self, key: str) -> bytes | None:
+        return await self._store.take(self._key(key))
+
+    async def delete(self, key: str) -> None:
+        await self._store.delete(self._key(key))
+
+    async def incr(self, key: str, ttl: int) -> int:
+        return await self._store.incr(self._key(key), ttl)
+
+    async def ping(self) -> None:
+        await self._store.ping()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the citizen is, as one upstream proved it; every claim the OP issues derives from it."""
+
+    provider: str
+    subject: str
+    loa: str
+    auth_time: int
+    personal_identity_number: str | None = None
+    coordination_number: str | None = None
+    prid: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    name: str | None = None
+    birthdate: str | None = None
+    upstream_session: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "extra": dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Identity:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LoginContext:
+    """What a provider needs to know about the pending login it is asked to start."""
+
+    login_id: str
+    client_id: str
+    client_display: Mapping[str, str]
+    requested_loa: tuple[str, ...]
+    locale: str
+    client_ip: str
+    identity_hint: str | None = None
+    force_authn: bool = False
+
+
+class Pages(Protocol):
+    """Renders a citizen-facing page in the gateway's layout and the citizen's language."""
+
+    def render(
+        self, request: Request, template: str, context: dict[str, Any], status_code: int = 200
+    ) -> Response: ...
+
+
+class FormGuard(Protocol):
+    """CSRF protection for forms that belong to one pending login in one browser."""
+
+    def token(self, request: Request, login_id: str) -> str: ...
+    def verify(self, request: Request, login_id: str, token: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ProviderServices:
+    """What the gateway hands each provider at construction."""
+
+    name: str
+    store: NamespacedStore
+    pages: Pages
+    forms: FormGuard
+    base_url: str
+    environment: str
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    display: Mapping[str, str]
+    hint: Mapping[str, str]
+    loa: frozenset[str]
+    finish_path: str
+    finish_methods: Sequence[str]
+
+    def routes(self) -> list[BaseRoute]: ...
+    async def start(self, request: Request, login: LoginContext) -> Response: ...
+    async def finish(self, request: Request) -> tuple[str, Identity]: ...
+
+
+class ProviderError(Exception):
+    """A login failed upstream. `reason` picks the citizen's message; `oauth_error` the RP's."""
+
+    reason: ClassVar[str] = "failed"
+    oauth_error: ClassVar[str] = "access_denied"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, provider: str, login_id: str | None, detail: str = "") -> None:
+        super().__init__(f"{provider}: {self.reason}: {detail}" if detail else provider)
+        self.provider = provider
+        self.login_id = login_id
+        self.detail = detail
+
+
+class UserCancelled(ProviderError):
+    reason = "cancelled"
+
+
+class AuthenticationFailed(ProviderError):
+    reason = "failed"
+
+
+class LoginStateLost(ProviderError):
+    """The upstream came back with a transaction we do not know (expired, replayed or forged)."""
+
+    reason = "state_lost"
+
+
+class FormRejected(ProviderError):
+    """A form failed its CSRF check: the page was not ours or belongs to another browser."""
+
+    reason = "form_rejected"
+    status_code = 403
+
+
+class ProviderUnavailable(ProviderError):
+    reason = "unavailable"
+    oauth_error = "temporarily_unavailable"
+    status_code = 503
+
+
+class UnmetAssurance(ProviderError):
+    """The upstream proved less than was asked for."""
+
+    reason = "unmet_loa"
+    oauth_error = "unmet_authentication_requirements"
+
+
+def choose_loa(offered: frozenset[str], requested: Sequence[str], default: str) -> str | None:
+    """The LoA URI to deliver: the first requested one this provider offers, or its default.
+
+    DESIGN.md: when the e-service sent `acr_values`, the `acr` returned is one of them.
+    """
+    if not requested:
+        return default
+    return next((uri for uri in requested if uri in offered), None)

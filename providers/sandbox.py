@@ -1,0 +1,169 @@
+"""Test identities for local development and tests: no real e-ID, marked TEST on every page.
+
+The citizen types (or picks) one of Skatteverket's published test personal identity numbers; the
+number must be formally valid (date and Luhn digit). The settings refuse this provider when
+`environment: production`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from providers.base import (
+    LOA3,
+    FormRejected,
+    Identity,
+    LoginContext,
+    LoginStateLost,
+    ProviderServices,
+    UnmetAssurance,
+    UserCancelled,
+    choose_loa,
+)
+from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+
+# Skatteverket's test numbers (dataset "Testpersonnummer"); see shared/reference/test-identities.md.
+TEST_IDENTITIES: tuple[tuple[str, str, str], ...] = (
+    ("196408233234", "Ingrid", "Testsson"),
+    ("199908072391", "Erik", "Provsson"),
+    ("200002292399", "Maja", "Skottdagsson"),
+    ("201801012392", "Nils", "Exempelsson"),
+    ("191401682396", "Astrid", "Samordnadsson"),
+)
+TRANSACTION_TTL_SECONDS = 900
+
+
+class SandboxConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["sandbox"]
+    display: dict[str, str] = Field(
+        default_factory=lambda: {"sv": "Testlegitimation", "en": "Test e-ID"}
+    )
+    hint: dict[str, str] = Field(
+        default_factory=lambda: {
+            "sv": "Sandlåda med testpersoner – inte en riktig e-legitimation",
+            "en": "Sandbox with test persons – not a real e-ID",
+        }
+    )
+    loa: list[str] = Field(default_factory=lambda: [LOA3], min_length=1)
+
+    @field_validator("loa", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class SandboxProvider:
+    finish_path = "/done"
+    finish_methods: Sequence[str] = ("GET",)
+
+    def __init__(self, config: SandboxConfig, services: ProviderServices) -> None:
+        self.name = services.name
+        self.display: Mapping[str, str] = config.display
+        self.hint: Mapping[str, str] = config.hint
+        self.loa = frozenset(config.loa)
+        self._default_loa = config.loa[0]
+        self._services = services
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/login", self._login_page, methods=["GET", "POST"])]
+
+    async def start(self, request: Request, login: LoginContext) -> Response:
+        loa = choose_loa(self.loa, login.requested_loa, self._default_loa)
+        if loa is None:
+            raise UnmetAssurance(self.name, login.login_id, "no requested LoA is configured")
+        transaction = {"loa": loa, "hint": login.identity_hint}
+        await self._services.store.put(
+            f"txn:{login.login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
+        )
+        return self._page(request, login.login_id, transaction)
+
+    async def finish(self, request: Request) -> tuple[str, Identity]:
+        login_id = request.query_params.get("login", "")
+        raw = await self._services.store.take(f"txn:{login_id}")
+        if raw is None:
+            raise LoginStateLost(self.name, None, "unknown or used sandbox transaction")
+        transaction = json.loads(raw)
+        if "chosen" not in transaction:
+            raise LoginStateLost(self.name, login_id, "no identity was chosen")
+        return login_id, self._identity(transaction["chosen"], transaction["loa"])
+
+    async def _login_page(self, request: Request) -> Response:
+        if request.method == "GET":
+            login_id = request.query_params.get("login", "")
+            transaction = await self._transaction(login_id)
+            return self._page(request, login_id, transaction)
+        form = await request.form()
+        login_id = str(form.get("login", ""))
+        if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
+            raise FormRejected(self.name, login_id, "sandbox form failed its CSRF check")
+        transaction = await self._transaction(login_id)
+        if "cancel" in form:
+            await self._services.store.delete(f"txn:{login_id}")
+            raise UserCancelled(self.name, login_id)
+        try:
+            number = parse_identity_number(str(form.get("pnr", "")))
+        except InvalidIdentityNumber as invalid:
+            return self._page(request, login_id, transaction, error=invalid.reason, status=400)
+        transaction["chosen"] = number.digits
+        await self._services.store.put(
+            f"txn:{login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
+        )
+        return RedirectResponse(
+            f"{self._services.base_url}/providers/{self.name}{self.finish_path}?login={login_id}",
+            status_code=303,
+        )
+
+    async def _transaction(self, login_id: str) -> dict[str, Any]:
+        raw = await self._services.store.get(f"txn:{login_id}")
+        if raw is None:
+            raise LoginStateLost(self.name, None, "unknown or expired sandbox transaction")
+        transaction: dict[str, Any] = json.loads(raw)
+        return transaction
+
+    def _page(
+        self,
+        request: Request,
+        login_id: str,
+        transaction: Mapping[str, Any],
+        error: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        context = {
+            "provider": self,
+            "login_id": login_id,
+            "csrf": self._services.forms.token(request, login_id),
+            "action": f"{self._services.base_url}/providers/{self.name}/login",
+            "identities": TEST_IDENTITIES,
+            "loa": transaction["loa"],
+            "value": transaction.get("hint") or "",
+            "error": error,
+        }
+        return self._services.pages.render(request, "sandbox_login.html", context, status)
+
+    def _identity(self, digits: str, loa: str) -> Identity:
+        number = parse_identity_number(digits)
+        given, family = next(
+            ((g, f) for n, g, f in TEST_IDENTITIES if n == digits), ("Test", "Person")
+        )
+        return Identity(
+            provider=self.name,
+            subject=digits,
+            loa=loa,
+            auth_time=int(time.time()),
+            personal_identity_number=None if number.is_coordination_number else digits,
+            coordination_number=digits if number.is_coordination_number else None,
+            given_name=given,
+            family_name=family,
+            name=f"{given} {family}",
+            birthdate=number.birthdate,
+        )
