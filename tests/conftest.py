@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Browser, LiveGateway, RedisServer, running_gateway
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session; a missing binary fails loudly, never skips."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Runs a test once against MemoryStore and once against a real Redis."""
+    if request.param == "memory":
+        return None
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.command("FLUSHALL")
+    return server.url
+
+
+GatewayFactory = Callable[..., AbstractContextManager[LiveGateway]]
+
+
+@pytest.fixture
+def gateway(store_url: str | None) -> Iterator[LiveGateway]:
+    with running_gateway(store_url) as live:
+        yield live
+
+
+@pytest.fixture
+def make_gateway(store_url: str | None) -> GatewayFactory:
+    """Each test sets up the smallest configuration it needs."""
+
+    def factory(**overrides: Any) -> AbstractContextManager[LiveGateway]:
+        return running_gateway(store_url, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def browser(gateway: LiveGateway) -> Iterator[Browser]:
+    citizen = Browser(gateway)
+    yield citizen
+    citizen.close()
+
+
+@pytest.fixture
+def tmp_config(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str) -> Path:
+        path = tmp_path / "portvakt.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
