@@ -241,7 +241,7 @@ def expand_environment(value: Any, path: list[str]) -> Any:
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
-            key = ".".join(path)
+            key = key_path(path)
             raise SettingsError(
                 "environment", [f"{key}: refers to ${{{name}}}, which is not set; export {name}"]
             )
@@ -258,12 +258,18 @@ _FIXES = {
 }
 
 
+def key_path(parts: list[str]) -> str:
+    """`clients[0].redirect_uris`: list indexes in brackets, as an operator reads the YAML."""
+    text = "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in parts)
+    return text.lstrip(".") or "(top level)"
+
+
 def describe(error: Any) -> str:
     """One line per problem: `key.path: problem; fix`."""
-    location = [str(part) for part in error["loc"] if str(part) not in PROVIDER_TYPES]
-    if len(location) >= 2 and location[0] == "clients" and location[1].isdigit():
-        location[1] = f"[{location[1]}]"
-    key = ".".join(location).replace(".[", "[") or "(top level)"
+    location = [str(part) for part in error["loc"]]
+    if location[:1] == ["providers"] and len(location) > 2 and location[2] in PROVIDER_TYPES:
+        del location[2]  # the discriminator's tag, not a key the operator wrote
+    key = key_path(location)
     message = error["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(error["type"])
     return f"{key}: {message}" + (f"; {fix}" if fix else "")

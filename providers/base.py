@@ -118,8 +118,15 @@ class Pages(Protocol):
     """Renders a citizen-facing page in the gateway's layout and the citizen's language."""
 
     def render(
-        self, request: Request, template: str, context: dict[str, Any], status_code: int = 200
-    ) -> Response: ...
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        status_code: int = 200,
+        preferred_locale: str | None = None,
+    ) -> Response:
+        """`preferred_locale` is the login's locale; the citizen's own switch still wins."""
+        ...
 
 
 class FormGuard(Protocol):

@@ -81,7 +81,7 @@ class SandboxProvider:
         loa = choose_loa(self.loa, login.requested_loa, self._default_loa)
         if loa is None:
             raise UnmetAssurance(self.name, login.login_id, "no requested LoA is configured")
-        transaction = {"loa": loa, "hint": login.identity_hint}
+        transaction = {"loa": loa, "hint": login.identity_hint, "locale": login.locale}
         await self._services.store.put(
             f"txn:{login.login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
         )
@@ -148,7 +148,9 @@ class SandboxProvider:
             "value": transaction.get("hint") or "",
             "error": error,
         }
-        return self._services.pages.render(request, "sandbox_login.html", context, status)
+        return self._services.pages.render(
+            request, "sandbox_login.html", context, status, transaction.get("locale")
+        )
 
     def _identity(self, digits: str, loa: str) -> Identity:
         number = parse_identity_number(digits)

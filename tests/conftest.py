@@ -19,7 +19,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="module", params=["memory", "redis"])
 def store_url(request: pytest.FixtureRequest) -> str | None:
     """Runs a test once against MemoryStore and once against a real Redis."""
     if request.param == "memory":
@@ -32,7 +32,7 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
 GatewayFactory = Callable[..., AbstractContextManager[LiveGateway]]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def gateway(store_url: str | None) -> Iterator[LiveGateway]:
     with running_gateway(store_url) as live:
         yield live

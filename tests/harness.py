@@ -58,10 +58,22 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -126,13 +138,21 @@ def base_settings(issuer: str, store_url: str | None = None, **overrides: Any) -
         "subject_salt": "test-subject-salt",
         "providers": {"sandbox": {"type": "sandbox"}},
         "clients": [
-            {"client_id": "basic", "client_secret": "basic-secret", "redirect_uris": [REDIRECT_URI],
-             "token_endpoint_auth_method": "client_secret_basic"},
-            {"client_id": "post", "client_secret": "post-secret", "redirect_uris": [REDIRECT_URI],
-             "token_endpoint_auth_method": "client_secret_post"},
+            {
+                "client_id": "basic",
+                "client_secret": "basic-secret",
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+            {
+                "client_id": "post",
+                "client_secret": "post-secret",
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "client_secret_post",
+            },
             {"client_id": "spa", "redirect_uris": [REDIRECT_URI]},
         ],
-    }  # fmt: skip
+    }
     if store_url is not None:
         data["store"] = {"url": store_url}
     data.update(overrides)
@@ -205,8 +225,11 @@ class Browser:
         return page, verifier
 
     def submit_sandbox(self, page: httpx2.Response, number: str = TEST_PERSON) -> httpx2.Response:
-        form = {"login": hidden_field(page.text, "login"), "csrf": hidden_field(page.text, "csrf"),
-                "pnr": number}  # fmt: skip
+        form = {
+            "login": hidden_field(page.text, "login"),
+            "csrf": hidden_field(page.text, "csrf"),
+            "pnr": number,
+        }
         return self.http.post("/providers/sandbox/login", data=form)
 
     def follow_to_client(self, response: httpx2.Response) -> dict[str, str]:
@@ -236,8 +259,11 @@ def token_request(
 
 
 def code_form(result: LoginResult, **extra: str) -> dict[str, str]:
-    form = {"grant_type": "authorization_code", "code": result.callback["code"],
-            "redirect_uri": REDIRECT_URI}  # fmt: skip
+    form = {
+        "grant_type": "authorization_code",
+        "code": result.callback["code"],
+        "redirect_uri": REDIRECT_URI,
+    }
     if result.verifier:
         form["code_verifier"] = result.verifier
     form.update(extra)

@@ -73,7 +73,9 @@ class TokenEndpoint:
         if not grant_type:
             raise InvalidRequestError("grant_type is missing")
         if grant_type != "authorization_code":
-            raise UnsupportedGrantTypeError(grant_type, "only authorization_code is supported")
+            error = UnsupportedGrantTypeError(grant_type)
+            error.description = "only authorization_code is supported"
+            raise error
         issued = await self.redeem_code(values.get("code", ""))
         check_code_binding(issued, client, values)
         body = await self.issue_tokens(issued, client, values.get("code", ""))

@@ -58,7 +58,7 @@ async def bearer_token(request: Request) -> str:
     ):
         from_body = (await request.form()).get("access_token")
     if from_header and from_body:
-        raise InvalidRequestError("send the access token in one place only (RFC 6750 §2)")
+        raise InvalidRequestError("send the access token in one place only (RFC 6750 section 2)")
     token = from_header or from_body
     if not token or not isinstance(token, str):
         raise InvalidTokenError("an access token is required", realm="portvakt")

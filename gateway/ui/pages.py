@@ -98,7 +98,8 @@ class PageRenderer:
         status_code: int = 200,
         preferred_locale: str | None = None,
     ) -> Response:
-        locale = context.get("locale") or negotiate_locale(request, preferred_locale)
+        preferred = preferred_locale or getattr(request.state, "preferred_locale", None)
+        locale = negotiate_locale(request, preferred)
         other = next(code for code in LOCALES if code != locale)
         switch_query = {**request.query_params, "lang": other}
         page = (

@@ -1,0 +1,310 @@
+"""Token endpoint errors and code rules (RFC 6749 §4.1.3, §5.2; RFC 7636 §4.6; RFC 7523 §3)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx2
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.harness import (
+    REDIRECT_URI,
+    Browser,
+    LiveGateway,
+    code_form,
+    running_gateway,
+    token_request,
+)
+
+CLIENT_KEY = RSAKey.generate_key(2048, parameters={"kid": "client-key-1"})
+
+
+def assert_token_error(response: httpx2.Response, error: str, status: int = 400) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error
+    assert "id_token" not in response.json()
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_code_is_redeemed_once(gateway: LiveGateway, browser: Browser) -> None:
+    """RFC 6749 §4.1.2: a second redemption fails."""
+    form = code_form(browser.login("basic"))
+    assert token_request(gateway, form, auth=("basic", "basic-secret")).status_code == 200
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "invalid_grant"
+    )
+
+
+def test_a_reused_code_revokes_the_access_token_it_bought(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    """RFC 6749 §4.1.2: SHOULD revoke all tokens previously issued based on that code."""
+    form = code_form(browser.login("basic"))
+    access_token = token_request(gateway, form, auth=("basic", "basic-secret")).json()[
+        "access_token"
+    ]
+    token_request(gateway, form, auth=("basic", "basic-secret"))
+    with httpx2.Client(base_url=gateway.url) as http:
+        response = http.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    assert response.status_code == 401
+
+
+def test_concurrent_redemptions_yield_exactly_one_token(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    """The store's atomic take: of many racing requests exactly one wins."""
+    import concurrent.futures
+
+    form = code_form(browser.login("basic"))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: token_request(gateway, form, auth=("basic", "basic-secret")).status_code,
+                range(8),
+            )
+        )
+    assert sorted(statuses) == [200] + [400] * 7
+
+
+def test_unknown_code_is_invalid_grant(gateway: LiveGateway) -> None:
+    form = {"grant_type": "authorization_code", "code": "made-up", "redirect_uri": REDIRECT_URI}
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "invalid_grant"
+    )
+
+
+def test_code_of_another_client_is_invalid_grant(gateway: LiveGateway, browser: Browser) -> None:
+    form = code_form(browser.login("basic"), client_id="post", client_secret="post-secret")
+    assert_token_error(token_request(gateway, form), "invalid_grant")
+
+
+def test_other_redirect_uri_is_invalid_grant(gateway: LiveGateway, browser: Browser) -> None:
+    form = code_form(browser.login("basic"), redirect_uri="http://127.0.0.1:9000/other")
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "invalid_grant"
+    )
+
+
+def test_missing_redirect_uri_is_invalid_grant(gateway: LiveGateway, browser: Browser) -> None:
+    form = code_form(browser.login("basic"))
+    del form["redirect_uri"]
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "invalid_grant"
+    )
+
+
+def test_wrong_code_verifier_is_invalid_grant(gateway: LiveGateway, browser: Browser) -> None:
+    form = code_form(browser.login("spa", pkce=True), client_id="spa", code_verifier="x" * 50)
+    assert_token_error(token_request(gateway, form), "invalid_grant")
+
+
+def test_missing_code_verifier_is_invalid_grant(gateway: LiveGateway, browser: Browser) -> None:
+    """RFC 7636 §4.6: a challenge was sent, so the verifier is required."""
+    form = code_form(browser.login("spa", pkce=True), client_id="spa")
+    del form["code_verifier"]
+    assert_token_error(token_request(gateway, form), "invalid_grant")
+
+
+def test_code_verifier_without_challenge_is_invalid_grant(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    """RFC 9700 §4.8.2: a verifier for a request that had no challenge is refused."""
+    form = code_form(browser.login("basic"), code_verifier="v" * 50)
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "invalid_grant"
+    )
+
+
+def test_wrong_secret_is_invalid_client_401(gateway: LiveGateway, browser: Browser) -> None:
+    form = code_form(browser.login("basic"))
+    response = token_request(gateway, form, auth=("basic", "wrong"))
+    assert_token_error(response, "invalid_client", 401)
+    assert response.headers["www-authenticate"].startswith("Basic")
+
+
+def test_unknown_client_is_invalid_client(gateway: LiveGateway, browser: Browser) -> None:
+    form = code_form(browser.login("basic"))
+    assert_token_error(token_request(gateway, form, auth=("nobody", "x")), "invalid_client", 401)
+
+
+def test_registered_method_is_enforced(gateway: LiveGateway, browser: Browser) -> None:
+    """Client 'post' registered client_secret_post; basic is refused."""
+    form = code_form(browser.login("post"))
+    assert_token_error(
+        token_request(gateway, form, auth=("post", "post-secret")), "invalid_client", 401
+    )
+
+
+def test_confidential_client_without_credentials_is_invalid_client(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    form = code_form(browser.login("basic"), client_id="basic")
+    assert_token_error(token_request(gateway, form), "invalid_client")
+
+
+def test_two_auth_methods_at_once_are_invalid_request(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    form = code_form(browser.login("basic"), client_secret="basic-secret")
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "invalid_request"
+    )
+
+
+def test_unsupported_grant_type(gateway: LiveGateway) -> None:
+    form = {"grant_type": "password", "username": "a", "password": "b"}
+    assert_token_error(
+        token_request(gateway, form, auth=("basic", "basic-secret")), "unsupported_grant_type"
+    )
+
+
+def test_missing_grant_type_is_invalid_request(gateway: LiveGateway) -> None:
+    assert_token_error(
+        token_request(gateway, {"code": "x"}, auth=("basic", "basic-secret")), "invalid_request"
+    )
+
+
+def test_duplicated_parameter_is_invalid_request(gateway: LiveGateway, browser: Browser) -> None:
+    form = [*list(code_form(browser.login("basic")).items()), ("code", "again")]
+    with httpx2.Client(base_url=gateway.url) as http:
+        response = http.post(
+            "/token",
+            content=httpx2.QueryParams(form).__str__(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            auth=("basic", "basic-secret"),
+        )
+    assert_token_error(response, "invalid_request")
+
+
+# --- private_key_jwt (RFC 7523 §3, OIDC Core §9) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jwt_gateway(store_url):
+    clients = [
+        {
+            "client_id": "jwt-client",
+            "jwks": {"keys": [CLIENT_KEY.as_dict(private=False)]},
+            "redirect_uris": [REDIRECT_URI],
+        }
+    ]
+    with running_gateway(store_url, clients=clients) as live:
+        yield live
+
+
+def client_assertion(gateway: LiveGateway, **overrides) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "jwt-client",
+        "sub": "jwt-client",
+        "aud": f"{gateway.url}/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": str(uuid.uuid4()),
+    }
+    claims.update(overrides)
+    key = overrides.pop("_key", CLIENT_KEY) if "_key" in overrides else CLIENT_KEY
+    claims.pop("_key", None)
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+def jwt_form(gateway: LiveGateway, assertion: str) -> dict[str, str]:
+    citizen = Browser(gateway)
+    form = code_form(
+        citizen.login("jwt-client"),
+        client_assertion=assertion,
+        client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    )
+    citizen.close()
+    return form
+
+
+def test_private_key_jwt_logs_in(jwt_gateway: LiveGateway) -> None:
+    response = token_request(jwt_gateway, jwt_form(jwt_gateway, client_assertion(jwt_gateway)))
+    assert response.status_code == 200, response.text
+
+
+def test_private_key_jwt_accepts_the_issuer_as_audience(jwt_gateway: LiveGateway) -> None:
+    """Swedish profile §3.1.1: accept both the token endpoint and the issuer."""
+    assertion = client_assertion(jwt_gateway, aud=jwt_gateway.url)
+    assert token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)).status_code == 200
+
+
+def test_replayed_client_assertion_is_invalid_client(jwt_gateway: LiveGateway) -> None:
+    assertion = client_assertion(jwt_gateway)
+    assert token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)).status_code == 200
+    assert_token_error(
+        token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)), "invalid_client"
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": "https://someone-else.example/token"},
+        {"iss": "other-client"},
+        {"sub": "other-client"},
+        {"exp": int(time.time()) - 120},
+        {"exp": int(time.time()) + 3600},
+        {"jti": None},
+    ],
+    ids=["wrong-aud", "wrong-iss", "wrong-sub", "expired", "too-long-lived", "no-jti"],
+)
+def test_bad_client_assertion_is_invalid_client(jwt_gateway: LiveGateway, overrides) -> None:
+    assertion = client_assertion(
+        jwt_gateway, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    if overrides.get("jti", "") is None:
+        now = int(time.time())
+        assertion = jwt.encode(
+            {"alg": "RS256", "kid": CLIENT_KEY.kid},
+            {
+                "iss": "jwt-client",
+                "sub": "jwt-client",
+                "aud": f"{jwt_gateway.url}/token",
+                "exp": now + 60,
+            },
+            CLIENT_KEY,
+        )
+    assert_token_error(
+        token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)), "invalid_client"
+    )
+
+
+def test_assertion_signed_by_another_key_is_invalid_client(jwt_gateway: LiveGateway) -> None:
+    stranger = RSAKey.generate_key(2048, parameters={"kid": CLIENT_KEY.kid})
+    now = int(time.time())
+    assertion = jwt.encode(
+        {"alg": "RS256", "kid": CLIENT_KEY.kid},
+        {
+            "iss": "jwt-client",
+            "sub": "jwt-client",
+            "aud": f"{jwt_gateway.url}/token",
+            "exp": now + 60,
+            "jti": str(uuid.uuid4()),
+        },
+        stranger,
+    )
+    assert_token_error(
+        token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)), "invalid_client"
+    )
+
+
+def test_unsigned_assertion_is_invalid_client(jwt_gateway: LiveGateway) -> None:
+    """Never alg none."""
+    import base64
+    import json
+
+    def part(obj) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {"iss": "jwt-client", "sub": "jwt-client", "aud": jwt_gateway.url,
+              "exp": now + 60, "jti": "n1"}  # fmt: skip
+    unsigned = f"{part({'alg': 'none'})}.{part(claims)}."
+    assert_token_error(
+        token_request(jwt_gateway, jwt_form(jwt_gateway, unsigned)), "invalid_client"
+    )

@@ -1,0 +1,143 @@
+"""Configuration: validated at start, with messages that name the key, the problem and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import SettingsError, load_settings
+
+EXAMPLE = Path(__file__).parent.parent / "config" / "portvakt.example.yaml"
+EXAMPLE_ENV = {
+    "PORTVAKT_SECRET_KEY": "s" * 40,
+    "PORTVAKT_SUBJECT_SALT": "salt" * 5,
+    "BYGGLOV_CLIENT_SECRET": "bygglov-secret",
+}
+MINIMAL = """
+issuer: http://127.0.0.1:8080
+providers: {sandbox: {type: sandbox}}
+clients: [{client_id: a, client_secret: s, redirect_uris: ["http://127.0.0.1:9000/cb"]}]
+"""
+
+
+def problems_of(tmp_config, text: str) -> list[str]:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(tmp_config(text))
+    return raised.value.problems
+
+
+def test_the_example_config_is_valid(monkeypatch) -> None:
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(EXAMPLE)
+    assert settings.client("bygglov").client_secret == "bygglov-secret"
+    assert settings.client("skolval").auth_methods() == {"private_key_jwt"}
+
+
+def test_a_minimal_config_is_valid(tmp_config) -> None:
+    assert load_settings(tmp_config(MINIMAL)).store is None
+
+
+def test_unset_environment_variable_names_the_key(tmp_config, monkeypatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    text = MINIMAL.replace("client_secret: s", "client_secret: '${NOT_SET_ANYWHERE}'")
+    assert problems_of(tmp_config, text) == [
+        "clients[0].client_secret: refers to ${NOT_SET_ANYWHERE}, which is not set; "
+        "export NOT_SET_ANYWHERE"
+    ]
+
+
+def test_unknown_key_is_an_error_with_a_fix(tmp_config) -> None:
+    problems = problems_of(tmp_config, MINIMAL + "storage: {url: redis://x}\n")
+    assert problems == [
+        "storage: Extra inputs are not permitted; remove it or check its spelling against "
+        "config/portvakt.example.yaml"
+    ]
+
+
+def test_unknown_provider_type_lists_the_known_ones(tmp_config) -> None:
+    text = MINIMAL.replace("{type: sandbox}", "{type: smoke-signals}")
+    [problem] = problems_of(tmp_config, text)
+    assert problem.startswith("providers.sandbox: ")
+    assert problem.endswith("set type to one of: sandbox")
+
+
+def test_misspelt_provider_key_names_the_full_path(tmp_config) -> None:
+    text = MINIMAL.replace("{type: sandbox}", "{type: sandbox, lao: x}")
+    [problem] = problems_of(tmp_config, text)
+    assert problem.startswith("providers.sandbox.lao: Extra inputs are not permitted")
+
+
+def test_missing_required_key(tmp_config) -> None:
+    text = MINIMAL.replace("issuer: http://127.0.0.1:8080\n", "")
+    assert problems_of(tmp_config, text) == [
+        "issuer: Field required; add it (see config/portvakt.example.yaml)"
+    ]
+
+
+def test_http_issuer_outside_localhost_is_refused(tmp_config) -> None:
+    [problem] = problems_of(tmp_config, MINIMAL.replace("127.0.0.1:8080", "login.kommun.example"))
+    assert problem == "issuer: must use https outside localhost"
+
+
+def test_redirect_uri_with_fragment_is_refused(tmp_config) -> None:
+    [problem] = problems_of(tmp_config, MINIMAL.replace("/cb", "/cb#x"))
+    assert problem.startswith("clients[0].redirect_uris: ")
+    assert "without a fragment" in problem
+
+
+def test_duplicate_client_id_is_refused(tmp_config) -> None:
+    text = MINIMAL.replace(
+        "clients: [",
+        'clients: [{client_id: a, client_secret: t, redirect_uris: ["http://127.0.0.1:9000/x"]}, ',
+    )
+    assert problems_of(tmp_config, text) == ["(top level): client_id 'a' is registered twice"]
+
+
+def test_client_naming_an_unknown_provider_is_refused(tmp_config) -> None:
+    text = MINIMAL.replace("client_secret: s,", "client_secret: s, providers: [bankid],")
+    [problem] = problems_of(tmp_config, text)
+    assert "names provider 'bankid', which is not under providers:" in problem
+
+
+def test_production_refuses_the_sandbox(tmp_config) -> None:
+    text = (
+        MINIMAL.replace("http://127.0.0.1:8080", "https://login.kommun.example")
+        + "environment: production\n"
+    )
+    [problem] = problems_of(tmp_config, text)
+    assert "provider 'sandbox' is the sandbox" in problem
+    assert "refuses to load with environment: production" in problem
+
+
+def test_private_key_jwt_without_jwks_is_refused(tmp_config) -> None:
+    text = MINIMAL.replace("client_secret: s,", "token_endpoint_auth_method: private_key_jwt,")
+    [problem] = problems_of(tmp_config, text)
+    assert problem.startswith("clients[0]: private_key_jwt needs the client's public keys in jwks")
+
+
+def test_not_yaml_is_reported(tmp_config) -> None:
+    [problem] = problems_of(tmp_config, "issuer: [unclosed")
+    assert problem.startswith("not valid YAML")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_config_exits_zero_on_a_good_file(tmp_config) -> None:
+    result = run_cli("check-config", str(tmp_config(MINIMAL)))
+    assert result.returncode == 0
+    assert "OK" in result.stdout
+
+
+def test_serve_with_a_bad_file_exits_non_zero_without_a_traceback(tmp_config) -> None:
+    result = run_cli("serve", "--config", str(tmp_config(MINIMAL + "storage: 1\n")), "--port", "0")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "storage: Extra inputs are not permitted" in result.stderr

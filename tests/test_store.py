@@ -1,0 +1,91 @@
+"""The Store contract (providers/base.py) on MemoryStore and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.store import MemoryStore, StoreUnavailable, open_store
+from tests.harness import RedisServer, free_port
+
+
+@pytest.fixture
+async def store(store_url: str | None) -> AsyncIterator:
+    async with open_store(store_url) as opened:
+        yield opened
+
+
+async def test_put_then_get(store) -> None:
+    await store.put("k:1", b"value", 60)
+    assert await store.get("k:1") == b"value"
+
+
+async def test_take_returns_once(store) -> None:
+    await store.put("k:2", b"code", 60)
+    assert await store.take("k:2") == b"code"
+    assert await store.take("k:2") is None
+    assert await store.get("k:2") is None
+
+
+async def test_concurrent_takes_have_exactly_one_winner(store) -> None:
+    await store.put("k:3", b"code", 60)
+    results = await asyncio.gather(*(store.take("k:3") for _ in range(20)))
+    assert results.count(b"code") == 1
+    assert results.count(None) == 19
+
+
+async def test_add_writes_only_when_absent(store) -> None:
+    assert await store.add("k:4", b"first", 60) is True
+    assert await store.add("k:4", b"second", 60) is False
+    assert await store.get("k:4") == b"first"
+
+
+async def test_incr_counts_up(store) -> None:
+    assert [await store.incr("k:5", 60) for _ in range(3)] == [1, 2, 3]
+
+
+async def test_delete_removes(store) -> None:
+    await store.put("k:6", b"x", 60)
+    await store.delete("k:6")
+    assert await store.get("k:6") is None
+
+
+async def test_ping_answers(store) -> None:
+    await store.ping()
+
+
+async def test_memory_records_expire_after_their_ttl() -> None:
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    await store.put("a", b"1", 60)
+    await store.add("b", b"1", 60)
+    now[0] += 59
+    assert await store.get("a") == b"1"
+    now[0] += 1
+    assert await store.get("a") is None
+    assert await store.take("a") is None
+    assert await store.add("b", b"2", 60) is True
+
+
+async def test_memory_store_refuses_a_record_without_ttl() -> None:
+    with pytest.raises(ValueError, match="TTL"):
+        await MemoryStore().put("a", b"1", 0)
+
+
+async def test_redis_records_carry_their_ttl(redis_server: RedisServer) -> None:
+    async with open_store(redis_server.url) as store:
+        await store.put("ttl:1", b"x", 60)
+        await store.incr("ttl:2", 30)
+        await store.incr("ttl:2", 30)
+    assert 55 <= int(redis_server.command("TTL", "ttl:1").lstrip(":")) <= 60
+    assert 25 <= int(redis_server.command("TTL", "ttl:2").lstrip(":")) <= 30
+
+
+async def test_unreachable_redis_raises_store_unavailable() -> None:
+    async with open_store(f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.5) as store:
+        with pytest.raises(StoreUnavailable):
+            await store.put("k", b"v", 10)
+        with pytest.raises(StoreUnavailable):
+            await store.take("k")
