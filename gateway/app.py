@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.access_log import AccessLog
 from gateway.browser import BrowserBinding
 from gateway.defaults import DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
 from gateway.demo import demo_app
@@ -128,6 +129,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         lifespan=lifespan,
         exception_handlers=exception_handlers(pages, flow),
         middleware=[
+            Middleware(AccessLog),
             Middleware(SecurityHeaders, hsts=settings.secure_cookies),
             Middleware(
                 CORSMiddleware,

@@ -58,7 +58,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"portvakt: keys.dir: {error}", file=sys.stderr)
         return 2
     announce(settings, args.config is None)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,  # gateway.access_log writes paths without query strings
+        proxy_headers=False,
+    )
     return 0
 
 

@@ -125,6 +125,7 @@ class LoginFlow:
                 "no e-ID provider available to this client can deliver the requested acr_values"
             )
         browser, is_new = self._browsers.ensure_browser_id(request)
+        selected = _preselected(eligible, authn_provider)
         login = PendingLogin(
             id=secrets.token_urlsafe(24),
             client_id=auth.client.client_id,
@@ -142,9 +143,13 @@ class LoginFlow:
             authn_provider=authn_provider,
             browser=browser,
             created_at=int(time.time()),
+            provider=selected.name if selected else None,
         )
         await self._save(login)
-        response = await self._proceed(request, login, eligible)
+        if selected is not None:
+            response = await self._start(request, login, selected)
+        else:
+            response = self._chooser(request, login, eligible)
         if is_new:
             self._browsers.set_cookie(response, browser)
         return response
@@ -243,9 +248,7 @@ class LoginFlow:
     async def _proceed(
         self, request: Request, login: PendingLogin, eligible: list[Provider]
     ) -> Response:
-        selected = next((p for p in eligible if p.name == login.authn_provider), None)
-        if selected is None and len(eligible) == 1:
-            selected = eligible[0]
+        selected = _preselected(eligible, login.authn_provider)
         if selected is not None:
             return await self._start(request, login, selected)
         return self._chooser(request, login, eligible)
@@ -316,6 +319,12 @@ class LoginFlow:
 
     def _url(self, path: str) -> str:
         return f"{self._settings.issuer}{path}"
+
+
+def _preselected(eligible: list[Provider], authn_provider: str | None) -> Provider | None:
+    """The chooser is skipped when only one provider qualifies or the client named one."""
+    named = next((p for p in eligible if p.name == authn_provider), None)
+    return named or (eligible[0] if len(eligible) == 1 else None)
 
 
 def _identity_hint(login_hint: str | None) -> str | None:

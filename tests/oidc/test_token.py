@@ -308,3 +308,12 @@ def test_unsigned_assertion_is_invalid_client(jwt_gateway: LiveGateway) -> None:
     assert_token_error(
         token_request(jwt_gateway, jwt_form(jwt_gateway, unsigned)), "invalid_client"
     )
+
+
+def test_a_code_lives_sixty_seconds_in_redis(redis_server) -> None:
+    """The issue's contract: codes live 60 s (read from the real Redis record's TTL)."""
+    with running_gateway(redis_server.url) as live:
+        citizen = Browser(live)
+        code = citizen.login("basic").callback["code"]
+        citizen.close()
+    assert 55 <= int(redis_server.command("TTL", f"code:{code}").lstrip(":")) <= 60
