@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/portvakt serve
@@ -15,6 +15,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test
+	./scripts/ensure-redis.sh
+	$(BIN)/python bench/login.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
