@@ -195,20 +195,16 @@ def jwt_gateway(store_url):
         yield live
 
 
-def client_assertion(gateway: LiveGateway, **overrides) -> str:
+def client_assertion(
+    gateway: LiveGateway, key: RSAKey = CLIENT_KEY, drop: tuple[str, ...] = (), **overrides
+) -> str:
+    """A fresh RFC 7523 client assertion; `overrides` replace claims and `drop` removes them."""
     now = int(time.time())
-    claims = {
-        "iss": "jwt-client",
-        "sub": "jwt-client",
-        "aud": f"{gateway.url}/token",
-        "iat": now,
-        "exp": now + 60,
-        "jti": str(uuid.uuid4()),
-    }
-    claims.update(overrides)
-    key = overrides.pop("_key", CLIENT_KEY) if "_key" in overrides else CLIENT_KEY
-    claims.pop("_key", None)
-    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+    claims = {"iss": "jwt-client", "sub": "jwt-client", "aud": f"{gateway.url}/token",
+              "iat": now, "exp": now + 60, "jti": str(uuid.uuid4()), **overrides}  # fmt: skip
+    for name in drop:
+        del claims[name]
+    return jwt.encode({"alg": "RS256", "kid": CLIENT_KEY.kid}, claims, key)
 
 
 def jwt_form(gateway: LiveGateway, assertion: str) -> dict[str, str]:
@@ -242,55 +238,29 @@ def test_replayed_client_assertion_is_invalid_client(jwt_gateway: LiveGateway) -
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "drop"),
     [
-        {"aud": "https://someone-else.example/token"},
-        {"iss": "other-client"},
-        {"sub": "other-client"},
-        {"exp": int(time.time()) - 120},
-        {"exp": int(time.time()) + 3600},
-        {"jti": None},
+        ({"aud": "https://someone-else.example/token"}, ()),
+        ({"iss": "other-client"}, ()),
+        ({"sub": "other-client"}, ()),
+        ({"exp": int(time.time()) - 120}, ()),
+        ({"exp": int(time.time()) + 3600}, ()),
+        ({}, ("jti",)),
+        ({}, ("exp",)),
     ],
-    ids=["wrong-aud", "wrong-iss", "wrong-sub", "expired", "too-long-lived", "no-jti"],
+    ids=["wrong-aud", "wrong-iss", "wrong-sub", "expired", "too-long-lived", "no-jti", "no-exp"],
 )
-def test_bad_client_assertion_is_invalid_client(jwt_gateway: LiveGateway, overrides) -> None:
-    assertion = client_assertion(
-        jwt_gateway, **{k: v for k, v in overrides.items() if v is not None}
-    )
-    if overrides.get("jti", "") is None:
-        now = int(time.time())
-        assertion = jwt.encode(
-            {"alg": "RS256", "kid": CLIENT_KEY.kid},
-            {
-                "iss": "jwt-client",
-                "sub": "jwt-client",
-                "aud": f"{jwt_gateway.url}/token",
-                "exp": now + 60,
-            },
-            CLIENT_KEY,
-        )
-    assert_token_error(
-        token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)), "invalid_client"
-    )
+def test_bad_client_assertion_is_invalid_client(jwt_gateway: LiveGateway, overrides, drop) -> None:
+    assertion = client_assertion(jwt_gateway, drop=drop, **overrides)
+    response = token_request(jwt_gateway, jwt_form(jwt_gateway, assertion))
+    assert_token_error(response, "invalid_client")
 
 
 def test_assertion_signed_by_another_key_is_invalid_client(jwt_gateway: LiveGateway) -> None:
     stranger = RSAKey.generate_key(2048, parameters={"kid": CLIENT_KEY.kid})
-    now = int(time.time())
-    assertion = jwt.encode(
-        {"alg": "RS256", "kid": CLIENT_KEY.kid},
-        {
-            "iss": "jwt-client",
-            "sub": "jwt-client",
-            "aud": f"{jwt_gateway.url}/token",
-            "exp": now + 60,
-            "jti": str(uuid.uuid4()),
-        },
-        stranger,
-    )
-    assert_token_error(
-        token_request(jwt_gateway, jwt_form(jwt_gateway, assertion)), "invalid_client"
-    )
+    assertion = client_assertion(jwt_gateway, key=stranger)
+    response = token_request(jwt_gateway, jwt_form(jwt_gateway, assertion))
+    assert_token_error(response, "invalid_client")
 
 
 def test_unsigned_assertion_is_invalid_client(jwt_gateway: LiveGateway) -> None:
