@@ -170,7 +170,7 @@ class LoginFlow:
 
     async def choose(self, request: Request, login_id: str) -> Response:
         """POST /login/<id>: the citizen picked a provider on the chooser."""
-        form = await request.form()
+        form = await request.form(max_files=0, max_fields=8)
         if not self._browsers.verify(request, login_id, str(form.get("csrf", ""))):
             raise FormRejected("chooser", login_id, "chooser form failed its CSRF check")
         login = await self._load_for_browser(request, login_id)

@@ -102,7 +102,7 @@ class SandboxProvider:
             login_id = request.query_params.get("login", "")
             transaction = await self._transaction(login_id)
             return self._page(request, login_id, transaction)
-        form = await request.form()
+        form = await request.form(max_files=0, max_fields=8)
         login_id = str(form.get("login", ""))
         if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
             raise FormRejected(self.name, login_id, "sandbox form failed its CSRF check")

@@ -34,6 +34,7 @@ from gateway.settings import ClientSettings
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_PARAMETER_LENGTH = 4096
+MAX_PARAMETERS = 64
 
 
 class AuthorizeRequestRejected(Exception):
@@ -70,7 +71,7 @@ class AuthorizationRequest:
 async def read_parameters(request: Request) -> ImmutableMultiDict[str, str]:
     """GET query or POST form (OIDC Core §3.1.2.1 allows both)."""
     if request.method == "POST":
-        form = await request.form()
+        form = await request.form(max_files=0, max_fields=MAX_PARAMETERS)
         return ImmutableMultiDict([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
     return ImmutableMultiDict(request.query_params.multi_items())
 
@@ -200,7 +201,20 @@ def parse_claims(raw: str | None) -> dict[str, dict[str, Any]]:
             v is None or isinstance(v, dict) for v in target.values()
         ):
             raise InvalidRequestError("each claims member maps claim names to null or an object")
+        for request in target.values():
+            _check_claim_request(request or {})
     return claims
+
+
+def _check_claim_request(request: dict[str, Any]) -> None:
+    """OIDC Core §5.5.1: essential is a boolean, value a string, values a list of strings."""
+    values = request.get("values", [])
+    if not isinstance(request.get("essential", False), bool):
+        raise InvalidRequestError("claims: essential must be true or false")
+    if "value" in request and not isinstance(request["value"], str):
+        raise InvalidRequestError("claims: value must be a string")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidRequestError("claims: values must be a list of strings")
 
 
 def valid_claims(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:

@@ -59,7 +59,7 @@ class ClientAuthenticator:
         if client is None or method not in client.auth_methods():
             raise self._failure(method, "client authentication failed")
         if method == "client_secret_basic":
-            _, secret = extract_basic_authorization(request.headers)
+            _, secret = basic_credentials(request)
             self._check_secret(client, secret, method)
         elif method == "client_secret_post":
             self._check_secret(client, form.get("client_secret"), method)
@@ -70,7 +70,7 @@ class ClientAuthenticator:
     def _method_and_client_id(
         self, request: Request, form: Mapping[str, str]
     ) -> tuple[str, str | None]:
-        basic_id, _ = extract_basic_authorization(request.headers)
+        basic_id, _ = basic_credentials(request)
         used = [
             name
             for name, present in (
@@ -139,3 +139,12 @@ class ClientAuthenticator:
         if method == "client_secret_basic":
             error.status_code = 401
         return error
+
+
+def basic_credentials(request: Request) -> tuple[str | None, str | None]:
+    """RFC 6749 §2.3.1 credentials; a header that is not even base64 counts as none."""
+    try:
+        client_id, secret = extract_basic_authorization(request.headers)
+    except ValueError:
+        raise InvalidClientError("malformed Basic authorization header", status_code=401) from None
+    return client_id, secret

@@ -28,6 +28,7 @@ from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (max_files=0)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class TokenEndpoint:
         self._subject_salt = subject_salt
 
     async def __call__(self, request: Request) -> Response:
-        form = await request.form()
+        form = await request.form(max_files=0, max_fields=FORM_FIELDS)
         values = single_valued(form)
         client = await self._authenticator.authenticate(request, values)
         grant_type = values.get("grant_type")

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.keys import SigningKeys
 from gateway.oidc.claims import released_claims
 from gateway.oidc.client_auth import ClientRegistry
-from gateway.oidc.token import NO_STORE, AccessGrant, sign
+from gateway.oidc.token import FORM_FIELDS, NO_STORE, AccessGrant, sign
 from gateway.settings import Settings
 from providers.base import Identity, Store
 
@@ -56,7 +56,7 @@ async def bearer_token(request: Request) -> str:
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
-        from_body = (await request.form()).get("access_token")
+        from_body = (await request.form(max_files=0, max_fields=FORM_FIELDS)).get("access_token")
     if from_header and from_body:
         raise InvalidRequestError("send the access token in one place only (RFC 6750 section 2)")
     token = from_header or from_body
