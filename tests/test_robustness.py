@@ -10,35 +10,124 @@ from tests.harness import REDIRECT_URI, LiveGateway
 ODD_REQUESTS = [
     ("GET", "/authorize", {"params": {"client_id": "basic\x00", "redirect_uri": REDIRECT_URI}}),
     ("GET", "/authorize", {"params": {"client_id": "ö" * 5000}}),
-    ("GET", "/authorize", {"params": {"client_id": "basic", "redirect_uri": REDIRECT_URI,
-                                      "response_type": "code", "scope": "openid", "max_age": "9" * 400}}),
-    ("GET", "/authorize", {"params": {"client_id": "basic", "redirect_uri": REDIRECT_URI,
-                                      "response_type": "code", "scope": "openid",
-                                      "claims": '{"id_token": {"acr": {"values": 5}}}'}}),
-    ("GET", "/authorize", {"params": {"client_id": "basic", "redirect_uri": REDIRECT_URI,
-                                      "response_type": "code", "scope": "openid",
-                                      "claims": '{"id_token": {"acr": {"essential": true, "values": "x"}}}'}}),
-    ("GET", "/authorize", {"params": {"client_id": "basic", "redirect_uri": REDIRECT_URI,
-                                      "response_type": "code", "scope": "openid", "claims": "[]"}}),
-    ("GET", "/authorize", {"params": {"client_id": "basic", "redirect_uri": REDIRECT_URI,
-                                      "response_type": "code", "scope": "openid",
-                                      "error_description": "ü\"\\"}}),
-    ("POST", "/authorize", {"content": b"\xff\xfe", "headers": {"content-type": "application/x-www-form-urlencoded"}}),
+    (
+        "GET",
+        "/authorize",
+        {
+            "params": {
+                "client_id": "basic",
+                "redirect_uri": REDIRECT_URI,
+                "response_type": "code",
+                "scope": "openid",
+                "max_age": "9" * 400,
+            }
+        },
+    ),
+    (
+        "GET",
+        "/authorize",
+        {
+            "params": {
+                "client_id": "basic",
+                "redirect_uri": REDIRECT_URI,
+                "response_type": "code",
+                "scope": "openid",
+                "claims": '{"id_token": {"acr": {"values": 5}}}',
+            }
+        },
+    ),
+    (
+        "GET",
+        "/authorize",
+        {
+            "params": {
+                "client_id": "basic",
+                "redirect_uri": REDIRECT_URI,
+                "response_type": "code",
+                "scope": "openid",
+                "claims": '{"id_token": {"acr": {"essential": true, "values": "x"}}}',
+            }
+        },
+    ),
+    (
+        "GET",
+        "/authorize",
+        {
+            "params": {
+                "client_id": "basic",
+                "redirect_uri": REDIRECT_URI,
+                "response_type": "code",
+                "scope": "openid",
+                "claims": "[]",
+            }
+        },
+    ),
+    (
+        "GET",
+        "/authorize",
+        {
+            "params": {
+                "client_id": "basic",
+                "redirect_uri": REDIRECT_URI,
+                "response_type": "code",
+                "scope": "openid",
+                "error_description": 'ü"\\',
+            }
+        },
+    ),
+    (
+        "POST",
+        "/authorize",
+        {"content": b"\xff\xfe", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    ),
     ("POST", "/authorize", {"content": b"{}", "headers": {"content-type": "application/json"}}),
     ("POST", "/token", {"data": {"grant_type": "authorization_code"}}),
-    ("POST", "/token", {"headers": {"Authorization": "Basic !!!notbase64"}, "data": {"grant_type": "x"}}),
+    (
+        "POST",
+        "/token",
+        {"headers": {"Authorization": "Basic !!!notbase64"}, "data": {"grant_type": "x"}},
+    ),
     ("POST", "/token", {"headers": {"Authorization": "Basic ö".encode("latin-1")}, "data": {}}),
-    ("POST", "/token", {"data": {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                                 "client_assertion": "not.a.jwt", "grant_type": "authorization_code"}}),
-    ("POST", "/token", {"data": {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                                 "client_assertion": "e30.W10.", "grant_type": "authorization_code"}}),
-    ("POST", "/token", {"content": b"\xff", "headers": {"content-type": "application/x-www-form-urlencoded"}}),
+    (
+        "POST",
+        "/token",
+        {
+            "data": {
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "not.a.jwt",
+                "grant_type": "authorization_code",
+            }
+        },
+    ),
+    (
+        "POST",
+        "/token",
+        {
+            "data": {
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "e30.W10.",
+                "grant_type": "authorization_code",
+            }
+        },
+    ),
+    (
+        "POST",
+        "/token",
+        {"content": b"\xff", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    ),
     ("POST", "/token", {"files": {"code": ("code.txt", b"abc")}}),
     ("POST", "/token", {"json": {"grant_type": "authorization_code"}}),
     ("GET", "/token", {}),
     ("GET", "/userinfo", {"headers": {"Authorization": "Bearer"}}),
     ("GET", "/userinfo", {"headers": {"Authorization": "Basic abc"}}),
-    ("POST", "/userinfo", {"content": b"access_token=%FF", "headers": {"content-type": "application/x-www-form-urlencoded"}}),
+    (
+        "POST",
+        "/userinfo",
+        {
+            "content": b"access_token=%FF",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+    ),
     ("GET", "/login/x", {}),
     ("POST", "/login/x", {"data": {"csrf": "x", "provider": "sandbox"}}),
     ("GET", "/login/x/resume", {}),
@@ -50,7 +139,7 @@ ODD_REQUESTS = [
     ("POST", "/providers/sandbox/login", {"data": {"login": "x", "csrf": "y", "pnr": "1"}}),
     ("GET", "/static/../gateway/settings.py", {}),
     ("GET", "/nowhere", {}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("method", "path", "options"), ODD_REQUESTS)
