@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except SettingsError as error:
         return report(error)
-    except KeysUnavailable as error:
-        print(f"portvakt: keys.dir: {error}", file=sys.stderr)
+    except (KeysUnavailable, OSError) as error:
+        print(f"portvakt: keys.dir: cannot load the signing keys: {error}", file=sys.stderr)
         return 2
     announce(settings, args.config is None)
     uvicorn.run(

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -81,6 +83,19 @@ class ClientSettings(Model):
             if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
                 raise ValueError(f"{uri!r} must be an absolute http(s) URI without a fragment")
         return uris
+
+    @field_validator("jwks")
+    @classmethod
+    def _usable_public_keys(cls, jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+        if jwks is None:
+            return None
+        try:
+            keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"is not a JWK Set with usable keys ({error})") from None
+        if any(key.is_private for key in keys):
+            raise ValueError("holds a private key; register only the client's public keys")
+        return jwks
 
     @model_validator(mode="after")
     def _auth_method_matches_credentials(self) -> ClientSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,30 @@ def test_serve_with_a_bad_file_exits_non_zero_without_a_traceback(tmp_config) ->
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "storage: Extra inputs are not permitted" in result.stderr
+
+
+def test_client_jwks_must_be_a_usable_key_set(tmp_config) -> None:
+    text = MINIMAL.replace("client_secret: s,", "jwks: {keys: [{kty: RSA, n: x}]},")
+    [problem] = problems_of(tmp_config, text)
+    assert problem.startswith("clients[0].jwks: is not a JWK Set with usable keys")
+
+
+def test_client_jwks_must_not_hold_a_private_key(tmp_config) -> None:
+    from joserfc.jwk import ECKey
+
+    private = ECKey.generate_key("P-256").as_dict(private=True)
+    text = MINIMAL.replace("client_secret: s,", f"jwks: {{keys: [{json.dumps(private)}]}},")
+    [problem] = problems_of(tmp_config, text)
+    assert problem == "clients[0].jwks: holds a private key; register only the client's public keys"
+
+
+def test_serve_with_an_unreadable_key_directory_exits_without_a_traceback(
+    tmp_config, tmp_path
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the key directory should be")
+    config = tmp_config(MINIMAL + f"keys: {{dir: '{blocked / 'keys'}'}}\n")
+    result = run_cli("serve", "--config", str(config), "--port", "0")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "portvakt: keys.dir: cannot load the signing keys" in result.stderr
