@@ -14,6 +14,7 @@ test: $(VENV)/.installed-test
 	./scripts/ensure-redis.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test

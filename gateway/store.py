@@ -102,8 +102,7 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         async with _translated_errors():
-            value: bytes | None = await self._redis.get(key)
-        return value
+            return _as_bytes(await self._redis.get(key))
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
         async with _translated_errors():
@@ -111,8 +110,7 @@ class RedisStore:
 
     async def take(self, key: str) -> bytes | None:
         async with _translated_errors():
-            value: bytes | None = await self._redis.getdel(key)
-        return value
+            return _as_bytes(await self._redis.getdel(key))
 
     async def delete(self, key: str) -> None:
         async with _translated_errors():
@@ -132,6 +130,11 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    """The client is created without decode_responses, so Redis answers bytes."""
+    return value.encode() if isinstance(value, str) else value
 
 
 @asynccontextmanager
