@@ -196,8 +196,8 @@ class LoginFlow:
     async def resume(self, request: Request, login_id: str) -> Response:
         login = await self._take(login_id)
         if login.identity is None:
-            await self._save(login)
-            raise LoginStateLost("gateway", login_id, "nothing to resume yet")
+            await self._save(login)  # an early or stray visit must not end the citizen's login
+            raise LoginStateLost("gateway", None, "nothing to resume yet")
         identity = Identity.from_dict(login.identity)
         return await self._complete(login, identity, self._browsers.browser_id(request))
 

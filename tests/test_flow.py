@@ -207,3 +207,12 @@ def test_the_whole_login_completes_with_the_code_it_issued(
 
 def hidden_back_link(html: str) -> str:
     return html.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
+
+
+def test_an_early_resume_does_not_end_the_login(browser: Browser) -> None:
+    page, _ = browser.sandbox_page()
+    login_id = hidden_field(page.text, "login")
+    early = browser.http.get(f"/login/{login_id}/resume")
+    assert early.status_code == 400
+    submitted = browser.submit_sandbox(page)
+    assert "code" in browser.follow_to_client(submitted)
