@@ -8,11 +8,10 @@ back to /login/<id>/resume. Completing takes the record atomically, so a login c
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
@@ -22,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from gateway.browser import BrowserBinding
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
+from gateway.records import StoreRecord
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.pages import PageRenderer, localized, negotiate_locale
 from providers.base import (
@@ -48,7 +48,9 @@ class WrongBrowser(ProviderError):
 
 
 @dataclass(frozen=True)
-class PendingLogin:
+class PendingLogin(StoreRecord):
+    TUPLE_FIELDS = ("scopes", "prompt", "acr_values")
+
     id: str
     client_id: str
     redirect_uri: str
@@ -68,19 +70,11 @@ class PendingLogin:
     provider: str | None = None
     identity: dict[str, Any] | None = None
 
-    def dumps(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def loads(cls, raw: bytes) -> PendingLogin:
-        data = json.loads(raw)
-        for key in ("scopes", "prompt", "acr_values"):
-            data[key] = tuple(data[key])
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class IssuedCode:
+class IssuedCode(StoreRecord):
+    TUPLE_FIELDS = ("scopes",)
+
     client_id: str
     redirect_uri: str
     code_challenge: str | None
@@ -88,15 +82,6 @@ class IssuedCode:
     scopes: tuple[str, ...]
     claims: dict[str, dict[str, Any]]
     identity: dict[str, Any]
-
-    def dumps(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def loads(cls, raw: bytes) -> IssuedCode:
-        data = json.loads(raw)
-        data["scopes"] = tuple(data["scopes"])
-        return cls(**data)
 
 
 class LoginFlow:

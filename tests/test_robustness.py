@@ -7,74 +7,23 @@ import pytest
 
 from tests.harness import REDIRECT_URI, LiveGateway
 
+VALID_AUTHORIZE = {"client_id": "basic", "redirect_uri": REDIRECT_URI, "response_type": "code",
+                   "scope": "openid"}  # fmt: skip
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def authorize_with(**params: str) -> tuple[str, str, dict]:
+    return ("GET", "/authorize", {"params": {**VALID_AUTHORIZE, **params}})
+
+
 ODD_REQUESTS = [
     ("GET", "/authorize", {"params": {"client_id": "basic\x00", "redirect_uri": REDIRECT_URI}}),
     ("GET", "/authorize", {"params": {"client_id": "ö" * 5000}}),
-    (
-        "GET",
-        "/authorize",
-        {
-            "params": {
-                "client_id": "basic",
-                "redirect_uri": REDIRECT_URI,
-                "response_type": "code",
-                "scope": "openid",
-                "max_age": "9" * 400,
-            }
-        },
-    ),
-    (
-        "GET",
-        "/authorize",
-        {
-            "params": {
-                "client_id": "basic",
-                "redirect_uri": REDIRECT_URI,
-                "response_type": "code",
-                "scope": "openid",
-                "claims": '{"id_token": {"acr": {"values": 5}}}',
-            }
-        },
-    ),
-    (
-        "GET",
-        "/authorize",
-        {
-            "params": {
-                "client_id": "basic",
-                "redirect_uri": REDIRECT_URI,
-                "response_type": "code",
-                "scope": "openid",
-                "claims": '{"id_token": {"acr": {"essential": true, "values": "x"}}}',
-            }
-        },
-    ),
-    (
-        "GET",
-        "/authorize",
-        {
-            "params": {
-                "client_id": "basic",
-                "redirect_uri": REDIRECT_URI,
-                "response_type": "code",
-                "scope": "openid",
-                "claims": "[]",
-            }
-        },
-    ),
-    (
-        "GET",
-        "/authorize",
-        {
-            "params": {
-                "client_id": "basic",
-                "redirect_uri": REDIRECT_URI,
-                "response_type": "code",
-                "scope": "openid",
-                "error_description": 'ü"\\',
-            }
-        },
-    ),
+    authorize_with(max_age="9" * 400),
+    authorize_with(claims='{"id_token": {"acr": {"values": 5}}}'),
+    authorize_with(claims='{"id_token": {"acr": {"essential": true, "values": "x"}}}'),
+    authorize_with(claims="[]"),
+    authorize_with(error_description='ü"\\'),
     (
         "POST",
         "/authorize",
@@ -93,7 +42,7 @@ ODD_REQUESTS = [
         "/token",
         {
             "data": {
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion_type": JWT_BEARER,
                 "client_assertion": "not.a.jwt",
                 "grant_type": "authorization_code",
             }
@@ -104,7 +53,7 @@ ODD_REQUESTS = [
         "/token",
         {
             "data": {
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion_type": JWT_BEARER,
                 "client_assertion": "e30.W10.",
                 "grant_type": "authorization_code",
             }

@@ -3,10 +3,9 @@ for an opaque access token and a signed ID token."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
@@ -24,6 +23,7 @@ from gateway.flow import IssuedCode
 from gateway.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.claims import released_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
+from gateway.records import StoreRecord
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store
 
@@ -32,23 +32,16 @@ FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (m
 
 
 @dataclass(frozen=True)
-class AccessGrant:
+class AccessGrant(StoreRecord):
     """What an access token lets its bearer read at /userinfo."""
+
+    TUPLE_FIELDS = ("scopes",)
 
     client_id: str
     sub: str
     scopes: tuple[str, ...]
     claims: dict[str, Any]
     identity: dict[str, Any]
-
-    def dumps(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def loads(cls, raw: bytes) -> AccessGrant:
-        data = json.loads(raw)
-        data["scopes"] = tuple(data["scopes"])
-        return cls(**data)
 
 
 class TokenEndpoint:
