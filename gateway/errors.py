@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from gateway.flow import LoginFlow, LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
+from gateway.oidc.token import NO_STORE
 from gateway.store import StoreUnavailable
 from gateway.ui.pages import PageRenderer
 from providers.base import ProviderError
 
 log = logging.getLogger("portvakt.errors")
 API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def N_(message: str) -> str:
