@@ -130,11 +130,8 @@ class LoginFlow:
             created_at=int(time.time()),
             provider=selected.name if selected else None,
         )
-        await self._save(login)
-        if selected is not None:
-            response = await self._start(request, login, selected)
-        else:
-            response = self._chooser(request, login, eligible)
+        await self._save(login)  # with the provider already set, _start writes nothing more
+        response = await self._proceed(request, login, eligible)
         if is_new:
             self._browsers.set_cookie(response, browser)
         return response
