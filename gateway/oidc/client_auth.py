@@ -54,13 +54,13 @@ class ClientAuthenticator:
         self._audiences = audiences
 
     async def authenticate(self, request: Request, form: Mapping[str, str]) -> ClientSettings:
-        method, client_id = self._method_and_client_id(request, form)
+        basic_id, basic_secret = basic_credentials(request)
+        method, client_id = self._method_and_client_id(basic_id, form)
         client = self._clients.get(client_id) if client_id else None
         if client is None or method not in client.auth_methods():
             raise self._failure(method, "client authentication failed")
         if method == "client_secret_basic":
-            _, secret = basic_credentials(request)
-            self._check_secret(client, secret, method)
+            self._check_secret(client, basic_secret, method)
         elif method == "client_secret_post":
             self._check_secret(client, form.get("client_secret"), method)
         elif method == "private_key_jwt":
@@ -68,9 +68,8 @@ class ClientAuthenticator:
         return client
 
     def _method_and_client_id(
-        self, request: Request, form: Mapping[str, str]
+        self, basic_id: str | None, form: Mapping[str, str]
     ) -> tuple[str, str | None]:
-        basic_id, _ = basic_credentials(request)
         used = [
             name
             for name, present in (
