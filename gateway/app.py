@@ -33,6 +33,8 @@ from gateway.registry import build_providers
 from gateway.security import SecurityHeaders
 from gateway.settings import Settings
 from gateway.store import DeferredStore, open_store
+from gateway.ui.branding import BrandingAssets, load_brand
+from gateway.ui.failure import ERROR_PATH, FailurePages
 from gateway.ui.pages import UI_DIR, PageRenderer
 from providers.base import Provider
 
@@ -45,7 +47,19 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     subject_salt = settings.subject_salt or _development_salt()
     keys = keys or load_signing_keys(settings.keys.dir, settings.environment != "production")
     store = DeferredStore()
-    pages = PageRenderer(settings.environment)
+    branding = BrandingAssets(
+        load_brand(c.client_id, c.branding.colour, c.branding.text_colour, c.branding.logo)
+        for c in settings.clients
+        if c.branding is not None
+    )
+    pages = PageRenderer(
+        settings.environment,
+        gateway_host=urlsplit(settings.issuer).netloc,
+        clients={client.client_id: client.display for client in settings.clients},
+        brands=branding.brands,
+        secure_cookies=settings.secure_cookies,
+    )
+    failures = FailurePages(settings, pages, secret_key)
     browsers = BrowserBinding(secret_key, secure=settings.secure_cookies)
     clients = ClientRegistry(settings)
     providers = build_providers(settings, store, pages, browsers)
@@ -104,6 +118,8 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         Route("/login/{login_id}/resume", resume),
         Route("/login/{login_id}/cancel", cancel),
         Route("/healthz", healthz),
+        Route(ERROR_PATH, failures.show),
+        *branding.routes(),
         *(provider_mount(provider, flow) for provider in providers.values()),
         Mount("/static", StaticFiles(directory=UI_DIR / "static"), name="static"),
     ]
@@ -127,7 +143,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=exception_handlers(pages, flow),
+        exception_handlers=exception_handlers(failures, flow),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, hsts=settings.secure_cookies),

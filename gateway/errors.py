@@ -5,11 +5,11 @@ the e-service gets the right OAuth error; details stay in the log under a refere
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -18,83 +18,20 @@ from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.token import NO_STORE
 from gateway.store import StoreUnavailable
-from gateway.ui.pages import PageRenderer
+from gateway.ui.failure import FailurePages
 from providers.base import ProviderError
 
 log = logging.getLogger("portvakt.errors")
 API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz")
 
-
-def N_(message: str) -> str:
-    return message
-
-
-# reason -> (what happened, what the citizen can do); translated in the page's language.
-ERROR_TEXTS: dict[str, tuple[str, str]] = {
-    "bad_request": (
-        N_("The e-service sent a request we cannot accept"),
-        N_("Go back to the e-service and try again. If it happens again, contact the e-service."),
-    ),
-    "login_not_found": (
-        N_("Your login has expired or is already finished"),
-        N_("Go back to the e-service and start the login again."),
-    ),
-    "cancelled": (
-        N_("You cancelled the login"),
-        N_("You can go back to the e-service and start again whenever you want."),
-    ),
-    "failed": (
-        N_("The login did not succeed"),
-        N_("Go back to the e-service and try again, or choose another e-ID."),
-    ),
-    "state_lost": (
-        N_("The login could not be completed"),
-        N_("The answer from the e-ID service did not match a login in progress. Start again."),
-    ),
-    "form_rejected": (
-        N_("The page had expired"),
-        N_("The form was old or sent from another page. Go back to the e-service and start again."),
-    ),
-    "wrong_browser": (
-        N_("The login was started in another browser"),
-        N_("Finish the login in the browser where you started it, or start again here."),
-    ),
-    "unavailable": (
-        N_("The e-ID service is not available right now"),
-        N_("Try again in a few minutes, or choose another e-ID."),
-    ),
-    "unmet_loa": (
-        N_("Your e-ID does not meet the e-service's security requirements"),
-        N_("Use an e-ID with a higher level of assurance, or contact the e-service."),
-    ),
-    "store_unavailable": (
-        N_("The login service is temporarily unavailable"),
-        N_("Nothing has been saved. Wait a minute and try again."),
-    ),
-    "server_error": (
-        N_("Something went wrong on our side"),
-        N_("Go back to the e-service and try again. If it keeps happening, contact support."),
-    ),
-}
-
 Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
-def exception_handlers(pages: PageRenderer, flow: LoginFlow) -> dict[Any, Handler]:
-    def error_page(
-        request: Request, reason: str, status: int, back_url: str | None = None
-    ) -> Response:
-        reference = secrets.token_hex(4)
-        title, advice = ERROR_TEXTS[reason]
-        context = {"title": title, "advice": advice, "back_url": back_url, "reference": reference}
-        request.state.error_reference = reference
-        return pages.render(request, "error.html", context, status)
-
+def exception_handlers(failures: FailurePages, flow: LoginFlow) -> dict[Any, Handler]:
     async def rejected_authorize_request(
         request: Request, exc: AuthorizeRequestRejected
     ) -> Response:
-        log.info("authorize request rejected: %s", exc)
-        return error_page(request, "bad_request", 400)
+        return failures.render(request, "bad_request", 400, None, exc.client_id, str(exc))
 
     async def oauth_error(request: Request, exc: OAuth2Error) -> Response:
         if exc.redirect_uri:
@@ -105,36 +42,49 @@ def exception_handlers(pages: PageRenderer, flow: LoginFlow) -> dict[Any, Handle
         return JSONResponse(body, status_code=status, headers={**extra, **NO_STORE})
 
     async def provider_error(request: Request, exc: ProviderError) -> Response:
-        log.info("login failed: %s (%s)", exc.reason, exc.provider)
-        back_url = None
+        way_back = None
         if exc.login_id:
-            back_url = await flow.abandon(exc.login_id, exc.oauth_error, _ascii(exc.reason))
-        return error_page(request, exc.reason, exc.status_code, back_url)
+            way_back = await flow.abandon(exc.login_id, exc.oauth_error, _ascii(exc.reason))
+        return failures.render(
+            request,
+            exc.reason,
+            exc.status_code,
+            way_back.url if way_back else None,
+            way_back.client_id if way_back else None,
+            f"login failed at {exc.provider}: {exc.detail}",
+        )
 
     async def login_not_found(request: Request, exc: LoginNotFound) -> Response:
-        return error_page(request, "login_not_found", 400)
+        return failures.render(request, "login_not_found", 400, detail="no such pending login")
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_json(request):
+            body = {"error": "invalid_request", "error_description": exc.detail}
+            return JSONResponse(body, exc.status_code, headers=NO_STORE)
+        reason = "not_found" if exc.status_code in (404, 405) else "bad_request"
+        return failures.render(request, reason, exc.status_code, detail=str(exc.detail))
 
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
-        log.error("store unavailable: %s", exc)
         if _wants_json(request):
+            log.error("store unavailable: %s", exc)
             body = {"error": "temporarily_unavailable", "error_description": "try again later"}
             return JSONResponse(body, 503, headers={"Retry-After": "5", **NO_STORE})
-        response = error_page(request, "store_unavailable", 503)
+        response = failures.render(request, "store_unavailable", 503, detail=str(exc))
         response.headers["Retry-After"] = "5"
         return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        reference = secrets.token_hex(4)
-        log.error("unexpected error, reference %s", reference, exc_info=exc)
         if _wants_json(request):
+            log.error("unexpected error", exc_info=exc)
             return JSONResponse({"error": "server_error"}, 500, headers=NO_STORE)
-        return error_page(request, "server_error", 500)
+        return failures.render(request, "server_error", 500, detail="unexpected", exc_info=exc)
 
     return {
         AuthorizeRequestRejected: rejected_authorize_request,
         OAuth2Error: oauth_error,
         ProviderError: provider_error,
         LoginNotFound: login_not_found,
+        HTTPException: http_error,
         StoreUnavailable: store_unavailable,
         Exception: server_error,
     }

@@ -23,7 +23,8 @@ from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequ
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.records import StoreRecord
 from gateway.settings import ClientSettings, Settings
-from gateway.ui.pages import PageRenderer, localized, negotiate_locale
+from gateway.ui.pages import PageRenderer, negotiate_locale
+from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
 from providers.base import (
     FormRejected,
     Identity,
@@ -69,6 +70,14 @@ class PendingLogin(StoreRecord):
     created_at: int
     provider: str | None = None
     identity: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class WayBack:
+    """The redirect that answers an abandoned login with an error, and whose login it was."""
+
+    url: str
+    client_id: str
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class LoginFlow:
         response = await self._proceed(request, login, eligible)
         if is_new:
             self._browsers.set_cookie(response, browser)
+        remember(response, LAST_SERVICE_COOKIE, login.client_id, self._settings.secure_cookies)
         return response
 
     def eligible_providers(
@@ -160,7 +170,9 @@ class LoginFlow:
         provider = next((p for p in self._eligible_for(login) if p.name == chosen), None)
         if provider is None:
             return self._chooser(request, login, self._eligible_for(login), status_code=400)
-        return await self._start(request, login, provider)
+        response = await self._start(request, login, provider)
+        remember(response, LAST_EID_COOKIE, provider.name, self._settings.secure_cookies)
+        return response
 
     async def finish(self, request: Request, provider: Provider) -> Response:
         """The provider's callback: it verifies its upstream's answer, we complete the login."""
@@ -186,18 +198,21 @@ class LoginFlow:
     async def cancel(self, request: Request, login_id: str) -> Response:
         login = await self._load_for_browser(request, login_id)
         back = await self.abandon(login.id, "access_denied", "the citizen cancelled the login")
-        return RedirectResponse(back or self._url("/"), status_code=303)
+        if back is None:
+            raise LoginNotFound(login_id)
+        return RedirectResponse(back.url, status_code=303)
 
-    async def abandon(self, login_id: str, error: str, description: str) -> str | None:
-        """End a pending login with an error; the URL that takes the citizen back to the client."""
+    async def abandon(self, login_id: str, error: str, description: str) -> WayBack | None:
+        """End a pending login with an error; the way back to the client with that answer."""
         raw = await self._store.take(f"login:{login_id}")
         if raw is None:
             return None
         login = PendingLogin.loads(raw)
-        return self.client_redirect(
+        url = self.client_redirect(
             login.redirect_uri,
             {"error": error, "error_description": description, "state": login.state},
         )
+        return WayBack(url, login.client_id)
 
     def client_redirect(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
         """RFC 9207: every authorization response carries `iss`."""
@@ -260,17 +275,18 @@ class LoginFlow:
         eligible: list[Provider],
         status_code: int = 200,
     ) -> Response:
-        client = self._clients.get(login.client_id)
         request.state.preferred_locale = login.ui_locales
+        last_used = recall(request, LAST_EID_COOKIE)
+        ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
         context = {
             "login_id": login.id,
-            "providers": eligible,
-            "client_display": client.display if client else {},
+            "providers": ordered,
+            "last_used": last_used,
             "client_id": login.client_id,
             "csrf": self._browsers.token(request, login.id),
             "action": self._url(f"/login/{login.id}"),
+            "page_url": self._url(f"/login/{login.id}"),
             "cancel_url": self._url(f"/login/{login.id}/cancel"),
-            "localized": localized,
         }
         return self._pages.render(request, "chooser.html", context, status_code, login.ui_locales)
 

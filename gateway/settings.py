@@ -24,6 +24,14 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.ui.branding import (
+    HEX_COLOUR,
+    MAX_LOGO_BYTES,
+    MIN_TEXT_CONTRAST,
+    contrast_ratio,
+    logo_media_type,
+)
+from providers.base import ConfigPath
 from providers.sandbox import SandboxConfig
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -58,7 +66,49 @@ class StoreSettings(Model):
 
 
 class KeySettings(Model):
-    dir: Path | None = Field(default=None, description="directory of PEM signing keys")
+    dir: ConfigPath | None = Field(default=None, description="directory of PEM signing keys")
+
+
+class BrandingSettings(Model):
+    """The e-service's look on its login pages; colours must keep WCAG 2.1 AA text contrast."""
+
+    logo: ConfigPath | None = Field(default=None, description="PNG, JPEG, WebP or SVG ≤ 256 KiB")
+    colour: str | None = Field(default=None, description="#rrggbb behind the e-service's name")
+    text_colour: str = "#ffffff"
+
+    @field_validator("colour", "text_colour")
+    @classmethod
+    def _hex_colour(cls, colour: str | None) -> str | None:
+        if colour is not None and not HEX_COLOUR.fullmatch(colour):
+            raise ValueError(f"{colour!r} must be a colour written #rrggbb, such as #0b3d6e")
+        return colour
+
+    @field_validator("logo")
+    @classmethod
+    def _usable_logo(cls, logo: Path | None) -> Path | None:
+        if logo is None:
+            return None
+        try:
+            data = logo.read_bytes()
+        except OSError as error:
+            raise ValueError(f"cannot read {str(logo)!r}: {error.strerror}") from None
+        if len(data) > MAX_LOGO_BYTES:
+            raise ValueError(f"{str(logo)!r} is {len(data)} bytes; keep a logo under 256 KiB")
+        if logo_media_type(data) is None:
+            raise ValueError(f"{str(logo)!r} is not a PNG, JPEG, WebP or SVG (without script)")
+        return logo
+
+    @model_validator(mode="after")
+    def _readable(self) -> BrandingSettings:
+        if self.colour is not None:
+            ratio = contrast_ratio(self.colour, self.text_colour)
+            if ratio < MIN_TEXT_CONTRAST:
+                raise ValueError(
+                    f"text_colour {self.text_colour} on colour {self.colour} has contrast "
+                    f"{ratio:.1f}:1; WCAG 2.1 AA needs {MIN_TEXT_CONTRAST}:1. Choose a darker "
+                    "colour or another text_colour"
+                )
+        return self
 
 
 class ClientSettings(Model):
@@ -71,6 +121,8 @@ class ClientSettings(Model):
     redirect_uris: list[str] = Field(min_length=1)
     providers: list[str] | None = None
     display: dict[str, str] = Field(default_factory=dict)
+    client_uri: str | None = None
+    branding: BrandingSettings | None = None
     subject_type: Literal["pairwise", "public"] = "pairwise"
     sector_identifier: str | None = None
     userinfo_signed_response_alg: Literal["RS256"] | None = None
@@ -83,6 +135,15 @@ class ClientSettings(Model):
             if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
                 raise ValueError(f"{uri!r} must be an absolute http(s) URI without a fragment")
         return uris
+
+    @field_validator("client_uri")
+    @classmethod
+    def _absolute_page(cls, uri: str | None) -> str | None:
+        if uri is not None:
+            parts = urlsplit(uri)
+            if parts.scheme not in ("https", "http") or not parts.netloc:
+                raise ValueError(f"{uri!r} must be an absolute http(s) URI")
+        return uri
 
     @field_validator("jwks")
     @classmethod
@@ -128,6 +189,15 @@ class ClientSettings(Model):
     @property
     def is_public(self) -> bool:
         return self.auth_methods() == {"none"}
+
+    @property
+    def home_page(self) -> str:
+        """Where a citizen goes back to when no login is left to answer: `client_uri`, or the
+        site of the first redirect_uri."""
+        if self.client_uri:
+            return self.client_uri
+        parts = urlsplit(self.redirect_uris[0])
+        return f"{parts.scheme}://{parts.netloc}/"
 
     @property
     def sector(self) -> str:
@@ -232,14 +302,20 @@ def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settin
         raise SettingsError(str(path), [f"not valid YAML: {error}"]) from error
     if not isinstance(data, dict):
         raise SettingsError(str(path), ["the file must be a YAML mapping of keys to values"])
-    return settings_from_data(expand_environment(data, []), str(path), overrides)
+    data = expand_environment(data, [])
+    return settings_from_data(data, str(path), overrides, config_dir=path.parent)
 
 
 def settings_from_data(
-    data: dict[str, Any], source: str = "settings", overrides: dict[str, Any] | None = None
+    data: dict[str, Any],
+    source: str = "settings",
+    overrides: dict[str, Any] | None = None,
+    config_dir: Path | None = None,
 ) -> Settings:
+    """`config_dir` is where relative file paths in the settings start (the YAML's folder)."""
     try:
-        return Settings.model_validate({**data, **(overrides or {})})
+        context = {"config_dir": config_dir} if config_dir is not None else None
+        return Settings.model_validate({**data, **(overrides or {})}, context=context)
     except ValidationError as error:
         raise SettingsError(source, [describe(e) for e in error.errors()]) from None
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
 
+from pydantic import AfterValidator, ValidationInfo
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -19,6 +21,15 @@ from starlette.routing import BaseRoute
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
+
+
+def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("config_dir")
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+"""A file named in the YAML: a relative path is relative to the configuration file's folder."""
 
 
 class Store(Protocol):

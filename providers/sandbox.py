@@ -81,7 +81,12 @@ class SandboxProvider:
         loa = choose_loa(self.loa, login.requested_loa, self._default_loa)
         if loa is None:
             raise UnmetAssurance(self.name, login.login_id, "no requested LoA is configured")
-        transaction = {"loa": loa, "hint": login.identity_hint, "locale": login.locale}
+        transaction = {
+            "loa": loa,
+            "hint": login.identity_hint,
+            "locale": login.locale,
+            "client_id": login.client_id,
+        }
         await self._services.store.put(
             f"txn:{login.login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
         )
@@ -138,11 +143,14 @@ class SandboxProvider:
         error: str | None = None,
         status: int = 200,
     ) -> Response:
+        action = f"{self._services.base_url}/providers/{self.name}/login"
         context = {
             "provider": self,
             "login_id": login_id,
+            "client_id": transaction.get("client_id"),
             "csrf": self._services.forms.token(request, login_id),
-            "action": f"{self._services.base_url}/providers/{self.name}/login",
+            "action": action,
+            "page_url": f"{action}?login={login_id}",
             "identities": TEST_IDENTITIES,
             "loa": transaction["loa"],
             "value": transaction.get("hint") or "",

@@ -40,9 +40,10 @@ MAX_PARAMETERS = 64
 class AuthorizeRequestRejected(Exception):
     """Client or redirect_uri not trusted: show a page, never redirect (RFC 6749 §4.1.2.1)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, client_id: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.client_id = client_id
 
 
 class UnmetAuthenticationRequirementsError(OAuth2Error):
@@ -86,7 +87,9 @@ def trusted_client(
     redirect_uris = params.getlist("redirect_uri")
     if len(redirect_uris) != 1 or redirect_uris[0] not in client.redirect_uris:
         raise AuthorizeRequestRejected(
-            "redirect_uri", "redirect_uri is missing or not registered exactly for this client"
+            "redirect_uri",
+            "redirect_uri is missing or not registered exactly for this client",
+            client.client_id,
         )
     return client, redirect_uris[0]
 

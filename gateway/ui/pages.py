@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jinja2
 from babel.messages.mofile import write_mo
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 import providers
+from gateway.ui.branding import Brand
 
 LOCALES = ("sv", "en")
 DEFAULT_LOCALE = "sv"
@@ -67,9 +69,25 @@ def _accept_language(header: str) -> list[tuple[str, float]]:
 
 
 class PageRenderer:
-    """Implements `providers.base.Pages` for the gateway and every provider."""
+    """Implements `providers.base.Pages` for the gateway and every provider.
 
-    def __init__(self, environment_name: str, gateway_name: str = "Portvakt") -> None:
+    Context keys the layout understands: `client_id` (shows that e-service's name and branding)
+    and `page_url` (where the language switch leads: a GET address that shows the same page,
+    for pages answered to a POST).
+    """
+
+    def __init__(
+        self,
+        environment_name: str,
+        gateway_host: str,
+        clients: Mapping[str, Mapping[str, str]] | None = None,
+        brands: Mapping[str, Brand] | None = None,
+        gateway_name: str = "Portvakt",
+        secure_cookies: bool = False,
+    ) -> None:
+        self._secure_cookies = secure_cookies
+        self._clients = clients or {}
+        self._brands = brands or {}
         loader = jinja2.ChoiceLoader(
             [
                 jinja2.FileSystemLoader(UI_DIR / "templates"),
@@ -86,7 +104,10 @@ class PageRenderer:
             )
             env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
             env.globals.update(
-                locale=locale, environment=environment_name, gateway_name=gateway_name
+                locale=locale,
+                environment=environment_name,
+                gateway_name=gateway_name,
+                gateway_host=gateway_host,
             )
             self._environments[locale] = env
 
@@ -101,7 +122,7 @@ class PageRenderer:
         preferred = preferred_locale or getattr(request.state, "preferred_locale", None)
         locale = negotiate_locale(request, preferred)
         other = next(code for code in LOCALES if code != locale)
-        switch_query = {**request.query_params, "lang": other}
+        client_id = context.get("client_id")
         page = (
             self._environments[locale]
             .get_template(template)
@@ -110,15 +131,22 @@ class PageRenderer:
                 locale=locale,
                 other_locale=other,
                 other_language=LANGUAGE_NAMES[other],
-                switch_url=f"{request.url.path}?{urlencode(switch_query)}",
+                switch_url=_with_language(context.get("page_url") or str(request.url), other),
                 static_url=_static_url,
                 text=lambda mapping: localized(mapping, locale),
+                service_name=localized(self._clients.get(client_id or "", {}), locale),
+                brand=self._brands.get(client_id or ""),
             )
         )
         response = HTMLResponse(page, status_code=status_code)
         if request.query_params.get("lang") in LOCALES:
             response.set_cookie(
-                LANGUAGE_COOKIE, locale, max_age=365 * 86400, httponly=True, samesite="lax"
+                LANGUAGE_COOKIE,
+                locale,
+                max_age=365 * 86400,
+                httponly=True,
+                samesite="lax",
+                secure=self._secure_cookies,
             )
         return response
 
@@ -128,6 +156,13 @@ def localized(mapping: dict[str, str] | Any, locale: str) -> str:
     if not isinstance(mapping, dict) or not mapping:
         return str(mapping or "")
     return str(mapping.get(locale) or mapping.get(DEFAULT_LOCALE) or next(iter(mapping.values())))
+
+
+def _with_language(url: str, locale: str) -> str:
+    """The same page's address (path and query only) in the other language."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "lang"]
+    return f"{parts.path}?{urlencode([*query, ('lang', locale)])}"
 
 
 def _static_url(name: str) -> str:

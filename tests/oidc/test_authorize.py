@@ -11,7 +11,7 @@ def assert_error_page(response, status: int = 400) -> None:
     assert response.status_code == status
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
-    assert "Referens för support" in response.text
+    assert "uppge den här referensen" in response.text
 
 
 def assert_redirected_error(

@@ -1,0 +1,145 @@
+"""The citizen's failure page: what happened, what to do, the way back to the e-service, and a
+reference id that support can find in the log. Never a stack trace.
+
+A failure is often answered to a POST, so the page's language switch cannot simply reload it;
+it leads to `/error?e=…`, the same failure signed with itsdangerous, which shows it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.settings import ClientSettings, Settings
+from gateway.ui.pages import PageRenderer
+from gateway.ui.remembered import LAST_SERVICE_COOKIE, recall
+
+log = logging.getLogger("portvakt.errors")
+ERROR_PATH = "/error"
+SWITCH_VALID_SECONDS = 3600
+
+
+def N_(message: str) -> str:
+    return message
+
+
+# reason -> (what happened, what the citizen can do); translated in the page's language.
+ERROR_TEXTS: dict[str, tuple[str, str]] = {
+    "bad_request": (
+        N_("The e-service sent a request we cannot accept"),
+        N_("Go back to the e-service and try again. If it happens again, contact the e-service."),
+    ),
+    "login_not_found": (
+        N_("Your login has expired or is already finished"),
+        N_("Go back to the e-service and start the login again."),
+    ),
+    "cancelled": (
+        N_("You cancelled the login"),
+        N_("You can go back to the e-service and start again whenever you want."),
+    ),
+    "failed": (
+        N_("The login did not succeed"),
+        N_("Go back to the e-service and try again, or choose another e-ID."),
+    ),
+    "state_lost": (
+        N_("The login could not be completed"),
+        N_("The answer from the e-ID service did not match a login in progress. Start again."),
+    ),
+    "form_rejected": (
+        N_("The page had expired"),
+        N_("The form was old or sent from another page. Go back to the e-service and start again."),
+    ),
+    "wrong_browser": (
+        N_("The login was started in another browser"),
+        N_("Finish the login in the browser where you started it, or start again here."),
+    ),
+    "unavailable": (
+        N_("The e-ID service is not available right now"),
+        N_("Try again in a few minutes, or choose another e-ID."),
+    ),
+    "unmet_loa": (
+        N_("Your e-ID does not meet the e-service's security requirements"),
+        N_("Use an e-ID with a higher level of assurance, or contact the e-service."),
+    ),
+    "store_unavailable": (
+        N_("The login service is temporarily unavailable"),
+        N_("Nothing has been saved. Wait a minute and try again."),
+    ),
+    "not_found": (
+        N_("We could not find that page"),
+        N_("Check the address, or go back to the e-service and start the login again."),
+    ),
+    "server_error": (
+        N_("Something went wrong on our side"),
+        N_("Go back to the e-service and try again. If it keeps happening, contact support."),
+    ),
+}
+
+
+class FailurePages:
+    def __init__(self, settings: Settings, pages: PageRenderer, secret_key: str) -> None:
+        self._settings = settings
+        self._pages = pages
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="portvakt.failure-page")
+
+    def render(
+        self,
+        request: Request,
+        reason: str,
+        status: int,
+        back_url: str | None = None,
+        client_id: str | None = None,
+        detail: str = "",
+        exc_info: BaseException | None = None,
+    ) -> Response:
+        """`back_url` answers the e-service's pending login; without one the citizen is led to
+        the start page of the e-service that started the latest login, if it is known.
+        `detail` goes to the log under the page's reference, never to the page."""
+        reference = secrets.token_hex(4)
+        level = logging.ERROR if status >= 500 else logging.INFO
+        log.log(level, "%s (reference %s): %s", reason, reference, detail, exc_info=exc_info)
+        request.state.error_reference = reference
+        client = self._settings.client(client_id or recall(request, LAST_SERVICE_COOKIE) or "")
+        if back_url is None and client is not None:
+            back_url = client.home_page
+        signed = self._serializer.dumps(
+            [reason, status, back_url, client.client_id if client else None, reference]
+        )
+        return self._page(request, reason, status, back_url, client, reference, signed)
+
+    async def show(self, request: Request) -> Response:
+        """GET /error?e=…: the same failure again, in the language the citizen switched to."""
+        try:
+            token = request.query_params.get("e", "")
+            reason, status, back_url, client_id, reference = self._serializer.loads(
+                token, max_age=SWITCH_VALID_SECONDS
+            )
+        except (BadSignature, ValueError, TypeError):
+            return self.render(request, "not_found", 404)
+        client = self._settings.client(client_id or "")
+        return self._page(request, reason, status, back_url, client, reference, token)
+
+    def _page(
+        self,
+        request: Request,
+        reason: str,
+        status: int,
+        back_url: str | None,
+        client: ClientSettings | None,
+        reference: str,
+        signed: str,
+    ) -> Response:
+        title, advice = ERROR_TEXTS[reason]
+        context = {
+            "title": title,
+            "advice": advice,
+            "back_url": back_url,
+            "reference": reference,
+            "client_id": client.client_id if client else None,
+            "page_url": f"{ERROR_PATH}?e={signed}",
+        }
+        return self._pages.render(request, "error.html", context, status)
