@@ -11,14 +11,14 @@ run: $(VENV)/.installed
 	$(BIN)/portvakt serve
 
 test: $(VENV)/.installed-test
-	./scripts/ensure-redis.sh
+	./scripts/ensure-test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
-	./scripts/ensure-redis.sh
+	./scripts/ensure-test-tools.sh
 	$(BIN)/python bench/login.py
 
 $(VENV)/.installed: pyproject.toml

@@ -98,7 +98,7 @@ def serve(port: int, config: Path) -> subprocess.Popen[bytes]:
 def redis_server(directory: str) -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise SystemExit("redis-server is needed (scripts/ensure-redis.sh installs it)")
+        raise SystemExit("redis-server is needed (scripts/ensure-test-tools.sh installs it)")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

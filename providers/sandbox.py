@@ -118,7 +118,8 @@ class SandboxProvider:
         try:
             number = parse_identity_number(str(form.get("pnr", "")))
         except InvalidIdentityNumber as invalid:
-            return self._page(request, login_id, transaction, error=invalid.reason, status=400)
+            typed = str(form.get("pnr", ""))[:20]
+            return self._page(request, login_id, transaction, invalid.reason, typed, status=400)
         transaction["chosen"] = number.digits
         await self._services.store.put(
             f"txn:{login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
@@ -141,6 +142,7 @@ class SandboxProvider:
         login_id: str,
         transaction: Mapping[str, Any],
         error: str | None = None,
+        typed: str | None = None,
         status: int = 200,
     ) -> Response:
         action = f"{self._services.base_url}/providers/{self.name}/login"
@@ -153,7 +155,7 @@ class SandboxProvider:
             "page_url": f"{action}?login={login_id}",
             "identities": TEST_IDENTITIES,
             "loa": transaction["loa"],
-            "value": transaction.get("hint") or "",
+            "value": typed if typed is not None else transaction.get("hint") or "",
             "error": error,
         }
         return self._services.pages.render(

@@ -88,7 +88,7 @@ def test_the_demo_e_service_completes_a_whole_login(served) -> None:
             },
         )
     assert result.url.path == "/demo/"
-    blocks = re.findall(r'<pre class="claims">(.*?)</pre>', result.text, re.S)
+    blocks = re.findall(r'<pre class="claims"[^>]*>(.*?)</pre>', result.text, re.S)
     assert len(blocks) == 2
     claims, userinfo = (json.loads(b.replace("&#34;", '"').replace("&quot;", '"')) for b in blocks)
     assert claims[PNR_CLAIM] == "196408233234"

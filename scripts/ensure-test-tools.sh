@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The tests start their own redis-server on a free loopback port and drive Debian's chromium
+# headless; this makes sure both binaries are here. On a fresh Debian/Ubuntu machine it installs
+# the missing packages with apt (root or sudo needed).
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing Debian packages the tests need: ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root or sudo to apt-get install ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts a system redis service on install; the tests do not use it.
+($SUDO service redis-server stop >/dev/null 2>&1 || true)
+command -v redis-server >/dev/null && command -v chromium >/dev/null
