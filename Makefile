@@ -20,6 +20,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/bankid.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.access_log import AccessLog
 from gateway.browser import BrowserBinding
-from gateway.defaults import DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
+from gateway.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
 from gateway.demo import demo_app
 from gateway.errors import exception_handlers
 from gateway.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
@@ -36,6 +36,7 @@ from gateway.store import DeferredStore, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
 from gateway.ui.failure import ERROR_PATH, FailurePages
 from gateway.ui.pages import UI_DIR, PageRenderer
+from providers.bankid_simulator import BankIDSimulator
 from providers.base import Provider
 
 log = logging.getLogger("portvakt")
@@ -128,6 +129,9 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         assert demo_client is not None and demo_client.client_secret is not None  # settings check
         demo = demo_app(settings.issuer, demo_client.client_id, demo_client.client_secret, pages)
         routes.append(Mount("/demo", demo))
+        # Long enough for a person to switch tabs; the real BankID gives up after about 30 s.
+        simulator = BankIDSimulator(start_timeout=120, mount_path=BANKID_SIMULATOR_PATH)
+        routes.append(Mount(BANKID_SIMULATOR_PATH, simulator.app))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -139,6 +143,10 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
                 yield
             finally:
                 store.attach(None)
+                for provider in providers.values():
+                    closing = getattr(provider, "aclose", None)
+                    if closing is not None:
+                        await closing()
 
     return Starlette(
         routes=routes,

@@ -1,5 +1,6 @@
 """The embedded defaults of `portvakt serve` without --config: in-memory store, the sandbox
-provider, the demo e-service clients and the demo relying party at /demo/."""
+provider, BankID against the bundled simulator, the demo e-service clients and the demo relying
+party at /demo/."""
 
 from __future__ import annotations
 
@@ -11,6 +12,21 @@ DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/c
 DEMO_RP_CLIENT_ID = "demo-rp"
 # Fixed so that a test person keeps the same `sub` across restarts of the demo; never in production.
 DEMO_SUBJECT_SALT = "portvakt-demo-subject-salt-not-secret"
+BANKID_SIMULATOR_PATH = "/bankid-simulator"
+
+
+def simulated_bankid(issuer: str) -> dict[str, object]:
+    """The real BankID provider, pointed at the simulator that `demo: true` mounts."""
+    return {
+        "type": "bankid",
+        "url": f"{issuer}{BANKID_SIMULATOR_PATH}/rp/v6.0",
+        "launch_url": f"{issuer}{BANKID_SIMULATOR_PATH}/phone",
+        "display": {"sv": "BankID (test)", "en": "BankID (test)"},
+        "hint": {
+            "sv": "BankID-simulator: QR-kod och ”den här enheten” som i verkligheten",
+            "en": "BankID simulator: QR code and “this device” as in real life",
+        },
+    }
 
 
 def demo_settings(issuer: str) -> Settings:
@@ -20,7 +36,7 @@ def demo_settings(issuer: str) -> Settings:
             "environment": "test",
             "demo": True,
             "subject_salt": DEMO_SUBJECT_SALT,
-            "providers": {"sandbox": {"type": "sandbox"}},
+            "providers": {"sandbox": {"type": "sandbox"}, "bankid": simulated_bankid(issuer)},
             "clients": [
                 {
                     "client_id": "demo",

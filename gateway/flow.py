@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.browser import BrowserBinding
+from gateway.client_ip import client_ip
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.records import StoreRecord
@@ -261,7 +262,7 @@ class LoginFlow:
             client_display=client.display if client else {},
             requested_loa=login.acr_values,
             locale=negotiate_locale(request, login.ui_locales),
-            client_ip=request.client.host if request.client else "",
+            client_ip=client_ip(request, self._settings.trusted_proxies),
             identity_hint=_identity_hint(login.login_hint),
             force_authn="login" in login.prompt or login.max_age is not None,
         )

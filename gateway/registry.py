@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.settings import Settings
+from providers.bankid import BankIDProvider
 from providers.base import FormGuard, NamespacedStore, Pages, Provider, ProviderServices, Store
 from providers.sandbox import SandboxProvider
 
 PROVIDER_CLASSES: dict[str, Callable[[Any, ProviderServices], Provider]] = {
     "sandbox": SandboxProvider,
+    "bankid": BankIDProvider,
 }
 
 

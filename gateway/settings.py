@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from gateway.ui.branding import (
     contrast_ratio,
     logo_media_type,
 )
+from providers.bankid import BankIDConfig
 from providers.base import ConfigPath
 from providers.sandbox import SandboxConfig
 
@@ -47,10 +49,10 @@ def _provider_type(value: Any) -> str | None:
 
 
 ProviderSettings = Annotated[
-    Annotated[SandboxConfig, Tag("sandbox")],
+    Annotated[SandboxConfig, Tag("sandbox")] | Annotated[BankIDConfig, Tag("bankid")],
     Discriminator(_provider_type),
 ]
-PROVIDER_TYPES = ("sandbox",)
+PROVIDER_TYPES = ("sandbox", "bankid")
 
 
 class StoreSettings(Model):
@@ -217,6 +219,7 @@ class Settings(Model):
     code_ttl_seconds: int = Field(default=60, ge=10, le=600)
     access_token_ttl_seconds: int = Field(default=300, ge=60, le=3600)
     id_token_ttl_seconds: int = Field(default=300, ge=30, le=300)
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     demo: bool = False
 
     @field_validator("issuer")
@@ -265,6 +268,11 @@ class Settings(Model):
                 raise ValueError(
                     f"provider {name!r} is the sandbox (test identities); it refuses to load "
                     "with environment: production. Remove it or set environment: test"
+                )
+            if isinstance(provider, BankIDConfig) and provider.is_simulator:
+                raise ValueError(
+                    f"provider {name!r} points at the BankID simulator (http url or "
+                    "launch_url); it refuses to load with environment: production"
                 )
         for key in ("secret_key", "subject_salt"):
             if getattr(self, key) is None:

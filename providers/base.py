@@ -139,6 +139,10 @@ class Pages(Protocol):
         """`preferred_locale` is the login's locale; the citizen's own switch still wins."""
         ...
 
+    def translate(self, request: Request, message: str, preferred_locale: str | None = None) -> str:
+        """A catalogue text (marked N_ in the provider's module) in the citizen's language."""
+        ...
+
 
 class FormGuard(Protocol):
     """CSRF protection for forms that belong to one pending login in one browser."""

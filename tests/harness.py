@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -99,35 +99,48 @@ class RedisServer:
             return conn.recv(4096).decode().strip()
 
 
-class LiveGateway:
-    """The app served by a real uvicorn server in a thread, on a free loopback port."""
+class ServedApp:
+    """An ASGI app served by a real uvicorn server in a thread, on a loopback port; uvicorn's
+    TLS options (`ssl_certfile`, `ssl_ca_certs`, `ssl_cert_reqs`, ...) make it HTTPS."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = int(urlsplit(settings.issuer).port or 80)
-        self.app = create_app(settings)
+    def __init__(self, app: Any, port: int, **uvicorn_options: Any) -> None:
+        self.port = port
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    @property
-    def url(self) -> str:
-        return self.settings.issuer
-
-    def __enter__(self) -> LiveGateway:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gateway did not start")
+                raise RuntimeError(f"the server on port {self.port} did not start")
             time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class LiveGateway(ServedApp):
+    """The gateway served on the port of its issuer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        super().__init__(self.app, int(urlsplit(settings.issuer).port or 80))
+
+    @property
+    def url(self) -> str:
+        return self.settings.issuer
 
 
 def base_settings(issuer: str, store_url: str | None = None, **overrides: Any) -> Settings:

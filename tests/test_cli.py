@@ -55,7 +55,7 @@ def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
 def test_serve_prints_issuer_demo_client_and_the_url_to_try(served) -> None:
     url, process = served
     lines = []
-    while len(lines) < 7:
+    while len(lines) < 8:
         lines.append(process.stdout.readline())
     text = "".join(lines)
     assert f"Issuer: {url}" in text
@@ -77,7 +77,7 @@ def test_the_demo_e_service_completes_a_whole_login(served) -> None:
     with httpx2.Client(base_url=url, follow_redirects=True, timeout=10) as browser:
         home = browser.get("/demo/")
         assert "Logga in" in home.text
-        sandbox = browser.post("/demo/login")
+        sandbox = choose_sandbox(browser, browser.post("/demo/login"))
         assert 'name="pnr"' in sandbox.text
         result = browser.post(
             "/providers/sandbox/login",
@@ -100,7 +100,7 @@ def test_the_demo_e_service_completes_a_whole_login(served) -> None:
 def test_the_demo_shows_a_cancelled_login_as_an_error(served) -> None:
     url, _ = served
     with httpx2.Client(base_url=url, follow_redirects=True, timeout=10) as browser:
-        sandbox = browser.post("/demo/login")
+        sandbox = choose_sandbox(browser, browser.post("/demo/login"))
         cancelled = browser.post(
             "/providers/sandbox/login",
             data={
@@ -112,3 +112,11 @@ def test_the_demo_shows_a_cancelled_login_as_an_error(served) -> None:
         back = cancelled.text.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
         demo = browser.get(back)
     assert "access_denied" in demo.text
+
+
+def choose_sandbox(browser: httpx2.Client, chooser: httpx2.Response) -> httpx2.Response:
+    """The demo offers the sandbox and BankID (simulated): pick the sandbox."""
+    action = chooser.text.split('class="chooser"')[0].rsplit('action="', 1)[1].split('"')[0]
+    return browser.post(
+        action, data={"csrf": hidden_field(chooser.text, "csrf"), "provider": "sandbox"}
+    )

@@ -95,6 +95,7 @@ class PageRenderer:
             ]
         )
         self._environments: dict[str, jinja2.Environment] = {}
+        self._translations = {locale: load_translations(locale) for locale in LOCALES}
         for locale in LOCALES:
             env = jinja2.Environment(
                 loader=loader,
@@ -102,7 +103,7 @@ class PageRenderer:
                 extensions=["jinja2.ext.i18n"],
                 undefined=jinja2.StrictUndefined,
             )
-            env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            env.install_gettext_translations(self._translations[locale], newstyle=True)  # type: ignore[attr-defined]
             env.globals.update(
                 locale=locale,
                 environment=environment_name,
@@ -149,6 +150,10 @@ class PageRenderer:
                 secure=self._secure_cookies,
             )
         return response
+
+    def translate(self, request: Request, message: str, preferred_locale: str | None = None) -> str:
+        """One catalogue text in the citizen's language, for answers that are not pages."""
+        return self._translations[negotiate_locale(request, preferred_locale)].gettext(message)
 
 
 def localized(mapping: dict[str, str] | Any, locale: str) -> str:

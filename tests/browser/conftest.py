@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from gateway.defaults import simulated_bankid
 from tests.browser.citizen import CHROMIUM_FLAGS, Citizen, chromium_executable
 from tests.harness import LiveGateway, base_settings, free_port
 
@@ -27,7 +28,8 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[LiveGateway]:
-    """The demo e-service, branded, with two e-IDs so that the chooser shows."""
+    """The demo e-service, branded, with three e-IDs so that the chooser shows; BankID runs
+    against the simulator that `demo: true` mounts."""
     issuer = f"http://127.0.0.1:{free_port()}"
     settings = base_settings(
         issuer,
@@ -43,6 +45,7 @@ def site() -> Iterator[LiveGateway]:
                 },
                 "loa": "http://id.elegnamnden.se/loa/1.0/loa2",
             },
+            "bankid": simulated_bankid(issuer),
         },
         clients=[
             {

@@ -173,6 +173,7 @@ def test_the_chooser_by_keyboard_alone(citizen: CitizenFactory) -> None:
         "English",
         "Testlegitimation",
         "Test-ID på nivå 2",
+        "BankID (test)",
         "Avbryt och gå tillbaka till e-tjänsten",
     ]
     for expected in expected_order:
@@ -222,3 +223,62 @@ def test_the_last_choice_is_offered_first(citizen: CitizenFactory) -> None:
     remembered = {c["name"]: c for c in person.context.cookies() if c["name"] == "pv_last_eid"}
     assert remembered["pv_last_eid"]["value"] == "testid"  # a provider name, no personal data
     assert remembered["pv_last_eid"]["httpOnly"] and remembered["pv_last_eid"]["sameSite"] == "Lax"
+
+
+@pytest.mark.parametrize("locale", ["sv", "en"])
+def test_bankid_with_the_animated_qr_and_the_simulated_phone(
+    citizen: CitizenFactory, locale: str
+) -> None:
+    person = citizen(locale)
+    texts = TEXTS[locale]
+    page = person.goto("/demo/")
+    start_login(page, texts)
+    page.get_by_role("button", name=re.compile("BankID")).click()
+    heading = {"sv": "Logga in med BankID", "en": "Log in with BankID"}[locale]
+    expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+    qr = page.get_by_role("img", name=re.compile("QR"))
+    expect(qr).to_be_visible()
+    first_qr = qr.get_attribute("src")
+    page.wait_for_timeout(1500)
+    assert qr.get_attribute("src") != first_qr  # animated: a new code every second
+    expect(page.locator("#bankid-refresh")).to_be_hidden()  # the script refreshes instead
+    person.audit("bankid-qr")
+    with person.context.expect_page() as opened:
+        page.locator("#bankid-phone").click()
+    phone = opened.value
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("Simulated BankID app")
+    phone.get_by_role("button", name="Identify").click()
+    expect(page.get_by_text(texts["logged_in"])).to_be_visible(timeout=10_000)
+    expect(page.locator("pre.claims").first).to_contain_text(TEST_PERSON)
+    assert person.third_party_requests() == []
+    assert person.failed_resources == []
+    assert person.console_errors == []
+
+
+def test_bankid_without_javascript_refreshes_by_hand(citizen: CitizenFactory) -> None:
+    person = citizen("sv", javascript=False)
+    page = person.goto("/demo/")
+    start_login(page, TEXTS["sv"])
+    page.get_by_role("button", name=re.compile("BankID")).click()
+    expect(page.get_by_role("link", name=re.compile("Uppdatera"))).to_be_visible()
+    phone_url = page.locator("#bankid-phone").get_attribute("href")
+    phone = person.context.new_page()
+    phone.goto(f"{person.gateway_url}{phone_url}" if phone_url.startswith("/") else phone_url)
+    phone.get_by_role("button", name="Identify").click()
+    refresh = page.get_by_role("link", name=re.compile("Uppdatera"))
+    for _ in range(4):  # collects are paced at one per two seconds, whoever asks
+        if not refresh.is_visible():
+            break
+        refresh.click()
+        page.wait_for_timeout(1000)
+    expect(page.get_by_text(TEXTS["sv"]["logged_in"])).to_be_visible()
+
+
+def test_bankid_cancel_leads_back_to_the_e_service(citizen: CitizenFactory) -> None:
+    person = citizen("en")
+    page = person.goto("/demo/")
+    start_login(page, TEXTS["en"])
+    page.get_by_role("button", name=re.compile("BankID")).click()
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(TEXTS["en"]["cancelled"])
+    person.audit("bankid-cancelled")
