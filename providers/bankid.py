@@ -11,6 +11,7 @@ payload is computed here each second; the qrStartSecret never leaves the server.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import secrets
@@ -305,20 +306,29 @@ class BankIDProvider:
             requirement["mrtd"] = True
         if identity_hint:  # restricts who may sign; secure start still needs QR or autostart
             requirement["personalNumber"] = identity_hint
+        user_agent = request.headers.get("user-agent", "")
+        browser_token = self._services.forms.token(request, login_id)
+        # §2.1 `web`: binds the order to this browser for BankID's risk assessment
+        web = {
+            "referringDomain": urlsplit(self._services.base_url).hostname or "",
+            "deviceIdentifier": hashlib.sha256(browser_token.encode()).hexdigest()[:64],
+        }
+        if user_agent:
+            web["userAgent"] = user_agent[:256]
         body = {
             "endUserIp": end_user_ip,
             "requirement": requirement,
             "userVisibleData": base64.b64encode(text.encode()).decode(),
             "returnUrl": f"{self._base}/return?login={login_id}&nonce={nonce}",
+            "web": web,
         }
-        user_agent = request.headers.get("user-agent", "")
         unplaced = BankIDOrder(
             order_ref="",
             qr_start_token="",
             qr_start_secret="",
             auto_start_token="",
             started_at=time.time(),
-            browser_token=self._services.forms.token(request, login_id),
+            browser_token=browser_token,
             end_user_ip=end_user_ip,
             client_id=client_id,
             locale=locale,

@@ -281,6 +281,7 @@ class BankIDSimulator:
             not isinstance(return_url, str) or not 1 <= len(return_url) <= 512
         ):
             raise ApiError("invalidParameters", "returnUrl must be 1-512 characters")
+        self._web(body.get("web"))
         requirement = self._requirement(body.get("requirement", {}))
         order = self._new_order(end_user_ip, requirement, visible, return_url)
         return {
@@ -289,6 +290,18 @@ class BankIDSimulator:
             "qrStartToken": order.qr_start_token,
             "qrStartSecret": order.qr_start_secret,
         }
+
+    @staticmethod
+    def _web(web: Any) -> None:
+        if web is None:
+            return
+        limits = {"referringDomain": (3, 253), "userAgent": (1, 256), "deviceIdentifier": (1, 64)}
+        if not isinstance(web, dict) or set(web) - set(limits):
+            raise ApiError("invalidParameters", "web holds unknown keys")
+        for key, (low, high) in limits.items():
+            value = web.get(key)
+            if value is not None and not (isinstance(value, str) and low <= len(value) <= high):
+                raise ApiError("invalidParameters", f"web.{key} must be {low}-{high} characters")
 
     def _requirement(self, requirement: Any) -> dict[str, Any]:
         if not isinstance(requirement, dict):

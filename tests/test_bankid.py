@@ -192,6 +192,8 @@ def test_whole_bankid_login_with_the_animated_qr(
         "1.2.752.60.1.6",
     ]
     assert auth_body["returnUrl"].startswith(f"{gateway.url}/providers/bankid/return?login=")
+    assert auth_body["web"]["referringDomain"] == "127.0.0.1"
+    assert len(auth_body["web"]["deviceIdentifier"]) == 64
 
 
 def test_many_polls_make_one_collect_per_two_seconds(
@@ -438,3 +440,28 @@ def test_config_demands_mutual_tls_and_refuses_the_simulator_in_production(
     with pytest.raises(SettingsError) as refused:
         settings_from_data(production)
     assert "BankID simulator" in refused.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("GET", "/providers/bankid/wait", {}),
+        ("GET", "/providers/bankid/wait", {"login": "x" * 5000}),
+        ("GET", "/providers/bankid/status", {"login": "../../etc"}),
+        ("GET", "/providers/bankid/open", {"login": ""}),
+        ("GET", "/providers/bankid/return", {"login": "x", "nonce": "y"}),
+        ("GET", "/providers/bankid/done", {"login": "made-up"}),
+        ("POST", "/providers/bankid/retry", {}),
+        ("POST", "/providers/bankid/cancel", {"login": "x", "csrf": "y"}),
+        ("GET", "/providers/bankid/retry", {}),
+    ],
+)
+def test_odd_requests_never_get_a_500(
+    browser: Browser, method: str, path: str, params: dict[str, str]
+) -> None:
+    if method == "GET":
+        answer = browser.http.get(path, params=params)
+    else:
+        answer = browser.http.post(path, data=params)
+    assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    assert "Traceback" not in answer.text
