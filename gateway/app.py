@@ -26,11 +26,14 @@ from gateway.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
 from gateway.keys import SigningKeys, load_signing_keys
 from gateway.oidc import discovery
 from gateway.oidc.authorize import read_parameters, trusted_client, validate
+from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
+from gateway.oidc.logout import LOGOUT_PATH, LogoutEndpoint
 from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
 from gateway.registry import build_providers
 from gateway.security import SecurityHeaders
+from gateway.session import Sessions
 from gateway.settings import Settings
 from gateway.store import DeferredStore, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
@@ -64,12 +67,15 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     browsers = BrowserBinding(secret_key, secure=settings.secure_cookies)
     clients = ClientRegistry(settings)
     providers = build_providers(settings, store, pages, browsers)
-    flow = LoginFlow(settings, store, clients, providers, pages, browsers)
+    sessions = Sessions(settings, store, secret_key)
+    flow = LoginFlow(settings, store, clients, providers, pages, browsers, sessions)
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
         settings, store, keys, ClientAuthenticator(clients, store, audiences), subject_salt
     )
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
+    backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
+    logout = LogoutEndpoint(settings, keys, clients, sessions, backchannel, pages, browsers)
     metadata = discovery.provider_metadata(settings.issuer, providers.values())
     jwks = keys.jwks()
 
@@ -115,6 +121,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         Route(discovery.AUTHORIZE_PATH, authorize, methods=["GET", "POST"]),
         Route(discovery.TOKEN_PATH, token.__call__, methods=["POST"]),
         Route(discovery.USERINFO_PATH, userinfo.__call__, methods=["GET", "POST"]),
+        Route(LOGOUT_PATH, logout.__call__, methods=["GET", "POST"]),
         Route("/login/{login_id}", login_page, methods=["GET", "POST"]),
         Route("/login/{login_id}/resume", resume),
         Route("/login/{login_id}/cancel", cancel),
@@ -143,6 +150,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
                 yield
             finally:
                 store.attach(None)
+                await backchannel.aclose()
                 for provider in providers.values():
                     closing = getattr(provider, "aclose", None)
                     if closing is not None:

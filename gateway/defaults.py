@@ -53,6 +53,7 @@ def demo_settings(issuer: str) -> Settings:
                     "client_id": DEMO_RP_CLIENT_ID,
                     "client_secret": secrets.token_urlsafe(24),
                     "redirect_uris": [f"{issuer}/demo/callback"],
+                    "post_logout_redirect_uris": [f"{issuer}/demo/"],
                     "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
                 },
             ],

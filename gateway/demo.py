@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import urlencode
 
 from authlib.integrations.starlette_client import OAuth, OAuthError
 from starlette.applications import Starlette
@@ -58,11 +59,17 @@ def demo_app(issuer: str, client_id: str, client_secret: str, pages: PageRendere
             request.session["error"] = f"{error.error}: {error.description or ''}"
             return RedirectResponse(f"{issuer}/demo/", status_code=303)
         request.session["result"] = {"claims": dict(token["userinfo"]), "userinfo": dict(userinfo)}
+        request.session["id_token"] = token["id_token"]
         return RedirectResponse(f"{issuer}/demo/", status_code=303)
 
     async def logout(request: Request) -> Response:
+        """RP-initiated logout: the gateway's session ends too, not only the demo's."""
+        id_token = request.session.get("id_token")
         request.session.clear()
-        return RedirectResponse(f"{issuer}/demo/", status_code=303)
+        params = {"post_logout_redirect_uri": f"{issuer}/demo/", "client_id": client_id}
+        if id_token:
+            params["id_token_hint"] = id_token
+        return RedirectResponse(f"{issuer}/logout?{urlencode(params)}", status_code=303)
 
     return Starlette(
         routes=[

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
+from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -23,6 +24,7 @@ from gateway.client_ip import client_ip
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.records import StoreRecord
+from gateway.session import Sessions, SsoSession
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.pages import PageRenderer, negotiate_locale
 from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
@@ -92,6 +94,7 @@ class IssuedCode(StoreRecord):
     scopes: tuple[str, ...]
     claims: dict[str, dict[str, Any]]
     identity: dict[str, Any]
+    sid: str | None = None
 
 
 class LoginFlow:
@@ -103,7 +106,9 @@ class LoginFlow:
         providers: Mapping[str, Provider],
         pages: PageRenderer,
         browsers: BrowserBinding,
+        sessions: Sessions,
     ) -> None:
+        self._sessions = sessions
         self._settings = settings
         self._store = store
         self._clients = clients
@@ -140,8 +145,14 @@ class LoginFlow:
             created_at=int(time.time()),
             provider=selected.name if selected else None,
         )
-        await self._save(login)  # with the provider already set, _start writes nothing more
-        response = await self._proceed(request, login, eligible)
+        session = await self._sessions.current(request)
+        if session is not None and _reusable(session, auth, eligible, authn_provider):
+            response = await self._silent_login(login, session)
+        elif "none" in auth.prompt:
+            raise LoginRequiredError("no session this e-service may use; the citizen must log in")
+        else:
+            await self._save(login)  # with the provider already set, _start writes nothing more
+            response = await self._proceed(request, login, eligible)
         if is_new:
             self._browsers.set_cookie(response, browser)
         remember(response, LAST_SERVICE_COOKIE, login.client_id, self._settings.secure_cookies)
@@ -186,7 +197,7 @@ class LoginFlow:
             parked = replace(login, identity=identity.to_dict())
             await self._save(parked)
             return RedirectResponse(self._url(f"/login/{login.id}/resume"), status_code=303)
-        return await self._complete(login, identity, browser)
+        return await self._complete(request, login, identity, browser)
 
     async def resume(self, request: Request, login_id: str) -> Response:
         login = await self._take(login_id)
@@ -194,7 +205,7 @@ class LoginFlow:
             await self._save(login)  # an early or stray visit must not end the citizen's login
             raise LoginStateLost("gateway", None, "nothing to resume yet")
         identity = Identity.from_dict(login.identity)
-        return await self._complete(login, identity, self._browsers.browser_id(request))
+        return await self._complete(request, login, identity, self._browsers.browser_id(request))
 
     async def cancel(self, request: Request, login_id: str) -> Response:
         login = await self._load_for_browser(request, login_id)
@@ -221,7 +232,7 @@ class LoginFlow:
         return str(add_params_to_uri(redirect_uri, [*values, ("iss", self._settings.issuer)]))
 
     async def _complete(
-        self, login: PendingLogin, identity: Identity, browser: str | None
+        self, request: Request, login: PendingLogin, identity: Identity, browser: str | None
     ) -> Response:
         if browser != login.browser:
             await self._save(login)
@@ -229,6 +240,23 @@ class LoginFlow:
         if login.acr_values and identity.loa not in login.acr_values:
             await self._save(login)
             raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
+        client = self._clients.get(login.client_id)
+        if client is None or not client.sso:
+            return await self._issue_code(login, identity, None)
+        existing = await self._sessions.current(request)
+        session = await self._sessions.record_login(existing, identity, login.client_id)
+        response = await self._issue_code(login, identity, session.sid)
+        self._sessions.set_cookie(response, session)
+        return response
+
+    async def _silent_login(self, login: PendingLogin, session: SsoSession) -> Response:
+        """Single sign-on: the session's identity answers this e-service without a provider."""
+        session = await self._sessions.add_client(session, login.client_id)
+        return await self._issue_code(login, session.person, session.sid)
+
+    async def _issue_code(
+        self, login: PendingLogin, identity: Identity, sid: str | None
+    ) -> Response:
         code = secrets.token_urlsafe(32)
         issued = IssuedCode(
             client_id=login.client_id,
@@ -238,6 +266,7 @@ class LoginFlow:
             scopes=login.scopes,
             claims=login.claims,
             identity=identity.to_dict(),
+            sid=sid,
         )
         await self._store.put(f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds)
         location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
@@ -318,6 +347,24 @@ class LoginFlow:
 
     def _url(self, path: str) -> str:
         return f"{self._settings.issuer}{path}"
+
+
+def _reusable(
+    session: SsoSession,
+    auth: AuthorizationRequest,
+    eligible: list[Provider],
+    authn_provider: str | None,
+) -> bool:
+    """OIDC Core §3.1.2.1: the session answers silently only if it meets this very request."""
+    identity = session.person
+    return (
+        auth.client.sso
+        and "login" not in auth.prompt
+        and identity.provider in {provider.name for provider in eligible}
+        and (not auth.acr_values or identity.loa in auth.acr_values)
+        and authn_provider in (None, identity.provider)
+        and (auth.max_age is None or time.time() - identity.auth_time <= auth.max_age)
+    )
 
 
 def _preselected(eligible: list[Provider], authn_provider: str | None) -> Provider | None:

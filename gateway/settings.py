@@ -128,8 +128,11 @@ class ClientSettings(Model):
     subject_type: Literal["pairwise", "public"] = "pairwise"
     sector_identifier: str | None = None
     userinfo_signed_response_alg: Literal["RS256"] | None = None
+    sso: bool = True
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    backchannel_logout_uri: str | None = None
 
-    @field_validator("redirect_uris")
+    @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
     def _absolute_without_fragment(cls, uris: list[str]) -> list[str]:
         for uri in uris:
@@ -138,7 +141,7 @@ class ClientSettings(Model):
                 raise ValueError(f"{uri!r} must be an absolute http(s) URI without a fragment")
         return uris
 
-    @field_validator("client_uri")
+    @field_validator("client_uri", "backchannel_logout_uri")
     @classmethod
     def _absolute_page(cls, uri: str | None) -> str | None:
         if uri is not None:
@@ -206,6 +209,13 @@ class ClientSettings(Model):
         return self.sector_identifier or urlsplit(self.redirect_uris[0]).hostname or ""
 
 
+class SessionSettings(Model):
+    """The gateway's SSO session: at most `ttl_seconds` long, ended after `idle_seconds` idle."""
+
+    ttl_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86400)
+    idle_seconds: int = Field(default=1800, ge=1, le=86400)
+
+
 class Settings(Model):
     issuer: str
     environment: Literal["test", "production"] = "test"
@@ -220,6 +230,7 @@ class Settings(Model):
     access_token_ttl_seconds: int = Field(default=300, ge=60, le=3600)
     id_token_ttl_seconds: int = Field(default=300, ge=30, le=300)
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    session: SessionSettings = Field(default_factory=SessionSettings)
     demo: bool = False
 
     @field_validator("issuer")

@@ -20,7 +20,6 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedResponseTypeError,
 )
 from authlib.oidc.core.errors import (
-    LoginRequiredError,
     RegistrationNotSupportedError,
     RequestNotSupportedError,
     RequestURINotSupportedError,
@@ -181,14 +180,6 @@ def prompt_and_max_age(params: ImmutableMultiDict[str, str], client: ClientSetti
         raise InvalidRequestError("max_age must be a non-negative integer")
 
 
-def silent_login_needs_a_session(
-    params: ImmutableMultiDict[str, str], client: ClientSettings
-) -> None:
-    """prompt=none: without a gateway session no login can happen silently (Core §3.1.2.6)."""
-    if "none" in params.get("prompt", "").split():
-        raise LoginRequiredError("no active session; the citizen must log in")
-
-
 def parse_claims(raw: str | None) -> dict[str, dict[str, Any]]:
     """The `claims` parameter (OIDC Core §5.5): which claims go to the ID token and userinfo."""
     if raw is None:
@@ -232,5 +223,4 @@ AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings
     pkce_s256,
     prompt_and_max_age,
     valid_claims,
-    silent_login_needs_a_session,
 )

@@ -129,6 +129,8 @@ class TokenEndpoint:
         }
         if issued.nonce is not None:
             claims["nonce"] = issued.nonce
+        if issued.sid is not None:
+            claims["sid"] = issued.sid  # Back-Channel Logout 1.0 §2.1
         return sign(self._keys, claims)
 
 

@@ -52,6 +52,7 @@ def site() -> Iterator[LiveGateway]:
                 "client_id": "demo-rp",
                 "client_secret": DEMO_RP_SECRET,
                 "redirect_uris": [f"{issuer}/demo/callback"],
+                "post_logout_redirect_uris": [f"{issuer}/demo/"],
                 "display": {"sv": "Bygglov i Exempelby", "en": "Building permits, Exempelby"},
                 "branding": {
                     "logo": str(ROOT / "config" / "logos" / "kommun.svg"),

@@ -282,3 +282,23 @@ def test_bankid_cancel_leads_back_to_the_e_service(citizen: CitizenFactory) -> N
     page.get_by_role("button", name="Cancel", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(TEXTS["en"]["cancelled"])
     person.audit("bankid-cancelled")
+
+
+@pytest.mark.parametrize("locale", ["sv", "en"])
+def test_logout_pages(citizen: CitizenFactory, locale: str) -> None:
+    person = citizen(locale)
+    texts = TEXTS[locale]
+    page = person.goto("/demo/")
+    start_login(page, texts)
+    page.get_by_role("button", name=re.compile(texts["testid"])).click()
+    page.get_by_role("button", name=re.compile("Erik Provsson")).click()
+    expect(page.get_by_text(texts["logged_in"])).to_be_visible()
+    page = person.goto("/logout")  # no id_token_hint: the citizen is asked first
+    person.audit("logout-confirm")
+    page.get_by_role("button", name={"sv": "Logga ut", "en": "Log out"}[locale]).click()
+    heading = {"sv": "Du är utloggad", "en": "You are logged out"}[locale]
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    person.audit("logged-out")
+    page = person.goto("/demo/")  # the demo's own session still remembers the claims
+    page.get_by_role("button", name=re.compile("demo", re.IGNORECASE)).click()
+    start_login(page, texts)  # the chooser again: the SSO session has ended

@@ -105,14 +105,14 @@ def test_sub_is_pairwise_per_sector_and_stable_per_person(make_gateway) -> None:
         citizen = Browser(gateway)
         subs = []
         for _ in range(2):
-            result = citizen.login("basic")
+            result = citizen.login("basic", prompt="login")  # a fresh login each time
             tokens = token_request(
                 gateway, code_form(result), auth=("basic", "basic-secret")
             ).json()
             subs.append(verified_id_token(gateway, tokens["id_token"])["sub"])
         page = citizen.authorize(
             **citizen.authorize_params(
-                "other-sector", redirect_uri="http://localhost:9000/callback"
+                "other-sector", redirect_uri="http://localhost:9000/callback", prompt="login"
             )
         )
         submitted = citizen.submit_sandbox(page)

@@ -1,0 +1,112 @@
+"""The gateway's single sign-on session: one store record per browser session, referenced by an
+itsdangerous-signed cookie. It holds the Identity of the last upstream login and the e-services
+it has served, and nothing outlives it: no citizen account is ever kept.
+
+A session is reused silently for another e-service only when it meets that request (see
+`LoginFlow`); it ends on logout, after `session.idle_seconds` without use, or after
+`session.ttl_seconds` in all.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from itsdangerous import BadSignature, Signer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.records import StoreRecord
+from gateway.settings import Settings
+from providers.base import Identity, Store
+
+SESSION_COOKIE = "pv_session"
+
+
+@dataclass(frozen=True)
+class SsoSession(StoreRecord):
+    TUPLE_FIELDS = ("clients",)
+
+    sid: str
+    identity: dict[str, Any]
+    created_at: int
+    clients: tuple[str, ...]
+
+    @property
+    def person(self) -> Identity:
+        return Identity.from_dict(self.identity)
+
+
+class Sessions:
+    def __init__(self, settings: Settings, store: Store, secret_key: str) -> None:
+        self._settings = settings.session
+        self._store = store
+        self._signer = Signer(secret_key, salt="portvakt.session")
+        self._secure = settings.secure_cookies
+
+    async def current(self, request: Request) -> SsoSession | None:
+        """This browser's session, if its cookie is genuine and the session still lives."""
+        raw_cookie = request.cookies.get(SESSION_COOKIE)
+        if not raw_cookie:
+            return None
+        try:
+            sid = self._signer.unsign(raw_cookie).decode()
+        except BadSignature:
+            return None
+        raw = await self._store.get(f"session:{sid}")
+        return SsoSession.loads(raw) if raw is not None else None
+
+    async def record_login(
+        self, existing: SsoSession | None, identity: Identity, client_id: str
+    ) -> SsoSession:
+        """After an upstream login: the same person's session grows; anyone else's is replaced."""
+        same_person = existing is not None and existing.person.subject == identity.subject
+        if existing is not None and same_person:
+            clients = tuple(dict.fromkeys((*existing.clients, client_id)))
+            session = replace(existing, identity=identity.to_dict(), clients=clients)
+        else:
+            if existing is not None:
+                await self._store.delete(f"session:{existing.sid}")
+            session = SsoSession(
+                sid=secrets.token_urlsafe(24),
+                identity=identity.to_dict(),
+                created_at=int(time.time()),
+                clients=(client_id,),
+            )
+        await self.save(session)
+        return session
+
+    async def add_client(self, session: SsoSession, client_id: str) -> SsoSession:
+        """A silent login: the session serves one more e-service, and its idle time restarts."""
+        updated = replace(session, clients=tuple(dict.fromkeys((*session.clients, client_id))))
+        await self.save(updated)
+        return updated
+
+    async def save(self, session: SsoSession) -> None:
+        left = self._settings.ttl_seconds - (int(time.time()) - session.created_at)
+        ttl = min(self._settings.idle_seconds, left)
+        if ttl > 0:
+            await self._store.put(f"session:{session.sid}", session.dumps(), ttl)
+
+    async def end(self, session: SsoSession) -> SsoSession | None:
+        """Take the session atomically: of two concurrent logouts, one does the notifying."""
+        raw = await self._store.take(f"session:{session.sid}")
+        return SsoSession.loads(raw) if raw is not None else None
+
+    def set_cookie(self, response: Response, session: SsoSession) -> None:
+        # No max-age: the session ends with the browser session, or earlier in the store.
+        response.set_cookie(
+            SESSION_COOKIE,
+            self._signer.sign(session.sid).decode(),
+            path="/",
+            secure=self._secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", secure=self._secure, httponly=True, samesite="lax"
+        )
