@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import segno
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -36,12 +36,12 @@ from providers.bankid_client import (
 )
 from providers.bankid_messages import RFA, error_message, failed_message, pending_message
 from providers.base import (
-    LOA3,
     ConfigPath,
     FormRejected,
     Identity,
     LoginContext,
     LoginStateLost,
+    ProviderConfig,
     ProviderServices,
     UnmetAssurance,
     UserCancelled,
@@ -68,9 +68,7 @@ class ClientCertificate(BaseModel):
     password: str | None = None
 
 
-class BankIDConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BankIDConfig(ProviderConfig):
     type: Literal["bankid"]
     url: str = TEST_URL
     client_cert: ClientCertificate | None = None
@@ -82,7 +80,6 @@ class BankIDConfig(BaseModel):
             "en": "Mobile BankID or BankID on card",
         }
     )
-    loa: list[str] = Field(default_factory=lambda: [LOA3], min_length=1)
     pin_code: bool = False
     mrtd: bool = False
     certificate_policies: list[str] | None = None
@@ -92,11 +89,6 @@ class BankIDConfig(BaseModel):
         default=None, description="only for the simulator: where 'open BankID' leads"
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-
-    @field_validator("loa", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _connection(self) -> BankIDConfig:

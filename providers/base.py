@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -30,6 +30,20 @@ def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
 
 ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 """A file named in the YAML: a relative path is relative to the configuration file's folder."""
+
+
+class ProviderConfig(BaseModel):
+    """What every `providers:` entry shares: unknown keys refused, and the LoA URIs it delivers
+    (one or a list; the first is delivered when the e-service asks for none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    loa: list[str] = Field(default_factory=lambda: [LOA3], min_length=1)
+
+    @field_validator("loa", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class Store(Protocol):

@@ -12,17 +12,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from providers.base import (
-    LOA3,
     FormRejected,
     Identity,
     LoginContext,
     LoginStateLost,
+    ProviderConfig,
     ProviderServices,
     UnmetAssurance,
     UserCancelled,
@@ -41,9 +41,7 @@ TEST_IDENTITIES: tuple[tuple[str, str, str], ...] = (
 TRANSACTION_TTL_SECONDS = 900
 
 
-class SandboxConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SandboxConfig(ProviderConfig):
     type: Literal["sandbox"]
     display: dict[str, str] = Field(
         default_factory=lambda: {"sv": "Testlegitimation", "en": "Test e-ID"}
@@ -54,12 +52,6 @@ class SandboxConfig(BaseModel):
             "en": "Sandbox with test persons – not a real e-ID",
         }
     )
-    loa: list[str] = Field(default_factory=lambda: [LOA3], min_length=1)
-
-    @field_validator("loa", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
 
 class SandboxProvider:
