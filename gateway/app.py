@@ -68,13 +68,13 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     clients = ClientRegistry(settings)
     providers = build_providers(settings, store, pages, browsers)
     sessions = Sessions(settings, store, secret_key)
-    flow = LoginFlow(settings, store, clients, providers, pages, browsers, sessions)
+    backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
+    flow = LoginFlow(settings, store, clients, providers, pages, browsers, sessions, backchannel)
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
         settings, store, keys, ClientAuthenticator(clients, store, audiences), subject_salt
     )
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
-    backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
     logout = LogoutEndpoint(settings, keys, clients, sessions, backchannel, pages, browsers)
     metadata = discovery.provider_metadata(settings.issuer, providers.values())
     jwks = keys.jwks()

@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oidc.core.errors import LoginRequiredError
@@ -39,6 +39,9 @@ from providers.base import (
     UnmetAssurance,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+
+if TYPE_CHECKING:  # backchannel -> token -> flow: a runtime import would be circular
+    from gateway.oidc.backchannel import BackchannelLogout
 
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
 
@@ -107,8 +110,10 @@ class LoginFlow:
         pages: PageRenderer,
         browsers: BrowserBinding,
         sessions: Sessions,
+        backchannel: BackchannelLogout,
     ) -> None:
         self._sessions = sessions
+        self._backchannel = backchannel
         self._settings = settings
         self._store = store
         self._clients = clients
@@ -244,7 +249,9 @@ class LoginFlow:
         if client is None or not client.sso:
             return await self._issue_code(login, identity, None)
         existing = await self._sessions.current(request)
-        session = await self._sessions.record_login(existing, identity, login.client_id)
+        session, replaced = await self._sessions.record_login(existing, identity, login.client_id)
+        if replaced is not None:  # another person logged in on this browser
+            self._backchannel.notify(replaced, except_client=None)
         response = await self._issue_code(login, identity, session.sid)
         self._sessions.set_cookie(response, session)
         return response

@@ -60,15 +60,17 @@ class Sessions:
 
     async def record_login(
         self, existing: SsoSession | None, identity: Identity, client_id: str
-    ) -> SsoSession:
-        """After an upstream login: the same person's session grows; anyone else's is replaced."""
+    ) -> tuple[SsoSession, SsoSession | None]:
+        """After an upstream login: the same person's session grows; anyone else's is replaced.
+        Returns the session and the one it replaced, whose e-services must hear of its end."""
         same_person = existing is not None and existing.person.subject == identity.subject
+        replaced = None
         if existing is not None and same_person:
             clients = tuple(dict.fromkeys((*existing.clients, client_id)))
             session = replace(existing, identity=identity.to_dict(), clients=clients)
         else:
             if existing is not None:
-                await self._store.delete(f"session:{existing.sid}")
+                replaced = await self.end(existing)
             session = SsoSession(
                 sid=secrets.token_urlsafe(24),
                 identity=identity.to_dict(),
@@ -76,7 +78,7 @@ class Sessions:
                 clients=(client_id,),
             )
         await self.save(session)
-        return session
+        return session, replaced
 
     async def add_client(self, session: SsoSession, client_id: str) -> SsoSession:
         """A silent login: the session serves one more e-service, and its idle time restarts."""

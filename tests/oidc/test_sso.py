@@ -140,12 +140,14 @@ def silent(citizen: Browser, client: str, **extra: str) -> httpx2.Response:
     return citizen.authorize(**citizen.authorize_params(client, **extra))
 
 
-def login_at(citizen: Browser, client: str = "basic", **extra: str) -> dict[str, Any]:
+def login_at(
+    citizen: Browser, client: str = "basic", number: str = "199908072391", **extra: str
+) -> dict[str, Any]:
     """A fresh login through the sandbox (or the LoA 2 one, when LoA 2 is asked for)."""
     provider = "low" if extra.get("acr_values") == LOA2 else "sandbox"
     page = silent(citizen, client, **{AUTHN_PROVIDER: provider, **extra})
     assert page.status_code == 200, page.text
-    submitted = submit(citizen, page)
+    submitted = submit(citizen, page, number)
     return id_token_of(citizen.gateway, citizen.follow_to_client(submitted), client)
 
 
@@ -320,3 +322,14 @@ def test_discovery_names_the_logout_endpoints(sso: LiveGateway) -> None:
     assert metadata["end_session_endpoint"] == f"{sso.url}/logout"
     assert metadata["backchannel_logout_supported"] is True
     assert metadata["backchannel_logout_session_supported"] is True
+
+
+def test_another_person_logging_in_ends_the_first_persons_session(
+    citizen: Browser, sso: LiveGateway, listener: LogoutListener
+) -> None:
+    first = login_at(citizen, "basic")
+    second = login_at(citizen, "post", prompt="login", number="196408233234")
+    assert second["sid"] != first["sid"]
+    listener.wait_for(1)  # the first person's e-service hears that their session ended
+    claims = jwt.decode(listener.tokens[0], jwks(sso)).claims
+    assert claims["sid"] == first["sid"] and claims["aud"] == "basic"
