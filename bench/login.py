@@ -42,6 +42,8 @@ def config_text(port: int, store_url: str | None) -> str:
     return (
         f"issuer: http://127.0.0.1:{port}\n"
         f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
+        # the load comes from one IP: the limits would measure themselves
+        "rate_limits: {authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}\n"
         "providers: {sandbox: {type: sandbox}}\n"
         f"clients: [{{client_id: bench, client_secret: bench-secret, redirect_uris: ['{REDIRECT_URI}']}}]\n"
     )

@@ -31,6 +31,7 @@ from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
 from gateway.oidc.logout import LOGOUT_PATH, LogoutEndpoint
 from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
+from gateway.rate_limit import RateLimiter
 from gateway.registry import build_providers
 from gateway.security import SecurityHeaders
 from gateway.session import Sessions
@@ -67,12 +68,20 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     browsers = BrowserBinding(secret_key, secure=settings.secure_cookies)
     clients = ClientRegistry(settings)
     providers = build_providers(settings, store, pages, browsers)
+    limiter = RateLimiter(settings, store)
     sessions = Sessions(settings, store, secret_key)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
-    flow = LoginFlow(settings, store, clients, providers, pages, browsers, sessions, backchannel)
+    flow = LoginFlow(
+        settings, store, clients, providers, pages, browsers, sessions, backchannel, limiter
+    )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
-        settings, store, keys, ClientAuthenticator(clients, store, audiences), subject_salt
+        settings,
+        store,
+        keys,
+        ClientAuthenticator(clients, store, audiences),
+        subject_salt,
+        limiter,
     )
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
     logout = LogoutEndpoint(settings, keys, clients, sessions, backchannel, pages, browsers)
@@ -86,6 +95,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         return JSONResponse(jwks, headers={"Cache-Control": "public, max-age=300"})
 
     async def authorize(request: Request) -> Response:
+        await limiter.authorize(request)
         params = await read_parameters(request)
         client, redirect_uri = trusted_client(params, clients)
         try:

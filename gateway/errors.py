@@ -17,6 +17,7 @@ from gateway.flow import LoginFlow, LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.token import NO_STORE
+from gateway.rate_limit import RateLimited
 from gateway.store import StoreUnavailable
 from gateway.ui.failure import FailurePages
 from providers.base import ProviderError
@@ -64,6 +65,15 @@ def exception_handlers(failures: FailurePages, flow: LoginFlow) -> dict[Any, Han
         reason = "not_found" if exc.status_code in (404, 405) else "bad_request"
         return failures.render(request, reason, exc.status_code, detail=str(exc.detail))
 
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        retry = {"Retry-After": str(exc.retry_after)}
+        if _wants_json(request):
+            body = {"error": "temporarily_unavailable", "error_description": "too many requests"}
+            return JSONResponse(body, 429, headers={**retry, **NO_STORE})
+        response = failures.render(request, "rate_limited", 429, detail=str(exc))
+        response.headers.update(retry)
+        return response
+
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
         if _wants_json(request):
             log.error("store unavailable: %s", exc)
@@ -85,6 +95,7 @@ def exception_handlers(failures: FailurePages, flow: LoginFlow) -> dict[Any, Han
         ProviderError: provider_error,
         LoginNotFound: login_not_found,
         HTTPException: http_error,
+        RateLimited: rate_limited,
         StoreUnavailable: store_unavailable,
         Exception: server_error,
     }

@@ -23,6 +23,7 @@ from gateway.browser import BrowserBinding
 from gateway.client_ip import client_ip
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
+from gateway.rate_limit import RateLimiter
 from gateway.records import StoreRecord
 from gateway.session import Sessions, SsoSession
 from gateway.settings import ClientSettings, Settings
@@ -111,7 +112,9 @@ class LoginFlow:
         browsers: BrowserBinding,
         sessions: Sessions,
         backchannel: BackchannelLogout,
+        limiter: RateLimiter,
     ) -> None:
+        self._limiter = limiter
         self._sessions = sessions
         self._backchannel = backchannel
         self._settings = settings
@@ -288,6 +291,7 @@ class LoginFlow:
         return self._chooser(request, login, eligible)
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
+        await self._limiter.provider_start(request)
         if login.provider != provider.name:
             login = replace(login, provider=provider.name)
             await self._save(login)

@@ -216,6 +216,15 @@ class SessionSettings(Model):
     idle_seconds: int = Field(default=1800, ge=1, le=86400)
 
 
+class RateLimitSettings(Model):
+    """Requests per minute; 0 switches a limit off. Counted in the store, across instances."""
+
+    authorize_per_ip_per_minute: int = Field(default=120, ge=0)
+    token_per_ip_per_minute: int = Field(default=600, ge=0)
+    token_per_client_per_minute: int = Field(default=1200, ge=0)
+    provider_starts_per_ip_per_minute: int = Field(default=20, ge=0)
+
+
 class Settings(Model):
     issuer: str
     environment: Literal["test", "production"] = "test"
@@ -231,6 +240,7 @@ class Settings(Model):
     id_token_ttl_seconds: int = Field(default=300, ge=30, le=300)
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     session: SessionSettings = Field(default_factory=SessionSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     demo: bool = False
 
     @field_validator("issuer")

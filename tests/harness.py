@@ -29,6 +29,12 @@ REDIRECT_URI = "http://127.0.0.1:9000/callback"
 TEST_PERSON = "199908072391"
 NUMBER_SCOPE = "https://id.oidc.se/scope/naturalPersonNumber"
 INFO_SCOPE = "https://id.oidc.se/scope/naturalPersonInfo"
+NO_RATE_LIMITS = {
+    "authorize_per_ip_per_minute": 0,
+    "token_per_ip_per_minute": 0,
+    "token_per_client_per_minute": 0,
+    "provider_starts_per_ip_per_minute": 0,
+}
 
 
 def free_port() -> int:
@@ -168,6 +174,7 @@ def base_settings(issuer: str, store_url: str | None = None, **overrides: Any) -
     }
     if store_url is not None:
         data["store"] = {"url": store_url}
+    data["rate_limits"] = NO_RATE_LIMITS  # tests/test_rate_limit.py sets its own
     data.update(overrides)
     return settings_from_data(data)
 

@@ -23,6 +23,7 @@ from gateway.flow import IssuedCode
 from gateway.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.claims import released_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
+from gateway.rate_limit import RateLimiter
 from gateway.records import StoreRecord
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store
@@ -52,7 +53,9 @@ class TokenEndpoint:
         keys: SigningKeys,
         authenticator: ClientAuthenticator,
         subject_salt: str,
+        limiter: RateLimiter,
     ) -> None:
+        self._limiter = limiter
         self._settings = settings
         self._store = store
         self._keys = keys
@@ -63,6 +66,7 @@ class TokenEndpoint:
         form = await request.form(max_files=0, max_fields=FORM_FIELDS)
         values = single_valued(form)
         client = await self._authenticator.authenticate(request, values)
+        await self._limiter.token(request, client.client_id)
         grant_type = values.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is missing")

@@ -69,6 +69,10 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         N_("The login service is temporarily unavailable"),
         N_("Nothing has been saved. Wait a minute and try again."),
     ),
+    "rate_limited": (
+        N_("Too many attempts right now"),
+        N_("Wait a minute and try again. Nothing has been saved."),
+    ),
     "not_found": (
         N_("We could not find that page"),
         N_("Check the address, or go back to the e-service and start the login again."),
