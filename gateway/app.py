@@ -36,7 +36,7 @@ from gateway.registry import build_providers
 from gateway.security import SecurityHeaders
 from gateway.session import Sessions
 from gateway.settings import Settings
-from gateway.store import DeferredStore, open_store
+from gateway.store import DeferredStore, StoreUnavailable, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
 from gateway.ui.failure import ERROR_PATH, FailurePages
 from gateway.ui.pages import UI_DIR, PageRenderer
@@ -118,7 +118,21 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         return await flow.cancel(request, request.path_params["login_id"])
 
     async def healthz(request: Request) -> Response:
+        """Liveness: the process answers. Readiness is /readyz."""
         return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        """Readiness for a load balancer: the store answers and signing keys are loaded."""
+        problems = {}
+        try:
+            await store.ping()
+        except StoreUnavailable as error:
+            problems["store"] = str(error) or "unreachable"
+        if not jwks["keys"]:
+            problems["keys"] = "no signing key loaded"
+        status = 503 if problems else 200
+        body = {"status": "not ready" if problems else "ready", "problems": problems}
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     async def home(request: Request) -> Response:
         target = "/demo/" if settings.demo else discovery.DISCOVERY_PATH
@@ -136,6 +150,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         Route("/login/{login_id}/resume", resume),
         Route("/login/{login_id}/cancel", cancel),
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route(ERROR_PATH, failures.show),
         *branding.routes(),
         *(provider_mount(provider, flow) for provider in providers.values()),

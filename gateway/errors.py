@@ -23,7 +23,7 @@ from gateway.ui.failure import FailurePages
 from providers.base import ProviderError
 
 log = logging.getLogger("portvakt.errors")
-API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz")
+API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz", "/readyz")
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
 

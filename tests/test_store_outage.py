@@ -86,3 +86,15 @@ def test_a_login_started_before_the_outage_fails_cleanly_during_it(
     response = citizen.submit_sandbox(page)
     citizen.close()
     assert response.status_code == 503
+
+
+def test_readiness_follows_redis(own_redis, gateway_on_own_redis) -> None:
+    url = f"{gateway_on_own_redis.url}/readyz"
+    ready = httpx2.get(url)
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "problems": {}}
+    own_redis.stop()
+    down = httpx2.get(url)
+    assert down.status_code == 503 and "store" in down.json()["problems"]
+    assert httpx2.get(f"{gateway_on_own_redis.url}/healthz").status_code == 200  # still alive
+    own_redis.start()
+    assert httpx2.get(url).status_code == 200
