@@ -205,6 +205,11 @@ class ClientSettings(Model):
         return f"{parts.scheme}://{parts.netloc}/"
 
     @property
+    def subject_sector(self) -> str:
+        """The sector its `sub` is computed in: its own when pairwise, one shared when public."""
+        return self.sector if self.subject_type == "pairwise" else "public"
+
+    @property
     def sector(self) -> str:
         return self.sector_identifier or urlsplit(self.redirect_uris[0]).hostname or ""
 

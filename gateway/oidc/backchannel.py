@@ -43,14 +43,13 @@ class BackchannelLogout:
     def logout_token(self, client: ClientSettings, session: SsoSession) -> str:
         """§2.4: iss, aud, iat, exp, jti, sub (the client's own) and sid, the event; no nonce."""
         now = int(time.time())
-        sector = client.sector if client.subject_type == "pairwise" else "public"
         claims = {
             "iss": self._issuer,
             "aud": client.client_id,
             "iat": now,
             "exp": now + LOGOUT_TOKEN_TTL_SECONDS,
             "jti": secrets.token_urlsafe(16),
-            "sub": subject(self._salt, sector, session.person),
+            "sub": subject(self._salt, client.subject_sector, session.person),
             "sid": session.sid,
             "events": {LOGOUT_EVENT: {}},
         }

@@ -95,8 +95,7 @@ class TokenEndpoint:
         self, issued: IssuedCode, client: ClientSettings, code: str
     ) -> dict[str, Any]:
         identity = Identity.from_dict(issued.identity)
-        sector = client.sector if client.subject_type == "pairwise" else "public"
-        sub = subject(self._subject_salt, sector, identity)
+        sub = subject(self._subject_salt, client.subject_sector, identity)
         access_token = secrets.token_urlsafe(32)
         grant = AccessGrant(
             client_id=client.client_id,

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 
 import providers
 from gateway.ui.branding import Brand
+from gateway.ui.remembered import remember
 
 LOCALES = ("sv", "en")
 DEFAULT_LOCALE = "sv"
@@ -141,14 +142,7 @@ class PageRenderer:
         )
         response = HTMLResponse(page, status_code=status_code)
         if request.query_params.get("lang") in LOCALES:
-            response.set_cookie(
-                LANGUAGE_COOKIE,
-                locale,
-                max_age=365 * 86400,
-                httponly=True,
-                samesite="lax",
-                secure=self._secure_cookies,
-            )
+            remember(response, LANGUAGE_COOKIE, locale, self._secure_cookies)
         return response
 
     def translate(self, request: Request, message: str, preferred_locale: str | None = None) -> str:

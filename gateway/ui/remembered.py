@@ -1,6 +1,6 @@
-"""What the citizen's browser remembers between logins, with no personal data: the e-ID chosen
-last time (to offer it first) and the e-service that started the latest login (so that a page
-about an expired login can still lead back to it)."""
+"""What the citizen's browser remembers between logins, with no personal data: the language it
+switched to, the e-ID chosen last time (to offer it first) and the e-service that started the
+latest login (so that a page about an expired login can still lead back to it)."""
 
 from __future__ import annotations
 
