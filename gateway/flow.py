@@ -24,7 +24,6 @@ from gateway.client_ip import client_ip
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.rate_limit import RateLimiter
-from gateway.records import StoreRecord
 from gateway.session import Sessions, SsoSession
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.pages import PageRenderer, negotiate_locale
@@ -40,6 +39,7 @@ from providers.base import (
     UnmetAssurance,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+from providers.records import StoreRecord
 
 if TYPE_CHECKING:  # backchannel -> token -> flow: a runtime import would be circular
     from gateway.oidc.backchannel import BackchannelLogout

@@ -18,9 +18,9 @@ from itsdangerous import BadSignature, Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.records import StoreRecord
 from gateway.settings import Settings
 from providers.base import Identity, Store
+from providers.records import StoreRecord
 
 SESSION_COOKIE = "pv_session"
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -48,6 +47,7 @@ from providers.base import (
     choose_loa,
 )
 from providers.identity_numbers import mask, parse_identity_number
+from providers.records import StoreRecord
 
 log = logging.getLogger("portvakt.bankid")
 audit = logging.getLogger("portvakt.audit")
@@ -110,7 +110,7 @@ class BankIDConfig(ProviderConfig):
 
 
 @dataclass(frozen=True)
-class BankIDOrder:
+class BankIDOrder(StoreRecord):
     """One pending login's BankID order, in the store under `order:<login id>`."""
 
     order_ref: str
@@ -131,13 +131,6 @@ class BankIDOrder:
     message: str = "RFA1"
     autostarted: bool = False
     completion: dict[str, Any] | None = field(default=None)
-
-    def dumps(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def loads(cls, raw: bytes) -> BankIDOrder:
-        return cls(**json.loads(raw))
 
     def qr_time(self, now: float) -> int:
         return max(0, int(now - self.started_at))

@@ -24,9 +24,9 @@ from gateway.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.claims import released_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.rate_limit import RateLimiter
-from gateway.records import StoreRecord
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store
+from providers.records import StoreRecord
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (max_files=0)

@@ -1,4 +1,5 @@
-"""Store records as compact JSON: frozen dataclasses that serialise themselves."""
+"""Store records as compact JSON: frozen dataclasses that serialise themselves. Here, beside
+the provider contract, so that the gateway and the providers share one."""
 
 from __future__ import annotations
 
