@@ -17,7 +17,6 @@ import asyncio
 import os
 import re
 import ssl
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.login import cpu_seconds, free_port, redis_server, serve
+from bench.login import cpu_seconds, free_port, p50_p99_ms, redis_server, serve
 from providers.bankid_simulator import BankIDSimulator, UserBehaviour
 from tests.harness import ServedApp
 from tests.tls import P12_PASSWORD, make_pki
@@ -138,9 +137,7 @@ def main() -> None:
                             )
                             cpu = cpu_seconds(server.pid) - cpu_before
                             collects = simulator.collect_count() - collects_before
-                            ordered = sorted(requests)
-                            p50 = statistics.median(ordered) * 1000
-                            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+                            p50, p99 = p50_p99_ms(requests)
                             print(f"{store:<8} {concurrency:>4} {completed / args.seconds:>9.1f}"
                                   f" {p50:>11.1f} {p99:>11.1f} {collects / max(completed, 1):>15.2f}"
                                   f" {cpu * 1000 / max(completed, 1):>20.2f}")  # fmt: skip

@@ -125,15 +125,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def p50_p99_ms(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
 def report(
     store: str, concurrency: int, seconds: float, latencies: list[float], cpu: float
 ) -> None:
-    ordered = sorted(latencies)
-    p50 = statistics.median(ordered) * 1000
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-    cpu_ms = cpu * 1000 / max(len(ordered), 1)
-    print(f"{store:<8} {concurrency:>4} {len(ordered) / seconds:>10.1f} {p50:>9.1f} {p99:>9.1f}"
-          f" {len(ordered) * 5 / seconds:>10.0f} {cpu_ms:>13.2f}")  # fmt: skip
+    p50, p99 = p50_p99_ms(latencies)
+    cpu_ms = cpu * 1000 / max(len(latencies), 1)
+    print(f"{store:<8} {concurrency:>4} {len(latencies) / seconds:>10.1f} {p50:>9.1f} {p99:>9.1f}"
+          f" {len(latencies) * 5 / seconds:>10.0f} {cpu_ms:>13.2f}")  # fmt: skip
 
 
 def main() -> None:
