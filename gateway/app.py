@@ -84,7 +84,20 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         limiter,
     )
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
-    logout = LogoutEndpoint(settings, keys, clients, sessions, backchannel, pages, browsers)
+    logout = LogoutEndpoint(
+        settings, keys, clients, sessions, backchannel, pages, browsers, providers
+    )
+
+    async def end_upstream_session(provider: str, key: str) -> int:
+        ended = await sessions.end_by_upstream(provider, key)
+        if ended is None:
+            return 0
+        backchannel.notify(ended, except_client=None)
+        return 1
+
+    for provider in providers.values():
+        if hasattr(provider, "end_upstream_session"):
+            provider.end_upstream_session = end_upstream_session
     metadata = discovery.provider_metadata(settings.issuer, providers.values())
     jwks = keys.jwks()
 
@@ -130,6 +143,10 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
             problems["store"] = str(error) or "unreachable"
         if not jwks["keys"]:
             problems["keys"] = "no signing key loaded"
+        for name, provider in providers.items():
+            problem = getattr(provider, "problem", None)
+            if problem:
+                problems[f"provider {name}"] = problem
         status = 503 if problems else 200
         body = {"status": "not ready" if problems else "ready", "problems": problems}
         return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -171,6 +188,10 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         timeout = settings.store.timeout_seconds if settings.store else 1.0
         async with open_store(url, timeout) as opened:
             store.attach(opened)
+            for provider in providers.values():
+                starting = getattr(provider, "astart", None)
+                if starting is not None:
+                    await starting()
             try:
                 yield
             finally:
@@ -181,7 +202,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
                     if closing is not None:
                         await closing()
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=exception_handlers(failures, flow),
@@ -196,6 +217,8 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
             ),
         ],
     )
+    app.state.store = store  # for operations tooling and the tests that inspect records
+    return app
 
 
 def provider_mount(provider: Provider, flow: LoginFlow) -> Mount:

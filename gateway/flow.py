@@ -253,6 +253,9 @@ class LoginFlow:
             return await self._issue_code(login, identity, None)
         existing = await self._sessions.current(request)
         session, replaced = await self._sessions.record_login(existing, identity, login.client_id)
+        session_keys = getattr(self._providers.get(identity.provider), "session_keys", None)
+        if session_keys is not None:
+            await self._sessions.index_upstream(session, identity.provider, session_keys(identity))
         if replaced is not None:  # another person logged in on this browser
             self._backchannel.notify(replaced, except_client=None)
         response = await self._issue_code(login, identity, session.sid)

@@ -8,11 +8,13 @@ from typing import Any
 from gateway.settings import Settings
 from providers.bankid import BankIDProvider
 from providers.base import FormGuard, NamespacedStore, Pages, Provider, ProviderServices, Store
+from providers.saml import SamlProvider
 from providers.sandbox import SandboxProvider
 
 PROVIDER_CLASSES: dict[str, Callable[[Any, ProviderServices], Provider]] = {
     "sandbox": SandboxProvider,
     "bankid": BankIDProvider,
+    "saml": SamlProvider,
 }
 
 

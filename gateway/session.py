@@ -97,6 +97,21 @@ class Sessions:
         raw = await self._store.take(f"session:{session.sid}")
         return SsoSession.loads(raw) if raw is not None else None
 
+    async def index_upstream(self, session: SsoSession, provider: str, keys: list[str]) -> None:
+        """Let the upstream's own logout (SAML SLO from the IdP) find this session by its keys."""
+        ttl = self._settings.ttl_seconds - (int(time.time()) - session.created_at)
+        for key in keys:
+            if ttl > 0:
+                await self._store.put(f"upstream:{provider}:{key}", session.sid.encode(), ttl)
+
+    async def end_by_upstream(self, provider: str, key: str) -> SsoSession | None:
+        """End the session an upstream logout names; None when it is already gone."""
+        sid = await self._store.take(f"upstream:{provider}:{key}")
+        if sid is None:
+            return None
+        raw = await self._store.take(f"session:{sid.decode()}")
+        return SsoSession.loads(raw) if raw is not None else None
+
     def set_cookie(self, response: Response, session: SsoSession) -> None:
         # No max-age: the session ends with the browser session, or earlier in the store.
         response.set_cookie(

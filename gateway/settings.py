@@ -34,6 +34,7 @@ from gateway.ui.branding import (
 )
 from providers.bankid import BankIDConfig
 from providers.base import ConfigPath
+from providers.saml import SamlConfig
 from providers.sandbox import SandboxConfig
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -49,10 +50,12 @@ def _provider_type(value: Any) -> str | None:
 
 
 ProviderSettings = Annotated[
-    Annotated[SandboxConfig, Tag("sandbox")] | Annotated[BankIDConfig, Tag("bankid")],
+    Annotated[SandboxConfig, Tag("sandbox")]
+    | Annotated[BankIDConfig, Tag("bankid")]
+    | Annotated[SamlConfig, Tag("saml")],
     Discriminator(_provider_type),
 ]
-PROVIDER_TYPES = ("sandbox", "bankid")
+PROVIDER_TYPES = ("sandbox", "bankid", "saml")
 
 
 class StoreSettings(Model):
@@ -299,6 +302,11 @@ class Settings(Model):
                 raise ValueError(
                     f"provider {name!r} points at the BankID simulator (http url or "
                     "launch_url); it refuses to load with environment: production"
+                )
+            if isinstance(provider, SamlConfig) and not provider.require_encrypted_assertions:
+                raise ValueError(
+                    f"provider {name!r}: require_encrypted_assertions: false is only for test "
+                    "federations; it refuses to load with environment: production"
                 )
         for key in ("secret_key", "subject_salt"):
             if getattr(self, key) is None:

@@ -10,7 +10,9 @@ through back-channel logout.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from joserfc import jwt
@@ -24,9 +26,10 @@ from gateway.keys import SigningKeys
 from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
-from gateway.session import Sessions
+from gateway.session import Sessions, SsoSession
 from gateway.settings import Settings
 from gateway.ui.pages import PageRenderer
+from providers.base import Provider
 
 log = logging.getLogger("portvakt.logout")
 LOGOUT_PATH = "/logout"
@@ -44,7 +47,9 @@ class LogoutEndpoint:
         backchannel: BackchannelLogout,
         pages: PageRenderer,
         browsers: BrowserBinding,
+        providers: Mapping[str, Provider],
     ) -> None:
+        self._providers = providers
         self._issuer = settings.issuer
         self._keys = KeySet.import_key_set(keys.jwks())  # type: ignore[arg-type]
         self._clients = clients
@@ -72,18 +77,33 @@ class LogoutEndpoint:
         session = await self._sessions.current(request)
         if session is not None and not confirmed and hint.get("sid") != session.sid:
             return self._confirmation(request, params, client_id)
+        response: Response | None = None
         if session is not None:
             ended = await self._sessions.end(session)
             if ended is not None:
                 log.info("session ended by RP-initiated logout from %s", client_id or "-")
                 self._backchannel.notify(ended, except_client=client_id or None)
-        response: Response
-        if return_to is not None:
+                response = await self._upstream_logout(request, ended, client_id, return_to)
+        if response is None and return_to is not None:
             response = RedirectResponse(return_to, status_code=303)
-        else:
+        elif response is None:
             context = {"client_id": client_id or None}
             response = self._pages.render(request, "logged_out.html", context)
         self._sessions.clear_cookie(response)
+        return response
+
+    async def _upstream_logout(
+        self, request: Request, ended: SsoSession, client_id: str, return_to: str | None
+    ) -> Response | None:
+        """Single logout at the upstream too (SAML SLO), which then sends the citizen on."""
+        identity = ended.person
+        upstream_logout = getattr(self._providers.get(identity.provider), "logout", None)
+        if upstream_logout is None:
+            return None
+        after = return_to or f"{self._issuer}{LOGOUT_PATH}?" + urlencode(
+            {"client_id": client_id} if client_id else {}
+        )
+        response: Response | None = await upstream_logout(request, identity, after)
         return response
 
     def _read_hint(self, token: str) -> dict[str, Any]:

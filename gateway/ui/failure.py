@@ -65,6 +65,14 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         N_("Your e-ID does not meet the e-service's security requirements"),
         N_("Use an e-ID with a higher level of assurance, or contact the e-service."),
     ),
+    "no_idp": (
+        N_("No e-ID service can take the login right now"),
+        N_("The e-ID services this e-service accepts are not available. Try again later."),
+    ),
+    "unknown_principal": (
+        N_("The e-ID belongs to someone else"),
+        N_("The e-service asked for a particular person. Log in with that person's own e-ID."),
+    ),
     "store_unavailable": (
         N_("The login service is temporarily unavailable"),
         N_("Nothing has been saved. Wait a minute and try again."),
