@@ -1,4 +1,4 @@
-"""`portvakt serve | check-config`: the operator's entry point."""
+"""`portvakt serve | check-config | saml-metadata`: the operator's entry point."""
 
 from __future__ import annotations
 
@@ -24,9 +24,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
+    saml = commands.add_parser(
+        "saml-metadata", help="print a SAML provider's signed SP metadata (for the federation)"
+    )
+    saml.add_argument("provider", help="the name of a type: saml entry under providers:")
+    saml.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "saml-metadata":
+        return saml_metadata(args.config, args.provider)
     return run(args)
 
 
@@ -36,6 +43,32 @@ def check_config(path: Path) -> int:
     except SettingsError as error:
         return report(error)
     print(f"{path}: OK ({len(settings.providers)} providers, {len(settings.clients)} clients)")
+    return 0
+
+
+def saml_metadata(path: Path, name: str) -> int:
+    from providers.saml import SamlConfig, published_metadata
+
+    try:
+        settings = load_settings(path)
+    except SettingsError as error:
+        return report(error)
+    config = settings.providers.get(name)
+    if not isinstance(config, SamlConfig):
+        saml_names = [n for n, p in settings.providers.items() if isinstance(p, SamlConfig)]
+        print(
+            f"portvakt: {name!r} is not a SAML provider in {path} "
+            f"(SAML providers: {', '.join(saml_names) or 'none'})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        metadata = published_metadata(name, config, settings.issuer)
+    except (OSError, ValueError) as error:
+        print(f"portvakt: providers.{name}: cannot read the SAML keys: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(metadata.decode())
+    sys.stdout.write("\n")
     return 0
 
 

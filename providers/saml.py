@@ -62,7 +62,9 @@ from providers.saml_metadata import (
     HTTP_POST,
     HTTP_REDIRECT,
     IdentityProvider,
+    MetadataRejected,
     MetadataSource,
+    read_federation,
 )
 from providers.saml_response import (
     AssuranceNotRequested,
@@ -193,6 +195,29 @@ class SamlConfig(ProviderConfig):
     require_signed_assertions: bool = False
     sp_metadata: SpMetadataSettings = Field(default_factory=SpMetadataSettings)
 
+    @model_validator(mode="after")
+    def _files_usable(self) -> SamlConfig:
+        """Refuse at load time (check-config too) what would fail at the first login."""
+        pairs = [("signing", self.signing), ("encryption", self.encryption)]
+        pairs += [(f"encryption.previous[{i}]", p) for i, p in enumerate(self.encryption.previous)]
+        for label, pair in pairs:
+            try:
+                KeyPair.from_files(pair.key, pair.cert)
+            except (OSError, ValueError, TypeError) as error:
+                raise ValueError(f"{label}: {error}") from None
+        signer = None
+        if self.metadata.cert is not None:
+            try:
+                signer = VerificationKey.from_pem_file(self.metadata.cert)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"metadata.cert: {error}") from None
+        if self.metadata.file is not None:
+            try:
+                read_federation(self.metadata.file.read_bytes(), signer)
+            except (OSError, MetadataRejected) as error:
+                raise ValueError(f"metadata.file: {error}") from None
+        return self
+
 
 @dataclass(frozen=True)
 class PendingChoice(StoreRecord):
@@ -281,7 +306,7 @@ class SamlProvider:
             refresh_seconds=config.metadata.refresh_seconds,
             accept=config.allow.accepts,
         )
-        self.sp_metadata = sp_metadata(self._description(), self._signing, self._encryption)
+        self.sp_metadata = published_metadata(self.name, config, services.base_url)
         self.end_upstream_session: EndUpstreamSession | None = None
 
     # -- the gateway's hooks ------------------------------------------------------------------
@@ -674,22 +699,28 @@ class SamlProvider:
             headers={"Cache-Control": "public, max-age=3600"},
         )
 
-    def _description(self) -> SpDescription:
-        sp = self._config.sp_metadata
-        return SpDescription(
-            entity_id=self._config.entity_id,
-            acs_url=self.acs_url,
-            slo_url=self.slo_url,
-            display=sp.display,
-            description=sp.description,
-            logo_url=sp.logo_url,
-            organization_name=sp.organization_name,
-            organization_url=sp.organization_url,
-            organization_number=sp.organization_number,
-            contact_email=sp.contact_email,
-            entity_categories=sp.entity_categories,
-            want_assertions_signed=self._config.require_signed_assertions,
-        )
+
+def published_metadata(name: str, config: SamlConfig, base_url: str) -> bytes:
+    """Our signed SP metadata, as /providers/NAME/metadata and `portvakt saml-metadata` give it."""
+    base = f"{base_url}/providers/{name}"
+    sp = config.sp_metadata
+    description = SpDescription(
+        entity_id=config.entity_id,
+        acs_url=f"{base}{SamlProvider.finish_path}",
+        slo_url=f"{base}/slo",
+        display=sp.display,
+        description=sp.description,
+        logo_url=sp.logo_url,
+        organization_name=sp.organization_name,
+        organization_url=sp.organization_url,
+        organization_number=sp.organization_number,
+        contact_email=sp.contact_email,
+        entity_categories=sp.entity_categories,
+        want_assertions_signed=config.require_signed_assertions,
+    )
+    signing = KeyPair.from_files(config.signing.key, config.signing.cert)
+    encryption = KeyPair.from_files(config.encryption.key, config.encryption.cert)
+    return sp_metadata(description, signing, encryption)
 
 
 def upstream_session_key(idp: str, name_id: str, session_index: str | None) -> str:

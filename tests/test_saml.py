@@ -497,3 +497,64 @@ def raw_store(
     memory = gateway.app.state.store.target
     coroutine = memory.get(key) if op == "get" else memory.put(key, value, 60)
     return asyncio.run(coroutine)
+
+
+# -- single logout --------------------------------------------------------------------------
+
+
+def logged_in_with_tokens(gateway: LiveGateway, browser: Browser) -> dict[str, Any]:
+    callback = saml_login(browser)
+    tokens = token_request(gateway, code_form_from(callback), auth=("basic", "basic-secret"))
+    assert tokens.status_code == 200, tokens.text
+    return dict(tokens.json())
+
+
+def silent_login(browser: Browser) -> dict[str, str]:
+    response = browser.authorize(**browser.authorize_params("basic", prompt="none"))
+    assert response.status_code in (302, 303), response.text
+    return query_of(response.headers["location"])
+
+
+def test_logout_at_the_gateway_logs_out_at_the_idp_too(
+    gateway: LiveGateway, browser: Browser, idp: FakeIdP
+) -> None:
+    tokens = logged_in_with_tokens(gateway, browser)
+    assert "code" in silent_login(browser)
+    to_idp_slo = browser.http.get("/logout", params={"id_token_hint": tokens["id_token"]})
+    assert to_idp_slo.status_code == 303
+    assert to_idp_slo.headers["location"].startswith(f"{idp.base_url}/slo?SAMLRequest=")
+    back = browser.http.get(to_idp_slo.headers["location"])
+    assert back.status_code == 303, back.text
+    logout_request = etree.fromstring(idp.logout_requests[-1])
+    assert logout_request.findtext("saml:NameID", namespaces=NS) == idp.name_id
+    assert logout_request.findtext("samlp:SessionIndex", namespaces=NS) == idp.session_index
+    done = browser.http.get(back.headers["location"])
+    assert done.status_code == 303, done.text
+    logged_out = browser.http.get(done.headers["location"])
+    assert logged_out.status_code == 200
+    assert silent_login(browser)["error"] == "login_required"
+
+
+def test_a_logout_request_from_the_idp_ends_the_gateway_session(
+    browser: Browser, idp: FakeIdP, gateway: LiveGateway
+) -> None:
+    logged_in_with_tokens(gateway, browser)
+    with httpx2.Client(follow_redirects=False) as idp_side:  # no cookies: found by SessionIndex
+        answer = idp_side.get(idp.idp_initiated_logout_url())
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith(f"{idp.base_url}/slo?SAMLResponse=")
+    assert silent_login(browser)["error"] == "login_required"
+
+
+def test_an_unsigned_or_foreign_logout_request_changes_nothing(
+    browser: Browser, idp: FakeIdP, gateway: LiveGateway, federation: Federation
+) -> None:
+    logged_in_with_tokens(gateway, browser)
+    url = idp.idp_initiated_logout_url()
+    unsigned = url.split("&Signature=")[0]
+    with httpx2.Client(follow_redirects=False) as outsider:
+        assert outsider.get(unsigned).status_code == 400
+        impostor = replace(federation.idp_b, entity_id=idp.entity_id, sp=idp.sp)
+        impostor.name_id, impostor.session_index = idp.name_id, idp.session_index
+        assert outsider.get(impostor.idp_initiated_logout_url()).status_code == 400
+    assert "code" in silent_login(browser)
