@@ -21,6 +21,7 @@ bench: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/bankid.py
+	$(BIN)/python bench/saml.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

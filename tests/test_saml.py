@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx2
 import pytest
@@ -558,3 +559,38 @@ def test_an_unsigned_or_foreign_logout_request_changes_nothing(
         impostor.name_id, impostor.session_index = idp.name_id, idp.session_index
         assert outsider.get(impostor.idp_initiated_logout_url()).status_code == 400
     assert "code" in silent_login(browser)
+
+
+def test_one_idp_from_its_own_metadata_file(
+    store_url: str | None, federation: Federation, tmp_path: Path
+) -> None:
+    single = tmp_path / "idp-a.xml"
+    single.write_bytes(federation.idp_a.metadata())
+    with gateway_with(store_url, federation, metadata={"file": str(single)}, allow={}) as live:
+        idp = federation.idp_a
+        idp.reset()
+        introduce(live, idp)
+        browser = Browser(live)
+        assert "code" in saml_login(browser)
+        browser.close()
+
+
+def test_a_discovery_service_picks_the_idp(store_url: str | None, federation: Federation) -> None:
+    with gateway_with(
+        store_url,
+        federation,
+        allow={"entity_ids": [IDP_A, IDP_B]},
+        discovery_url="https://ds.test.example/ds",
+    ) as live:
+        introduce(live, federation.idp_a, federation.idp_b)
+        browser = Browser(live)
+        to_ds = browser.authorize(**browser.authorize_params("basic"))
+        assert to_ds.status_code == 303
+        location = to_ds.headers["location"]
+        assert location.startswith("https://ds.test.example/ds?")
+        ds = query_of(location)
+        assert ds["entityID"] == SP_ENTITY and ds["returnIDParam"] == "entityID"
+        chosen = browser.http.get(f"{ds['return']}&{urlencode({'entityID': IDP_B})}")
+        assert chosen.status_code == 303
+        assert chosen.headers["location"].startswith(federation.idp_b.base_url)
+        browser.close()

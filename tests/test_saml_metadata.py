@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,3 +241,21 @@ def test_check_config_names_the_problem_with_saml_files(
     )
     assert main(["check-config", str(config)]) == 2
     assert "signing: the certificate does not belong to the key" in capsys.readouterr().err
+
+
+def test_the_gateway_fetches_url_metadata_in_the_background(
+    metadata_server: MetadataServer, keys: dict[str, KeyPairPaths], tmp_path: Path
+) -> None:
+    provider = sp_config(keys, tmp_path)
+    provider["metadata"] = {
+        "url": metadata_server.url,
+        "cert": str(keys["fed"].cert),
+        "cache": str(tmp_path / "cache.xml"),
+    }
+    with running_gateway(None, providers={"sc": provider}) as live:
+        for _ in range(100):
+            if httpx2.get(f"{live.url}/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert httpx2.get(f"{live.url}/readyz").status_code == 200
+    assert (tmp_path / "cache.xml").exists()

@@ -1,0 +1,196 @@
+"""SAML login round trips per second and latency: `portvakt serve` (its own process) with a SAML
+provider, against the test IdP of tests/saml_idp.py in a second process, on loopback.
+
+One login = GET /authorize (signed AuthnRequest, HTTP-Redirect) -> GET the IdP's /sso (it
+verifies our signature, signs and encrypts a Response) -> POST /providers/sc/acs (decrypt,
+verify, replay cache, code) -> POST /token -> GET /userinfo: five HTTP requests. Runs RedisStore
+(and MemoryStore for the ratio) at 1, 16 and 64 concurrent clients, and prints CPU per login of
+the gateway and of the IdP from the same run. Not a test: nothing asserts.
+
+    python bench/saml.py [--seconds 5] [--concurrency 1 16 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from html import unescape
+from pathlib import Path
+
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.login import cpu_seconds, free_port, p50_p99_ms, redis_server, serve
+from providers.saml_xml import KeyPair
+from tests.saml_idp import NS, FakeIdP, SpView, make_key_pair
+
+REDIRECT_URI = "http://127.0.0.1:9000/callback"
+IDP_ENTITY = "https://idp.bench.example/idp"
+FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+ACTION = re.compile(r'<form method="post" action="([^"]+)"')
+
+
+def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path) -> str:
+    store = f"store: {{url: '{store_url}'}}\n" if store_url else ""
+    return (
+        f"issuer: http://127.0.0.1:{port}\n"
+        f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
+        "rate_limits: {authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}\n"
+        "providers:\n  sc:\n    type: saml\n    entity_id: https://portvakt.bench.example/sp\n"
+        f"    signing: {{key: {keys}/sp-sign.key, cert: {keys}/sp-sign.crt}}\n"
+        f"    encryption: {{key: {keys}/sp-enc.key, cert: {keys}/sp-enc.crt}}\n"
+        f"    metadata: {{file: {idp_metadata}}}\n"
+        f"clients: [{{client_id: bench, client_secret: bench-secret, redirect_uris: ['{REDIRECT_URI}']}}]\n"
+    )
+
+
+async def one_login(http: httpx2.AsyncClient) -> float:
+    started = time.perf_counter()
+    sent = await http.get("/authorize", params={
+        "client_id": "bench", "redirect_uri": REDIRECT_URI, "response_type": "code",
+        "scope": "openid https://id.oidc.se/scope/naturalPersonNumber", "state": "s", "nonce": "n"})  # fmt: skip
+    idp_page = await http.get(sent.headers["location"])
+    action = ACTION.search(idp_page.text)
+    assert action is not None, idp_page.text
+    fields = {k: unescape(v) for k, v in FIELD.findall(idp_page.text)}
+    answered = await http.post(unescape(action.group(1)), data=fields)
+    code = answered.headers["location"].split("code=", 1)[1].split("&", 1)[0]
+    tokens = await http.post("/token", auth=("bench", "bench-secret"), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI})  # fmt: skip
+    userinfo = await http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    )
+    userinfo.raise_for_status()
+    return time.perf_counter() - started
+
+
+async def run_clients(base_url: str, concurrency: int, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def citizen() -> None:
+        async with httpx2.AsyncClient(base_url=base_url, timeout=30) as http:
+            while time.perf_counter() < deadline:
+                latencies.append(await one_login(http))
+                http.cookies.clear()
+
+    await asyncio.gather(*(citizen() for _ in range(concurrency)))
+    return latencies
+
+
+def run_idp(port: int, keys: Path, sp_metadata: Path) -> None:
+    """The IdP process: python bench/saml.py --idp PORT KEYS SP_METADATA."""
+    import uvicorn
+
+    idp = FakeIdP(IDP_ENTITY, f"http://127.0.0.1:{port}", keys_of(keys, "idp"))
+    idp.sp = SpView.from_metadata(sp_metadata.read_bytes())
+    idp.requests = _Forgetful()
+    # python3-saml's add_sign parses the PEM key on every call (DESIGN.md's budget: ~8 ms); a
+    # production IdP keeps its key loaded, so the benchmark's IdP signs with a loaded key too.
+    key = KeyPair.from_files(idp.keys.key, idp.keys.cert)
+
+    def signed(element):  # type: ignore[no-untyped-def]
+        key.sign_element(element, after=element.find(f"{{{NS['saml']}}}Issuer"))
+        return element
+
+    idp.signer = signed
+    uvicorn.run(idp.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+class _Forgetful(list):  # type: ignore[type-arg]
+    """The IdP's request log, kept empty: a benchmark makes hundreds of thousands."""
+
+    def append(self, item: object) -> None:
+        return None
+
+
+def keys_of(folder: Path, name: str):  # type: ignore[no-untyped-def]
+    from tests.saml_idp import KeyPairPaths
+
+    return KeyPairPaths(folder / f"{name}.key", folder / f"{name}.crt")
+
+
+def start_idp(port: int, keys: Path, sp_metadata: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--idp", str(port), str(keys), str(sp_metadata)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/nothing", timeout=0.2)
+            return process
+        except httpx2.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the IdP did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--idp", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.idp:
+        run_idp(int(args.idp[0]), Path(args.idp[1]), Path(args.idp[2]))
+        return
+    print(
+        f"{'store':<8} {'conc':>4} {'logins/s':>10} {'p50 ms':>9} {'p99 ms':>9}"
+        f" {'gateway CPU ms/login':>21} {'IdP CPU ms/login':>17}"
+    )
+    with tempfile.TemporaryDirectory() as workdir:
+        keys = Path(workdir)
+        for name in ("sp-sign", "sp-enc", "idp"):
+            make_key_pair(keys, name)
+        idp_port = free_port()
+        idp_metadata = keys / "idp.xml"
+        idp_metadata.write_bytes(
+            FakeIdP(IDP_ENTITY, f"http://127.0.0.1:{idp_port}", keys_of(keys, "idp")).metadata()
+        )
+        redis, redis_url = redis_server(workdir)
+        try:
+            for store, url in (("redis", redis_url), ("memory", None)):
+                port = free_port()
+                config = keys / f"{store}.yaml"
+                config.write_text(config_text(port, url, keys, idp_metadata))
+                server = serve(port, config)
+                sp_metadata = keys / "sp.xml"
+                sp_metadata.write_bytes(
+                    httpx2.get(f"http://127.0.0.1:{port}/providers/sc/metadata").content
+                )
+                idp = start_idp(idp_port, keys, sp_metadata)
+                try:
+                    asyncio.run(run_clients(f"http://127.0.0.1:{port}", 4, 1.0))  # warm-up
+                    for concurrency in args.concurrency:
+                        before = cpu_seconds(server.pid), cpu_seconds(idp.pid)
+                        latencies = asyncio.run(
+                            run_clients(f"http://127.0.0.1:{port}", concurrency, args.seconds)
+                        )
+                        gateway_cpu = cpu_seconds(server.pid) - before[0]
+                        idp_cpu = cpu_seconds(idp.pid) - before[1]
+                        p50, p99 = p50_p99_ms(latencies)
+                        count = max(len(latencies), 1)
+                        print(
+                            f"{store:<8} {concurrency:>4} {len(latencies) / args.seconds:>10.1f}"
+                            f" {p50:>9.1f} {p99:>9.1f} {gateway_cpu * 1000 / count:>21.2f}"
+                            f" {idp_cpu * 1000 / count:>17.2f}"
+                        )
+                finally:
+                    for process in (server, idp):
+                        process.terminate()
+                        process.wait()
+        finally:
+            redis.terminate()
+            redis.wait()
+    print("one gateway process (uvicorn, 1 worker), one IdP process and the load generator share")
+    print("the machine's cores; 1000 / (gateway CPU ms/login) is what one gateway core could serve")
+
+
+if __name__ == "__main__":
+    main()
