@@ -393,7 +393,10 @@ class FakeIdP:
         inputs = "".join(
             f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in fields.items()
         )
-        return HTMLResponse(f'<form method="post" action="{escape(action)}">{inputs}</form>')
+        button = '<button type="submit">Skicka till tjänsten</button>'
+        return HTMLResponse(
+            f'<form method="post" action="{escape(action)}">{inputs}{button}</form>'
+        )
 
     def response_to(self, request: ReceivedRequest, twist: Twist | None = None) -> str:
         """A base64 SAMLResponse answering `request`, bent by `twist` (default: self.twist)."""
