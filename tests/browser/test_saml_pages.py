@@ -28,11 +28,14 @@ class SamlSite:
 def saml_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlSite]:
     keys = tmp_path_factory.mktemp("browser-saml")
     idps = [
-        FakeIdP("https://idp-a.test.example/idp", f"http://127.0.0.1:{free_port()}",
-                make_key_pair(keys, "idp-a"), display={"sv": "Test-IdP Alfa", "en": "Test IdP Alpha"}),
-        FakeIdP("https://idp-b.test.example/idp", f"http://127.0.0.1:{free_port()}",
-                make_key_pair(keys, "idp-b"), display={"sv": "Test-IdP Beta", "en": "Test IdP Beta"}),
-    ]  # fmt: skip
+        FakeIdP(
+            f"https://idp-{name.lower()}.test.example/idp",
+            f"http://127.0.0.1:{free_port()}",
+            make_key_pair(keys, f"idp-{name.lower()}"),
+            display={"sv": f"Test-IdP {name}", "en": f"Test IdP {name}"},
+        )
+        for name in ("Alfa", "Beta")
+    ]
     federation = make_key_pair(keys, "federation")
     (keys / "aggregate.xml").write_bytes(
         aggregate([idp.entity_descriptor() for idp in idps], federation)
