@@ -21,6 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from gateway.app import create_app
 from gateway.settings import Settings, settings_from_data
@@ -288,3 +292,32 @@ def code_form(result: LoginResult, **extra: str) -> dict[str, str]:
         form["code_verifier"] = result.verifier
     form.update(extra)
     return form
+
+
+class LogoutListener:
+    """An e-service's back-channel logout endpoint: records tokens, fails the first N calls."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+        self.attempts = 0
+        self.fail_first = 0
+        self.served = ServedApp(
+            Starlette(routes=[Route("/bc", self._receive, methods=["POST"])]), free_port()
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.served.port}/bc"
+
+    async def _receive(self, request: Request) -> Response:
+        self.attempts += 1
+        if self.attempts <= self.fail_first:
+            return Response(status_code=500)
+        self.tokens.append(str((await request.form())["logout_token"]))
+        return Response(status_code=200)
+
+    def wait_for(self, count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(self.tokens) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.tokens) >= count, f"{self.attempts} attempts, {len(self.tokens)} tokens"

@@ -24,6 +24,7 @@ from tests.harness import (
     REDIRECT_URI,
     Browser,
     LiveGateway,
+    LogoutListener,
     ServedApp,
     free_port,
     query_of,
@@ -594,3 +595,37 @@ def test_a_discovery_service_picks_the_idp(store_url: str | None, federation: Fe
         assert chosen.status_code == 303
         assert chosen.headers["location"].startswith(federation.idp_b.base_url)
         browser.close()
+
+
+def test_idp_initiated_logout_reaches_the_e_services_over_the_back_channel(
+    store_url: str | None, federation: Federation
+) -> None:
+    listener = LogoutListener()
+    clients = [
+        {
+            "client_id": "basic",
+            "client_secret": "basic-secret",
+            "redirect_uris": [REDIRECT_URI],
+            "backchannel_logout_uri": listener.url,
+        }
+    ]
+    with (
+        listener.served,
+        running_gateway(
+            store_url, providers={"sc": saml_provider(federation)}, clients=clients
+        ) as live,
+    ):
+        idp = federation.idp_a
+        idp.reset()
+        introduce(live, idp)
+        browser = Browser(live)
+        tokens = logged_in_with_tokens(live, browser)
+        sid = jwt_claims(tokens["id_token"])["sid"]
+        with httpx2.Client(follow_redirects=False) as idp_side:
+            assert idp_side.get(idp.idp_initiated_logout_url()).status_code == 303
+        listener.wait_for(1)
+        logout_token = jwt_claims(listener.tokens[0])
+        assert logout_token["sid"] == sid
+        assert "http://schemas.openid.net/event/backchannel-logout" in logout_token["events"]
+        browser.close()
+        idp.reset()

@@ -11,17 +11,12 @@ import httpx2
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from tests.harness import (
     REDIRECT_URI,
     Browser,
     LiveGateway,
-    ServedApp,
-    free_port,
+    LogoutListener,
     hidden_field,
     query_of,
     running_gateway,
@@ -33,35 +28,6 @@ LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 AFTER_LOGOUT = "http://127.0.0.1:9000/logged-out"
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 AUTHN_PROVIDER = "https://id.oidc.se/param/authnProvider"
-
-
-class LogoutListener:
-    """An e-service's back-channel logout endpoint: records tokens, fails the first N calls."""
-
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-        self.attempts = 0
-        self.fail_first = 0
-        self.served = ServedApp(
-            Starlette(routes=[Route("/bc", self._receive, methods=["POST"])]), free_port()
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.served.port}/bc"
-
-    async def _receive(self, request: Request) -> Response:
-        self.attempts += 1
-        if self.attempts <= self.fail_first:
-            return Response(status_code=500)
-        self.tokens.append(str((await request.form())["logout_token"]))
-        return Response(status_code=200)
-
-    def wait_for(self, count: int) -> None:
-        deadline = time.monotonic() + 10
-        while len(self.tokens) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.tokens) >= count, f"{self.attempts} attempts, {len(self.tokens)} tokens"
 
 
 @pytest.fixture(scope="module")
