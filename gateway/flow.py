@@ -326,6 +326,7 @@ class LoginFlow:
             "login_id": login.id,
             "providers": ordered,
             "last_used": last_used,
+            "unavailable": {p.name for p in ordered if getattr(p, "problem", None)},
             "client_id": login.client_id,
             "csrf": self._browsers.token(request, login.id),
             "action": self._url(f"/login/{login.id}"),

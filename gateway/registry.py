@@ -8,6 +8,7 @@ from typing import Any
 from gateway.settings import Settings
 from providers.bankid import BankIDProvider
 from providers.base import FormGuard, NamespacedStore, Pages, Provider, ProviderServices, Store
+from providers.oidc import OidcProvider
 from providers.saml import SamlProvider
 from providers.sandbox import SandboxProvider
 
@@ -15,6 +16,7 @@ PROVIDER_CLASSES: dict[str, Callable[[Any, ProviderServices], Provider]] = {
     "sandbox": SandboxProvider,
     "bankid": BankIDProvider,
     "saml": SamlProvider,
+    "oidc": OidcProvider,
 }
 
 

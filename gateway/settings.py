@@ -34,6 +34,7 @@ from gateway.ui.branding import (
 )
 from providers.bankid import BankIDConfig
 from providers.base import ConfigPath
+from providers.oidc import OidcConfig
 from providers.saml import SamlConfig
 from providers.sandbox import SandboxConfig
 
@@ -52,10 +53,11 @@ def _provider_type(value: Any) -> str | None:
 ProviderSettings = Annotated[
     Annotated[SandboxConfig, Tag("sandbox")]
     | Annotated[BankIDConfig, Tag("bankid")]
-    | Annotated[SamlConfig, Tag("saml")],
+    | Annotated[SamlConfig, Tag("saml")]
+    | Annotated[OidcConfig, Tag("oidc")],
     Discriminator(_provider_type),
 ]
-PROVIDER_TYPES = ("sandbox", "bankid", "saml")
+PROVIDER_TYPES = ("sandbox", "bankid", "saml", "oidc")
 
 
 class StoreSettings(Model):
