@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx2
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -65,6 +67,8 @@ class UpstreamOP:
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     jwks_fetches: int = 0
+    client_auth: str = "client_secret_basic"
+    client_jwks_url: str | None = None  # private_key_jwt: where the client publishes its keys
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -80,6 +84,7 @@ class UpstreamOP:
         self.person = dict(PERSON)
         self.twist = Twist()
         self.authorize_requests.clear()
+        self.client_auth = "client_secret_basic"
 
     @property
     def app(self) -> Starlette:
@@ -136,10 +141,9 @@ class UpstreamOP:
             await asyncio.sleep(self.twist.token_delay)
         if self.twist.token_status != 200:
             return JSONResponse({"error": "server_error"}, status_code=self.twist.token_status)
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        if request.headers.get("authorization") != f"Basic {expected}":
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
         form = await request.form()
+        if not await self._client_authenticated(request, form):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
         params = self.codes.pop(str(form.get("code")), None)
         if params is None or form.get("redirect_uri") != params["redirect_uri"]:
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
@@ -156,6 +160,31 @@ class UpstreamOP:
                 "expires_in": 300,
                 "id_token": self.id_token(params),
             }
+        )
+
+    async def _client_authenticated(self, request: Request, form: Any) -> bool:
+        if self.client_auth == "client_secret_basic":
+            pair = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+            return request.headers.get("authorization") == f"Basic {pair}"
+        if self.client_auth == "client_secret_post":
+            return form.get("client_id") == self.client_id and (
+                form.get("client_secret") == self.client_secret
+            )
+        assert self.client_jwks_url is not None
+        if form.get("client_assertion_type") != (
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        ):
+            return False
+        async with httpx2.AsyncClient() as http:
+            keys = KeySet.import_key_set((await http.get(self.client_jwks_url)).json())
+        try:
+            claims = jwt.decode(str(form.get("client_assertion")), keys).claims
+        except JoseError:
+            return False
+        return (
+            claims.get("iss") == claims.get("sub") == self.client_id
+            and claims.get("aud") == f"{self.base_url}/token"
+            and claims.get("exp", 0) > time.time()
         )
 
     def id_token(self, params: dict[str, str]) -> str:

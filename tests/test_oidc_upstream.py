@@ -9,10 +9,13 @@ import json
 import re
 from collections.abc import Iterator
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.harness import (
     REDIRECT_URI,
@@ -194,4 +197,34 @@ def test_an_upstream_that_is_down_is_unavailable_on_the_chooser(store_url: str |
         assert "Inte tillgänglig just nu" in page.text
         ready = httpx2.get(f"{live.url}/readyz")
         assert ready.status_code == 503 and "provider freja" in ready.json()["problems"]
+        browser.close()
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
+def test_other_client_authentication_methods(
+    store_url: str | None, op: UpstreamOP, method: str, tmp_path: Path
+) -> None:
+    overrides: dict[str, Any] = {"client_auth": method}
+    if method == "private_key_jwt":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = tmp_path / "client.key"
+        pem.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        overrides.update(private_key=str(pem), client_secret=None)
+    with running_gateway(store_url, providers={"freja": oidc_provider(op, **overrides)}) as live:
+        op.client_auth = method
+        op.client_jwks_url = f"{live.url}/providers/freja/jwks"
+        browser = Browser(live)
+        assert "code" in browser.follow_to_client(to_callback(browser))
+        op.client_secret, saved = "changed-at-the-upstream", op.client_secret
+        try:
+            if method == "client_secret_post":  # the upstream no longer takes our secret
+                assert_refused(to_callback(browser, prompt="login"))
+        finally:
+            op.client_secret = saved
         browser.close()
