@@ -226,6 +226,13 @@ class FormRejected(ProviderError):
     status_code = 403
 
 
+class PassiveLoginImpossible(ProviderError):
+    """The upstream could not log the citizen in without showing a page (prompt=none upstream)."""
+
+    reason = "failed"
+    oauth_error = "login_required"
+
+
 class ProviderUnavailable(ProviderError):
     reason = "unavailable"
     oauth_error = "temporarily_unavailable"

@@ -42,6 +42,7 @@ from providers.base import (
     Identity,
     LoginContext,
     LoginStateLost,
+    PassiveLoginImpossible,
     ProviderConfig,
     ProviderError,
     ProviderServices,
@@ -148,11 +149,6 @@ class Transaction(StoreRecord):
     force_authn: bool
 
     TUPLE_FIELDS = ("loa",)
-
-
-class PassiveLoginImpossible(ProviderError):
-    reason = "failed"
-    oauth_error = "login_required"
 
 
 class OidcProvider:

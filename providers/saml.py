@@ -40,6 +40,7 @@ from providers.base import (
     Identity,
     LoginContext,
     LoginStateLost,
+    PassiveLoginImpossible,
     ProviderConfig,
     ProviderError,
     ProviderServices,
@@ -264,11 +265,6 @@ class NoIdentityProviderAvailable(ProviderError):
 
 class PrincipalMismatch(ProviderError):
     reason = "unknown_principal"
-
-
-class PassiveLoginImpossible(ProviderError):
-    reason = "failed"
-    oauth_error = "login_required"
 
 
 EndUpstreamSession = Callable[[str, str], Awaitable[int]]
