@@ -87,14 +87,19 @@ def serve(port: int, config: Path) -> subprocess.Popen[bytes]:
         [str(script), "serve", "--port", str(port), "--config", str(config), "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    return answering(process, f"http://127.0.0.1:{port}/healthz", "portvakt serve")
+
+
+def answering(process: subprocess.Popen[bytes], url: str, what: str) -> subprocess.Popen[bytes]:
+    """`process` once `url` answers at all (any status); killed if it never does."""
     for _ in range(200):
         try:
-            httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=0.2)
+            httpx2.get(url, timeout=0.2)
             return process
         except httpx2.TransportError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("portvakt serve did not start")
+    raise RuntimeError(f"{what} did not start")
 
 
 def redis_server(directory: str) -> tuple[subprocess.Popen[bytes], str]:

@@ -26,7 +26,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.login import cpu_seconds, free_port, p50_p99_ms, redis_server, serve
+from bench.login import answering, cpu_seconds, free_port, p50_p99_ms, redis_server, serve
 from providers.saml_xml import KeyPair
 from tests.saml_idp import NS, FakeIdP, SpView, make_key_pair
 
@@ -121,14 +121,7 @@ def start_idp(port: int, keys: Path, sp_metadata: Path) -> subprocess.Popen[byte
         [sys.executable, __file__, "--idp", str(port), str(keys), str(sp_metadata)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    for _ in range(200):
-        try:
-            httpx2.get(f"http://127.0.0.1:{port}/nothing", timeout=0.2)
-            return process
-        except httpx2.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the IdP did not start")
+    return answering(process, f"http://127.0.0.1:{port}/nothing", "the IdP")
 
 
 def main() -> None:
