@@ -8,12 +8,17 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.metrics import Metrics
+
 log = logging.getLogger("portvakt.access")
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    """Also feeds the latency histogram, labelled by the route's template (no ids in labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self._latency = metrics.request_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,8 +36,20 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1fms", scope["method"], _path(scope["path"]), status, elapsed_ms)
+            elapsed = time.perf_counter() - started
+            log.info(
+                "%s %s %d %.1fms", scope["method"], _path(scope["path"]), status, elapsed * 1000
+            )
+            self._latency.labels(_route(scope), scope["method"]).observe(elapsed)
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template, under its mounts: /providers/{name}/acs, /login/{login_id}."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return "unmatched"
+    return f"{scope.get('root_path', '')}{template}"
 
 
 def _path(path: str) -> str:

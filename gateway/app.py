@@ -24,6 +24,7 @@ from gateway.demo import demo_app
 from gateway.errors import exception_handlers
 from gateway.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
 from gateway.keys import SigningKeys, load_signing_keys
+from gateway.metrics import Metrics
 from gateway.oidc import discovery
 from gateway.oidc.authorize import read_parameters, trusted_client, validate
 from gateway.oidc.backchannel import BackchannelLogout
@@ -67,12 +68,23 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     failures = FailurePages(settings, pages, secret_key)
     browsers = BrowserBinding(secret_key, secure=settings.secure_cookies)
     clients = ClientRegistry(settings)
-    providers = build_providers(settings, store, pages, browsers)
+    metrics = Metrics()
+    providers = build_providers(settings, store, pages, browsers, metrics)
+    metrics.watch(providers)
     limiter = RateLimiter(settings, store)
     sessions = Sessions(settings, store, secret_key)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
     flow = LoginFlow(
-        settings, store, clients, providers, pages, browsers, sessions, backchannel, limiter
+        settings,
+        store,
+        clients,
+        providers,
+        pages,
+        browsers,
+        sessions,
+        backchannel,
+        limiter,
+        metrics,
     )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
@@ -168,6 +180,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         Route("/login/{login_id}/cancel", cancel),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics.endpoint),
         Route(ERROR_PATH, failures.show),
         *branding.routes(),
         *(provider_mount(provider, flow) for provider in providers.values()),
@@ -205,9 +218,9 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=exception_handlers(failures, flow),
+        exception_handlers=exception_handlers(failures, flow, metrics),
         middleware=[
-            Middleware(AccessLog),
+            Middleware(AccessLog, metrics=metrics),
             Middleware(SecurityHeaders, hsts=settings.secure_cookies),
             Middleware(
                 CORSMiddleware,

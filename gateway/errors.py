@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.flow import LoginFlow, LoginNotFound
+from gateway.metrics import Metrics
 from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.token import NO_STORE
@@ -28,7 +29,9 @@ API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz", "
 Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
-def exception_handlers(failures: FailurePages, flow: LoginFlow) -> dict[Any, Handler]:
+def exception_handlers(
+    failures: FailurePages, flow: LoginFlow, metrics: Metrics
+) -> dict[Any, Handler]:
     async def rejected_authorize_request(
         request: Request, exc: AuthorizeRequestRejected
     ) -> Response:
@@ -43,6 +46,7 @@ def exception_handlers(failures: FailurePages, flow: LoginFlow) -> dict[Any, Han
         return JSONResponse(body, status_code=status, headers={**extra, **NO_STORE})
 
     async def provider_error(request: Request, exc: ProviderError) -> Response:
+        metrics.logins_failed.labels(exc.provider, exc.reason).inc()
         way_back = None
         if exc.login_id:
             way_back = await flow.abandon(exc.login_id, exc.oauth_error, _ascii(exc.reason))
@@ -75,6 +79,7 @@ def exception_handlers(failures: FailurePages, flow: LoginFlow) -> dict[Any, Han
         return response
 
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        metrics.store_errors.inc()
         if _wants_json(request):
             log.error("store unavailable: %s", exc)
             body = {"error": "temporarily_unavailable", "error_description": "try again later"}

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.browser import BrowserBinding
 from gateway.client_ip import client_ip
+from gateway.metrics import Metrics
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.rate_limit import RateLimiter
@@ -113,7 +114,9 @@ class LoginFlow:
         sessions: Sessions,
         backchannel: BackchannelLogout,
         limiter: RateLimiter,
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self._limiter = limiter
         self._sessions = sessions
         self._backchannel = backchannel
@@ -271,6 +274,7 @@ class LoginFlow:
         self, login: PendingLogin, identity: Identity, sid: str | None
     ) -> Response:
         code = secrets.token_urlsafe(32)
+        self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
         issued = IssuedCode(
             client_id=login.client_id,
             redirect_uri=login.redirect_uri,
@@ -295,6 +299,7 @@ class LoginFlow:
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
         await self._limiter.provider_start(request)
+        self._metrics.logins_started.labels(provider.name).inc()
         if login.provider != provider.name:
             login = replace(login, provider=provider.name)
             await self._save(login)

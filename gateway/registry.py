@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 from providers.bankid import BankIDProvider
 from providers.base import FormGuard, NamespacedStore, Pages, Provider, ProviderServices, Store
@@ -21,7 +22,7 @@ PROVIDER_CLASSES: dict[str, Callable[[Any, ProviderServices], Provider]] = {
 
 
 def build_providers(
-    settings: Settings, store: Store, pages: Pages, forms: FormGuard
+    settings: Settings, store: Store, pages: Pages, forms: FormGuard, metrics: Metrics
 ) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     for name, config in settings.providers.items():
@@ -32,6 +33,7 @@ def build_providers(
             forms=forms,
             base_url=settings.issuer,
             environment=settings.environment,
+            upstream=metrics.upstream(name),
         )
         providers[name] = PROVIDER_CLASSES[config.type](config, services)
     return providers

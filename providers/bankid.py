@@ -30,6 +30,7 @@ from providers.bankid_client import (
     TEST_URL,
     BankIDClient,
     BankIDError,
+    certificate_not_after,
     qr_payload,
     tls_context,
 )
@@ -155,7 +156,14 @@ class BankIDProvider:
         context = (
             tls_context(config.ca, cert.file, cert.key, cert.password) if cert is not None else None
         )
-        self._client = BankIDClient(config.url, context, config.timeout_seconds)
+        self._client = BankIDClient(config.url, context, config.timeout_seconds, services.upstream)
+        self._certificate_expiry = (
+            {"client": certificate_not_after(cert.file, cert.password)} if cert else {}
+        )
+
+    def certificates(self) -> dict[str, float]:
+        """Expiry of the RP certificate (Unix time), for /metrics."""
+        return self._certificate_expiry
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -8,16 +8,20 @@ import hashlib
 import hmac
 import ssl
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx2
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
     pkcs12,
 )
+
+from providers.base import NoUpstreamMetrics, UpstreamObserver
 
 TEST_URL = "https://appapi2.test.bankid.com/rp/v6.0"
 PRODUCTION_URL = "https://appapi2.bankid.com/rp/v6.0"
@@ -80,8 +84,27 @@ def _load_pkcs12(context: ssl.SSLContext, path: Path, password: str | None) -> N
         context.load_cert_chain(handle.name)
 
 
+def certificate_not_after(cert_file: Path, password: str | None) -> float:
+    """When the RP certificate expires (Unix time), for the expiry metric."""
+    data = cert_file.read_bytes()
+    if cert_file.suffix.lower() in (".p12", ".pfx"):
+        _, cert, _ = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
+        if cert is None:
+            raise ValueError(f"{cert_file} holds no certificate")
+    else:
+        cert = x509.load_pem_x509_certificate(data)
+    return cert.not_valid_after_utc.timestamp()
+
+
 class BankIDClient:
-    def __init__(self, base_url: str, context: ssl.SSLContext | None, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        context: ssl.SSLContext | None,
+        timeout: float,
+        upstream: UpstreamObserver | None = None,
+    ) -> None:
+        self._upstream = upstream or NoUpstreamMetrics()
         self._base_url = base_url.rstrip("/")
         self._http = httpx2.AsyncClient(
             verify=context if context is not None else True,
@@ -102,6 +125,15 @@ class BankIDClient:
         await self._call("cancel", {"orderRef": order_ref})
 
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        started, outcome = time.perf_counter(), "error"
+        try:
+            answer = await self._call_with_retries(path, body)
+            outcome = "ok"
+            return answer
+        finally:
+            self._upstream.observe(path, time.perf_counter() - started, outcome)
+
+    async def _call_with_retries(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(MAINTENANCE_RETRIES + 1):
             try:
                 response = await self._http.post(f"{self._base_url}/{path}", json=body)

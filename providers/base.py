@@ -165,6 +165,17 @@ class FormGuard(Protocol):
     def verify(self, request: Request, login_id: str, token: str) -> bool: ...
 
 
+class UpstreamObserver(Protocol):
+    """Where a provider reports how long each call to its upstream took (metrics)."""
+
+    def observe(self, operation: str, seconds: float, outcome: str) -> None: ...
+
+
+class NoUpstreamMetrics:
+    def observe(self, operation: str, seconds: float, outcome: str) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class ProviderServices:
     """What the gateway hands each provider at construction."""
@@ -175,6 +186,7 @@ class ProviderServices:
     forms: FormGuard
     base_url: str
     environment: str
+    upstream: UpstreamObserver = field(default_factory=NoUpstreamMetrics)
 
 
 @runtime_checkable

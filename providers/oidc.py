@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -174,6 +174,7 @@ class OidcProvider:
         self._refetched_for: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.problem: str | None = "the upstream's discovery and keys are not loaded yet"
+        self.metadata_loaded_at: float | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -208,6 +209,7 @@ class OidcProvider:
             )
             return False
         self.problem = None
+        self.metadata_loaded_at = time.time()
         return True
 
     async def _refresh_forever(self) -> None:
@@ -220,7 +222,7 @@ class OidcProvider:
         self._jwks = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
 
     async def _get_json(self, url: str) -> dict[str, Any]:
-        response = await self._http.get(url)
+        response = await self._timed("metadata", self._http.get(url))
         response.raise_for_status()
         body = response.json()
         if not isinstance(body, dict):
@@ -324,8 +326,9 @@ class OidcProvider:
                 client_assertion=self._client_assertion(),
             )
         try:
-            response = await self._http.post(
-                self._metadata["token_endpoint"], data=form, headers=headers
+            response = await self._timed(
+                "token",
+                self._http.post(self._metadata["token_endpoint"], data=form, headers=headers),
             )
         except httpx2.TimeoutException:
             raise ProviderUnavailable(
@@ -411,9 +414,12 @@ class OidcProvider:
 
     async def _userinfo(self, access_token: str, login_id: str) -> dict[str, Any]:
         try:
-            response = await self._http.get(
-                self._metadata["userinfo_endpoint"],
-                headers={"Authorization": f"Bearer {access_token}"},
+            response = await self._timed(
+                "userinfo",
+                self._http.get(
+                    self._metadata["userinfo_endpoint"],
+                    headers={"Authorization": f"Bearer {access_token}"},
+                ),
             )
         except httpx2.HTTPError as error:
             raise ProviderUnavailable(self.name, login_id, f"userinfo: {error}") from None
@@ -426,6 +432,15 @@ class OidcProvider:
         if response.status_code != 200 or not isinstance(body, dict):
             raise AuthenticationFailed(self.name, login_id, f"userinfo {response.status_code}")
         return body
+
+    async def _timed(self, operation: str, call: Awaitable[httpx2.Response]) -> httpx2.Response:
+        started, outcome = time.perf_counter(), "error"
+        try:
+            response = await call
+            outcome = "ok" if response.status_code < 500 else "error"
+            return response
+        finally:
+            self._services.upstream.observe(operation, time.perf_counter() - started, outcome)
 
     def _identity(self, claims: Mapping[str, Any], transaction: Transaction) -> Identity:
         login_id = transaction.login_id

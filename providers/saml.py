@@ -301,6 +301,7 @@ class SamlProvider:
             cache=config.metadata.cache,
             refresh_seconds=config.metadata.refresh_seconds,
             accept=config.allow.accepts,
+            upstream=services.upstream,
         )
         self.sp_metadata = published_metadata(self.name, config, services.base_url)
         self.end_upstream_session: EndUpstreamSession | None = None
@@ -320,6 +321,17 @@ class SamlProvider:
 
     async def aclose(self) -> None:
         await self.metadata.aclose()
+
+    @property
+    def metadata_loaded_at(self) -> float | None:
+        return self.metadata.loaded_at
+
+    def certificates(self) -> dict[str, float]:
+        """Expiry of our SAML certificates (Unix time), for /metrics."""
+        return {
+            "signing": self._signing.certificate.not_valid_after_utc.timestamp(),
+            "encryption": self._encryption.certificate.not_valid_after_utc.timestamp(),
+        }
 
     @property
     def problem(self) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx2
 from lxml import etree
 
+from providers.base import NoUpstreamMetrics, UpstreamObserver
 from providers.saml_xml import (
     NS,
     VerificationKey,
@@ -204,7 +205,9 @@ class MetadataSource:
         cache: Path | None,
         refresh_seconds: int,
         accept: Callable[[IdentityProvider], bool],
+        upstream: UpstreamObserver | None = None,
     ) -> None:
+        self._upstream = upstream or NoUpstreamMetrics()
         self._provider = provider
         self._file = file
         self._url = url
@@ -214,6 +217,7 @@ class MetadataSource:
         self._accept = accept
         self._task: asyncio.Task[None] | None = None
         self._federation: Federation | None = None
+        self.loaded_at: float | None = None
         self.problem: str | None = "no metadata loaded yet"
         if file is not None:
             self._install(read_federation(file.read_bytes(), signer), origin=str(file))
@@ -246,6 +250,7 @@ class MetadataSource:
     async def refresh(self) -> bool:
         """Fetch, verify and install the metadata at `url`; False (logged) when it fails."""
         assert self._url is not None
+        started = time.perf_counter()
         try:
             async with httpx2.AsyncClient(timeout=30, follow_redirects=True) as http:
                 response = await http.get(self._url)
@@ -261,7 +266,9 @@ class MetadataSource:
                 self._url,
                 error,
             )
+            self._upstream.observe("metadata", time.perf_counter() - started, "error")
             return False
+        self._upstream.observe("metadata", time.perf_counter() - started, "ok")
         self._install(federation, origin=self._url)
         if self._cache is not None:
             await asyncio.to_thread(_write_atomically, self._cache, data)
@@ -275,6 +282,7 @@ class MetadataSource:
     def _install(self, federation: Federation, origin: str) -> None:
         accepted = {e: idp for e, idp in federation.idps.items() if self._accept(idp)}
         self._federation = Federation(accepted, federation.valid_until)
+        self.loaded_at = time.time()
         self.problem = None if accepted else "no IdP in the metadata passes the allow-list"
         log.info(
             "%s: metadata from %s in use, %d of %d IdPs allowed",

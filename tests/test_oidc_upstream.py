@@ -228,3 +228,16 @@ def test_other_client_authentication_methods(
         finally:
             op.client_secret = saved
         browser.close()
+
+
+def test_upstream_calls_are_timed_in_the_metrics(
+    gateway: LiveGateway, browser: Browser, op: UpstreamOP
+) -> None:
+    browser.follow_to_client(to_callback(browser))
+    text = httpx2.get(f"{gateway.url}/metrics").text
+    for operation in ("token", "userinfo", "metadata"):
+        assert re.search(
+            rf'portvakt_upstream_request_duration_seconds_count\{{operation="{operation}",'
+            rf'outcome="ok",provider="freja"\}} [1-9]',
+            text,
+        ), operation

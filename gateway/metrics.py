@@ -1,0 +1,119 @@
+"""Prometheus metrics at /metrics (prometheus-client), one registry per app.
+
+Counted where things happen: logins started (flow), completed (flow) and failed (the error
+handlers), store errors (the error handler), request latency per route template (the access-log
+middleware, never a raw path with ids in it), and upstream call latency per provider and
+operation (the providers, through `ProviderServices.upstream`). Read at scrape time from the
+providers: whether each can log anyone in, the age of its SAML metadata, and when its
+certificates expire.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from providers.base import Provider
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.logins_started = Counter(
+            "portvakt_logins_started",
+            "Logins sent to an upstream e-ID provider",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.logins_completed = Counter(
+            "portvakt_logins_completed",
+            "Logins that ended with a code for the e-service",
+            ["provider", "loa"],
+            registry=self.registry,
+        )
+        self.logins_failed = Counter(
+            "portvakt_logins_failed",
+            "Logins that failed, by provider and the citizen's reason",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "portvakt_store_errors",
+            "Requests refused because the store failed",
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "portvakt_http_request_duration_seconds",
+            "Time to answer a request, by route template",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_seconds = Histogram(
+            "portvakt_upstream_request_duration_seconds",
+            "Time of calls to upstream e-ID providers, by provider and operation",
+            ["provider", "operation", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch(self, providers: Mapping[str, Provider]) -> None:
+        self.registry.register(ProviderState(providers))
+
+    def upstream(self, provider: str) -> UpstreamTimer:
+        return UpstreamTimer(self, provider)
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class UpstreamTimer:
+    """One provider's view: `observe(operation, seconds, outcome)`."""
+
+    def __init__(self, metrics: Metrics, provider: str) -> None:
+        self._histogram = metrics.upstream_seconds
+        self._provider = provider
+
+    def observe(self, operation: str, seconds: float, outcome: str) -> None:
+        self._histogram.labels(self._provider, operation, outcome).observe(seconds)
+
+
+class ProviderState(Collector):
+    """Gauges read from the providers at scrape time."""
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self._providers = providers
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "portvakt_provider_up", "1 when the provider can log citizens in", labels=["provider"]
+        )
+        age = GaugeMetricFamily(
+            "portvakt_metadata_age_seconds",
+            "Seconds since the provider's upstream metadata was last loaded",
+            labels=["provider"],
+        )
+        expiry = GaugeMetricFamily(
+            "portvakt_certificate_expiry_timestamp_seconds",
+            "When a certificate the provider uses expires (Unix time)",
+            labels=["provider", "certificate"],
+        )
+        now = time.time()
+        for name, provider in self._providers.items():
+            up.add_metric([name], 0.0 if getattr(provider, "problem", None) else 1.0)
+            loaded_at = getattr(provider, "metadata_loaded_at", None)
+            if loaded_at is not None:
+                age.add_metric([name], now - loaded_at)
+            certificates = getattr(provider, "certificates", None)
+            for label, not_after in (certificates() if certificates else {}).items():
+                expiry.add_metric([name, label], not_after)
+        yield from (up, age, expiry)
