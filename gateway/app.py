@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.access_log import AccessLog
+from gateway.audit import Audit
 from gateway.browser import BrowserBinding
 from gateway.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
 from gateway.demo import demo_app
@@ -68,6 +69,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     failures = FailurePages(settings, pages, secret_key)
     browsers = BrowserBinding(secret_key, secure=settings.secure_cookies)
     clients = ClientRegistry(settings)
+    audit = Audit(clients, subject_salt)
     metrics = Metrics()
     providers = build_providers(settings, store, pages, browsers, metrics)
     metrics.watch(providers)
@@ -85,6 +87,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         backchannel,
         limiter,
         metrics,
+        audit,
     )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
@@ -94,10 +97,11 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         ClientAuthenticator(clients, store, audiences),
         subject_salt,
         limiter,
+        audit,
     )
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
     logout = LogoutEndpoint(
-        settings, keys, clients, sessions, backchannel, pages, browsers, providers
+        settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit
     )
 
     async def end_upstream_session(provider: str, key: str) -> int:
@@ -105,6 +109,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         if ended is None:
             return 0
         backchannel.notify(ended, except_client=None)
+        audit.event("logout", provider=provider, by="upstream")
         return 1
 
     for provider in providers.values():
@@ -218,7 +223,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=exception_handlers(failures, flow, metrics),
+        exception_handlers=exception_handlers(failures, flow, metrics, audit),
         middleware=[
             Middleware(AccessLog, metrics=metrics),
             Middleware(SecurityHeaders, hsts=settings.secure_cookies),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.defaults import DEMO_REDIRECT_URIS, demo_settings
 from gateway.keys import KeysUnavailable
+from gateway.log_format import configure_logging
 from gateway.settings import Settings, SettingsError, load_settings
 
 
@@ -22,6 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="YAML file; omitted: the embedded demo")
     serve.add_argument("--issuer", help="public base URL; default http://HOST:PORT")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="json: one object a line"
+    )
+    serve.add_argument(
+        "--audit-log", type=Path, help="write the audit stream (JSON lines) to this file"
+    )
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
     saml = commands.add_parser(
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    configure_logging(args.log_level, args.log_format, args.audit_log)
     issuer = args.issuer or f"http://{_url_host(args.host)}:{args.port}"
     try:
         if args.config is None:
@@ -97,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=False,  # gateway.access_log writes paths without query strings
+        log_config=None,  # uvicorn's own lines go through our handler and format
         proxy_headers=False,
     )
     return 0

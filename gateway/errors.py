@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from gateway.audit import Audit
 from gateway.flow import LoginFlow, LoginNotFound
 from gateway.metrics import Metrics
 from gateway.oidc.authorize import AuthorizeRequestRejected
@@ -30,7 +31,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
 def exception_handlers(
-    failures: FailurePages, flow: LoginFlow, metrics: Metrics
+    failures: FailurePages, flow: LoginFlow, metrics: Metrics, audit: Audit
 ) -> dict[Any, Handler]:
     async def rejected_authorize_request(
         request: Request, exc: AuthorizeRequestRejected
@@ -50,6 +51,12 @@ def exception_handlers(
         way_back = None
         if exc.login_id:
             way_back = await flow.abandon(exc.login_id, exc.oauth_error, _ascii(exc.reason))
+        audit.event(
+            "login_failed",
+            client=way_back.client_id if way_back else None,
+            provider=exc.provider,
+            reason=exc.reason,
+        )
         return failures.render(
             request,
             exc.reason,

@@ -19,6 +19,7 @@ from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.audit import Audit
 from gateway.browser import BrowserBinding
 from gateway.client_ip import client_ip
 from gateway.metrics import Metrics
@@ -115,7 +116,9 @@ class LoginFlow:
         backchannel: BackchannelLogout,
         limiter: RateLimiter,
         metrics: Metrics,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._metrics = metrics
         self._limiter = limiter
         self._sessions = sessions
@@ -137,6 +140,7 @@ class LoginFlow:
             )
         browser, is_new = self._browsers.ensure_browser_id(request)
         selected = _preselected(eligible, authn_provider)
+        self._audit.event("login_started", client=auth.client.client_id)
         login = PendingLogin(
             id=secrets.token_urlsafe(24),
             client_id=auth.client.client_id,
@@ -275,6 +279,11 @@ class LoginFlow:
     ) -> Response:
         code = secrets.token_urlsafe(32)
         self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
+        who = self._audit.person(identity, login.client_id)
+        self._audit.event(
+            "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
+        )
+        self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
         issued = IssuedCode(
             client_id=login.client_id,
             redirect_uri=login.redirect_uri,
@@ -300,6 +309,7 @@ class LoginFlow:
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
         await self._limiter.provider_start(request)
         self._metrics.logins_started.labels(provider.name).inc()
+        self._audit.event("provider_chosen", client=login.client_id, provider=provider.name)
         if login.provider != provider.name:
             login = replace(login, provider=provider.name)
             await self._save(login)

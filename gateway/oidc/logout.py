@@ -21,6 +21,7 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.audit import Audit
 from gateway.browser import BrowserBinding
 from gateway.keys import SigningKeys
 from gateway.oidc.authorize import AuthorizeRequestRejected
@@ -48,7 +49,9 @@ class LogoutEndpoint:
         pages: PageRenderer,
         browsers: BrowserBinding,
         providers: Mapping[str, Provider],
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._providers = providers
         self._issuer = settings.issuer
         self._keys = KeySet.import_key_set(keys.jwks())  # type: ignore[arg-type]
@@ -82,6 +85,9 @@ class LogoutEndpoint:
             ended = await self._sessions.end(session)
             if ended is not None:
                 log.info("session ended by RP-initiated logout from %s", client_id or "-")
+                self._audit.event(
+                    "logout", client=client_id, provider=ended.person.provider, by="e-service"
+                )
                 self._backchannel.notify(ended, except_client=client_id or None)
                 response = await self._upstream_logout(request, ended, client_id, return_to)
         if response is None and return_to is not None:

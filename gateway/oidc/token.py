@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.audit import Audit
 from gateway.flow import IssuedCode
 from gateway.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.claims import released_claims, subject
@@ -54,7 +55,9 @@ class TokenEndpoint:
         authenticator: ClientAuthenticator,
         subject_salt: str,
         limiter: RateLimiter,
+        audit: Audit,
     ) -> None:
+        self._audit = audit
         self._limiter = limiter
         self._settings = settings
         self._store = store
@@ -107,6 +110,7 @@ class TokenEndpoint:
         ttl = self._settings.access_token_ttl_seconds
         await self._store.put(f"at:{access_token}", grant.dumps(), ttl)
         await self._store.put(f"code-used:{code}", f"at:{access_token}".encode(), ttl)
+        self._audit.event("token_issued", client=client.client_id, sub=sub)
         return {
             "access_token": access_token,
             "token_type": "Bearer",
