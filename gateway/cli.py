@@ -1,8 +1,9 @@
-"""`portvakt serve | check-config | saml-metadata`: the operator's entry point."""
+"""`portvakt serve | check-config | saml-metadata | hash-secret`: the operator's entry point."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     saml.add_argument("provider", help="the name of a type: saml entry under providers:")
     saml.add_argument("--config", type=Path, required=True)
+    commands.add_parser(
+        "hash-secret",
+        help="read a client secret on stdin, print the client_secret_sha256 to configure",
+    )
     args = parser.parse_args(argv)
+    if args.command == "hash-secret":
+        return hash_secret(sys.stdin.read().rstrip("\r\n"))
     if args.command == "check-config":
         return check_config(args.file)
     if args.command == "saml-metadata":
@@ -49,6 +56,19 @@ def check_config(path: Path) -> int:
     except SettingsError as error:
         return report(error)
     print(f"{path}: OK ({len(settings.providers)} providers, {len(settings.clients)} clients)")
+    return 0
+
+
+def hash_secret(secret: str) -> int:
+    """A fast hash is enough only for a random secret: require one long enough to be."""
+    if len(secret) < 32:
+        print(
+            "portvakt: a client secret must be random and at least 32 characters "
+            "(for example: openssl rand -hex 32)",
+            file=sys.stderr,
+        )
+        return 2
+    print(hashlib.sha256(secret.encode()).hexdigest())
     return 0
 
 

@@ -39,7 +39,7 @@ from providers.saml import SamlConfig
 from providers.sandbox import SandboxConfig
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REFERENCE = re.compile(r"\$\{(file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Model(BaseModel):
@@ -121,6 +121,11 @@ class BrandingSettings(Model):
 class ClientSettings(Model):
     client_id: str = Field(min_length=1)
     client_secret: str | None = None
+    client_secret_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="the secret's SHA-256 (portvakt hash-secret) instead of the secret itself",
+    )
     jwks: dict[str, Any] | None = None
     token_endpoint_auth_method: (
         Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] | None
@@ -171,11 +176,13 @@ class ClientSettings(Model):
     @model_validator(mode="after")
     def _auth_method_matches_credentials(self) -> ClientSettings:
         method = self.auth_methods()
-        if self.client_secret is not None and self.jwks is not None:
+        if self.client_secret is not None and self.client_secret_sha256 is not None:
+            raise ValueError("give either client_secret or client_secret_sha256, not both")
+        if self.has_secret and self.jwks is not None:
             raise ValueError("give either client_secret or jwks, not both")
         if "private_key_jwt" in method and self.jwks is None:
             raise ValueError("private_key_jwt needs the client's public keys in jwks")
-        if method & {"client_secret_basic", "client_secret_post"} and not self.client_secret:
+        if method & {"client_secret_basic", "client_secret_post"} and not self.has_secret:
             raise ValueError(f"{sorted(method)[0]} needs client_secret")
         if self.subject_type == "pairwise" and self.sector_identifier is None:
             hosts = {urlsplit(uri).hostname for uri in self.redirect_uris}
@@ -186,13 +193,17 @@ class ClientSettings(Model):
                 )
         return self
 
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.client_secret) or self.client_secret_sha256 is not None
+
     def auth_methods(self) -> frozenset[str]:
         """The token endpoint authentication methods this client may use."""
         if self.token_endpoint_auth_method is not None:
             return frozenset({self.token_endpoint_auth_method})
         if self.jwks is not None:
             return frozenset({"private_key_jwt"})
-        if self.client_secret is not None:
+        if self.has_secret:
             return frozenset({"client_secret_basic", "client_secret_post"})
         return frozenset({"none"})
 
@@ -346,7 +357,7 @@ def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settin
         raise SettingsError(str(path), [f"not valid YAML: {error}"]) from error
     if not isinstance(data, dict):
         raise SettingsError(str(path), ["the file must be a YAML mapping of keys to values"])
-    data = expand_environment(data, [])
+    data = expand_environment(data, [], path.parent)
     return settings_from_data(data, str(path), overrides, config_dir=path.parent)
 
 
@@ -364,17 +375,30 @@ def settings_from_data(
         raise SettingsError(source, [describe(e) for e in error.errors()]) from None
 
 
-def expand_environment(value: Any, path: list[str]) -> Any:
-    """Replace `${NAME}` with the environment variable NAME, naming the key when it is unset."""
+def expand_environment(value: Any, path: list[str], base: Path | None = None) -> Any:
+    """Replace `${NAME}` with the environment variable NAME and `${file:PATH}` with the file's
+    content (a mounted secret; relative to the configuration's folder), naming the key when
+    either is missing."""
     if isinstance(value, dict):
-        return {k: expand_environment(v, [*path, str(k)]) for k, v in value.items()}
+        return {k: expand_environment(v, [*path, str(k)], base) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_environment(v, [*path, str(i)]) for i, v in enumerate(value)]
+        return [expand_environment(v, [*path, str(i)], base) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name.startswith("file:"):
+            secret_file = Path(name.removeprefix("file:"))
+            if base is not None and not secret_file.is_absolute():
+                secret_file = base / secret_file
+            try:
+                return secret_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as error:
+                raise SettingsError(
+                    "environment",
+                    [f"{key_path(path)}: cannot read {secret_file}: {error.strerror}"],
+                ) from None
         if name not in os.environ:
             key = key_path(path)
             raise SettingsError(

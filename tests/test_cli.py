@@ -120,3 +120,20 @@ def choose_sandbox(browser: httpx2.Client, chooser: httpx2.Response) -> httpx2.R
     return browser.post(
         action, data={"csrf": hidden_field(chooser.text, "csrf"), "provider": "sandbox"}
     )
+
+
+def test_hash_secret_prints_the_sha256_of_a_long_random_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import io
+
+    from gateway.cli import main as cli_main
+
+    secret = "s" * 40
+    monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    assert cli_main(["hash-secret"]) == 0
+    assert capsys.readouterr().out.strip() == hashlib.sha256(secret.encode()).hexdigest()
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli_main(["hash-secret"]) == 2
+    assert "at least 32 characters" in capsys.readouterr().err

@@ -3,6 +3,7 @@ client_secret_post, private_key_jwt (RFC 7523 §3) and `none` for public clients
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import time
@@ -105,8 +106,14 @@ class ClientAuthenticator:
         return str(issuer) if issuer is not None else None
 
     def _check_secret(self, client: ClientSettings, secret: str | None, method: str) -> None:
-        expected = (client.client_secret or "").encode()
-        if secret is None or not expected or not hmac.compare_digest(secret.encode(), expected):
+        if secret is None or not client.has_secret:
+            raise self._failure(method, "client authentication failed")
+        if client.client_secret_sha256 is not None:
+            presented = hashlib.sha256(secret.encode()).hexdigest().encode()
+            expected = client.client_secret_sha256.encode()
+        else:
+            presented, expected = secret.encode(), (client.client_secret or "").encode()
+        if not hmac.compare_digest(presented, expected):
             raise self._failure(method, "client authentication failed")
 
     async def _check_assertion(self, client: ClientSettings, assertion: str) -> None:
