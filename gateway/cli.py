@@ -51,10 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check_config(path: Path) -> int:
+    from gateway.config_check import deeper_problems
+
     try:
         settings = load_settings(path)
     except SettingsError as error:
         return report(error)
+    problems = deeper_problems(settings)
+    if problems:
+        return report(SettingsError(str(path), problems))
     print(f"{path}: OK ({len(settings.providers)} providers, {len(settings.clients)} clients)")
     return 0
 
