@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +25,12 @@ from gateway.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID, DEMO_SUBJ
 from gateway.demo import demo_app
 from gateway.errors import exception_handlers
 from gateway.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
-from gateway.keys import SigningKeys, load_signing_keys
+from gateway.keys import (
+    JWKS_MAX_AGE_SECONDS,
+    SigningKeys,
+    follow_key_directory,
+    load_signing_keys,
+)
 from gateway.metrics import Metrics
 from gateway.oidc import discovery
 from gateway.oidc.authorize import read_parameters, trusted_client, validate
@@ -116,13 +122,14 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         if hasattr(provider, "end_upstream_session"):
             provider.end_upstream_session = end_upstream_session
     metadata = discovery.provider_metadata(settings.issuer, providers.values())
-    jwks = keys.jwks()
 
     async def openid_configuration(request: Request) -> Response:
         return JSONResponse(metadata, headers={"Cache-Control": "public, max-age=300"})
 
     async def jwks_endpoint(request: Request) -> Response:
-        return JSONResponse(jwks, headers={"Cache-Control": "public, max-age=300"})
+        return JSONResponse(
+            keys.jwks(), headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
+        )
 
     async def authorize(request: Request) -> Response:
         await limiter.authorize(request)
@@ -158,7 +165,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
             await store.ping()
         except StoreUnavailable as error:
             problems["store"] = str(error) or "unreachable"
-        if not jwks["keys"]:
+        if not keys.jwks()["keys"]:
             problems["keys"] = "no signing key loaded"
         for name, provider in providers.items():
             problem = getattr(provider, "problem", None)
@@ -210,9 +217,12 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
                 starting = getattr(provider, "astart", None)
                 if starting is not None:
                     await starting()
+            reload_every = settings.keys.reload_seconds
+            following = asyncio.create_task(follow_key_directory(keys, reload_every))
             try:
                 yield
             finally:
+                following.cancel()
                 store.attach(None)
                 await backchannel.aclose()
                 for provider in providers.values():

@@ -73,7 +73,17 @@ class StoreSettings(Model):
 
 
 class KeySettings(Model):
-    dir: ConfigPath | None = Field(default=None, description="directory of PEM signing keys")
+    dir: ConfigPath | None = Field(
+        default=None, description="directory of PEM signing keys, shared by every instance"
+    )
+    reload_seconds: int = Field(
+        default=30, ge=1, le=300, description="how often each instance re-reads the directory"
+    )
+    retired_keep_seconds: int = Field(
+        default=86400,
+        ge=600,
+        description="how long `portvakt keys rotate` keeps a retired key published",
+    )
 
 
 class BrandingSettings(Model):

@@ -196,12 +196,16 @@ class SamlConfig(ProviderConfig):
     require_signed_assertions: bool = False
     sp_metadata: SpMetadataSettings = Field(default_factory=SpMetadataSettings)
 
+    def key_pairs(self) -> list[tuple[str, KeyPairFiles]]:
+        """Every SP key pair with its key path in the configuration."""
+        pairs = [("signing", self.signing), ("encryption", self.encryption)]
+        pairs += [(f"encryption.previous[{i}]", p) for i, p in enumerate(self.encryption.previous)]
+        return pairs
+
     @model_validator(mode="after")
     def _files_usable(self) -> SamlConfig:
         """Refuse at load time (check-config too) what would fail at the first login."""
-        pairs = [("signing", self.signing), ("encryption", self.encryption)]
-        pairs += [(f"encryption.previous[{i}]", p) for i, p in enumerate(self.encryption.previous)]
-        for label, pair in pairs:
+        for label, pair in self.key_pairs():
             try:
                 KeyPair.from_files(pair.key, pair.cert)
             except (OSError, ValueError, TypeError) as error:

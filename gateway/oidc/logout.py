@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from authlib.common.urls import add_params_to_uri
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -54,7 +53,7 @@ class LogoutEndpoint:
         self._audit = audit
         self._providers = providers
         self._issuer = settings.issuer
-        self._keys = KeySet.import_key_set(keys.jwks())  # type: ignore[arg-type]
+        self._keys = keys
         self._clients = clients
         self._sessions = sessions
         self._backchannel = backchannel
@@ -117,7 +116,7 @@ class LogoutEndpoint:
         if not token:
             return {}
         try:
-            claims = dict(jwt.decode(token, self._keys).claims)
+            claims = dict(jwt.decode(token, self._keys.key_set()).claims)
         except (JoseError, ValueError, TypeError):
             raise AuthorizeRequestRejected("logout", "id_token_hint is not our ID token") from None
         if claims.get("iss") != self._issuer:
