@@ -1,11 +1,12 @@
 # The two commands of the README's quick start.
 #   make run   install Portvakt into .venv and start it on its embedded defaults
 #   make test  install what the tests need (redis-server included) and run them
+#   (make test-slow runs the long fault and load tests, which CI runs as well)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test test-slow bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/portvakt serve
@@ -16,6 +17,11 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Fault and load tests (Sentinel failover, Cluster, 200 citizens for 30 s); CI runs them too.
+test-slow: $(VENV)/.installed-test
+	./scripts/ensure-test-tools.sh
+	$(BIN)/python -m pytest -m slow
 
 bench: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh

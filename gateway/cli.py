@@ -1,17 +1,24 @@
-"""`portvakt serve | check-config | saml-metadata | hash-secret`: the operator's entry point."""
+"""`portvakt serve | check-config | keys | saml-metadata | hash-secret`: the operator's tool."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.defaults import DEMO_REDIRECT_URIS, demo_settings
 from gateway.keys import KeysUnavailable
 from gateway.log_format import configure_logging
+from gateway.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, SettingsError, load_settings
+
+# In-flight requests get this long to finish on SIGTERM; pending logins live in the store anyway.
+GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="YAML file; omitted: the embedded demo")
     serve.add_argument("--issuer", help="public base URL; default http://HOST:PORT")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (one per core); more than one needs store, secret_key, keys.dir",
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--log-format", choices=["text", "json"], default="text", help="json: one object a line"
@@ -36,6 +49,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     saml.add_argument("provider", help="the name of a type: saml entry under providers:")
     saml.add_argument("--config", type=Path, required=True)
+    keys = commands.add_parser("keys", help="make, rotate and list signing keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    for action, text in (
+        ("generate", "write the first signing key and the next one into the key directory"),
+        ("rotate", "next key signs, signing key retires, a new next key is published"),
+        ("list", "show the keys in the directory (and the SAML certificates in --config)"),
+    ):
+        command = key_commands.add_parser(action, help=text)
+        where = command.add_mutually_exclusive_group(required=True)
+        where.add_argument("--config", type=Path, help="read keys.dir and its settings here")
+        where.add_argument("--dir", type=Path, help="the key directory itself")
+        if action == "rotate":
+            command.add_argument(
+                "--now",
+                action="store_true",
+                help="promote the next key even if it was published only moments ago",
+            )
+    saml_pair = key_commands.add_parser(
+        "saml", help="write a SAML SP key pair (key + self-signed certificate) for a provider"
+    )
+    saml_pair.add_argument("provider")
+    saml_pair.add_argument("--dir", type=Path, required=True)
+    saml_pair.add_argument("--use", choices=["signing", "encryption"], required=True)
+    saml_pair.add_argument("--days", type=int, default=1095, help="certificate validity")
+    saml_pair.add_argument("--common-name", help="default: the provider name")
     commands.add_parser(
         "hash-secret",
         help="read a client secret on stdin, print the client_secret_sha256 to configure",
@@ -45,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hash_secret(sys.stdin.read().rstrip("\r\n"))
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "keys":
+        from gateway.key_commands import keys_command
+
+        return keys_command(args)
     if args.command == "saml-metadata":
         return saml_metadata(args.config, args.provider)
     return run(args)
@@ -121,17 +163,63 @@ def run(args: argparse.Namespace) -> int:
     except (KeysUnavailable, OSError) as error:
         print(f"portvakt: keys.dir: cannot load the signing keys: {error}", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("portvakt: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        refusal = workers_refusal(settings, args.config)
+        if refusal:
+            print(f"portvakt: --workers {args.workers}: {refusal}", file=sys.stderr)
+            return 2
     announce(settings, args.config is None)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,  # gateway.access_log writes paths without query strings
-        log_config=None,  # uvicorn's own lines go through our handler and format
-        proxy_headers=False,
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": False,  # gateway.access_log writes paths without query strings
+        "log_config": None,  # uvicorn's own lines go through our handler and format
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if args.workers == 1:
+        uvicorn.run(app, **options)
+        return 0
+    # Each worker process builds its own app from the same file (gateway.worker) and writes its
+    # metrics where any worker answering /metrics sums them.
+    with tempfile.TemporaryDirectory(prefix="portvakt-metrics-") as metrics_directory:
+        os.environ.update(worker_environment(args, issuer))
+        os.environ[MULTIPROCESS_DIRECTORY] = metrics_directory
+        uvicorn.run(
+            "gateway.worker:create_worker_app", factory=True, workers=args.workers, **options
+        )
     return 0
+
+
+def workers_refusal(settings: Settings, config: Path | None) -> str | None:
+    """What would make worker processes disagree with each other, if anything."""
+    if config is None:
+        return "the embedded demo keeps logins in one process's memory; use --config"
+    if settings.store is None:
+        return "each worker would have its own in-memory store; configure store.url (Redis)"
+    if settings.keys.dir is None:
+        return "each worker would sign with its own in-memory key; configure keys.dir"
+    for key in ("secret_key", "subject_salt"):
+        if getattr(settings, key) is None:
+            return f"each worker would make its own {key}; configure {key}"
+    return None
+
+
+def worker_environment(args: argparse.Namespace, issuer: str) -> dict[str, str]:
+    environment = {
+        "PORTVAKT_CONFIG": str(Path(args.config).resolve()),
+        "PORTVAKT_LOG_LEVEL": args.log_level,
+        "PORTVAKT_LOG_FORMAT": args.log_format,
+    }
+    if args.issuer:
+        environment["PORTVAKT_ISSUER"] = issuer
+    if args.audit_log:
+        environment["PORTVAKT_AUDIT_LOG"] = str(Path(args.audit_log).resolve())
+    return environment
 
 
 def report(error: SettingsError) -> int:

@@ -6,28 +6,39 @@ middleware, never a raw path with ids in it), and upstream call latency per prov
 operation (the providers, through `ProviderServices.upstream`). Read at scrape time from the
 providers: whether each can log anyone in, the age of its SAML metadata, and when its
 certificates expire.
+
+Under `portvakt serve --workers N` the counters and histograms of every worker are summed at
+scrape time (prometheus-client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR set by `serve`), so
+whichever worker answers /metrics reports the whole server.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from providers.base import Provider
 
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.exposition = self.registry
+        if os.environ.get(MULTIPROCESS_DIRECTORY):
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition)  # type: ignore[no-untyped-call]
         self.logins_started = Counter(
             "portvakt_logins_started",
             "Logins sent to an upstream e-ID provider",
@@ -67,13 +78,13 @@ class Metrics:
         )
 
     def watch(self, providers: Mapping[str, Provider]) -> None:
-        self.registry.register(ProviderState(providers))
+        self.exposition.register(ProviderState(providers))
 
     def upstream(self, provider: str) -> UpstreamTimer:
         return UpstreamTimer(self, provider)
 
     async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(self.exposition), media_type=CONTENT_TYPE_LATEST)
 
 
 class UpstreamTimer:

@@ -16,6 +16,8 @@ from redis.exceptions import RedisError
 
 from providers.base import Store
 
+MAX_CONNECTIONS_PER_PROCESS = 64
+
 
 class StoreUnavailable(Exception):
     """The shared store cannot be reached right now; retrying later may work."""
@@ -146,13 +148,18 @@ async def _translated_errors() -> AsyncIterator[None]:
 
 
 def redis_client(url: str, timeout_seconds: float) -> redis_asyncio.Redis:
-    return redis_asyncio.Redis.from_url(
+    """A bounded pool that makes a burst wait for a free connection (up to the timeout) rather
+    than fail: redis-py's default pool raises MaxConnectionsError past 100 in use."""
+    pool = redis_asyncio.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS_PER_PROCESS,
+        timeout=timeout_seconds,
         socket_timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
         health_check_interval=30,
         retry_on_timeout=False,
     )
+    return redis_asyncio.Redis.from_pool(pool)
 
 
 @asynccontextmanager
