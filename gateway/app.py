@@ -209,9 +209,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        url = settings.store.url if settings.store else None
-        timeout = settings.store.timeout_seconds if settings.store else 1.0
-        async with open_store(url, timeout) as opened:
+        async with open_store(settings.store) as opened:
             store.attach(opened)
             for provider in providers.values():
                 starting = getattr(provider, "astart", None)

@@ -41,7 +41,7 @@ from providers.base import (
     UnmetAssurance,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
-from providers.records import StoreRecord
+from providers.records import StoreRecord, login_key
 
 if TYPE_CHECKING:  # backchannel -> token -> flow: a runtime import would be circular
     from gateway.oidc.backchannel import BackchannelLogout
@@ -231,7 +231,7 @@ class LoginFlow:
 
     async def abandon(self, login_id: str, error: str, description: str) -> WayBack | None:
         """End a pending login with an error; the way back to the client with that answer."""
-        raw = await self._store.take(f"login:{login_id}")
+        raw = await self._store.take(login_key("login", login_id))
         if raw is None:
             return None
         login = PendingLogin.loads(raw)
@@ -355,7 +355,7 @@ class LoginFlow:
         return self.eligible_providers(client, login.acr_values) if client else []
 
     async def _load_for_browser(self, request: Request, login_id: str) -> PendingLogin:
-        raw = await self._store.get(f"login:{login_id}")
+        raw = await self._store.get(login_key("login", login_id))
         if raw is None:
             raise LoginNotFound(login_id)
         login = PendingLogin.loads(raw)
@@ -364,7 +364,7 @@ class LoginFlow:
         return login
 
     async def _take(self, login_id: str) -> PendingLogin:
-        raw = await self._store.take(f"login:{login_id}")
+        raw = await self._store.take(login_key("login", login_id))
         if raw is None:
             raise LoginNotFound(login_id)
         return PendingLogin.loads(raw)
@@ -373,7 +373,7 @@ class LoginFlow:
         remaining = self._settings.login_ttl_seconds - (int(time.time()) - login.created_at)
         if remaining <= 0:
             raise LoginNotFound(login.id)
-        await self._store.put(f"login:{login.id}", login.dumps(), remaining)
+        await self._store.put(login_key("login", login.id), login.dumps(), remaining)
 
     def _url(self, path: str) -> str:
         return f"{self._settings.issuer}{path}"

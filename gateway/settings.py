@@ -60,9 +60,36 @@ ProviderSettings = Annotated[
 PROVIDER_TYPES = ("sandbox", "bankid", "saml", "oidc")
 
 
+class SentinelSettings(Model):
+    service_name: str = Field(min_length=1, description="the name the sentinels monitor")
+    hosts: list[str] = Field(min_length=1, description="host:port of each sentinel")
+    password: str | None = Field(default=None, description="the sentinels' own password, if any")
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_ports(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            name, _, port = host.rpartition(":")
+            if not name or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{host!r} must be host:port, such as 10.0.0.5:26379")
+        return hosts
+
+
 class StoreSettings(Model):
+    """One Redis server (url), a Sentinel-monitored master (sentinel + url) or a Cluster."""
+
     url: str = Field(description="redis://[:password@]host:port/db or rediss:// for TLS")
+    cluster: bool = Field(default=False, description="url is any node of a Redis Cluster")
+    sentinel: SentinelSettings | None = None
     timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    max_connections: int = Field(
+        default=64, ge=1, le=10_000, description="per process; a burst waits for a free one"
+    )
+    tls_ca: ConfigPath | None = Field(
+        default=None, description="rediss:// only: the CA of the Redis certificate (else system)"
+    )
+    tls_cert: ConfigPath | None = Field(default=None, description="client certificate (mTLS)")
+    tls_key: ConfigPath | None = Field(default=None, description="its private key")
 
     @field_validator("url")
     @classmethod
@@ -70,6 +97,28 @@ class StoreSettings(Model):
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return url
+
+    @model_validator(mode="after")
+    def _one_topology(self) -> StoreSettings:
+        parts = urlsplit(self.url)
+        if self.sentinel is not None:
+            if self.cluster:
+                raise ValueError("choose sentinel or cluster, not both")
+            if parts.hostname or parts.scheme == "unix":
+                raise ValueError(
+                    "with sentinel, url carries only the master's password, database and TLS "
+                    "(redis://:PASSWORD@/0 or rediss://...); the sentinels name the master"
+                )
+        elif not parts.hostname and parts.scheme != "unix":
+            raise ValueError("url needs a host, such as redis://redis.internal:6379/0")
+        uses_tls = (self.tls_ca, self.tls_cert, self.tls_key) != (None, None, None)
+        if uses_tls and parts.scheme != "rediss":
+            raise ValueError("tls_ca, tls_cert and tls_key need a rediss:// url")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.cluster and parts.path not in ("", "/", "/0"):
+            raise ValueError("a Redis Cluster has only database 0; remove the /N from url")
+        return self
 
 
 class KeySettings(Model):

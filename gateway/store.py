@@ -11,12 +11,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
+from gateway.redis_clients import RedisClient, redis_client
+from gateway.settings import StoreSettings
 from providers.base import Store
-
-MAX_CONNECTIONS_PER_PROCESS = 64
 
 
 class StoreUnavailable(Exception):
@@ -93,9 +92,11 @@ class MemoryStore:
 
 
 class RedisStore:
-    """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation."""
+    """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation.
+    The same code serves one server, a Sentinel master and a Cluster: every operation is on
+    one key (incr's MULTI too), so none crosses a Cluster slot."""
 
-    def __init__(self, client: redis_asyncio.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._redis = client
 
     async def put(self, key: str, value: bytes, ttl: int) -> None:
@@ -147,28 +148,13 @@ async def _translated_errors() -> AsyncIterator[None]:
         raise StoreUnavailable(type(error).__name__) from error
 
 
-def redis_client(url: str, timeout_seconds: float) -> redis_asyncio.Redis:
-    """A bounded pool that makes a burst wait for a free connection (up to the timeout) rather
-    than fail: redis-py's default pool raises MaxConnectionsError past 100 in use."""
-    pool = redis_asyncio.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS_PER_PROCESS,
-        timeout=timeout_seconds,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        health_check_interval=30,
-        retry_on_timeout=False,
-    )
-    return redis_asyncio.Redis.from_pool(pool)
-
-
 @asynccontextmanager
-async def open_store(url: str | None, timeout_seconds: float = 1.0) -> AsyncIterator[Store]:
+async def open_store(settings: StoreSettings | None) -> AsyncIterator[Store]:
     """Create the store on the serving event loop (never at import time) and close it after."""
-    if url is None:
+    if settings is None:
         yield MemoryStore()
         return
-    store = RedisStore(redis_client(url, timeout_seconds))
+    store = RedisStore(redis_client(settings))
     try:
         yield store
     finally:

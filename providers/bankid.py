@@ -48,7 +48,7 @@ from providers.base import (
     choose_loa,
 )
 from providers.identity_numbers import mask, parse_identity_number
-from providers.records import StoreRecord
+from providers.records import StoreRecord, login_key
 
 log = logging.getLogger("portvakt.bankid")
 audit = logging.getLogger("portvakt.audit")
@@ -112,7 +112,7 @@ class BankIDConfig(ProviderConfig):
 
 @dataclass(frozen=True)
 class BankIDOrder(StoreRecord):
-    """One pending login's BankID order, in the store under `order:<login id>`."""
+    """One pending login's BankID order, in the store under `order:{<login id>}`."""
 
     order_ref: str
     qr_start_token: str
@@ -197,7 +197,7 @@ class BankIDProvider:
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         login_id = request.query_params.get("login", "")
-        raw = await self._services.store.take(f"order:{login_id}")
+        raw = await self._services.store.take(login_key("order", login_id))
         if raw is None:
             raise LoginStateLost(self.name, None, "unknown or finished BankID order")
         order = BankIDOrder.loads(raw)
@@ -271,7 +271,7 @@ class BankIDProvider:
         login_id, order = await self._own_order(request, from_form=True)
         form = await request.form(max_files=0, max_fields=8)
         await self._cancel_upstream(order)
-        await self._services.store.delete(f"order:{login_id}")
+        await self._services.store.delete(login_key("order", login_id))
         if "other" in form:
             return RedirectResponse(f"{self._services.base_url}/login/{login_id}", 303)
         raise UserCancelled(self.name, login_id)
@@ -348,7 +348,7 @@ class BankIDProvider:
         """One `/collect`, if no poll on any instance made one in the last two seconds."""
         if order.status != "pending":
             return order
-        lock = f"collect:{login_id}"
+        lock = login_key("collect", login_id)
         if not await self._services.store.add(lock, b"1", COLLECT_INTERVAL_SECONDS):
             return order
         try:
@@ -399,13 +399,15 @@ class BankIDProvider:
         return login_id, order
 
     async def _load(self, login_id: str) -> BankIDOrder:
-        raw = await self._services.store.get(f"order:{login_id}") if login_id else None
+        raw = await self._services.store.get(login_key("order", login_id)) if login_id else None
         if raw is None:
             raise LoginStateLost(self.name, None, "unknown or expired BankID order")
         return BankIDOrder.loads(raw)
 
     async def _save(self, login_id: str, order: BankIDOrder) -> None:
-        await self._services.store.put(f"order:{login_id}", order.dumps(), ORDER_TTL_SECONDS)
+        await self._services.store.put(
+            login_key("order", login_id), order.dumps(), ORDER_TTL_SECONDS
+        )
 
     # -- presentation --------------------------------------------------------------------
 

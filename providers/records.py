@@ -7,6 +7,12 @@ import json
 from typing import Any, ClassVar, Self
 
 
+def login_key(kind: str, login_id: str) -> str:
+    """The store key of one login's record of `kind`. The login id is a Redis Cluster hash tag,
+    so every record of one login lives in one slot (one node, and multi-key operations work)."""
+    return f"{kind}:{{{login_id}}}"
+
+
 class StoreRecord:
     """Mixin for frozen dataclasses whose fields are JSON values; tuples round-trip as tuples.
 

@@ -49,7 +49,7 @@ from providers.base import (
     UserCancelled,
 )
 from providers.identity_numbers import mask
-from providers.records import StoreRecord
+from providers.records import StoreRecord, login_key
 from providers.saml_messages import (
     authn_request,
     inflate,
@@ -365,7 +365,7 @@ class SamlProvider:
         if len(candidates) == 1:
             return await self._send_request(request, choice, candidates[0])
         await self._services.store.put(
-            f"choice:{login.login_id}", choice.dumps(), REQUEST_TTL_SECONDS
+            login_key("choice", login.login_id), choice.dumps(), REQUEST_TTL_SECONDS
         )
         if self._config.discovery_url:
             back = f"{self._base}/discovered?{urlencode({'login': login.login_id})}"
@@ -548,7 +548,7 @@ class SamlProvider:
 
     async def _choice(self, login_id: str, take: bool) -> PendingChoice:
         store = self._services.store
-        key = f"choice:{login_id}"
+        key = login_key("choice", login_id)
         raw = await (store.take(key) if take else store.get(key)) if login_id else None
         if raw is None:
             raise LoginStateLost(self.name, None, "no IdP choice pending for that login")

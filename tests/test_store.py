@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.settings import StoreSettings
 from gateway.store import MemoryStore, StoreUnavailable, open_store
 from tests.harness import RedisServer, free_port
 
 
 @pytest.fixture
 async def store(store_url: str | None) -> AsyncIterator:
-    async with open_store(store_url) as opened:
+    async with open_store(StoreSettings(url=store_url) if store_url else None) as opened:
         yield opened
 
 
@@ -75,7 +76,7 @@ async def test_memory_store_refuses_a_record_without_ttl() -> None:
 
 
 async def test_redis_records_carry_their_ttl(redis_server: RedisServer) -> None:
-    async with open_store(redis_server.url) as store:
+    async with open_store(StoreSettings(url=redis_server.url)) as store:
         await store.put("ttl:1", b"x", 60)
         await store.incr("ttl:2", 30)
         await store.incr("ttl:2", 30)
@@ -84,7 +85,8 @@ async def test_redis_records_carry_their_ttl(redis_server: RedisServer) -> None:
 
 
 async def test_unreachable_redis_raises_store_unavailable() -> None:
-    async with open_store(f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.5) as store:
+    unreachable = StoreSettings(url=f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.5)
+    async with open_store(unreachable) as store:
         with pytest.raises(StoreUnavailable):
             await store.put("k", b"v", 10)
         with pytest.raises(StoreUnavailable):

@@ -1,0 +1,77 @@
+"""The redis-py client for the configured topology: one server, a Sentinel-monitored master, or a
+Cluster. Each is built on the serving event loop and bounded, so a burst of logins waits for a
+connection (up to the store timeout) instead of failing."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as redis_asyncio
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+from gateway.settings import SentinelSettings, StoreSettings
+
+RedisClient = redis_asyncio.Redis | RedisCluster
+
+
+def redis_client(settings: StoreSettings) -> RedisClient:
+    timeouts: dict[str, Any] = {
+        "socket_timeout": settings.timeout_seconds,
+        "socket_connect_timeout": settings.timeout_seconds,
+    }
+    if settings.cluster:
+        # Learns every node (and moved slots) from the one in the url.
+        return RedisCluster.from_url(
+            settings.url,
+            max_connections=settings.max_connections,
+            **timeouts,
+            **_tls_files(settings),
+        )
+    if settings.sentinel is not None:
+        return _sentinel_master(settings, settings.sentinel, timeouts)
+    pool = redis_asyncio.BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=settings.max_connections,
+        timeout=settings.timeout_seconds,
+        health_check_interval=30,
+        retry_on_timeout=False,
+        **timeouts,
+        **_tls_files(settings),
+    )
+    return redis_asyncio.Redis.from_pool(pool)
+
+
+def _sentinel_master(
+    settings: StoreSettings, sentinel: SentinelSettings, timeouts: dict[str, Any]
+) -> redis_asyncio.Redis:
+    """A client that asks the sentinels where the master is, and asks again after a failover
+    (redis-py's SentinelConnectionPool re-resolves when a connection to the old master fails)."""
+    parts = urlsplit(settings.url)
+    master_options: dict[str, Any] = {
+        "db": int(parts.path.strip("/") or 0),
+        "password": unquote(parts.password) if parts.password else None,
+        "username": unquote(parts.username) if parts.username else None,
+        "ssl": parts.scheme == "rediss",
+        "max_connections": settings.max_connections,
+        **timeouts,
+        **(_tls_files(settings) if parts.scheme == "rediss" else {}),
+    }
+    hosts = [(host.rpartition(":")[0], int(host.rpartition(":")[2])) for host in sentinel.hosts]
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        hosts,
+        sentinel_kwargs={"password": sentinel.password, **timeouts},
+        **timeouts,
+    )
+    master: redis_asyncio.Redis = sentinels.master_for(sentinel.service_name, **master_options)
+    return master
+
+
+def _tls_files(settings: StoreSettings) -> dict[str, str]:
+    files = {
+        "ssl_ca_certs": settings.tls_ca,
+        "ssl_certfile": settings.tls_cert,
+        "ssl_keyfile": settings.tls_key,
+    }
+    return {option: str(path) for option, path in files.items() if path is not None}
