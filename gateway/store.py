@@ -8,7 +8,7 @@ instances. Both honour the `providers.base.Store` contract; a Redis fault become
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from redis.exceptions import RedisError
@@ -56,6 +56,10 @@ class MemoryStore:
     async def put(self, key: str, value: bytes, ttl: int) -> None:
         self._write(key, value, ttl)
 
+    async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
+        for key, value, ttl in records:
+            self._write(key, value, ttl)
+
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
 
@@ -102,6 +106,14 @@ class RedisStore:
     async def put(self, key: str, value: bytes, ttl: int) -> None:
         async with _translated_errors():
             await self._redis.set(key, value, ex=ttl)
+
+    async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
+        """A pipeline without MULTI: on a Cluster, redis-py sends each node its share."""
+        async with _translated_errors():
+            pipe = self._redis.pipeline(transaction=False)
+            for key, value, ttl in records:
+                pipe.set(key, value, ex=ttl)
+            await pipe.execute()
 
     async def get(self, key: str) -> bytes | None:
         async with _translated_errors():
@@ -178,6 +190,9 @@ class DeferredStore:
 
     async def put(self, key: str, value: bytes, ttl: int) -> None:
         await self.target.put(key, value, ttl)
+
+    async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
+        await self.target.put_many(records)
 
     async def get(self, key: str) -> bytes | None:
         return await self.target.get(key)

@@ -50,6 +50,10 @@ class Store(Protocol):
     """Key-value records with a TTL on every write; one-time operations in one round trip."""
 
     async def put(self, key: str, value: bytes, ttl: int) -> None: ...
+    async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
+        """Several (key, value, ttl) writes in one round trip; not atomic as a group."""
+        ...
+
     async def get(self, key: str) -> bytes | None: ...
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
         """Write only if absent (replay caches, locks): True when this caller wrote it."""
@@ -79,6 +83,9 @@ class NamespacedStore:
 
     async def put(self, key: str, value: bytes, ttl: int) -> None:
         await self._store.put(self._key(key), value, ttl)
+
+    async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
+        await self._store.put_many([(self._key(k), value, ttl) for k, value, ttl in records])
 
     async def get(self, key: str) -> bytes | None:
         return await self._store.get(self._key(key))

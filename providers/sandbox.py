@@ -29,6 +29,7 @@ from providers.base import (
     choose_loa,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+from providers.records import login_key
 
 # Skatteverket's test numbers (dataset "Testpersonnummer"); see shared/reference/test-identities.md.
 TEST_IDENTITIES: tuple[tuple[str, str, str], ...] = (
@@ -80,13 +81,15 @@ class SandboxProvider:
             "client_id": login.client_id,
         }
         await self._services.store.put(
-            f"txn:{login.login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
+            login_key("txn", login.login_id),
+            json.dumps(transaction).encode(),
+            TRANSACTION_TTL_SECONDS,
         )
         return self._page(request, login.login_id, transaction)
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         login_id = request.query_params.get("login", "")
-        raw = await self._services.store.take(f"txn:{login_id}")
+        raw = await self._services.store.take(login_key("txn", login_id))
         if raw is None:
             raise LoginStateLost(self.name, None, "unknown or used sandbox transaction")
         transaction = json.loads(raw)
@@ -105,7 +108,7 @@ class SandboxProvider:
             raise FormRejected(self.name, login_id, "sandbox form failed its CSRF check")
         transaction = await self._transaction(login_id)
         if "cancel" in form:
-            await self._services.store.delete(f"txn:{login_id}")
+            await self._services.store.delete(login_key("txn", login_id))
             raise UserCancelled(self.name, login_id)
         try:
             number = parse_identity_number(str(form.get("pnr", "")))
@@ -114,7 +117,7 @@ class SandboxProvider:
             return self._page(request, login_id, transaction, invalid.reason, typed, status=400)
         transaction["chosen"] = number.digits
         await self._services.store.put(
-            f"txn:{login_id}", json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
+            login_key("txn", login_id), json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
         )
         return RedirectResponse(
             f"{self._services.base_url}/providers/{self.name}{self.finish_path}?login={login_id}",
@@ -122,7 +125,7 @@ class SandboxProvider:
         )
 
     async def _transaction(self, login_id: str) -> dict[str, Any]:
-        raw = await self._services.store.get(f"txn:{login_id}")
+        raw = await self._services.store.get(login_key("txn", login_id))
         if raw is None:
             raise LoginStateLost(self.name, None, "unknown or expired sandbox transaction")
         transaction: dict[str, Any] = json.loads(raw)

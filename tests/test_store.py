@@ -23,6 +23,11 @@ async def test_put_then_get(store) -> None:
     assert await store.get("k:1") == b"value"
 
 
+async def test_put_many_writes_every_record_with_its_ttl(store) -> None:
+    await store.put_many([("many:1", b"one", 60), ("many:2", b"two", 60)])
+    assert [await store.get("many:1"), await store.get("many:2")] == [b"one", b"two"]
+
+
 async def test_take_returns_once(store) -> None:
     await store.put("k:2", b"code", 60)
     assert await store.take("k:2") == b"code"

@@ -108,8 +108,12 @@ class TokenEndpoint:
             identity=issued.identity,
         )
         ttl = self._settings.access_token_ttl_seconds
-        await self._store.put(f"at:{access_token}", grant.dumps(), ttl)
-        await self._store.put(f"code-used:{code}", f"at:{access_token}".encode(), ttl)
+        await self._store.put_many(
+            [
+                (f"at:{access_token}", grant.dumps(), ttl),
+                (f"code-used:{code}", f"at:{access_token}".encode(), ttl),
+            ]
+        )
         self._audit.event("token_issued", client=client.client_id, sub=sub)
         return {
             "access_token": access_token,
