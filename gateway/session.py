@@ -100,9 +100,9 @@ class Sessions:
     async def index_upstream(self, session: SsoSession, provider: str, keys: list[str]) -> None:
         """Let the upstream's own logout (SAML SLO from the IdP) find this session by its keys."""
         ttl = self._settings.ttl_seconds - (int(time.time()) - session.created_at)
-        for key in keys:
-            if ttl > 0:
-                await self._store.put(f"upstream:{provider}:{key}", session.sid.encode(), ttl)
+        if ttl > 0 and keys:
+            sid = session.sid.encode()
+            await self._store.put_many([(f"upstream:{provider}:{key}", sid, ttl) for key in keys])
 
     async def end_by_upstream(self, provider: str, key: str) -> SsoSession | None:
         """End the session an upstream logout names; None when it is already gone."""
