@@ -48,6 +48,7 @@ from gateway.store import DeferredStore, StoreUnavailable, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
 from gateway.ui.failure import ERROR_PATH, FailurePages
 from gateway.ui.pages import UI_DIR, PageRenderer
+from gateway.upstream_health import UpstreamHealth, provider_problem
 from providers.bankid_simulator import BankIDSimulator
 from providers.base import Provider
 
@@ -77,7 +78,8 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     clients = ClientRegistry(settings)
     audit = Audit(clients, subject_salt)
     metrics = Metrics()
-    providers = build_providers(settings, store, pages, browsers, metrics)
+    health: dict[str, UpstreamHealth] = {}
+    providers = build_providers(settings, store, pages, browsers, metrics, health)
     metrics.watch(providers)
     limiter = RateLimiter(settings, store)
     sessions = Sessions(settings, store, secret_key)
@@ -94,6 +96,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         limiter,
         metrics,
         audit,
+        health,
     )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
@@ -167,12 +170,18 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
             problems["store"] = str(error) or "unreachable"
         if not keys.jwks()["keys"]:
             problems["keys"] = "no signing key loaded"
+        degraded = {}
         for name, provider in providers.items():
-            problem = getattr(provider, "problem", None)
+            problem = provider_problem(provider, health)
             if problem:
-                problems[f"provider {name}"] = problem
+                degraded[f"provider {name}"] = problem
+        if len(degraded) == len(providers):
+            problems.update(degraded)
+        # One provider down leaves this instance as able as its peers to serve the others: still
+        # ready, reported as degraded. Only when no provider can log anyone in is it not ready.
         status = 503 if problems else 200
-        body = {"status": "not ready" if problems else "ready", "problems": problems}
+        word = "not ready" if problems else ("degraded" if degraded else "ready")
+        body = {"status": word, "problems": problems | degraded}
         return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     async def home(request: Request) -> Response:

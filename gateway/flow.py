@@ -30,6 +30,7 @@ from gateway.session import Sessions, SsoSession
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.pages import PageRenderer, negotiate_locale
 from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
+from gateway.upstream_health import UpstreamHealth, provider_problem
 from providers.base import (
     FormRejected,
     Identity,
@@ -37,6 +38,7 @@ from providers.base import (
     LoginStateLost,
     Provider,
     ProviderError,
+    ProviderUnavailable,
     Store,
     UnmetAssurance,
 )
@@ -117,7 +119,9 @@ class LoginFlow:
         limiter: RateLimiter,
         metrics: Metrics,
         audit: Audit,
+        health: dict[str, UpstreamHealth],
     ) -> None:
+        self._health = health
         self._audit = audit
         self._metrics = metrics
         self._limiter = limiter
@@ -308,6 +312,9 @@ class LoginFlow:
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
         await self._limiter.provider_start(request)
+        problem = provider_problem(provider, self._health)
+        if problem:  # fail now rather than make the citizen wait out the upstream's timeout
+            raise ProviderUnavailable(provider.name, login.id, problem)
         self._metrics.logins_started.labels(provider.name).inc()
         self._audit.event("provider_chosen", client=login.client_id, provider=provider.name)
         if login.provider != provider.name:
@@ -341,7 +348,7 @@ class LoginFlow:
             "login_id": login.id,
             "providers": ordered,
             "last_used": last_used,
-            "unavailable": {p.name for p in ordered if getattr(p, "problem", None)},
+            "unavailable": {p.name for p in ordered if provider_problem(p, self._health)},
             "client_id": login.client_id,
             "csrf": self._browsers.token(request, login.id),
             "action": self._url(f"/login/{login.id}"),

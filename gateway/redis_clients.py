@@ -4,6 +4,7 @@ connection (up to the store timeout) instead of failing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -16,19 +17,33 @@ from gateway.settings import SentinelSettings, StoreSettings
 RedisClient = redis_asyncio.Redis | RedisCluster
 
 
-def redis_client(settings: StoreSettings) -> RedisClient:
+@dataclass
+class RedisConnection:
+    """The client the store talks through, and what else must be closed with it."""
+
+    client: RedisClient
+    sentinels: Sentinel | None = None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.sentinels is not None:
+            await self.sentinels.aclose()
+
+
+def redis_connection(settings: StoreSettings) -> RedisConnection:
     timeouts: dict[str, Any] = {
         "socket_timeout": settings.timeout_seconds,
         "socket_connect_timeout": settings.timeout_seconds,
     }
     if settings.cluster:
         # Learns every node (and moved slots) from the one in the url.
-        return RedisCluster.from_url(
+        cluster = RedisCluster.from_url(
             settings.url,
             max_connections=settings.max_connections,
             **timeouts,
             **_tls_files(settings),
         )
+        return RedisConnection(cluster)
     if settings.sentinel is not None:
         return _sentinel_master(settings, settings.sentinel, timeouts)
     pool = redis_asyncio.BlockingConnectionPool.from_url(
@@ -40,12 +55,12 @@ def redis_client(settings: StoreSettings) -> RedisClient:
         **timeouts,
         **_tls_files(settings),
     )
-    return redis_asyncio.Redis.from_pool(pool)
+    return RedisConnection(redis_asyncio.Redis.from_pool(pool))
 
 
 def _sentinel_master(
     settings: StoreSettings, sentinel: SentinelSettings, timeouts: dict[str, Any]
-) -> redis_asyncio.Redis:
+) -> RedisConnection:
     """A client that asks the sentinels where the master is, and asks again after a failover
     (redis-py's SentinelConnectionPool re-resolves when a connection to the old master fails)."""
     parts = urlsplit(settings.url)
@@ -65,7 +80,7 @@ def _sentinel_master(
         **timeouts,
     )
     master: redis_asyncio.Redis = sentinels.master_for(sentinel.service_name, **master_options)
-    return master
+    return RedisConnection(master, sentinels)
 
 
 def _tls_files(settings: StoreSettings) -> dict[str, str]:

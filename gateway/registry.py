@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.upstream_health import UpstreamHealth, WatchedUpstream
 from providers.bankid import BankIDProvider
 from providers.base import FormGuard, NamespacedStore, Pages, Provider, ProviderServices, Store
 from providers.oidc import OidcProvider
@@ -22,10 +23,17 @@ PROVIDER_CLASSES: dict[str, Callable[[Any, ProviderServices], Provider]] = {
 
 
 def build_providers(
-    settings: Settings, store: Store, pages: Pages, forms: FormGuard, metrics: Metrics
+    settings: Settings,
+    store: Store,
+    pages: Pages,
+    forms: FormGuard,
+    metrics: Metrics,
+    health: dict[str, UpstreamHealth],
 ) -> dict[str, Provider]:
+    """One provider per entry; `health` gets each provider's upstream health record."""
     providers: dict[str, Provider] = {}
     for name, config in settings.providers.items():
+        health[name] = UpstreamHealth()
         services = ProviderServices(
             name=name,
             store=NamespacedStore(store, f"p:{name}:"),
@@ -33,7 +41,7 @@ def build_providers(
             forms=forms,
             base_url=settings.issuer,
             environment=settings.environment,
-            upstream=metrics.upstream(name),
+            upstream=WatchedUpstream(metrics.upstream(name), health[name]),
         )
         providers[name] = PROVIDER_CLASSES[config.type](config, services)
     return providers

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from redis.exceptions import RedisError
 
-from gateway.redis_clients import RedisClient, redis_client
+from gateway.redis_clients import RedisClient, redis_connection
 from gateway.settings import StoreSettings
 from providers.base import Store
 
@@ -143,9 +143,6 @@ class RedisStore:
         async with _translated_errors():
             await self._redis.ping()
 
-    async def close(self) -> None:
-        await self._redis.aclose()
-
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:
     """The client is created without decode_responses, so Redis answers bytes."""
@@ -166,11 +163,11 @@ async def open_store(settings: StoreSettings | None) -> AsyncIterator[Store]:
     if settings is None:
         yield MemoryStore()
         return
-    store = RedisStore(redis_client(settings))
+    connection = redis_connection(settings)
     try:
-        yield store
+        yield RedisStore(connection.client)
     finally:
-        await store.close()
+        await connection.aclose()
 
 
 class DeferredStore:

@@ -130,6 +130,10 @@ class BankIDClient:
             answer = await self._call_with_retries(path, body)
             outcome = "ok"
             return answer
+        except BankIDError as error:
+            if 400 <= error.status < 500:  # BankID answered: the request, not BankID, was wrong
+                outcome = "rejected"
+            raise
         finally:
             self._upstream.observe(path, time.perf_counter() - started, outcome)
 

@@ -173,7 +173,9 @@ class FormGuard(Protocol):
 
 
 class UpstreamObserver(Protocol):
-    """Where a provider reports how long each call to its upstream took (metrics)."""
+    """Where a provider reports how long each call to its upstream took (metrics) and how it
+    ended: `ok`, `rejected` (the upstream answered with a client error) or `error`
+    (unreachable, timed out, or a server error; these count against the upstream's health)."""
 
     def observe(self, operation: str, seconds: float, outcome: str) -> None: ...
 

@@ -437,7 +437,8 @@ class OidcProvider:
         started, outcome = time.perf_counter(), "error"
         try:
             response = await call
-            outcome = "ok" if response.status_code < 500 else "error"
+            status = response.status_code
+            outcome = "ok" if status < 400 else ("rejected" if status < 500 else "error")
             return response
         finally:
             self._services.upstream.observe(operation, time.perf_counter() - started, outcome)

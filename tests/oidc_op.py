@@ -137,11 +137,11 @@ class UpstreamOP:
     async def _token(self, request: Request) -> Response:
         import asyncio
 
+        form = await request.form()  # read before stalling, as a slow server would
         if self.twist.token_delay:
             await asyncio.sleep(self.twist.token_delay)
         if self.twist.token_status != 200:
             return JSONResponse({"error": "server_error"}, status_code=self.twist.token_status)
-        form = await request.form()
         if not await self._client_authenticated(request, form):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         params = self.codes.pop(str(form.get("code")), None)

@@ -17,6 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.upstream_health import FAILURES_TO_OPEN
 from tests.harness import (
     REDIRECT_URI,
     Browser,
@@ -195,9 +197,38 @@ def test_an_upstream_that_is_down_is_unavailable_on_the_chooser(store_url: str |
         freja = re.search(r'<button[^>]*value="freja"[^>]*>', page.text)
         assert freja is not None and "disabled" in freja.group(0)
         assert "Inte tillgänglig just nu" in page.text
-        ready = httpx2.get(f"{live.url}/readyz")
-        assert ready.status_code == 503 and "provider freja" in ready.json()["problems"]
+        ready = httpx2.get(f"{live.url}/readyz")  # the sandbox still works: degraded, ready
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert "provider freja" in ready.json()["problems"]
         browser.close()
+
+
+def test_an_upstream_failing_again_and_again_is_shut_off_while_the_others_go_on(
+    store_url: str | None, op: UpstreamOP
+) -> None:
+    providers = {"sandbox": {"type": "sandbox"}, "freja": oidc_provider(op)}
+    via_freja = {AUTHN_PROVIDER_PARAMETER: "freja"}
+    with running_gateway(store_url, providers=providers) as live:
+        op.twist = Twist(token_delay=1.5)  # slower than timeout_seconds: 1
+        for _ in range(FAILURES_TO_OPEN):
+            browser = Browser(live)
+            assert_refused(to_callback(browser, **via_freja), "temporarily_unavailable")
+            browser.close()
+        browser = Browser(live)
+        sent_before = len(op.authorize_requests)
+        shut = browser.authorize(**browser.authorize_params("basic", **via_freja))
+        assert shut.status_code == 503 and len(op.authorize_requests) == sent_before
+        browser.close()
+        browser = Browser(live)
+        chooser = browser.authorize(**browser.authorize_params("basic"))
+        freja = re.search(r'<button[^>]*value="freja"[^>]*>', chooser.text)
+        assert freja is not None and "disabled" in freja.group(0)
+        browser.close()
+        citizen = Browser(live)
+        assert "code" in citizen.login("basic", **{AUTHN_PROVIDER_PARAMETER: "sandbox"}).callback
+        citizen.close()
+        ready = httpx2.get(f"{live.url}/readyz").json()
+        assert ready["status"] == "degraded" and "provider freja" in ready["problems"]
 
 
 @pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
