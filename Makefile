@@ -26,6 +26,8 @@ test-slow: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/token_endpoint.py
+	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/bankid.py
 	$(BIN)/python bench/saml.py
 

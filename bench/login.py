@@ -2,33 +2,53 @@
 
 One login = GET /authorize (sandbox page) -> POST sandbox form -> GET finish (code) ->
 POST /token -> GET /userinfo: five HTTP requests, as a real e-service and citizen make them.
-Runs MemoryStore and a throwaway redis-server, at 1, 16 and 64 concurrent clients, and prints
-the machine's raw RS256 sign rate from the same run for scale. Not a test: nothing asserts.
+Runs MemoryStore (1 worker) and a throwaway redis-server (1 and 2 worker processes), at 1, 16
+and 64 concurrent clients, and prints the machine's raw RS256 sign rate from the same run for
+scale. The load comes from bench/lean_http.py (one keep-alive connection per citizen) unless
+--client httpx. Not a test: nothing asserts.
 
-    python bench/login.py [--seconds 5] [--concurrency 1 16 64]
+    python bench/login.py [--seconds 5] [--concurrency 1 16 64] [--workers 1 2] [--client lean]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.lean_http import LeanClient, LeanHttpError
+
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 FIELD = re.compile(r'name="(login|csrf)" value="([^"]+)"')
+AUTHORIZE = {
+    "client_id": "bench", "redirect_uri": REDIRECT_URI, "response_type": "code",
+    "scope": "openid https://id.oidc.se/scope/naturalPersonNumber", "state": "s", "nonce": "n",
+}  # fmt: skip
+CLIENT = ("bench", "bench-secret")
+PNR = "199908072391"
+REQUESTS_PER_LOGIN = 5
+C = TypeVar("C", LeanClient, httpx2.AsyncClient)
 
 
 def free_port() -> int:
@@ -37,69 +57,249 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def config_text(port: int, store_url: str | None) -> str:
+def config_text(
+    port: int, store_url: str | None, keys_dir: Path | None = None, clients: str | None = None
+) -> str:
+    """`keys_dir` (with store_url) is what --workers 2 needs; `clients` replaces the one client."""
     store = f"store: {{url: '{store_url}'}}\n" if store_url else ""
+    keys = f"keys: {{dir: '{keys_dir}'}}\n" if keys_dir else ""
     return (
         f"issuer: http://127.0.0.1:{port}\n"
-        f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
+        f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}{keys}"
         # the load comes from one IP: the limits would measure themselves
         "rate_limits: {authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}\n"
         "providers: {sandbox: {type: sandbox}}\n"
-        f"clients: [{{client_id: bench, client_secret: bench-secret, redirect_uris: ['{REDIRECT_URI}']}}]\n"
+        + (clients or f"clients: [{client_entry(*CLIENT)}]\n")
     )
+
+
+def client_entry(client_id: str, secret: str) -> str:
+    return f"{{client_id: {client_id}, client_secret: {secret}, redirect_uris: ['{REDIRECT_URI}']}}"
 
 
 async def one_login(http: httpx2.AsyncClient) -> float:
     started = time.perf_counter()
-    page = await http.get("/authorize", params={
-        "client_id": "bench", "redirect_uri": REDIRECT_URI, "response_type": "code",
-        "scope": "openid https://id.oidc.se/scope/naturalPersonNumber", "state": "s", "nonce": "n"})  # fmt: skip
+    page = await http.get("/authorize", params=AUTHORIZE)
     fields = dict(FIELD.findall(page.text))
-    submitted = await http.post("/providers/sandbox/login", data={**fields, "pnr": "199908072391"})
+    submitted = await http.post("/providers/sandbox/login", data={**fields, "pnr": PNR})
     finished = await http.get(submitted.headers["location"])
     code = finished.headers["location"].split("code=", 1)[1].split("&", 1)[0]
-    tokens = await http.post("/token", auth=("bench", "bench-secret"), data={
+    tokens = await http.post("/token", auth=CLIENT, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI})  # fmt: skip
     access_token = tokens.json()["access_token"]
     userinfo = await http.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
     userinfo.raise_for_status()
+    http.cookies.clear()  # the next login is a new citizen on the same connection
     return time.perf_counter() - started
 
 
-async def run_clients(base_url: str, concurrency: int, seconds: float) -> list[float]:
+async def lean_page(http: LeanClient, client_id: str = "bench") -> dict[str, str]:
+    """GET /authorize: the sandbox page's hidden fields (a pending login now exists)."""
+    page = await http.get("/authorize", {**AUTHORIZE, "client_id": client_id})
+    fields = dict(FIELD.findall(page.text))
+    if page.status != 200 or len(fields) != 2:
+        raise LeanHttpError(f"/authorize: HTTP {page.status}, not the sandbox page: {page.body[:300]!r}")  # fmt: skip
+    return fields
+
+
+async def lean_code(http: LeanClient, client_id: str = "bench") -> str:
+    """A sandbox login up to the authorization code, which is left unredeemed."""
+    fields = await lean_page(http, client_id)
+    submitted = await http.post("/providers/sandbox/login", {**fields, "pnr": PNR})
+    finished = await http.get(submitted.location)
+    location = finished.location
+    if "code=" not in location:
+        raise LeanHttpError(f"the finish redirect carries no code: {location}")
+    return location.split("code=", 1)[1].split("&", 1)[0]
+
+
+async def lean_redeem(http: LeanClient, code: str, client: tuple[str, str] = CLIENT) -> str:
+    """POST /token: the access token."""
+    tokens = await http.post("/token", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}, auth=client)  # fmt: skip
+    tokens.raise_for_status()
+    return str(tokens.json()["access_token"])
+
+
+async def one_login_lean(http: LeanClient, client: tuple[str, str] = CLIENT) -> float:
+    started = time.perf_counter()
+    access_token = await lean_redeem(http, await lean_code(http, client[0]), client)
+    userinfo = await http.get("/userinfo", bearer=access_token)
+    userinfo.raise_for_status()
+    http.cookies.clear()  # the next login is a new citizen on the same connection
+    return time.perf_counter() - started
+
+
+async def run_clients(
+    base_url: str,
+    concurrency: int,
+    seconds: float,
+    client: str = "lean",
+    started: Callable[[], object] = lambda: None,
+) -> list[float]:
+    """Citizens logging in one after another on `concurrency` connections for `seconds`; each
+    login's seconds. `started()` is called once the connections are open, just before."""
     latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
+    async with contextlib.AsyncExitStack() as stack:
+        logins: list[Callable[[], Awaitable[float]]]
+        if client == "lean":
+            lean = await opened(stack, concurrency, lambda: LeanClient(base_url))
+            logins = [functools.partial(one_login_lean, http) for http in lean]
+        else:
+            limits = httpx2.Limits(max_connections=1)
+            pool = await opened(stack, concurrency, lambda: httpx2.AsyncClient(
+                base_url=base_url, limits=limits, timeout=30))  # fmt: skip
+            logins = [functools.partial(one_login, http) for http in pool]
+        started()
+        deadline = time.perf_counter() + seconds
 
-    async def citizen() -> None:
-        limits = httpx2.Limits(max_connections=1)
-        async with httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=30) as http:
+        async def citizen(login: Callable[[], Awaitable[float]]) -> None:
             while time.perf_counter() < deadline:
-                latencies.append(await one_login(http))
-                http.cookies.clear()
+                latencies.append(await login())
 
-    await asyncio.gather(*(citizen() for _ in range(concurrency)))
+        await asyncio.gather(*(citizen(login) for login in logins))
     return latencies
 
 
-def serve(port: int, config: Path) -> subprocess.Popen[bytes]:
+async def opened(stack: contextlib.AsyncExitStack, count: int, make: Callable[[], C]) -> list[C]:
+    """`count` clients, each connected by a GET /healthz, 10 ms apart: connections that arrive
+    together nearly all land on one uvicorn worker (it accepts the backlog at one wake-up)."""
+    clients: list[C] = []
+    for _ in range(count):
+        client = await stack.enter_async_context(make())
+        await client.get("/healthz")
+        clients.append(client)
+        await asyncio.sleep(0.01)
+    return clients
+
+
+async def in_parallel(
+    base_url: str, concurrency: int, items: list[str], work: Callable[[LeanClient, str], Awaitable[object]],
+    started: Callable[[], object] = lambda: None,
+) -> list[float]:  # fmt: skip
+    """`work(client, item)` for every item, on `concurrency` connections opened beforehand
+    (`started()` is called then); the seconds each call took."""
+    queue = list(reversed(items))
+    latencies: list[float] = []
+
+    async def drain(client: LeanClient) -> None:
+        while queue:
+            item = queue.pop()
+            begun = time.perf_counter()
+            await work(client, item)
+            latencies.append(time.perf_counter() - begun)
+
+    async with contextlib.AsyncExitStack() as stack:
+        clients = await opened(stack, concurrency, lambda: LeanClient(base_url))
+        started()
+        await asyncio.gather(*(drain(client) for client in clients))
+    return latencies
+
+
+def warm_up(base_url: str, client: str = "lean") -> None:
+    """Three seconds of logins at 16 concurrent: a fresh server is slower for its first seconds."""
+    asyncio.run(run_clients(base_url, 16, 3.0, client))
+
+
+def serve(
+    port: int, config: Path, workers: int = 1, seconds: float = 30.0
+) -> subprocess.Popen[bytes]:
+    """`portvakt serve` once /healthz answers and, with several workers, every worker is idle."""
+    return serve_timed(port, config, workers, seconds)[0]
+
+
+def serve_timed(
+    port: int, config: Path, workers: int = 1, seconds: float = 30.0
+) -> tuple[subprocess.Popen[bytes], float, float]:
+    """`serve`, and the seconds from launch until /healthz answered and until it was ready
+    (every worker idle; with one worker, the same)."""
+    started = time.perf_counter()
+    process = launch(port, config, workers)
+    with quoting_log(config, process):
+        answering(process, f"http://127.0.0.1:{port}/healthz", "portvakt serve", seconds)
+        answered = time.perf_counter() - started
+        if workers > 1:
+            settled(process.pid, workers, seconds)
+    return process, answered, time.perf_counter() - started if workers > 1 else answered
+
+
+def launch(port: int, config: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    """`portvakt serve`, just started; its stderr goes to CONFIG.log."""
     script = Path(sys.executable).parent / "portvakt"
-    process = subprocess.Popen(
-        [str(script), "serve", "--port", str(port), "--config", str(config), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    return answering(process, f"http://127.0.0.1:{port}/healthz", "portvakt serve")
+    with config.with_suffix(".log").open("wb") as stderr:
+        return subprocess.Popen(
+            [str(script), "serve", "--port", str(port), "--config", str(config), "--log-level", "warning",
+             "--workers", str(workers)],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
 
 
-def answering(process: subprocess.Popen[bytes], url: str, what: str) -> subprocess.Popen[bytes]:
+@contextmanager
+def quoting_log(config: Path, process: subprocess.Popen[bytes]) -> Iterator[None]:
+    """A server that did not start is stopped and reported with the end of its stderr."""
+    try:
+        yield
+    except RuntimeError as error:
+        stop(process)
+        log = config.with_suffix(".log").read_text()[-2000:]
+        raise RuntimeError(f"{error}; its stderr:\n{log}") from None
+
+
+def answering(
+    process: subprocess.Popen[bytes], url: str, what: str, seconds: float = 30.0
+) -> subprocess.Popen[bytes]:
     """`process` once `url` answers at all (any status); killed if it never does."""
-    for _ in range(200):
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline and process.poll() is None:
         try:
             httpx2.get(url, timeout=0.2)
             return process
         except httpx2.TransportError:
             time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{what} did not start")
+    stop(process)
+    raise RuntimeError(f"{what} did not start (exit status {process.returncode})")
+
+
+def stop(process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    """SIGTERM (uvicorn's supervisor stops its workers), then SIGKILL to whatever of the process
+    tree is left: a killed parent would leave its workers running."""
+    tree = descendants(process.pid) if process.poll() is None else []
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def settled(pid: int, workers: int, seconds: float = 60.0) -> None:
+    """Wait until `pid` has `workers` worker processes and none of them is using CPU: /healthz
+    answers as soon as one worker is up, and the load's connections must reach all of them."""
+    deadline, before = time.perf_counter() + seconds, process_cpu(pid)
+    while time.perf_counter() < deadline:
+        time.sleep(0.3)
+        now = process_cpu(pid)
+        busy = any(now[p] - before.get(p, 0.0) > 0.02 for p in now)
+        if len(uvicorn_workers(now)) == workers and not busy:
+            return
+        before = now
+    raise RuntimeError(f"the {workers} workers of process {pid} did not settle in {seconds} s")
+
+
+def uvicorn_workers(pids: Iterable[int]) -> list[int]:
+    """The uvicorn worker processes among `pids` (multiprocessing's spawned children; not the
+    parent, not multiprocessing's resource tracker)."""
+    found = []
+    for pid in pids:
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def redis_server(directory: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -117,6 +317,8 @@ def redis_server(directory: str) -> tuple[subprocess.Popen[bytes], str]:
 
 def rs256_signs_per_second(seconds: float = 1.0) -> float:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for _ in range(50):  # warm-up
+        key.sign(b"x" * 300, padding.PKCS1v15(), hashes.SHA256())
     count, deadline = 0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         key.sign(b"x" * 300, padding.PKCS1v15(), hashes.SHA256())
@@ -130,57 +332,205 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, recursively (uvicorn's workers are children of `portvakt serve`)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in task.read_text().split()]
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+    return [pid for child in children for pid in (child, *descendants(child))]
+
+
+def process_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of `pid` and of each of its descendants, by process id."""
+    usage: dict[int, float] = {}
+    for member in (pid, *descendants(pid)):
+        try:
+            usage[member] = cpu_seconds(member)
+        except FileNotFoundError:
+            continue  # it exited between the listing and the read
+    return usage
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine, all cores (user, nice, system, irq, softirq)."""
+    user, nice, system, _idle, _iowait, irq, softirq = Path("/proc/stat").read_text().split()[1:8]
+    return sum(int(n) for n in (user, nice, system, irq, softirq)) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds of the gateway (per process of its tree), redis-server, this process and
+    the whole machine."""
+
+    server: dict[int, float]
+    redis: float
+    client: float
+    machine: float
+
+    @classmethod
+    def now(cls, server_pid: int, redis_pid: int | None) -> Cpu:
+        redis = cpu_seconds(redis_pid) if redis_pid is not None else 0.0
+        return cls(process_cpu(server_pid), redis, time.process_time(), machine_cpu_seconds())
+
+    def __sub__(self, earlier: Cpu) -> Cpu:
+        server = {p: cpu - earlier.server.get(p, 0.0) for p, cpu in self.server.items()}
+        return Cpu(server, self.redis - earlier.redis, self.client - earlier.client,
+                   self.machine - earlier.machine)  # fmt: skip
+
+    @property
+    def server_total(self) -> float:
+        return sum(self.server.values())
+
+    @property
+    def others(self) -> float:
+        """What the rest of the machine used meanwhile: anything else disturbs the figures."""
+        return self.machine - self.server_total - self.redis - self.client
+
+    def disturbance(self, seconds: float) -> str:
+        """A warning line if other processes used more than 5 % of a core for `seconds`."""
+        share = self.others / seconds
+        if share <= 0.05:
+            return ""
+        return (
+            f"  ! other processes used {share:.0%} of a core meanwhile: these figures are disturbed"
+        )
+
+    def worker_split(self) -> str:
+        """How the uvicorn workers shared the server's CPU, in %: '-' with one process."""
+        workers = sorted((self.server[p] for p in uvicorn_workers(self.server)), reverse=True)
+        total = sum(workers)
+        if len(workers) < 2 or total <= 0:
+            return "-"
+        return "/".join(f"{100 * cpu / total:.0f}" for cpu in workers)
+
+
 def p50_p99_ms(seconds: list[float]) -> tuple[float, float]:
     ordered = sorted(seconds)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-def report(
-    store: str, concurrency: int, seconds: float, latencies: list[float], cpu: float
-) -> None:
-    p50, p99 = p50_p99_ms(latencies)
-    cpu_ms = cpu * 1000 / max(len(latencies), 1)
-    print(f"{store:<8} {concurrency:>4} {len(latencies) / seconds:>10.1f} {p50:>9.1f} {p99:>9.1f}"
-          f" {len(latencies) * 5 / seconds:>10.0f} {cpu_ms:>13.2f}")  # fmt: skip
+@dataclass(frozen=True)
+class Row:
+    label: str  # the store, or what else the rows differ in
+    workers: int
+    concurrency: int
+    seconds: float  # wall clock
+    latencies: list[float]
+    cpu: Cpu
+
+    def per_login_ms(self, cpu_seconds: float) -> float:
+        return cpu_seconds * 1000 / max(len(self.latencies), 1)
+
+
+def header(label: str = "store") -> str:
+    return (
+        f"{label:<8} {'workers':>7} {'conc':>4} {'logins/s':>10} {'p50 ms':>9} {'p99 ms':>9}"
+        f" {'requests/s':>10} {'server CPU ms/login':>19} {'redis CPU ms/login':>18}"
+        f" {'client CPU ms/login':>19} {'worker CPU split %':>18}"
+    )
+
+
+def report(row: Row) -> None:
+    p50, p99 = p50_p99_ms(row.latencies)
+    rate = len(row.latencies) / row.seconds
+    print(f"{row.label:<8} {row.workers:>7} {row.concurrency:>4} {rate:>10.1f} {p50:>9.1f} {p99:>9.1f}"
+          f" {rate * REQUESTS_PER_LOGIN:>10.0f} {row.per_login_ms(row.cpu.server_total):>19.2f}"
+          f" {row.per_login_ms(row.cpu.redis):>18.2f} {row.per_login_ms(row.cpu.client):>19.2f}"
+          f" {row.cpu.worker_split():>18}", flush=True)  # fmt: skip
+    if warning := row.cpu.disturbance(row.seconds):
+        print(warning)
+
+
+def report_derived(rows: list[Row]) -> None:
+    """Capacity derived from CPU per login, not measured: the load generator took its share."""
+    print("\nDERIVED from server CPU per login, not measured (as if the gateway had the cores to itself):")  # fmt: skip
+    print(f"{'store':<8} {'workers':>7} {'conc':>4} {'logins/s per core':>18} {'logins/s on 2 cores':>19} {'2 cores incl. redis':>19}")  # fmt: skip
+    for row in rows:
+        server = row.per_login_ms(row.cpu.server_total)
+        with_redis = server + row.per_login_ms(row.cpu.redis)
+        print(f"{row.label:<8} {row.workers:>7} {row.concurrency:>4} {1000 / server:>18.0f}"
+              f" {2000 / server:>19.0f} {2000 / with_redis:>19.0f}")  # fmt: skip
+
+
+def setups(workers: list[int]) -> list[tuple[str, int]]:
+    """(store, workers) pairs: MemoryStore cannot be shared between worker processes."""
+    return [("memory", 1)] * (1 in workers) + [("redis", n) for n in workers]
+
+
+@dataclass(frozen=True)
+class Gateway:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    answered_seconds: float  # from launch until /healthz answered
+    ready_seconds: float  # until every worker was idle
+
+
+@contextmanager
+def gateway(
+    workdir: Path, name: str, store_url: str | None, workers: int, clients: str | None = None,
+    seconds: float = 30.0,
+) -> Iterator[Gateway]:  # fmt: skip
+    """A running `portvakt serve` (several workers get a shared keys.dir), stopped at the end."""
+    port = free_port()
+    keys_dir = workdir / f"{name}-keys" if store_url else None
+    config = workdir / f"{name}.yaml"
+    config.write_text(config_text(port, store_url, keys_dir, clients))
+    process, answered, ready = serve_timed(port, config, workers, seconds)
+    try:
+        yield Gateway(process, f"http://127.0.0.1:{port}", answered, ready)
+    finally:
+        stop(process)
+
+
+def measure(
+    served: Gateway, redis_pid: int | None, setup: tuple[str, int, int], seconds: float,
+    client: str = "lean",
+) -> Row:  # fmt: skip
+    """Logins for `seconds` at `setup`'s concurrency; the wall-clock time (the last logins end
+    after `seconds`) and the CPU are counted from when the connections are open."""
+    label, workers, concurrency = setup
+    pid, marks = served.process.pid, list[tuple[Cpu, float]]()
+    latencies = asyncio.run(run_clients(served.base_url, concurrency, seconds, client,
+        started=lambda: marks.append((Cpu.now(pid, redis_pid), time.perf_counter()))))  # fmt: skip
+    elapsed = time.perf_counter() - marks[0][1]
+    return Row(
+        label, workers, concurrency, elapsed, latencies, Cpu.now(pid, redis_pid) - marks[0][0]
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--client", choices=["lean", "httpx"], default="lean")
     args = parser.parse_args()
     signs = rs256_signs_per_second()
-    print(f"raw RS256 signatures/s on one core (same run): {signs:.0f}")
-    print(
-        f"{'store':<8} {'conc':>4} {'logins/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'requests/s':>10}"
-        f" {'server CPU ms/login':>13}"
-    )
+    print(f"raw RS256 signatures/s on one core (same run): {signs:.0f}; client: {args.client}")
+    print(header())
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as workdir:
         redis, redis_url = redis_server(workdir)
         try:
-            for store, url in (("memory", None), ("redis", redis_url)):
-                port = free_port()
-                config = Path(workdir) / f"{store}.yaml"
-                config.write_text(config_text(port, url))
-                server = serve(port, config)
-                try:
-                    asyncio.run(run_clients(f"http://127.0.0.1:{port}", 4, 1.0))  # warm-up
+            for store, workers in setups(args.workers):
+                url = redis_url if store == "redis" else None
+                with gateway(Path(workdir), f"{store}-{workers}", url, workers) as served:
+                    redis_pid = redis.pid if url else None
+                    warm_up(served.base_url, args.client)
                     for concurrency in args.concurrency:
-                        cpu_before = cpu_seconds(server.pid)
-                        latencies = asyncio.run(
-                            run_clients(f"http://127.0.0.1:{port}", concurrency, args.seconds)
-                        )
-                        cpu = cpu_seconds(server.pid) - cpu_before
-                        report(store, concurrency, args.seconds, latencies, cpu)
-                finally:
-                    server.terminate()
-                    server.wait()
+                        setup = (store, workers, concurrency)
+                        rows.append(measure(served, redis_pid, setup, args.seconds, args.client))
+                        report(rows[-1])
         finally:
             redis.terminate()
             redis.wait()
-    print("one gateway process (uvicorn, 1 worker); the load generator shares the 2 cores, so")
-    print("logins/s is a lower bound: 1000 / (server CPU ms/login) is what one core could serve")
+    print("the load generator (one Python process), redis-server and the gateway share the 2")
+    print("cores, so logins/s is a lower bound; server CPU sums `portvakt serve` and its workers")
+    report_derived(rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+"""The token endpoint alone, against `portvakt serve` in its own process, next to the machine's
+raw RS256 sign rate on one core, measured in the same run just before each row.
+
+For each row, --codes sandbox logins are first taken up to the authorization code through the
+server (GET /authorize -> POST sandbox form -> GET finish) and left unredeemed; then only their
+redemption (POST /token, client_secret_basic, one RS256-signed ID token each) is timed, at 16
+and 64 concurrent clients. MemoryStore with 1 worker; Redis with 1 and 2 workers. Prints token
+responses/s and their ratio to the raw signs/s, p50/p99, and the server's CPU per token (and what
+it makes per core, against the sign rate). Not a test: nothing asserts.
+
+    python bench/token_endpoint.py [--codes 3000] [--concurrency 16 64] [--workers 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.lean_http import LeanClient
+from bench.login import (
+    Cpu,
+    Gateway,
+    gateway,
+    in_parallel,
+    lean_code,
+    lean_redeem,
+    p50_p99_ms,
+    redis_server,
+    rs256_signs_per_second,
+    setups,
+    warm_up,
+)
+
+HEADER = (
+    f"{'store':<8} {'workers':>7} {'conc':>4} {'signs/s':>8} {'tokens/s':>9} {'÷ signs/s':>9} {'p50 ms':>7}"
+    f" {'p99 ms':>7} {'server CPU ms/token':>19} {'redis CPU ms/token':>18}"
+    f" {'per core ÷ signs/s':>18} {'worker CPU split %':>18}"
+)
+
+
+async def prepare_codes(base_url: str, count: int, concurrency: int = 16) -> list[str]:
+    codes: list[str] = []
+
+    async def one(client: LeanClient, _: str) -> None:
+        codes.append(await lean_code(client))
+        client.cookies.clear()  # the next code is another citizen's
+
+    await in_parallel(base_url, concurrency, [""] * count, one)
+    return codes
+
+
+async def redeem_all(
+    base_url: str, codes: list[str], concurrency: int, started: Callable[[], object] = lambda: None
+) -> list[float]:
+    return await in_parallel(base_url, concurrency, codes, lean_redeem, started)
+
+
+def measure_row(
+    served: Gateway, redis_pid: int | None, codes: int, concurrency: int
+) -> tuple[list[float], float, Cpu, float]:
+    """Latencies, wall-clock seconds and CPU of redeeming `codes` fresh codes, and the raw RS256
+    sign rate measured just before (the machine's speed drifts by 10-20 % between minutes)."""
+    base_url, pid = served.base_url, served.process.pid
+    prepared = asyncio.run(prepare_codes(base_url, codes))
+    signs = rs256_signs_per_second()
+    marks: list[tuple[Cpu, float]] = []
+    latencies = asyncio.run(redeem_all(base_url, prepared, concurrency,
+        started=lambda: marks.append((Cpu.now(pid, redis_pid), time.perf_counter()))))  # fmt: skip
+    elapsed = time.perf_counter() - marks[0][1]
+    return latencies, elapsed, Cpu.now(pid, redis_pid) - marks[0][0], signs
+
+
+def report(
+    setup: tuple[str, int, int], latencies: list[float], elapsed: float, cpu: Cpu, signs: float
+) -> None:
+    store, workers, concurrency = setup
+    rate = len(latencies) / elapsed
+    p50, p99 = p50_p99_ms(latencies)
+    server_ms = cpu.server_total * 1000 / len(latencies)
+    redis_ms = cpu.redis * 1000 / len(latencies)
+    print(f"{store:<8} {workers:>7} {concurrency:>4} {signs:>8.0f} {rate:>9.1f} {rate / signs:>9.2f} {p50:>7.1f}"
+          f" {p99:>7.1f} {server_ms:>19.2f} {redis_ms:>18.2f} {1000 / server_ms / signs:>18.2f}"
+          f" {cpu.worker_split():>18}", flush=True)  # fmt: skip
+    if warning := cpu.disturbance(elapsed):
+        print(warning)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--codes", type=int, default=3000, help="codes redeemed per row")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    print("signs/s: the raw RS256 sign rate on one core, measured just before each row")
+    print(HEADER)
+    with tempfile.TemporaryDirectory() as workdir:
+        redis, redis_url = redis_server(workdir)
+        try:
+            for store, workers in setups(args.workers):
+                url = redis_url if store == "redis" else None
+                with gateway(Path(workdir), f"{store}-{workers}", url, workers) as served:
+                    warm_up(served.base_url)
+                    for concurrency in args.concurrency:
+                        redis_pid = redis.pid if url else None
+                        measured = measure_row(served, redis_pid, args.codes, concurrency)
+                        report((store, workers, concurrency), *measured)
+        finally:
+            redis.terminate()
+            redis.wait()
+    print("tokens/s ÷ signs/s: measured end to end, the load generator and redis-server on the")
+    print("same 2 cores; per core ÷ signs/s: (1000 / server CPU ms per token) ÷ signs/s, DERIVED")
+
+
+if __name__ == "__main__":
+    main()
