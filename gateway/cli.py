@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.defaults import DEMO_REDIRECT_URIS, demo_settings
-from gateway.keys import KeysUnavailable
+from gateway.keys import KeysUnavailable, load_signing_keys
 from gateway.log_format import configure_logging
 from gateway.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, SettingsError, load_settings
@@ -157,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
             settings = demo_settings(issuer)
         else:
             settings = load_settings(args.config, {"issuer": args.issuer} if args.issuer else None)
-        app = create_app(settings)
+        # With workers, each builds its own app; here only check what they will load.
+        app = create_app(settings) if args.workers == 1 else None
+        if app is None:
+            load_signing_keys(settings.keys.dir, settings.environment != "production")
     except SettingsError as error:
         return report(error)
     except (KeysUnavailable, OSError) as error:
@@ -181,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         "proxy_headers": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
-    if args.workers == 1:
+    if app is not None:
         uvicorn.run(app, **options)
         return 0
     # Each worker process builds its own app from the same file (gateway.worker) and writes its

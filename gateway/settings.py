@@ -411,7 +411,8 @@ def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settin
     except OSError as error:
         raise SettingsError(str(path), [f"cannot read the file: {error.strerror}"]) from error
     try:
-        data = yaml.safe_load(text)
+        # libyaml's safe loader when present: 3-4x faster on a file with thousands of clients.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as error:
         raise SettingsError(str(path), [f"not valid YAML: {error}"]) from error
     if not isinstance(data, dict):
