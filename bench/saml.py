@@ -26,7 +26,15 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.login import answering, cpu_seconds, free_port, p50_p99_ms, redis_server, serve
+from bench.login import (
+    answering,
+    cpu_seconds,
+    free_port,
+    p50_p99_ms,
+    process_cpu,
+    redis_server,
+    serve,
+)
 from providers.saml_xml import KeyPair
 from tests.saml_idp import NS, FakeIdP, SpView, make_key_pair
 
@@ -40,6 +48,7 @@ def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path
     store = f"store: {{url: '{store_url}'}}\n" if store_url else ""
     return (
         f"issuer: http://127.0.0.1:{port}\n"
+        f"keys: {{dir: {keys}/jwt-{port}}}\n"
         f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
         "rate_limits: {authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}\n"
         "providers:\n  sc:\n    type: saml\n    entity_id: https://portvakt.bench.example/sp\n"
@@ -124,6 +133,11 @@ def start_idp(port: int, keys: Path, sp_metadata: Path) -> subprocess.Popen[byte
     return answering(process, f"http://127.0.0.1:{port}/nothing", "the IdP")
 
 
+def gateway_cpu_seconds(pid: int) -> float:
+    """`portvakt serve` and its worker processes together."""
+    return sum(process_cpu(pid).values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -134,7 +148,7 @@ def main() -> None:
         run_idp(int(args.idp[0]), Path(args.idp[1]), Path(args.idp[2]))
         return
     print(
-        f"{'store':<8} {'conc':>4} {'logins/s':>10} {'p50 ms':>9} {'p99 ms':>9}"
+        f"{'store':<8} {'workers':>7} {'conc':>4} {'logins/s':>10} {'p50 ms':>9} {'p99 ms':>9}"
         f" {'gateway CPU ms/login':>21} {'IdP CPU ms/login':>17}"
     )
     with tempfile.TemporaryDirectory() as workdir:
@@ -148,11 +162,15 @@ def main() -> None:
         )
         redis, redis_url = redis_server(workdir)
         try:
-            for store, url in (("redis", redis_url), ("memory", None)):
+            for store, url, workers in (
+                ("redis", redis_url, 1),
+                ("redis", redis_url, 2),
+                ("memory", None, 1),
+            ):
                 port = free_port()
-                config = keys / f"{store}.yaml"
+                config = keys / f"{store}-{workers}.yaml"
                 config.write_text(config_text(port, url, keys, idp_metadata))
-                server = serve(port, config)
+                server = serve(port, config, workers)
                 sp_metadata = keys / "sp.xml"
                 sp_metadata.write_bytes(
                     httpx2.get(f"http://127.0.0.1:{port}/providers/sc/metadata").content
@@ -161,16 +179,16 @@ def main() -> None:
                 try:
                     asyncio.run(run_clients(f"http://127.0.0.1:{port}", 4, 1.0))  # warm-up
                     for concurrency in args.concurrency:
-                        before = cpu_seconds(server.pid), cpu_seconds(idp.pid)
+                        before = gateway_cpu_seconds(server.pid), cpu_seconds(idp.pid)
                         latencies = asyncio.run(
                             run_clients(f"http://127.0.0.1:{port}", concurrency, args.seconds)
                         )
-                        gateway_cpu = cpu_seconds(server.pid) - before[0]
+                        gateway_cpu = gateway_cpu_seconds(server.pid) - before[0]
                         idp_cpu = cpu_seconds(idp.pid) - before[1]
                         p50, p99 = p50_p99_ms(latencies)
                         count = max(len(latencies), 1)
                         print(
-                            f"{store:<8} {concurrency:>4} {len(latencies) / args.seconds:>10.1f}"
+                            f"{store:<8} {workers:>7} {concurrency:>4} {len(latencies) / args.seconds:>10.1f}"
                             f" {p50:>9.1f} {p99:>9.1f} {gateway_cpu * 1000 / count:>21.2f}"
                             f" {idp_cpu * 1000 / count:>17.2f}"
                         )
@@ -181,7 +199,7 @@ def main() -> None:
         finally:
             redis.terminate()
             redis.wait()
-    print("one gateway process (uvicorn, 1 worker), one IdP process and the load generator share")
+    print("the gateway (1 or 2 uvicorn workers), one IdP process and the load generator share")
     print("the machine's cores; 1000 / (gateway CPU ms/login) is what one gateway core could serve")
 
 
