@@ -19,6 +19,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test alone, which it may stop, freeze and restart."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module", params=["memory", "redis"])
 def store_url(request: pytest.FixtureRequest) -> str | None:
     """Runs a test once against MemoryStore and once against a real Redis."""

@@ -38,14 +38,6 @@ class Entrance:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def two_behind_a_balancer(
     tmp_path: Path, own_redis: RedisServer
 ) -> Iterator[tuple[Entrance, RoundRobinBalancer, list[GatewayProcess]]]:

@@ -18,14 +18,6 @@ from tests.harness import (
 
 
 @pytest.fixture
-def own_redis(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def gateway_on_own_redis(own_redis: RedisServer) -> Iterator[LiveGateway]:
     with running_gateway(own_redis.url) as live:
         yield live
