@@ -71,11 +71,10 @@ def _sentinel_master(
         "ssl": parts.scheme == "rediss",
         "max_connections": settings.max_connections,
         **timeouts,
-        **(_tls_files(settings) if parts.scheme == "rediss" else {}),
+        **_tls_files(settings),  # StoreSettings allows these only with rediss://
     }
-    hosts = [(host.rpartition(":")[0], int(host.rpartition(":")[2])) for host in sentinel.hosts]
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
-        hosts,
+        sentinel.addresses,
         sentinel_kwargs={"password": sentinel.password, **timeouts},
         **timeouts,
     )

@@ -74,6 +74,11 @@ class SentinelSettings(Model):
                 raise ValueError(f"{host!r} must be host:port, such as 10.0.0.5:26379")
         return hosts
 
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """`hosts` as (host, port) pairs, as the validator checked them."""
+        return [(host.rpartition(":")[0], int(host.rpartition(":")[2])) for host in self.hosts]
+
 
 class StoreSettings(Model):
     """One Redis server (url), a Sentinel-monitored master (sentinel + url) or a Cluster."""
