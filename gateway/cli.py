@@ -150,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
 
+    if args.workers < 1:
+        print("portvakt: --workers must be at least 1", file=sys.stderr)
+        return 2
     configure_logging(args.log_level, args.log_format, args.audit_log)
     issuer = args.issuer or f"http://{_url_host(args.host)}:{args.port}"
     try:
@@ -165,9 +168,6 @@ def run(args: argparse.Namespace) -> int:
         return report(error)
     except (KeysUnavailable, OSError) as error:
         print(f"portvakt: keys.dir: cannot load the signing keys: {error}", file=sys.stderr)
-        return 2
-    if args.workers < 1:
-        print("portvakt: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers > 1:
         refusal = workers_refusal(settings, args.config)
