@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.lean_http import LeanClient, LeanHttpError
+from bench.open_loop import OpenLoopRun, open_loop
 
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 FIELD = re.compile(r'name="(login|csrf)" value="([^"]+)"')
@@ -502,17 +503,37 @@ def measure(
     )
 
 
+def measure_open(served: Gateway, redis_pid: int | None, clients: int, rate: float,
+                 seconds: float) -> tuple[OpenLoopRun, Cpu]:  # fmt: skip
+    pid, marks = served.process.pid, list[Cpu]()
+    run = asyncio.run(open_loop(served.base_url, clients, rate, seconds, one_login_lean, opened,
+                                started=lambda: marks.append(Cpu.now(pid, redis_pid))))  # fmt: skip
+    return run, Cpu.now(pid, redis_pid) - marks[0]
+
+
+def report_open(workers: int, clients: int, run: OpenLoopRun, cpu: Cpu) -> None:
+    p50, p99 = p50_p99_ms(run.latencies)
+    per_login = cpu.server_total * 1000 / max(len(run.latencies), 1)
+    verdict = "" if run.kept_up else "  ! fell behind: past capacity, latency is queueing"
+    print(f"{'redis':<8} {workers:>7} {clients:>7} {run.offered:>9.0f} {run.achieved:>10.1f}"
+          f" {p50:>9.1f} {p99:>9.1f} {per_login:>19.2f} {cpu.worker_split():>18}{verdict}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--client", choices=["lean", "httpx"], default="lean")
+    parser.add_argument("--open-rates", type=float, nargs="+", default=[100, 150, 200, 250, 300],
+                        help="logins/s offered in the open-loop rows (Redis, most workers)")  # fmt: skip
+    parser.add_argument("--open-clients", type=int, default=64)
     args = parser.parse_args()
     signs = rs256_signs_per_second()
     print(f"raw RS256 signatures/s on one core (same run): {signs:.0f}; client: {args.client}")
     print(header())
     rows: list[Row] = []
+    open_rows: list[tuple[int, tuple[OpenLoopRun, Cpu]]] = []
     with tempfile.TemporaryDirectory() as workdir:
         redis, redis_url = redis_server(workdir)
         try:
@@ -525,12 +546,20 @@ def main() -> None:
                         setup = (store, workers, concurrency)
                         rows.append(measure(served, redis_pid, setup, args.seconds, args.client))
                         report(rows[-1])
+                    if store == "redis" and workers == max(args.workers):
+                        open_rows += [(workers, measure_open(served, redis_pid, args.open_clients,
+                                       rate, args.seconds)) for rate in args.open_rates]  # fmt: skip
         finally:
             redis.terminate()
             redis.wait()
     print("the load generator (one Python process), redis-server and the gateway share the 2")
     print("cores, so logins/s is a lower bound; server CPU sums `portvakt serve` and its workers")
     report_derived(rows)
+    print(f"\nOPEN LOOP: logins due at a fixed rate on {args.open_clients} connections, each timed from when it was due:")  # fmt: skip
+    print(f"{'store':<8} {'workers':>7} {'clients':>7} {'offered/s':>9} {'logins/s':>10} {'p50 ms':>9}"
+          f" {'p99 ms':>9} {'server CPU ms/login':>19} {'worker CPU split %':>18}")  # fmt: skip
+    for workers, (run, cpu) in open_rows:
+        report_open(workers, args.open_clients, run, cpu)
 
 
 if __name__ == "__main__":

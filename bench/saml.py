@@ -26,10 +26,12 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.lean_http import LeanClient, LeanHttpError
 from bench.login import (
     answering,
     cpu_seconds,
     free_port,
+    lean_redeem,
     p50_p99_ms,
     process_cpu,
     redis_server,
@@ -42,6 +44,9 @@ REDIRECT_URI = "http://127.0.0.1:9000/callback"
 IDP_ENTITY = "https://idp.bench.example/idp"
 FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 ACTION = re.compile(r'<form method="post" action="([^"]+)"')
+AUTHORIZE = {
+    "client_id": "bench", "redirect_uri": REDIRECT_URI, "response_type": "code",
+    "scope": "openid https://id.oidc.se/scope/naturalPersonNumber", "state": "s", "nonce": "n"}  # fmt: skip
 
 
 def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path) -> str:
@@ -61,9 +66,7 @@ def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path
 
 async def one_login(http: httpx2.AsyncClient) -> float:
     started = time.perf_counter()
-    sent = await http.get("/authorize", params={
-        "client_id": "bench", "redirect_uri": REDIRECT_URI, "response_type": "code",
-        "scope": "openid https://id.oidc.se/scope/naturalPersonNumber", "state": "s", "nonce": "n"})  # fmt: skip
+    sent = await http.get("/authorize", params=AUTHORIZE)
     idp_page = await http.get(sent.headers["location"])
     action = ACTION.search(idp_page.text)
     assert action is not None, idp_page.text
@@ -79,16 +82,42 @@ async def one_login(http: httpx2.AsyncClient) -> float:
     return time.perf_counter() - started
 
 
-async def run_clients(base_url: str, concurrency: int, seconds: float) -> list[float]:
+async def one_login_lean(gateway: LeanClient, idp: LeanClient) -> float:
+    """one_login with bench/lean_http.py: one keep-alive connection to each origin."""
+    started = time.perf_counter()
+    sent = await gateway.get("/authorize", AUTHORIZE)
+    idp_page = await idp.get(sent.location)
+    action = ACTION.search(idp_page.text)
+    if action is None:
+        raise LeanHttpError(f"the IdP sent no form: {idp_page.body[:300]!r}")
+    fields = {k: unescape(v) for k, v in FIELD.findall(idp_page.text)}
+    answered = await gateway.post(unescape(action.group(1)), fields)
+    code = answered.location.split("code=", 1)[1].split("&", 1)[0]
+    access_token = await lean_redeem(gateway, code)
+    userinfo = await gateway.get("/userinfo", bearer=access_token)
+    userinfo.raise_for_status()
+    return time.perf_counter() - started
+
+
+async def run_clients(
+    base_url: str, idp_url: str, concurrency: int, seconds: float, client: str = "lean"
+) -> list[float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
-    async def citizen() -> None:
+    async def citizen_httpx() -> None:
         async with httpx2.AsyncClient(base_url=base_url, timeout=30) as http:
             while time.perf_counter() < deadline:
                 latencies.append(await one_login(http))
                 http.cookies.clear()
 
+    async def citizen_lean() -> None:
+        async with LeanClient(base_url) as gateway, LeanClient(idp_url) as idp:
+            while time.perf_counter() < deadline:
+                latencies.append(await one_login_lean(gateway, idp))
+                gateway.cookies.clear()
+
+    citizen = citizen_lean if client == "lean" else citizen_httpx
     await asyncio.gather(*(citizen() for _ in range(concurrency)))
     return latencies
 
@@ -142,6 +171,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
+                        help="the load generator's HTTP client (httpx2 costs more CPU than the gateway)")  # fmt: skip
     parser.add_argument("--idp", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.idp:
@@ -177,12 +208,12 @@ def main() -> None:
                 )
                 idp = start_idp(idp_port, keys, sp_metadata)
                 try:
-                    asyncio.run(run_clients(f"http://127.0.0.1:{port}", 4, 1.0))  # warm-up
+                    base_url, idp_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{idp_port}"
+                    asyncio.run(run_clients(base_url, idp_url, 4, 1.0, args.client))  # warm-up
                     for concurrency in args.concurrency:
                         before = gateway_cpu_seconds(server.pid), cpu_seconds(idp.pid)
-                        latencies = asyncio.run(
-                            run_clients(f"http://127.0.0.1:{port}", concurrency, args.seconds)
-                        )
+                        latencies = asyncio.run(run_clients(
+                            base_url, idp_url, concurrency, args.seconds, args.client))  # fmt: skip
                         gateway_cpu = gateway_cpu_seconds(server.pid) - before[0]
                         idp_cpu = cpu_seconds(idp.pid) - before[1]
                         p50, p99 = p50_p99_ms(latencies)

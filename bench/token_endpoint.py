@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.lean_http import LeanClient
 from bench.login import (
+    CLIENT,
+    REDIRECT_URI,
     Cpu,
     Gateway,
     gateway,
@@ -36,6 +38,7 @@ from bench.login import (
     setups,
     warm_up,
 )
+from bench.wrk_driver import WrkRun, redeem_with_wrk, wrk_available
 
 HEADER = (
     f"{'store':<8} {'workers':>7} {'conc':>4} {'signs/s':>8} {'tokens/s':>9} {'÷ signs/s':>9} {'p50 ms':>7}"
@@ -59,6 +62,33 @@ async def redeem_all(
     base_url: str, codes: list[str], concurrency: int, started: Callable[[], object] = lambda: None
 ) -> list[float]:
     return await in_parallel(base_url, concurrency, codes, lean_redeem, started)
+
+
+def measure_row_wrk(
+    served: Gateway, redis_pid: int | None, codes: int, concurrency: int, seconds: int,
+    workdir: Path,
+) -> tuple[WrkRun, Cpu, float]:  # fmt: skip
+    """As measure_row, with wrk sending the requests for `seconds`."""
+    prepared = asyncio.run(prepare_codes(served.base_url, codes))
+    signs = rs256_signs_per_second()
+    pid = served.process.pid
+    before = Cpu.now(pid, redis_pid)
+    run = redeem_with_wrk(served.base_url, prepared, concurrency, seconds, CLIENT, REDIRECT_URI, workdir)  # fmt: skip
+    return run, Cpu.now(pid, redis_pid) - before, signs
+
+
+def report_wrk(setup: tuple[str, int, int], run: WrkRun, cpu: Cpu, signs: float) -> None:
+    store, workers, concurrency = setup
+    rate = run.requests / run.seconds
+    server_ms = cpu.server_total * 1000 / run.requests
+    redis_ms = cpu.redis * 1000 / run.requests
+    print(f"{store:<8} {workers:>7} {concurrency:>4} {signs:>8.0f} {rate:>9.1f} {rate / signs:>9.2f} {run.p50_ms:>7.1f}"
+          f" {run.p99_ms:>7.1f} {server_ms:>19.2f} {redis_ms:>18.2f} {1000 / server_ms / signs:>18.2f}"
+          f" {cpu.worker_split():>18}", flush=True)  # fmt: skip
+    if run.errors:
+        print(f"  ! {run.errors} of {run.requests} responses were errors: this row is void")
+    if run.ran_out:
+        print("  ! wrk redeemed every prepared code before its time was up: raise --codes")
 
 
 def measure_row(
@@ -93,10 +123,15 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--codes", type=int, default=3000, help="codes redeemed per row")
+    parser.add_argument("--codes", type=int, default=12000,
+                        help="codes prepared per row (lean: all redeemed; wrk: more than it can redeem in --seconds)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--client", choices=["wrk", "lean"], default="wrk" if wrk_available() else "lean",
+                        help="what sends the token requests (default: wrk when installed)")  # fmt: skip
+    parser.add_argument("--seconds", type=int, default=3, help="how long wrk runs per row")
     args = parser.parse_args()
+    print(f"token requests sent by: {args.client}")
     print("signs/s: the raw RS256 sign rate on one core, measured just before each row")
     print(HEADER)
     with tempfile.TemporaryDirectory() as workdir:
@@ -108,8 +143,12 @@ def main() -> None:
                     warm_up(served.base_url)
                     for concurrency in args.concurrency:
                         redis_pid = redis.pid if url else None
-                        measured = measure_row(served, redis_pid, args.codes, concurrency)
-                        report((store, workers, concurrency), *measured)
+                        setup = (store, workers, concurrency)
+                        if args.client == "wrk":
+                            report_wrk(setup, *measure_row_wrk(served, redis_pid, args.codes,
+                                       concurrency, args.seconds, Path(workdir)))  # fmt: skip
+                        else:
+                            report(setup, *measure_row(served, redis_pid, args.codes, concurrency))
         finally:
             redis.terminate()
             redis.wait()

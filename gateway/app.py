@@ -36,6 +36,7 @@ from gateway.oidc import discovery
 from gateway.oidc.authorize import read_parameters, trusted_client, validate
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
+from gateway.oidc.codes import AuthorizationCodes
 from gateway.oidc.logout import LOGOUT_PATH, LogoutEndpoint
 from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
@@ -84,6 +85,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     limiter = RateLimiter(settings, store)
     sessions = Sessions(settings, store, secret_key)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
+    codes = AuthorizationCodes(settings, store, subject_salt)
     flow = LoginFlow(
         settings,
         store,
@@ -97,11 +99,12 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         metrics,
         audit,
         health,
+        codes,
     )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(
         settings,
-        store,
+        codes,
         keys,
         ClientAuthenticator(clients, store, audiences),
         subject_salt,

@@ -25,6 +25,7 @@ from gateway.client_ip import client_ip
 from gateway.metrics import Metrics
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
+from gateway.oidc.codes import AuthorizationCodes, CodeRequest
 from gateway.rate_limit import RateLimiter
 from gateway.session import Sessions, SsoSession
 from gateway.settings import ClientSettings, Settings
@@ -91,20 +92,6 @@ class WayBack:
     client_id: str
 
 
-@dataclass(frozen=True)
-class IssuedCode(StoreRecord):
-    TUPLE_FIELDS = ("scopes",)
-
-    client_id: str
-    redirect_uri: str
-    code_challenge: str | None
-    nonce: str | None
-    scopes: tuple[str, ...]
-    claims: dict[str, dict[str, Any]]
-    identity: dict[str, Any]
-    sid: str | None = None
-
-
 class LoginFlow:
     def __init__(
         self,
@@ -120,7 +107,9 @@ class LoginFlow:
         metrics: Metrics,
         audit: Audit,
         health: dict[str, UpstreamHealth],
+        codes: AuthorizationCodes,
     ) -> None:
+        self._codes = codes
         self._health = health
         self._audit = audit
         self._metrics = metrics
@@ -281,24 +270,24 @@ class LoginFlow:
     async def _issue_code(
         self, login: PendingLogin, identity: Identity, sid: str | None
     ) -> Response:
-        code = secrets.token_urlsafe(32)
+        client = self._clients.get(login.client_id)
+        if client is None:  # unregistered while the citizen logged in: nowhere to send a code
+            raise LoginNotFound(login.id)
         self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
         who = self._audit.person(identity, login.client_id)
         self._audit.event(
             "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
         )
-        self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
-        issued = IssuedCode(
-            client_id=login.client_id,
+        bound_to = CodeRequest(
+            client=client,
             redirect_uri=login.redirect_uri,
             code_challenge=login.code_challenge,
             nonce=login.nonce,
             scopes=login.scopes,
             claims=login.claims,
-            identity=identity.to_dict(),
-            sid=sid,
         )
-        await self._store.put(f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds)
+        code = await self._codes.issue(bound_to, identity, sid)
+        self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
         location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
         return RedirectResponse(location, status_code=303)
 

@@ -1,11 +1,9 @@
 """The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): one authorization code, redeemed once,
-for an opaque access token and a signed ID token."""
+for its opaque access token and a signed ID token (gateway/oidc/codes.py wrote both records)."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
@@ -20,37 +18,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.audit import Audit
-from gateway.flow import IssuedCode
 from gateway.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.claims import released_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
+from gateway.oidc.codes import AuthorizationCodes, IssuedCode
 from gateway.rate_limit import RateLimiter
 from gateway.settings import ClientSettings, Settings
-from providers.base import Identity, Store
-from providers.records import StoreRecord
+from providers.base import Identity
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (max_files=0)
-
-
-@dataclass(frozen=True)
-class AccessGrant(StoreRecord):
-    """What an access token lets its bearer read at /userinfo."""
-
-    TUPLE_FIELDS = ("scopes",)
-
-    client_id: str
-    sub: str
-    scopes: tuple[str, ...]
-    claims: dict[str, Any]
-    identity: dict[str, Any]
 
 
 class TokenEndpoint:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        codes: AuthorizationCodes,
         keys: SigningKeys,
         authenticator: ClientAuthenticator,
         subject_salt: str,
@@ -60,7 +44,7 @@ class TokenEndpoint:
         self._audit = audit
         self._limiter = limiter
         self._settings = settings
-        self._store = store
+        self._codes = codes
         self._keys = keys
         self._authenticator = authenticator
         self._subject_salt = subject_salt
@@ -77,48 +61,22 @@ class TokenEndpoint:
             error = UnsupportedGrantTypeError(grant_type)
             error.description = "only authorization_code is supported"
             raise error
-        issued = await self.redeem_code(values.get("code", ""))
-        check_code_binding(issued, client, values)
-        body = await self.issue_tokens(issued, client, values.get("code", ""))
-        return JSONResponse(body, headers=NO_STORE)
+        issued = await self._codes.redeem(values.get("code", ""))
+        try:
+            check_code_binding(issued, client, values)
+        except InvalidGrantError:
+            await self._codes.withdraw(issued)
+            raise
+        return JSONResponse(self.tokens(issued, client), headers=NO_STORE)
 
-    async def redeem_code(self, code: str) -> IssuedCode:
-        """RFC 6749 §4.1.2: single use; a reused code also revokes what it was exchanged for."""
-        if not code:
-            raise InvalidRequestError("code is missing")
-        raw = await self._store.take(f"code:{code}")
-        if raw is None:
-            revoked = await self._store.take(f"code-used:{code}")
-            if revoked is not None:
-                await self._store.delete(revoked.decode())
-            raise InvalidGrantError("code is unknown, expired or already used")
-        return IssuedCode.loads(raw)
-
-    async def issue_tokens(
-        self, issued: IssuedCode, client: ClientSettings, code: str
-    ) -> dict[str, Any]:
+    def tokens(self, issued: IssuedCode, client: ClientSettings) -> dict[str, Any]:
         identity = Identity.from_dict(issued.identity)
         sub = subject(self._subject_salt, client.subject_sector, identity)
-        access_token = secrets.token_urlsafe(32)
-        grant = AccessGrant(
-            client_id=client.client_id,
-            sub=sub,
-            scopes=issued.scopes,
-            claims=issued.claims.get("userinfo") or {},
-            identity=issued.identity,
-        )
-        ttl = self._settings.access_token_ttl_seconds
-        await self._store.put_many(
-            [
-                (f"at:{access_token}", grant.dumps(), ttl),
-                (f"code-used:{code}", f"at:{access_token}".encode(), ttl),
-            ]
-        )
         self._audit.event("token_issued", client=client.client_id, sub=sub)
         return {
-            "access_token": access_token,
+            "access_token": issued.access_token,
             "token_type": "Bearer",
-            "expires_in": ttl,
+            "expires_in": max(issued.expires_at - int(time.time()), 0),
             "scope": " ".join(issued.scopes),
             "id_token": self.id_token(issued, client, identity, sub),
         }

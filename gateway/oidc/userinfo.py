@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 from gateway.keys import SigningKeys
 from gateway.oidc.claims import released_claims
 from gateway.oidc.client_auth import ClientRegistry
-from gateway.oidc.token import FORM_FIELDS, NO_STORE, AccessGrant, sign
+from gateway.oidc.codes import AccessGrant
+from gateway.oidc.token import FORM_FIELDS, NO_STORE, sign
 from gateway.settings import Settings
 from providers.base import Identity, Store
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -287,3 +288,46 @@ def test_a_code_lives_sixty_seconds_in_redis(redis_server) -> None:
         code = citizen.login("basic").callback["code"]
         citizen.close()
     assert 55 <= int(redis_server.command("TTL", f"code:{code}").lstrip(":")) <= 60
+
+
+def stored_json(redis_server, key: str) -> dict:
+    reply = redis_server.command("GET", key)
+    assert reply.startswith("$") and not reply.startswith("$-1"), reply
+    return json.loads(reply.split("\r\n", 1)[1])
+
+
+def test_a_refused_redemption_withdraws_the_access_token_it_would_have_bought(
+    redis_server,
+) -> None:
+    """The grant is written with the code (one round trip at /token): when the exchange is
+    refused after the code is taken, that grant goes too, though its token was never sent."""
+    with running_gateway(redis_server.url) as live:
+        citizen = Browser(live)
+        code = citizen.login("basic").callback["code"]
+        citizen.close()
+        access_token = stored_json(redis_server, f"code:{code}")["access_token"]
+        assert redis_server.command("EXISTS", f"at:{access_token}") == ":1"
+        form = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": "http://127.0.0.1:9000/other"}  # fmt: skip
+        assert_token_error(
+            token_request(live, form, auth=("basic", "basic-secret")), "invalid_grant"
+        )
+        assert redis_server.command("EXISTS", f"at:{access_token}") == ":0"
+        with httpx2.Client(base_url=live.url) as http:
+            response = http.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        assert response.status_code == 401
+
+
+def test_expires_in_is_what_is_left_of_the_grant(redis_server) -> None:
+    """The grant's clock starts at the login; expires_in and the record's TTL agree."""
+    with running_gateway(redis_server.url) as live:
+        citizen = Browser(live)
+        form = code_form(citizen.login("basic"))
+        tokens = token_request(live, form, auth=("basic", "basic-secret"))
+        citizen.close()
+    body = tokens.json()
+    ttl = int(redis_server.command("TTL", f"at:{body['access_token']}").lstrip(":"))
+    access_ttl = live.settings.access_token_ttl_seconds
+    code_ttl = live.settings.code_ttl_seconds
+    assert access_ttl <= body["expires_in"] <= access_ttl + code_ttl
+    assert abs(ttl - body["expires_in"]) <= 2

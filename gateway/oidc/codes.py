@@ -1,0 +1,121 @@
+"""Authorization codes (RFC 6749 §4.1.2) and the access grants they are exchanged for.
+
+A completed login writes three records in one pipelined round trip: the access grant (`at:`),
+a marker naming it under the code (`code-grant:`), and the code itself, written last so a code
+that reaches the e-service always has its grant. The token endpoint then only takes the code:
+one round trip, with nothing left to write. The grant exists before its token is handed out,
+but the token is a random value kept inside the code record, so nothing can present it until
+the code is redeemed; the grant's lifetime runs from the login (`expires_at`), and the token
+response says what is left of it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+
+from gateway.oidc.claims import subject
+from gateway.settings import ClientSettings, Settings
+from providers.base import Identity, Store
+from providers.records import StoreRecord
+
+
+@dataclass(frozen=True)
+class IssuedCode(StoreRecord):
+    TUPLE_FIELDS = ("scopes",)
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str | None
+    nonce: str | None
+    scopes: tuple[str, ...]
+    claims: dict[str, dict[str, Any]]
+    identity: dict[str, Any]
+    access_token: str
+    expires_at: int  # when the access token stops working, as epoch seconds
+    sid: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessGrant(StoreRecord):
+    """What an access token lets its bearer read at /userinfo."""
+
+    TUPLE_FIELDS = ("scopes",)
+
+    client_id: str
+    sub: str
+    scopes: tuple[str, ...]
+    claims: dict[str, Any]
+    identity: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """What the authorization request bound the code to."""
+
+    client: ClientSettings
+    redirect_uri: str
+    code_challenge: str | None
+    nonce: str | None
+    scopes: tuple[str, ...]
+    claims: dict[str, dict[str, Any]]
+
+
+class AuthorizationCodes:
+    def __init__(self, settings: Settings, store: Store, subject_salt: str) -> None:
+        self._settings = settings
+        self._store = store
+        self._subject_salt = subject_salt
+
+    async def issue(self, request: CodeRequest, identity: Identity, sid: str | None) -> str:
+        code = secrets.token_urlsafe(32)
+        access_token = secrets.token_urlsafe(32)
+        grant_ttl = self._settings.code_ttl_seconds + self._settings.access_token_ttl_seconds
+        person = identity.to_dict()
+        grant = AccessGrant(
+            client_id=request.client.client_id,
+            sub=subject(self._subject_salt, request.client.subject_sector, identity),
+            scopes=request.scopes,
+            claims=request.claims.get("userinfo") or {},
+            identity=person,
+        )
+        issued = IssuedCode(
+            client_id=request.client.client_id,
+            redirect_uri=request.redirect_uri,
+            code_challenge=request.code_challenge,
+            nonce=request.nonce,
+            scopes=request.scopes,
+            claims=request.claims,
+            identity=person,
+            access_token=access_token,
+            expires_at=int(time.time()) + grant_ttl,
+            sid=sid,
+        )
+        await self._store.put_many(
+            [
+                (f"at:{access_token}", grant.dumps(), grant_ttl),
+                (f"code-grant:{code}", f"at:{access_token}".encode(), grant_ttl),
+                (f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds),
+            ]
+        )
+        return code
+
+    async def redeem(self, code: str) -> IssuedCode:
+        """Single use; a code presented again revokes the access token it was exchanged for."""
+        if not code:
+            raise InvalidRequestError("code is missing")
+        raw = await self._store.take(f"code:{code}")
+        if raw is None:
+            grant_key = await self._store.take(f"code-grant:{code}")
+            if grant_key is not None:
+                await self._store.delete(grant_key.decode())
+            raise InvalidGrantError("code is unknown, expired or already used")
+        return IssuedCode.loads(raw)
+
+    async def withdraw(self, issued: IssuedCode) -> None:
+        """A redeemed code whose exchange was refused: its access token is never handed out."""
+        await self._store.delete(f"at:{issued.access_token}")
