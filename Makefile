@@ -24,9 +24,10 @@ test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow
 
 bench: $(VENV)/.installed-test
-	./scripts/ensure-test-tools.sh
+	./scripts/ensure-test-tools.sh wrk
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/token_endpoint.py
+	$(BIN)/python bench/token_floor.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/bankid.py
 	$(BIN)/python bench/saml.py

@@ -5,9 +5,12 @@ POST /token -> GET /userinfo: five HTTP requests, as a real e-service and citize
 Runs MemoryStore (1 worker) and a throwaway redis-server (1 and 2 worker processes), at 1, 16
 and 64 concurrent clients, and prints the machine's raw RS256 sign rate from the same run for
 scale. The load comes from bench/lean_http.py (one keep-alive connection per citizen) unless
---client httpx. Not a test: nothing asserts.
+--client httpx. Those rows are closed loops (the next login starts when the last ends), which
+saturate the server; a last table offers logins at fixed rates on 64 connections (open loop,
+bench/open_loop.py) to show latency below capacity. Not a test: nothing asserts.
 
     python bench/login.py [--seconds 5] [--concurrency 1 16 64] [--workers 1 2] [--client lean]
+                          [--open-rates 100 150 200 250 300] [--open-seconds 15]
 """
 
 from __future__ import annotations
@@ -503,20 +506,31 @@ def measure(
     )
 
 
-def measure_open(served: Gateway, redis_pid: int | None, clients: int, rate: float,
-                 seconds: float) -> tuple[OpenLoopRun, Cpu]:  # fmt: skip
+@dataclass(frozen=True)
+class OpenRow:
+    workers: int
+    clients: int
+    run: OpenLoopRun
+    server_cpu: float
+    worker_split: str  # read while the workers still exist
+
+
+def measure_open(served: Gateway, redis_pid: int | None, workers: int, clients: int, rate: float,
+                 seconds: float) -> OpenRow:  # fmt: skip
     pid, marks = served.process.pid, list[Cpu]()
     run = asyncio.run(open_loop(served.base_url, clients, rate, seconds, one_login_lean, opened,
                                 started=lambda: marks.append(Cpu.now(pid, redis_pid))))  # fmt: skip
-    return run, Cpu.now(pid, redis_pid) - marks[0]
+    cpu = Cpu.now(pid, redis_pid) - marks[0]
+    return OpenRow(workers, clients, run, cpu.server_total, cpu.worker_split())
 
 
-def report_open(workers: int, clients: int, run: OpenLoopRun, cpu: Cpu) -> None:
+def report_open(row: OpenRow) -> None:
+    run = row.run
     p50, p99 = p50_p99_ms(run.latencies)
-    per_login = cpu.server_total * 1000 / max(len(run.latencies), 1)
+    per_login = row.server_cpu * 1000 / max(len(run.latencies), 1)
     verdict = "" if run.kept_up else "  ! fell behind: past capacity, latency is queueing"
-    print(f"{'redis':<8} {workers:>7} {clients:>7} {run.offered:>9.0f} {run.achieved:>10.1f}"
-          f" {p50:>9.1f} {p99:>9.1f} {per_login:>19.2f} {cpu.worker_split():>18}{verdict}", flush=True)  # fmt: skip
+    print(f"{'redis':<8} {row.workers:>7} {row.clients:>7} {run.offered:>9.0f} {run.achieved:>10.1f}"
+          f" {p50:>9.1f} {p99:>9.1f} {per_login:>19.2f} {row.worker_split:>18}{verdict}", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -528,12 +542,14 @@ def main() -> None:
     parser.add_argument("--open-rates", type=float, nargs="+", default=[100, 150, 200, 250, 300],
                         help="logins/s offered in the open-loop rows (Redis, most workers)")  # fmt: skip
     parser.add_argument("--open-clients", type=int, default=64)
+    parser.add_argument("--open-seconds", type=float, default=15.0,
+                        help="per open-loop row: a p99 needs thousands of logins")  # fmt: skip
     args = parser.parse_args()
     signs = rs256_signs_per_second()
     print(f"raw RS256 signatures/s on one core (same run): {signs:.0f}; client: {args.client}")
     print(header())
     rows: list[Row] = []
-    open_rows: list[tuple[int, tuple[OpenLoopRun, Cpu]]] = []
+    open_rows: list[OpenRow] = []
     with tempfile.TemporaryDirectory() as workdir:
         redis, redis_url = redis_server(workdir)
         try:
@@ -547,8 +563,8 @@ def main() -> None:
                         rows.append(measure(served, redis_pid, setup, args.seconds, args.client))
                         report(rows[-1])
                     if store == "redis" and workers == max(args.workers):
-                        open_rows += [(workers, measure_open(served, redis_pid, args.open_clients,
-                                       rate, args.seconds)) for rate in args.open_rates]  # fmt: skip
+                        open_rows += [measure_open(served, redis_pid, workers, args.open_clients,
+                                                   rate, args.open_seconds) for rate in args.open_rates]  # fmt: skip
         finally:
             redis.terminate()
             redis.wait()
@@ -558,8 +574,8 @@ def main() -> None:
     print(f"\nOPEN LOOP: logins due at a fixed rate on {args.open_clients} connections, each timed from when it was due:")  # fmt: skip
     print(f"{'store':<8} {'workers':>7} {'clients':>7} {'offered/s':>9} {'logins/s':>10} {'p50 ms':>9}"
           f" {'p99 ms':>9} {'server CPU ms/login':>19} {'worker CPU split %':>18}")  # fmt: skip
-    for workers, (run, cpu) in open_rows:
-        report_open(workers, args.open_clients, run, cpu)
+    for open_row in open_rows:
+        report_open(open_row)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ raw RS256 sign rate on one core, measured in the same run just before each row.
 For each row, --codes sandbox logins are first taken up to the authorization code through the
 server (GET /authorize -> POST sandbox form -> GET finish) and left unredeemed; then only their
 redemption (POST /token, client_secret_basic, one RS256-signed ID token each) is timed, at 16
-and 64 concurrent clients. MemoryStore with 1 worker; Redis with 1 and 2 workers. Prints token
+and 64 concurrent connections, sent by wrk (bench/redeem.lua) for --seconds when it is installed
+(`make bench` installs it), else by bench/lean_http.py. MemoryStore with 1 worker; Redis with 1 and 2 workers. Prints token
 responses/s and their ratio to the raw signs/s, p50/p99, and the server's CPU per token (and what
 it makes per core, against the sign rate). Not a test: nothing asserts.
 
-    python bench/token_endpoint.py [--codes 3000] [--concurrency 16 64] [--workers 1 2]
+    python bench/token_endpoint.py [--codes 12000] [--seconds 3] [--concurrency 16 64]
+                                   [--workers 1 2] [--client wrk|lean]
 """
 
 from __future__ import annotations

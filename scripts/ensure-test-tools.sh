@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The tests start their own redis-server on a free loopback port and drive Debian's chromium
-# headless; this makes sure both binaries are here. On a fresh Debian/Ubuntu machine it installs
-# the missing packages with apt (root or sudo needed).
+# headless; this makes sure both binaries are here, and any other command named as an argument
+# whose Debian package has the same name (`make bench` asks for wrk). On a fresh Debian/Ubuntu
+# machine it installs the missing packages with apt (root or sudo needed).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # fonts: --no-install-recommends would leave the screenshots without glyphs
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+for extra in "$@"; do
+  command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
+done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -21,4 +25,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts a system redis service on install; the tests do not use it.
 ($SUDO service redis-server stop >/dev/null 2>&1 || true)
-command -v redis-server >/dev/null && command -v chromium >/dev/null
+for needed in redis-server chromium "$@"; do
+  command -v "$needed" >/dev/null || { echo "still missing after apt-get: $needed" >&2; exit 1; }
+done
