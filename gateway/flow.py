@@ -25,7 +25,7 @@ from gateway.client_ip import client_ip
 from gateway.metrics import Metrics
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.client_auth import ClientRegistry
-from gateway.oidc.codes import AuthorizationCodes, CodeRequest
+from gateway.oidc.codes import AuthorizationCodes
 from gateway.rate_limit import RateLimiter
 from gateway.session import Sessions, SsoSession
 from gateway.settings import ClientSettings, Settings
@@ -278,15 +278,7 @@ class LoginFlow:
         self._audit.event(
             "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
         )
-        bound_to = CodeRequest(
-            client=client,
-            redirect_uri=login.redirect_uri,
-            code_challenge=login.code_challenge,
-            nonce=login.nonce,
-            scopes=login.scopes,
-            claims=login.claims,
-        )
-        code = await self._codes.issue(bound_to, identity, sid)
+        code = await self._codes.issue(client, login, identity, sid)
         self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
         location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
         return RedirectResponse(location, status_code=303)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 
@@ -53,16 +53,19 @@ class AccessGrant(StoreRecord):
     identity: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class CodeRequest:
-    """What the authorization request bound the code to."""
+class CodeBinding(Protocol):
+    """What the authorization request bound the code to (the flow's pending login)."""
 
-    client: ClientSettings
-    redirect_uri: str
-    code_challenge: str | None
-    nonce: str | None
-    scopes: tuple[str, ...]
-    claims: dict[str, dict[str, Any]]
+    @property
+    def redirect_uri(self) -> str: ...
+    @property
+    def code_challenge(self) -> str | None: ...
+    @property
+    def nonce(self) -> str | None: ...
+    @property
+    def scopes(self) -> tuple[str, ...]: ...
+    @property
+    def claims(self) -> dict[str, dict[str, Any]]: ...
 
 
 class AuthorizationCodes:
@@ -71,20 +74,22 @@ class AuthorizationCodes:
         self._store = store
         self._subject_salt = subject_salt
 
-    async def issue(self, request: CodeRequest, identity: Identity, sid: str | None) -> str:
+    async def issue(
+        self, client: ClientSettings, request: CodeBinding, identity: Identity, sid: str | None
+    ) -> str:
         code = secrets.token_urlsafe(32)
         access_token = secrets.token_urlsafe(32)
         grant_ttl = self._settings.code_ttl_seconds + self._settings.access_token_ttl_seconds
         person = identity.to_dict()
         grant = AccessGrant(
-            client_id=request.client.client_id,
-            sub=subject(self._subject_salt, request.client.subject_sector, identity),
+            client_id=client.client_id,
+            sub=subject(self._subject_salt, client.subject_sector, identity),
             scopes=request.scopes,
             claims=request.claims.get("userinfo") or {},
             identity=person,
         )
         issued = IssuedCode(
-            client_id=request.client.client_id,
+            client_id=client.client_id,
             redirect_uri=request.redirect_uri,
             code_challenge=request.code_challenge,
             nonce=request.nonce,
