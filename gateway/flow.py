@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oidc.core.errors import LoginRequiredError
@@ -24,6 +24,7 @@ from gateway.browser import BrowserBinding
 from gateway.client_ip import client_ip
 from gateway.metrics import Metrics
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
+from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
 from gateway.rate_limit import RateLimiter
@@ -45,9 +46,6 @@ from providers.base import (
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import StoreRecord, login_key
-
-if TYPE_CHECKING:  # backchannel -> token -> flow: a runtime import would be circular
-    from gateway.oidc.backchannel import BackchannelLogout
 
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
 
