@@ -1,5 +1,6 @@
 """Rate limits held in the store, so they hold across every instance: a fixed one-minute
-window per (limit, key), counted with one atomic INCR (+ EXPIRE NX) per request."""
+window per (limit, key), counted with INCR (+ EXPIRE NX); a request under several limits counts
+them all in one round trip."""
 
 from __future__ import annotations
 
@@ -28,24 +29,29 @@ class RateLimiter:
         self._store = store
 
     async def authorize(self, request: Request) -> None:
-        await self._count("authorize-ip", client_ip(request, self._proxies),
-                          self._limits.authorize_per_ip_per_minute)  # fmt: skip
+        await self._count(("authorize-ip", client_ip(request, self._proxies),
+                           self._limits.authorize_per_ip_per_minute))  # fmt: skip
 
     async def token(self, request: Request, client_id: str) -> None:
-        await self._count("token-ip", client_ip(request, self._proxies),
-                          self._limits.token_per_ip_per_minute)  # fmt: skip
-        await self._count("token-client", client_id, self._limits.token_per_client_per_minute)
+        await self._count(
+            ("token-ip", client_ip(request, self._proxies), self._limits.token_per_ip_per_minute),
+            ("token-client", client_id, self._limits.token_per_client_per_minute),
+        )
 
     async def provider_start(self, request: Request) -> None:
         """Each upstream start (a BankID order, a SAML request) costs; limited per citizen IP."""
-        await self._count("start-ip", client_ip(request, self._proxies),
-                          self._limits.provider_starts_per_ip_per_minute)  # fmt: skip
+        await self._count(("start-ip", client_ip(request, self._proxies),
+                           self._limits.provider_starts_per_ip_per_minute))  # fmt: skip
 
-    async def _count(self, bucket: str, key: str, limit: int) -> None:
-        if limit <= 0:
+    async def _count(self, *limits: tuple[str, str, int]) -> None:
+        """(bucket, key, limit) each; a limit of 0 is off. The first limit exceeded is raised."""
+        active = [(bucket, key, limit) for bucket, key, limit in limits if limit > 0]
+        if not active:
             return
         now = int(time.time())
         window = now // WINDOW_SECONDS
-        count = await self._store.incr(f"rl:{bucket}:{key}:{window}", WINDOW_SECONDS)
-        if count > limit:
-            raise RateLimited(bucket, WINDOW_SECONDS - now % WINDOW_SECONDS)
+        keys = [f"rl:{bucket}:{key}:{window}" for bucket, key, _ in active]
+        counts = await self._store.count(keys, WINDOW_SECONDS)
+        for (bucket, _, limit), count in zip(active, counts, strict=True):
+            if count > limit:
+                raise RateLimited(bucket, WINDOW_SECONDS - now % WINDOW_SECONDS)

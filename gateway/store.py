@@ -78,7 +78,10 @@ class MemoryStore:
     async def delete(self, key: str) -> None:
         self._records.pop(key, None)
 
-    async def incr(self, key: str, ttl: int) -> int:
+    async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
+        return [self._count_one(key, ttl) for key in keys]
+
+    def _count_one(self, key: str, ttl: int) -> int:
         value = self._live(key)
         if value is None:
             self._write(key, b"1", ttl)
@@ -98,7 +101,7 @@ class MemoryStore:
 class RedisStore:
     """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation.
     The same code serves one server, a Sentinel master and a Cluster: every operation is on
-    one key (incr's MULTI too), so none crosses a Cluster slot."""
+    one key, or a pipeline without MULTI, so none needs keys to share a Cluster slot."""
 
     def __init__(self, client: RedisClient) -> None:
         self._redis = client
@@ -131,13 +134,17 @@ class RedisStore:
         async with _translated_errors():
             await self._redis.delete(key)
 
-    async def incr(self, key: str, ttl: int) -> int:
+    async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
+        """INCR and EXPIRE NX per key in one pipeline without MULTI (so keys in different
+        Cluster slots share the round trip): a key's two commands reach its server in one
+        write and run back to back, so the TTL is set unless the server dies in between."""
         async with _translated_errors():
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.incr(key)
-            pipe.expire(key, ttl, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, ttl, nx=True)
+            replies = await pipe.execute()
+        return [int(count) for count in replies[::2]]
 
     async def ping(self) -> None:
         async with _translated_errors():
@@ -203,8 +210,8 @@ class DeferredStore:
     async def delete(self, key: str) -> None:
         await self.target.delete(key)
 
-    async def incr(self, key: str, ttl: int) -> int:
-        return await self.target.incr(key, ttl)
+    async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
+        return await self.target.count(keys, ttl)
 
     async def ping(self) -> None:
         await self.target.ping()

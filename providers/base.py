@@ -64,8 +64,9 @@ class Store(Protocol):
         ...
 
     async def delete(self, key: str) -> None: ...
-    async def incr(self, key: str, ttl: int) -> int:
-        """Count up; the TTL starts with the first increment (rate limits)."""
+    async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
+        """Count each key up by one, all in one round trip; a key's TTL starts with its first
+        count (rate limits)."""
         ...
 
     async def ping(self) -> None: ...
@@ -99,8 +100,8 @@ class NamespacedStore:
     async def delete(self, key: str) -> None:
         await self._store.delete(self._key(key))
 
-    async def incr(self, key: str, ttl: int) -> int:
-        return await self._store.incr(self._key(key), ttl)
+    async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
+        return await self._store.count([self._key(key) for key in keys], ttl)
 
     async def ping(self) -> None:
         await self._store.ping()

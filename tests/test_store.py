@@ -48,8 +48,13 @@ async def test_add_writes_only_when_absent(store) -> None:
     assert await store.get("k:4") == b"first"
 
 
-async def test_incr_counts_up(store) -> None:
-    assert [await store.incr("k:5", 60) for _ in range(3)] == [1, 2, 3]
+async def test_count_counts_up(store) -> None:
+    assert [(await store.count(["k:5"], 60))[0] for _ in range(3)] == [1, 2, 3]
+
+
+async def test_count_counts_several_keys_at_once(store) -> None:
+    assert await store.count(["k:6", "k:7"], 60) == [1, 1]
+    assert await store.count(["k:7", "k:6", "k:8"], 60) == [2, 2, 1]
 
 
 async def test_delete_removes(store) -> None:
@@ -83,8 +88,8 @@ async def test_memory_store_refuses_a_record_without_ttl() -> None:
 async def test_redis_records_carry_their_ttl(redis_server: RedisServer) -> None:
     async with open_store(StoreSettings(url=redis_server.url)) as store:
         await store.put("ttl:1", b"x", 60)
-        await store.incr("ttl:2", 30)
-        await store.incr("ttl:2", 30)
+        await store.count(["ttl:2"], 30)
+        await store.count(["ttl:2"], 30)
     assert 55 <= int(redis_server.command("TTL", "ttl:1").lstrip(":")) <= 60
     assert 25 <= int(redis_server.command("TTL", "ttl:2").lstrip(":")) <= 30
 

@@ -75,7 +75,8 @@ async def test_the_store_contract_holds(topology_store: dict[str, Any]) -> None:
         assert [await store.get(k) for k in ("topo:a", "topo:b", "topo:c")] == [b"1", b"2", b"3"]
         assert await store.take("topo:a") == b"1" and await store.take("topo:a") is None
         assert await store.add("topo:lock", b"x", 60) and not await store.add("topo:lock", b"y", 60)
-        assert [await store.incr("topo:n", 60) for _ in range(3)] == [1, 2, 3]
+        assert [(await store.count(["topo:n"], 60))[0] for _ in range(3)] == [1, 2, 3]
+        assert await store.count(["topo:m", "topo:k", "topo:n"], 60) == [1, 1, 4]
         await store.ping()
 
 
