@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.login import cpu_seconds, free_port, p50_p99_ms, redis_server, serve
+from bench.login import RATE_LIMITS, cpu_seconds, free_port, p50_p99_ms, redis_server, serve
 from providers.bankid_simulator import BankIDSimulator, UserBehaviour
 from tests.harness import ServedApp
 from tests.tls import P12_PASSWORD, make_pki
@@ -39,9 +39,8 @@ def config_text(port: int, store_url: str | None, bankid_url: str, pki_dir: Path
     return (
         f"issuer: http://127.0.0.1:{port}\n"
         f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
-        # the load comes from one IP: the limits would measure themselves
-        "rate_limits: {authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}\n"
-        "providers:\n  bankid:\n    type: bankid\n"
+        + RATE_LIMITS
+        + "providers:\n  bankid:\n    type: bankid\n"
         f"    url: {bankid_url}\n    ca: {pki_dir / 'test-bankid-root.pem'}\n"
         f"    client_cert: {{file: {pki_dir / 'rp-client.p12'}, password: {P12_PASSWORD}}}\n"
         f"clients: [{{client_id: bench, client_secret: bench-secret, redirect_uris: ['{REDIRECT_URI}']}}]\n"

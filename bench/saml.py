@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lean_http import LeanClient, LeanHttpError
 from bench.login import (
+    RATE_LIMITS,
     answering,
     cpu_seconds,
     free_port,
@@ -55,8 +56,8 @@ def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path
         f"issuer: http://127.0.0.1:{port}\n"
         f"keys: {{dir: {keys}/jwt-{port}}}\n"
         f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
-        "rate_limits: {authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}\n"
-        "providers:\n  sc:\n    type: saml\n    entity_id: https://portvakt.bench.example/sp\n"
+        + RATE_LIMITS
+        + "providers:\n  sc:\n    type: saml\n    entity_id: https://portvakt.bench.example/sp\n"
         f"    signing: {{key: {keys}/sp-sign.key, cert: {keys}/sp-sign.crt}}\n"
         f"    encryption: {{key: {keys}/sp-enc.key, cert: {keys}/sp-enc.crt}}\n"
         f"    metadata: {{file: {idp_metadata}}}\n"
