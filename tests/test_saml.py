@@ -576,6 +576,43 @@ def test_one_idp_from_its_own_metadata_file(
         browser.close()
 
 
+def test_an_encryption_key_rollover_decrypts_for_old_and_new_certificates(
+    store_url: str | None, federation: Federation, tmp_path: Path
+) -> None:
+    """The documented rollover: the new pair under `encryption`, the old one under `previous`.
+    Only the new certificate is published; an IdP still encrypting to the old one (its copy of
+    our metadata not yet refreshed) still logs citizens in; a key we never had is refused."""
+    new_pair = make_key_pair(tmp_path, "sp-enc-next")
+    old_pair = federation.sp_encryption
+    encryption = {"key": str(new_pair.key), "cert": str(new_pair.cert),
+                  "previous": [{"key": str(old_pair.key), "cert": str(old_pair.cert)}]}  # fmt: skip
+    with gateway_with(store_url, federation, encryption=encryption) as live:
+        idp = federation.idp_a
+        idp.reset()
+        introduce(live, idp)
+        published = idp.sp.encryption_cert_pem
+        assert _cert_body(published) == _cert_body(new_pair.cert.read_text())
+        metadata = httpx2.get(f"{live.url}/providers/sc/metadata").text
+        assert _cert_body(old_pair.cert.read_text()) not in metadata
+
+        for cert_pem in (published, old_pair.cert.read_text()):
+            idp.sp = replace(idp.sp, encryption_cert_pem=cert_pem)
+            browser = Browser(live)
+            assert "code" in saml_login(browser)
+            browser.close()
+
+        stranger = make_key_pair(tmp_path, "never-ours")
+        idp.sp = replace(idp.sp, encryption_cert_pem=stranger.cert.read_text())
+        browser = Browser(live)
+        assert_refused(browser, post_to_acs(browser, to_idp(browser)))
+        browser.close()
+    idp.reset()
+
+
+def _cert_body(pem: str) -> str:
+    return "".join(line for line in pem.splitlines() if "CERTIFICATE" not in line)
+
+
 def test_a_discovery_service_picks_the_idp(store_url: str | None, federation: Federation) -> None:
     with gateway_with(
         store_url,
