@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,6 +42,7 @@ from providers.base import (
     ProviderError,
     ProviderUnavailable,
     Store,
+    StoreWrite,
     UnmetAssurance,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
@@ -252,21 +253,26 @@ class LoginFlow:
         existing = await self._sessions.current(request)
         session, replaced = await self._sessions.record_login(existing, identity, login.client_id)
         session_keys = getattr(self._providers.get(identity.provider), "session_keys", None)
-        if session_keys is not None:
-            await self._sessions.index_upstream(session, identity.provider, session_keys(identity))
+        upstream_keys = session_keys(identity) if session_keys is not None else []
+        records = self._sessions.records(session, identity.provider, upstream_keys)
         if replaced is not None:  # another person logged in on this browser
             self._backchannel.notify(replaced, except_client=None)
-        response = await self._issue_code(login, identity, session.sid)
+        response = await self._issue_code(login, identity, session.sid, records)
         self._sessions.set_cookie(response, session)
         return response
 
     async def _silent_login(self, login: PendingLogin, session: SsoSession) -> Response:
         """Single sign-on: the session's identity answers this e-service without a provider."""
-        session = await self._sessions.add_client(session, login.client_id)
-        return await self._issue_code(login, session.person, session.sid)
+        session = self._sessions.add_client(session, login.client_id)
+        records = self._sessions.records(session)
+        return await self._issue_code(login, session.person, session.sid, records)
 
     async def _issue_code(
-        self, login: PendingLogin, identity: Identity, sid: str | None
+        self,
+        login: PendingLogin,
+        identity: Identity,
+        sid: str | None,
+        session_records: Sequence[StoreWrite] = (),
     ) -> Response:
         client = self._clients.get(login.client_id)
         if client is None:  # unregistered while the citizen logged in: nowhere to send a code
@@ -276,7 +282,7 @@ class LoginFlow:
         self._audit.event(
             "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
         )
-        code = await self._codes.issue(client, login, identity, sid)
+        code = await self._codes.issue(client, login, identity, sid, session_records)
         self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
         location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
         return RedirectResponse(location, status_code=303)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.settings import Settings
-from providers.base import Identity, Store
+from providers.base import Identity, Store, StoreWrite
 from providers.records import StoreRecord
 
 SESSION_COOKIE = "pv_session"
@@ -61,48 +62,49 @@ class Sessions:
     async def record_login(
         self, existing: SsoSession | None, identity: Identity, client_id: str
     ) -> tuple[SsoSession, SsoSession | None]:
-        """After an upstream login: the same person's session grows; anyone else's is replaced.
-        Returns the session and the one it replaced, whose e-services must hear of its end."""
+        """After an upstream login: the same person's session grows; anyone else's is ended
+        (now) and replaced. Returns the session, still to be written with `records`, and the
+        one it replaced, whose e-services must hear of its end."""
         same_person = existing is not None and existing.person.subject == identity.subject
         replaced = None
         if existing is not None and same_person:
             clients = tuple(dict.fromkeys((*existing.clients, client_id)))
-            session = replace(existing, identity=identity.to_dict(), clients=clients)
-        else:
-            if existing is not None:
-                replaced = await self.end(existing)
-            session = SsoSession(
-                sid=secrets.token_urlsafe(24),
-                identity=identity.to_dict(),
-                created_at=int(time.time()),
-                clients=(client_id,),
-            )
-        await self.save(session)
+            return replace(existing, identity=identity.to_dict(), clients=clients), None
+        if existing is not None:
+            replaced = await self.end(existing)
+        session = SsoSession(
+            sid=secrets.token_urlsafe(24),
+            identity=identity.to_dict(),
+            created_at=int(time.time()),
+            clients=(client_id,),
+        )
         return session, replaced
 
-    async def add_client(self, session: SsoSession, client_id: str) -> SsoSession:
-        """A silent login: the session serves one more e-service, and its idle time restarts."""
-        updated = replace(session, clients=tuple(dict.fromkeys((*session.clients, client_id))))
-        await self.save(updated)
-        return updated
+    def add_client(self, session: SsoSession, client_id: str) -> SsoSession:
+        """A silent login: the session serves one more e-service (write it with `records`; its
+        idle time restarts then)."""
+        return replace(session, clients=tuple(dict.fromkeys((*session.clients, client_id))))
 
-    async def save(self, session: SsoSession) -> None:
-        left = self._settings.ttl_seconds - (int(time.time()) - session.created_at)
-        ttl = min(self._settings.idle_seconds, left)
-        if ttl > 0:
-            await self._store.put(f"session:{session.sid}", session.dumps(), ttl)
+    def records(
+        self, session: SsoSession, provider: str | None = None, upstream_keys: Sequence[str] = ()
+    ) -> list[StoreWrite]:
+        """The session's record, and the index that lets its upstream's own logout (SAML SLO
+        from the IdP) find it by `upstream_keys`: for the caller to write with its own records
+        in one round trip. Nothing when the session has outlived its maximum."""
+        age = int(time.time()) - session.created_at
+        left = self._settings.ttl_seconds - age
+        if left <= 0:
+            return []
+        idle = min(self._settings.idle_seconds, left)
+        writes = [(f"session:{session.sid}", session.dumps(), idle)]
+        sid = session.sid.encode()
+        writes += [(f"upstream:{provider}:{key}", sid, left) for key in upstream_keys]
+        return writes
 
     async def end(self, session: SsoSession) -> SsoSession | None:
         """Take the session atomically: of two concurrent logouts, one does the notifying."""
         raw = await self._store.take(f"session:{session.sid}")
         return SsoSession.loads(raw) if raw is not None else None
-
-    async def index_upstream(self, session: SsoSession, provider: str, keys: list[str]) -> None:
-        """Let the upstream's own logout (SAML SLO from the IdP) find this session by its keys."""
-        ttl = self._settings.ttl_seconds - (int(time.time()) - session.created_at)
-        if ttl > 0 and keys:
-            sid = session.sid.encode()
-            await self._store.put_many([(f"upstream:{provider}:{key}", sid, ttl) for key in keys])
 
     async def end_by_upstream(self, provider: str, key: str) -> SsoSession | None:
         """End the session an upstream logout names; None when it is already gone."""

@@ -46,12 +46,15 @@ class ProviderConfig(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+StoreWrite = tuple[str, bytes, int]  # key, value, TTL in seconds
+
+
 class Store(Protocol):
     """Key-value records with a TTL on every write; one-time operations in one round trip."""
 
     async def put(self, key: str, value: bytes, ttl: int) -> None: ...
-    async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
-        """Several (key, value, ttl) writes in one round trip; not atomic as a group."""
+    async def put_many(self, records: Sequence[StoreWrite]) -> None:
+        """Several writes in one round trip, in order; not atomic as a group."""
         ...
 
     async def get(self, key: str) -> bytes | None: ...

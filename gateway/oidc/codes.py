@@ -1,18 +1,19 @@
 """Authorization codes (RFC 6749 §4.1.2) and the access grants they are exchanged for.
 
-A completed login writes three records in one pipelined round trip: the access grant (`at:`),
-a marker naming it under the code (`code-grant:`), and the code itself, written last so a code
-that reaches the e-service always has its grant. The token endpoint then only takes the code:
-one round trip, with nothing left to write. The grant exists before its token is handed out,
-but the token is a random value kept inside the code record, so nothing can present it until
-the code is redeemed; the grant's lifetime runs from the login (`expires_at`), and the token
-response says what is left of it.
+A completed login writes its records in one pipelined round trip: the SSO session's, the access
+grant (`at:`), a marker naming it under the code (`code-grant:`), and the code itself, written
+last so a code that reaches the e-service always has its grant and its session. The token
+endpoint then only takes the code: one round trip, with nothing left to write. The grant exists
+before its token is handed out, but the token is a random value kept inside the code record, so
+nothing can present it until the code is redeemed; the grant's lifetime runs from the login
+(`expires_at`), and the token response says what is left of it.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 
 from gateway.oidc.claims import subject
 from gateway.settings import ClientSettings, Settings
-from providers.base import Identity, Store
+from providers.base import Identity, Store, StoreWrite
 from providers.records import StoreRecord
 
 
@@ -75,8 +76,15 @@ class AuthorizationCodes:
         self._subject_salt = subject_salt
 
     async def issue(
-        self, client: ClientSettings, request: CodeBinding, identity: Identity, sid: str | None
+        self,
+        client: ClientSettings,
+        request: CodeBinding,
+        identity: Identity,
+        sid: str | None,
+        with_records: Sequence[StoreWrite] = (),
     ) -> str:
+        """The code for `request`; `with_records` (the SSO session's) go in the same round trip,
+        before the code, so a code never names a session that was not written."""
         code = secrets.token_urlsafe(32)
         access_token = secrets.token_urlsafe(32)
         grant_ttl = self._settings.code_ttl_seconds + self._settings.access_token_ttl_seconds
@@ -102,6 +110,7 @@ class AuthorizationCodes:
         )
         await self._store.put_many(
             [
+                *with_records,
                 (f"at:{access_token}", grant.dumps(), grant_ttl),
                 (f"code-grant:{code}", f"at:{access_token}".encode(), grant_ttl),
                 (f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds),
