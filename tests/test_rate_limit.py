@@ -73,3 +73,21 @@ def test_provider_starts_are_limited(redis_server: RedisServer) -> None:
         codes = [citizen.authorize(**citizen.authorize_params()).status_code for _ in range(3)]
         citizen.close()
     assert codes == [200, 200, 429]
+
+
+def test_the_per_ip_and_per_client_token_limits_hold_each_on_its_own(
+    redis_server: RedisServer,
+) -> None:
+    """Both token limits are counted in one round trip; whichever is exceeded answers 429."""
+    redis_server.command("FLUSHALL")
+    limits = {**LIMITS, "token_per_ip_per_minute": 5, "token_per_client_per_minute": 3}
+    bad_code = {"grant_type": "authorization_code", "code": "x", "redirect_uri": "x"}
+    post_client = {**bad_code, "client_id": "post", "client_secret": "post-secret"}
+    with running_gateway(redis_server.url, rate_limits=limits) as gateway:
+        basic = [token_request(gateway, bad_code, auth=("basic", "basic-secret")) for _ in range(4)]
+        post = [token_request(gateway, post_client) for _ in range(2)]
+    # the fourth from `basic` is over its client limit (the IP has sent 4 of 5); the second
+    # from `post` is the sixth from this IP, over the IP limit, though `post` has sent only two
+    assert [answer.status_code for answer in basic] == [400, 400, 400, 429]
+    assert [answer.status_code for answer in post] == [400, 429]
+    assert post[-1].json()["error"] == "temporarily_unavailable"
