@@ -95,6 +95,14 @@ class StoreSettings(Model):
     )
     tls_cert: ConfigPath | None = Field(default=None, description="client certificate (mTLS)")
     tls_key: ConfigPath | None = Field(default=None, description="its private key")
+    replicas_to_acknowledge: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="each write and take waits (Redis WAIT) until this many replicas have it, so "
+        "a failover cannot bring back a used code nor lose a replay-cache entry or a login; "
+        "0 = Redis's asynchronous replication",
+    )
 
     @field_validator("url")
     @classmethod
@@ -123,6 +131,11 @@ class StoreSettings(Model):
             raise ValueError("tls_cert and tls_key go together")
         if self.cluster and parts.path not in ("", "/", "/0"):
             raise ValueError("a Redis Cluster has only database 0; remove the /N from url")
+        if self.cluster and self.replicas_to_acknowledge:
+            raise ValueError(
+                "replicas_to_acknowledge is for one server or a Sentinel set; a Cluster's WAIT "
+                "would cover only the shard it reaches"
+            )
         return self
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -116,7 +117,7 @@ class RedisStore:
             pipe = self._redis.pipeline(transaction=False)
             for key, value, ttl in records:
                 pipe.set(key, value, ex=ttl)
-            await pipe.execute()
+            await self._execute(pipe)
 
     async def get(self, key: str) -> bytes | None:
         async with _translated_errors():
@@ -143,12 +144,55 @@ class RedisStore:
             for key in keys:
                 pipe.incr(key)
                 pipe.expire(key, ttl, nx=True)
-            replies = await pipe.execute()
+            replies = await self._execute(pipe)
         return [int(count) for count in replies[::2]]
 
     async def ping(self) -> None:
         async with _translated_errors():
             await self._redis.ping()
+
+    async def _execute(self, pipe: Any) -> list[Any]:
+        return list(await pipe.execute())
+
+
+class ReplicatedRedisStore(RedisStore):
+    """RedisStore whose writes and takes each end with WAIT in the same round trip: they
+    return once `replicas` replicas have them, so a Sentinel failover cannot bring back a code
+    that was used, forget a replay-cache entry or lose a login. Fewer acknowledgements within
+    `timeout_ms` is StoreUnavailable: the request fails closed (503), though the master may
+    already hold the write. Reads are as in RedisStore."""
+
+    def __init__(self, client: RedisClient, replicas: int, timeout_ms: int) -> None:
+        super().__init__(client)
+        self._replicas = replicas
+        self._timeout_ms = timeout_ms
+
+    async def _execute(self, pipe: Any) -> list[Any]:
+        pipe.execute_command("WAIT", self._replicas, self._timeout_ms)
+        replies = list(await pipe.execute())
+        acknowledged = int(replies.pop())
+        if acknowledged < self._replicas:
+            raise StoreUnavailable(f"{acknowledged} of {self._replicas} replicas acknowledged")
+        return replies
+
+    async def _one(self, queue: Callable[[Any], object]) -> Any:
+        """One command, queued by `queue` on a pipeline, and WAIT: its reply."""
+        async with _translated_errors():
+            pipe = self._redis.pipeline(transaction=False)
+            queue(pipe)
+            return (await self._execute(pipe))[0]
+
+    async def put(self, key: str, value: bytes, ttl: int) -> None:
+        await self._one(lambda pipe: pipe.set(key, value, ex=ttl))
+
+    async def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return bool(await self._one(lambda pipe: pipe.set(key, value, ex=ttl, nx=True)))
+
+    async def take(self, key: str) -> bytes | None:
+        return _as_bytes(await self._one(lambda pipe: pipe.getdel(key)))
+
+    async def delete(self, key: str) -> None:
+        await self._one(lambda pipe: pipe.delete(key))
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:
@@ -171,8 +215,14 @@ async def open_store(settings: StoreSettings | None) -> AsyncIterator[Store]:
         yield MemoryStore()
         return
     connection = redis_connection(settings)
+    replicas = settings.replicas_to_acknowledge
+    wait_ms = int(settings.timeout_seconds * 500)  # WAIT must give up before the socket does
     try:
-        yield RedisStore(connection.client)
+        yield (
+            ReplicatedRedisStore(connection.client, replicas, wait_ms)
+            if replicas
+            else RedisStore(connection.client)
+        )
     finally:
         await connection.aclose()
 
