@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,21 +63,25 @@ def cluster_store(topology: RedisClusterSet) -> dict[str, Any]:
     return {"url": topology.url, "cluster": True}
 
 
-@pytest.fixture(params=["sentinel", "cluster"])
+@pytest.fixture(params=["sentinel", "sentinel-acknowledged", "cluster"])
 def topology_store(
     request: pytest.FixtureRequest, sentinel_set: RedisSentinelSet, cluster: RedisClusterSet
 ) -> dict[str, Any]:
-    return sentinel_store(sentinel_set) if request.param == "sentinel" else cluster_store(cluster)
+    if request.param == "cluster":
+        return cluster_store(cluster)
+    acknowledged = {"replicas_to_acknowledge": 1} if request.param.endswith("acknowledged") else {}
+    return {**sentinel_store(sentinel_set), **acknowledged}
 
 
 async def test_the_store_contract_holds(topology_store: dict[str, Any]) -> None:
+    p = f"topo:{uuid.uuid4().hex[:8]}"  # the sentinel rows share one set
     async with open_store(StoreSettings(**topology_store)) as store:
-        await store.put_many([("topo:a", b"1", 60), ("topo:b", b"2", 60), ("topo:c", b"3", 60)])
-        assert [await store.get(k) for k in ("topo:a", "topo:b", "topo:c")] == [b"1", b"2", b"3"]
-        assert await store.take("topo:a") == b"1" and await store.take("topo:a") is None
-        assert await store.add("topo:lock", b"x", 60) and not await store.add("topo:lock", b"y", 60)
-        assert [(await store.count(["topo:n"], 60))[0] for _ in range(3)] == [1, 2, 3]
-        assert await store.count(["topo:m", "topo:k", "topo:n"], 60) == [1, 1, 4]
+        await store.put_many([(f"{p}:a", b"1", 60), (f"{p}:b", b"2", 60), (f"{p}:c", b"3", 60)])
+        assert [await store.get(f"{p}:{k}") for k in "abc"] == [b"1", b"2", b"3"]
+        assert await store.take(f"{p}:a") == b"1" and await store.take(f"{p}:a") is None
+        assert await store.add(f"{p}:lock", b"x", 60) and not await store.add(f"{p}:lock", b"y", 60)
+        assert [(await store.count([f"{p}:n"], 60))[0] for _ in range(3)] == [1, 2, 3]
+        assert await store.count([f"{p}:m", f"{p}:k", f"{p}:n"], 60) == [1, 1, 4]
         await store.ping()
 
 
