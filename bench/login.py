@@ -68,10 +68,14 @@ def free_port() -> int:
 
 
 def config_text(
-    port: int, store_url: str | None, keys_dir: Path | None = None, clients: str | None = None
-) -> str:
-    """`keys_dir` (with store_url) is what --workers 2 needs; `clients` replaces the one client."""
-    store = f"store: {{url: '{store_url}'}}\n" if store_url else ""
+    port: int, store_url: str | None, keys_dir: Path | None = None, clients: str | None = None,
+    replicas: int = 0,
+) -> str:  # fmt: skip
+    """`keys_dir` (with store_url) is what --workers 2 needs; `clients` replaces the one client;
+    `replicas` is store.replicas_to_acknowledge."""
+    store = (
+        f"store: {{url: '{store_url}', replicas_to_acknowledge: {replicas}}}\n" if store_url else ""
+    )
     keys = f"keys: {{dir: '{keys_dir}'}}\n" if keys_dir else ""
     return (
         f"issuer: http://127.0.0.1:{port}\n"
@@ -311,14 +315,23 @@ def uvicorn_workers(pids: Iterable[int]) -> list[int]:
     return found
 
 
-def redis_server(directory: str) -> tuple[subprocess.Popen[bytes], str]:
+def redis_server(
+    directory: str, replica_of: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway redis-server; with `replica_of` (a redis:// url), a replica of that one."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is needed (scripts/ensure-test-tools.sh installs it)")
     port = free_port()
+    os.makedirs(directory, exist_ok=True)
+    replication = (
+        ["--replicaof", "127.0.0.1", replica_of.rsplit(":", 1)[1].split("/")[0]]
+        if replica_of
+        else []
+    )
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", directory], stdout=subprocess.DEVNULL,
+         "--dir", directory, *replication], stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(0.3)
     return process, f"redis://127.0.0.1:{port}/0"
@@ -465,9 +478,11 @@ def report_derived(rows: list[Row]) -> None:
               f" {2000 / server:>19.0f} {2000 / with_redis:>19.0f}")  # fmt: skip
 
 
-def setups(workers: list[int]) -> list[tuple[str, int]]:
-    """(store, workers) pairs: MemoryStore cannot be shared between worker processes."""
-    return [("memory", 1)] * (1 in workers) + [("redis", n) for n in workers]
+def setups(workers: list[int], replica: bool = False) -> list[tuple[str, int]]:
+    """(store, workers) pairs: MemoryStore cannot be shared between worker processes; "replica"
+    is Redis with a replica that acknowledges every write (store.replicas_to_acknowledge: 1)."""
+    pairs = [("memory", 1)] * (1 in workers) + [("redis", n) for n in workers]
+    return pairs + [("replica", n) for n in workers] * replica
 
 
 @dataclass(frozen=True)
@@ -481,13 +496,13 @@ class Gateway:
 @contextmanager
 def gateway(
     workdir: Path, name: str, store_url: str | None, workers: int, clients: str | None = None,
-    seconds: float = 30.0,
+    seconds: float = 30.0, replicas: int = 0,
 ) -> Iterator[Gateway]:  # fmt: skip
     """A running `portvakt serve` (several workers get a shared keys.dir), stopped at the end."""
     port = free_port()
     keys_dir = workdir / f"{name}-keys" if store_url else None
     config = workdir / f"{name}.yaml"
-    config.write_text(config_text(port, store_url, keys_dir, clients))
+    config.write_text(config_text(port, store_url, keys_dir, clients, replicas))
     process, answered, ready = serve_timed(port, config, workers, seconds)
     try:
         yield Gateway(process, f"http://127.0.0.1:{port}", answered, ready)
@@ -544,6 +559,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--client", choices=["lean", "httpx"], default="lean")
+    parser.add_argument("--replica", action="store_true",
+                        help="also rows with a Redis replica acknowledging every write")  # fmt: skip
     parser.add_argument("--open-rates", type=float, nargs="+", default=[100, 150, 200, 250, 300],
                         help="logins/s offered in the open-loop rows (Redis, most workers)")  # fmt: skip
     parser.add_argument("--open-clients", type=int, default=64)
@@ -557,10 +574,16 @@ def main() -> None:
     open_rows: list[OpenRow] = []
     with tempfile.TemporaryDirectory() as workdir:
         redis, redis_url = redis_server(workdir)
+        replica = (
+            redis_server(f"{workdir}/replica", replica_of=redis_url)[0] if args.replica else None
+        )
         try:
-            for store, workers in setups(args.workers):
-                url = redis_url if store == "redis" else None
-                with gateway(Path(workdir), f"{store}-{workers}", url, workers) as served:
+            for store, workers in setups(args.workers, args.replica):
+                url = None if store == "memory" else redis_url
+                replicas = 1 if store == "replica" else 0
+                with gateway(
+                    Path(workdir), f"{store}-{workers}", url, workers, replicas=replicas
+                ) as served:
                     redis_pid = redis.pid if url else None
                     warm_up(served.base_url, args.client)
                     for concurrency in args.concurrency:
@@ -571,8 +594,10 @@ def main() -> None:
                         open_rows += [measure_open(served, redis_pid, workers, args.open_clients,
                                                    rate, args.open_seconds) for rate in args.open_rates]  # fmt: skip
         finally:
-            redis.terminate()
-            redis.wait()
+            for server in (redis, replica):
+                if server is not None:
+                    server.terminate()
+                    server.wait()
     print("the load generator (one Python process), redis-server and the gateway share the 2")
     print("cores, so logins/s is a lower bound; server CPU sums `portvakt serve` and its workers")
     report_derived(rows)
