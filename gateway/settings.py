@@ -100,8 +100,8 @@ class StoreSettings(Model):
         ge=0,
         le=10,
         description="each write and take waits (Redis WAIT) until this many replicas have it, so "
-        "a failover cannot bring back a used code nor lose a replay-cache entry or a login; "
-        "0 = Redis's asynchronous replication",
+        "a failover promotes a replica that holds it (Sentinel picks the most up-to-date one; "
+        "Redis calls this best effort); 0 = Redis's asynchronous replication",
     )
 
     @field_validator("url")

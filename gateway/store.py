@@ -157,10 +157,12 @@ class RedisStore:
 
 class ReplicatedRedisStore(RedisStore):
     """RedisStore whose writes and takes each end with WAIT in the same round trip: they
-    return once `replicas` replicas have them, so a Sentinel failover cannot bring back a code
-    that was used, forget a replay-cache entry or lose a login. Fewer acknowledgements within
-    `timeout_ms` is StoreUnavailable: the request fails closed (503), though the master may
-    already hold the write. Reads are as in RedisStore."""
+    return once `replicas` replicas have them, so a Sentinel failover, which promotes the most
+    up-to-date replica it can, keeps a used code used, a replay-cache entry and a login (Redis
+    documents WAIT as best effort, not strong consistency: with several replicas, one that
+    missed a write can still be promoted). Fewer acknowledgements within `timeout_ms` is
+    StoreUnavailable: the request fails closed (503), though the master may already hold the
+    write. Reads are as in RedisStore."""
 
     def __init__(self, client: RedisClient, replicas: int, timeout_ms: int) -> None:
         super().__init__(client)

@@ -1,6 +1,6 @@
 """`store.replicas_to_acknowledge`: every write and take waits (Redis WAIT) until a replica has
-it, so a failover cannot undo it. A real master and replica on loopback; the replica is frozen
-with SIGSTOP to show what happens when it cannot acknowledge."""
+it, so a failover promotes a replica that has it. A real master and replica on loopback; the
+replica is frozen with SIGSTOP to show what happens when it cannot acknowledge."""
 
 from __future__ import annotations
 
