@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Browser, LiveGateway, RedisServer, running_gateway
+from tests.redis_topologies import PASSWORD, RedisClusterSet, RedisSentinelSet
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,20 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelSet]:
+    """1 master, 1 replica, 3 sentinels, with PASSWORD: one set per test module."""
+    with RedisSentinelSet(tmp_path_factory.mktemp("sentinel"), password=PASSWORD) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def secured_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
+    """A 3-master Cluster with PASSWORD: one per test module."""
+    with RedisClusterSet(tmp_path_factory.mktemp("cluster-pw"), password=PASSWORD) as topology:
+        yield topology
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from tests.harness import RedisServer, free_port
 
 HOST = "127.0.0.1"
+PASSWORD = "topology-secret"  # of the sets the topology tests start
 Address: TypeAlias = tuple[str, int]
 Reply: TypeAlias = "str | int | list[Reply] | None"
 

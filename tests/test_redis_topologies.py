@@ -14,26 +14,12 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisClusterException
 
-from tests.redis_topologies import RedisClusterSet, RedisSentinelSet
-
-PASSWORD = "topology-secret"
-
-
-@pytest.fixture(scope="module")
-def sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelSet]:
-    with RedisSentinelSet(tmp_path_factory.mktemp("sentinel"), password=PASSWORD) as topology:
-        yield topology
+from tests.redis_topologies import PASSWORD, RedisClusterSet
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
     with RedisClusterSet(tmp_path_factory.mktemp("cluster")) as topology:
-        yield topology
-
-
-@pytest.fixture(scope="module")
-def secured_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
-    with RedisClusterSet(tmp_path_factory.mktemp("cluster-pw"), password=PASSWORD) as topology:
         yield topology
 
 

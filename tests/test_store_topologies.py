@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -26,27 +25,14 @@ from tests.harness import (
     running_gateway,
 )
 from tests.harness import token_request as token_at
-from tests.redis_topologies import RedisClusterSet, RedisSentinelSet, redis_command
+from tests.redis_topologies import PASSWORD, RedisClusterSet, RedisSentinelSet, redis_command
 
-PASSWORD = "topology-secret"
 pytestmark = [
     pytest.mark.slow,
     # redis-py 8.1's RedisCluster leaves the sockets of its slot discovery closing but not
     # closed when the client is closed (ResourceWarning from its internals, not the store's).
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
-
-
-@pytest.fixture(scope="module")
-def sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelSet]:
-    with RedisSentinelSet(tmp_path_factory.mktemp("sentinel"), password=PASSWORD) as topology:
-        yield topology
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
-    with RedisClusterSet(tmp_path_factory.mktemp("cluster"), password=PASSWORD) as topology:
-        yield topology
 
 
 def sentinel_store(topology: RedisSentinelSet) -> dict[str, Any]:
@@ -65,10 +51,10 @@ def cluster_store(topology: RedisClusterSet) -> dict[str, Any]:
 
 @pytest.fixture(params=["sentinel", "sentinel-acknowledged", "cluster"])
 def topology_store(
-    request: pytest.FixtureRequest, sentinel_set: RedisSentinelSet, cluster: RedisClusterSet
+    request: pytest.FixtureRequest, sentinel_set: RedisSentinelSet, secured_cluster: RedisClusterSet
 ) -> dict[str, Any]:
     if request.param == "cluster":
-        return cluster_store(cluster)
+        return cluster_store(secured_cluster)
     acknowledged = {"replicas_to_acknowledge": 1} if request.param.endswith("acknowledged") else {}
     return {**sentinel_store(sentinel_set), **acknowledged}
 
@@ -118,7 +104,7 @@ def test_whole_logins_on_each_topology(topology_store: dict[str, Any]) -> None:
         assert httpx2.get(f"{gateway.url}/readyz").status_code == 200
 
 
-def test_a_logins_records_share_one_cluster_slot(cluster: RedisClusterSet) -> None:
+def test_a_logins_records_share_one_cluster_slot(secured_cluster: RedisClusterSet) -> None:
     login_id = "IzWhMUwDV0-sJtKOxtabJHNWLvSR7rLt"
     keys = [
         login_key("login", login_id),
@@ -127,7 +113,7 @@ def test_a_logins_records_share_one_cluster_slot(cluster: RedisClusterSet) -> No
         "p:bankid:" + login_key("collect", login_id),
         "p:saml-idp:" + login_key("choice", login_id),
     ]
-    node = cluster.nodes[0]
+    node = secured_cluster.nodes[0]
     slots = {redis_command(node, "CLUSTER", "KEYSLOT", key, password=PASSWORD) for key in keys}
     assert len(slots) == 1
 
