@@ -169,21 +169,7 @@ class RedisNode(RedisServer):
         return self.process is not None and self.process.poll() is None
 
     def argv(self) -> list[str]:
-        argv = [
-            self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            HOST,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.directory),
-            "--logfile",
-            str(self.log_path),
-        ]
+        argv = [*super().argv(), "--logfile", str(self.log_path)]
         if self.password is not None:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
         if self.replicaof is not None:
