@@ -68,8 +68,7 @@ class Sessions:
         same_person = existing is not None and existing.person.subject == identity.subject
         replaced = None
         if existing is not None and same_person:
-            clients = tuple(dict.fromkeys((*existing.clients, client_id)))
-            return replace(existing, identity=identity.to_dict(), clients=clients), None
+            return replace(self.add_client(existing, client_id), identity=identity.to_dict()), None
         if existing is not None:
             replaced = await self.end(existing)
         session = SsoSession(
