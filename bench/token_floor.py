@@ -1,8 +1,16 @@
 """The floor under bench/token_endpoint.py: a bare Starlette route on uvicorn (httptools, uvloop,
 `--workers N`) that parses the same form and signs the same kind of RS256 ID token with joserfc,
-with no store, client authentication, middleware, audit or metrics; driven by the same wrk script
-at 16 and 64 connections, next to the raw sign rate on one core measured just before each row.
+with no client authentication, middleware, audit or metrics; driven by the same wrk script at
+16 and 64 connections, next to the raw sign rate on one core measured just before each row.
 What the real endpoint loses against this row is the gateway's own per-request work.
+
+The "+ store" rows add only the two store round trips `/token` cannot do without, through the
+gateway's own RedisStore on a throwaway redis-server: its two rate limits counted (one pipeline)
+and the code taken (GETDEL of a prepared 600-byte record); the "+ take" rows only take the
+code, as `/token` would without rate limits held in the store. The "+ resp" rows send the same
+commands over one pipelined connection per worker with a minimal RESP reader (`RespConnection`
+below, bench-only: no pool, timeouts, TLS, Sentinel or Cluster). Between them they show what
+redis-py costs and what Redis itself (its server CPU and the loopback socket) costs.
 
     python bench/token_floor.py [--workers 1 2] [--seconds 3]
 """
@@ -10,12 +18,19 @@ What the real endpoint loses against this row is the gateway's own per-request w
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
+import contextlib
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from joserfc import jwt
@@ -25,14 +40,119 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bench.login import CLIENT, REDIRECT_URI, answering, free_port, rs256_signs_per_second
+from bench.login import (
+    CLIENT,
+    REDIRECT_URI,
+    answering,
+    free_port,
+    redis_server,
+    rs256_signs_per_second,
+)
 from bench.wrk_driver import redeem_with_wrk
+from gateway.redis_clients import redis_connection
+from gateway.settings import StoreSettings
+from gateway.store import RedisStore
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "floor"})
+STORE_URL = os.environ.get("FLOOR_STORE_URL")
+STORE_CLIENT = os.environ.get("FLOOR_STORE_CLIENT", "redis-py")
+RECORD = b"r" * 600
+CLIENT_OF_ROUTE = {"+ resp": "resp", "+ take": "take-only"}
+RATE_KEYS = ("rl:token-ip:127.0.0.1:1", "rl:token-client:bench:1")
+
+
+class RespConnection(asyncio.Protocol):
+    """Pipelined RESP2 on one connection: replies come back in the order the commands went out."""
+
+    def __init__(self) -> None:
+        self._waiting: collections.deque[tuple[asyncio.Future[list[object]], int]] = (
+            collections.deque()
+        )
+        self._buffer = b""
+        self._replies: list[object] = []
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, *commands: tuple[bytes, ...]) -> asyncio.Future[list[object]]:
+        assert self._transport is not None
+        out = bytearray()
+        for command in commands:
+            out += b"*%d\r\n" % len(command)
+            for part in command:
+                out += b"$%d\r\n%s\r\n" % (len(part), part)
+        self._transport.write(bytes(out))
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((future, len(commands)))
+        return future
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (reply := self._parse()) is not None:
+            self._replies.append(reply[0])
+            future, count = self._waiting[0]
+            if len(self._replies) == count:
+                self._waiting.popleft()
+                future.set_result(self._replies)
+                self._replies = []
+
+    def _parse(self) -> tuple[object] | None:
+        end = self._buffer.find(b"\r\n")
+        if end < 0:
+            return None
+        kind, line = self._buffer[:1], self._buffer[1:end]
+        if kind == b"$":
+            length = int(line)
+            if length < 0:
+                self._buffer = self._buffer[end + 2 :]
+                return (None,)
+            if len(self._buffer) < end + 4 + length:
+                return None
+            value = self._buffer[end + 2 : end + 2 + length]
+            self._buffer = self._buffer[end + 4 + length :]
+            return (value,)
+        self._buffer = self._buffer[end + 2 :]
+        return (int(line),) if kind == b":" else (line,)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    if STORE_URL is None:
+        yield
+        return
+    if STORE_CLIENT == "resp":
+        address = STORE_URL.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        loop = asyncio.get_running_loop()
+        _, app.state.resp = await loop.create_connection(
+            RespConnection, address[0], int(address[1])
+        )
+        yield
+        return
+    connection = redis_connection(StoreSettings(url=STORE_URL))
+    app.state.store = RedisStore(connection.client)
+    yield
+    await connection.aclose()
+
+
+async def code_taken(request: Request, code: str) -> bool:
+    """The row's store work: the two rate limits counted (unless take-only), then the code taken."""
+    key = f"code:{code}"
+    if STORE_CLIENT == "resp":
+        resp: RespConnection = request.app.state.resp
+        await resp.send(*[command for limit in RATE_KEYS for command in (
+            (b"INCR", limit.encode()), (b"EXPIRE", limit.encode(), b"60", b"NX"))])  # fmt: skip
+        return (await resp.send((b"GETDEL", key.encode())))[0] is not None
+    store: RedisStore = request.app.state.store
+    if STORE_CLIENT != "take-only":
+        await store.count(RATE_KEYS, 60)
+    return await store.take(key) is not None
 
 
 async def token(request: Request) -> JSONResponse:
     form = await request.form()
+    if STORE_URL is not None and not await code_taken(request, str(form.get("code"))):
+        return JSONResponse({"error": "invalid_grant"}, 400)
     now = int(time.time())
     claims: dict[str, Any] = {"iss": "http://127.0.0.1", "sub": "a" * 43, "aud": "bench",
         "iat": now, "exp": now + 300, "auth_time": now, "acr": "http://id.elegnamnden.se/loa/1.0/loa3",
@@ -42,7 +162,7 @@ async def token(request: Request) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
-app = Starlette(routes=[Route("/token", token, methods=["POST"])])
+app = Starlette(routes=[Route("/token", token, methods=["POST"])], lifespan=lifespan)
 
 
 def main() -> None:
@@ -50,27 +170,58 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'workers':>7} {'conc':>4} {'signs/s':>8} {'tokens/s':>9} {'÷ signs/s':>9} {'p50 ms':>7} {'p99 ms':>7}")  # fmt: skip
+    print(f"{'route':<8} {'workers':>7} {'conc':>4} {'signs/s':>8} {'tokens/s':>9} {'÷ signs/s':>9} {'p50 ms':>7} {'p99 ms':>7}")  # fmt: skip
     with tempfile.TemporaryDirectory() as workdir:
-        for workers in args.workers:
-            port = free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "bench.token_floor:app", "--port", str(port),
-                 "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-                cwd=Path(__file__).resolve().parents[1])  # fmt: skip
-            answering(server, f"http://127.0.0.1:{port}/nothing", "the floor app")
-            try:
-                for concurrency in (16, 64):
-                    signs = rs256_signs_per_second()
-                    codes = [str(n) for n in range(args.seconds * 20_000)]
-                    run = redeem_with_wrk(f"http://127.0.0.1:{port}", codes, concurrency,
-                                          args.seconds, CLIENT, REDIRECT_URI, Path(workdir))  # fmt: skip
-                    rate = run.requests / run.seconds
-                    print(f"{workers:>7} {concurrency:>4} {signs:>8.0f} {rate:>9.1f} {rate / signs:>9.2f}"
-                          f" {run.p50_ms:>7.1f} {run.p99_ms:>7.1f}", flush=True)  # fmt: skip
-            finally:
-                server.terminate()
-                server.wait()
+        redis_process, redis_url = redis_server(workdir)
+        try:
+            for route, store_url in (
+                ("bare", None),
+                ("+ store", redis_url),
+                ("+ take", redis_url),
+                ("+ resp", redis_url),
+            ):
+                for workers in args.workers:
+                    measure(route, store_url, workers, args.seconds, Path(workdir))
+        finally:
+            redis_process.terminate()
+            redis_process.wait()
+
+
+def measure(route: str, store_url: str | None, workers: int, seconds: int, workdir: Path) -> None:
+    port = free_port()
+    env = {**os.environ, **({"FLOOR_STORE_URL": store_url} if store_url else {}),
+           "FLOOR_STORE_CLIENT": CLIENT_OF_ROUTE.get(route, "redis-py")}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.token_floor:app", "--port", str(port),
+         "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parents[1], env=env)  # fmt: skip
+    answering(server, f"http://127.0.0.1:{port}/nothing", "the floor app")
+    try:
+        for concurrency in (16, 64):
+            codes = [str(n) for n in range(seconds * 20_000)]
+            if store_url is not None:
+                prepare(store_url, codes)
+            signs = rs256_signs_per_second()
+            run = redeem_with_wrk(f"http://127.0.0.1:{port}", codes, concurrency, seconds,
+                                  CLIENT, REDIRECT_URI, workdir)  # fmt: skip
+            rate = run.requests / run.seconds
+            print(f"{route:<8} {workers:>7} {concurrency:>4} {signs:>8.0f} {rate:>9.1f} {rate / signs:>9.2f}"
+                  f" {run.p50_ms:>7.1f} {run.p99_ms:>7.1f}", flush=True)  # fmt: skip
+            if run.errors:
+                print(f"  ! {run.errors} of {run.requests} responses were errors: this row is void")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def prepare(store_url: str, codes: list[str]) -> None:
+    """One record per code, as the login leaves it for `/token` to take."""
+    client = redis.Redis.from_url(store_url)
+    pipe = client.pipeline(transaction=False)
+    for code in codes:
+        pipe.set(f"code:{code}", RECORD, ex=600)
+    pipe.execute()
+    client.close()
 
 
 if __name__ == "__main__":
