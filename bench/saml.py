@@ -5,7 +5,9 @@ One login = GET /authorize (signed AuthnRequest, HTTP-Redirect) -> GET the IdP's
 verifies our signature, signs and encrypts a Response) -> POST /providers/sc/acs (decrypt,
 verify, replay cache, code) -> POST /token -> GET /userinfo: five HTTP requests. Runs RedisStore
 (and MemoryStore for the ratio) at 1, 16 and 64 concurrent clients, and prints CPU per login of
-the gateway and of the IdP from the same run. Not a test: nothing asserts.
+the gateway, the IdP, redis-server and the load generator from the same run. All of them share
+the machine's cores, so the last column derives what a 300 logins/s target leaves the gateway:
+(cores x 1000 ms - 300 x the others' CPU ms per login) / 300. Not a test: nothing asserts.
 
     python bench/saml.py [--seconds 5] [--concurrency 1 16 64]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -43,6 +46,7 @@ from tests.saml_idp import NS, FakeIdP, SpView, make_key_pair
 
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 IDP_ENTITY = "https://idp.bench.example/idp"
+CORES = os.cpu_count() or 1
 FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 AUTHORIZE = {
@@ -168,6 +172,12 @@ def gateway_cpu_seconds(pid: int) -> float:
     return sum(process_cpu(pid).values())
 
 
+def cpu_per_part(gateway: int, idp: int, redis: int | None) -> tuple[float, float, float, float]:
+    """CPU seconds so far of the gateway, the IdP, redis-server and this load generator."""
+    return (gateway_cpu_seconds(gateway), cpu_seconds(idp),
+            cpu_seconds(redis) if redis else 0.0, time.process_time())  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -181,7 +191,8 @@ def main() -> None:
         return
     print(
         f"{'store':<8} {'workers':>7} {'conc':>4} {'logins/s':>10} {'p50 ms':>9} {'p99 ms':>9}"
-        f" {'gateway CPU ms/login':>21} {'IdP CPU ms/login':>17}"
+        f" {'gateway CPU ms/login':>21} {'IdP CPU ms/login':>17} {'redis CPU ms/login':>18}"
+        f" {'client CPU ms/login':>19} {'gateway ms left at 300/s':>24}"
     )
     with tempfile.TemporaryDirectory() as workdir:
         keys = Path(workdir)
@@ -212,17 +223,21 @@ def main() -> None:
                     base_url, idp_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{idp_port}"
                     asyncio.run(run_clients(base_url, idp_url, 4, 1.0, args.client))  # warm-up
                     for concurrency in args.concurrency:
-                        before = gateway_cpu_seconds(server.pid), cpu_seconds(idp.pid)
+                        pids = (server.pid, idp.pid, redis.pid if url else None)
+                        before = cpu_per_part(*pids)
                         latencies = asyncio.run(run_clients(
                             base_url, idp_url, concurrency, args.seconds, args.client))  # fmt: skip
-                        gateway_cpu = gateway_cpu_seconds(server.pid) - before[0]
-                        idp_cpu = cpu_seconds(idp.pid) - before[1]
-                        p50, p99 = p50_p99_ms(latencies)
                         count = max(len(latencies), 1)
+                        gateway_ms, idp_ms, redis_ms, client_ms = (
+                            (after - earlier) * 1000 / count
+                            for after, earlier in zip(cpu_per_part(*pids), before, strict=True)
+                        )
+                        left_ms = (CORES * 1000 - 300 * (idp_ms + redis_ms + client_ms)) / 300
+                        p50, p99 = p50_p99_ms(latencies)
                         print(
                             f"{store:<8} {workers:>7} {concurrency:>4} {len(latencies) / args.seconds:>10.1f}"
-                            f" {p50:>9.1f} {p99:>9.1f} {gateway_cpu * 1000 / count:>21.2f}"
-                            f" {idp_cpu * 1000 / count:>17.2f}"
+                            f" {p50:>9.1f} {p99:>9.1f} {gateway_ms:>21.2f} {idp_ms:>17.2f}"
+                            f" {redis_ms:>18.2f} {client_ms:>19.2f} {left_ms:>24.2f}"
                         )
                 finally:
                     for process in (server, idp):
@@ -231,8 +246,10 @@ def main() -> None:
         finally:
             redis.terminate()
             redis.wait()
-    print("the gateway (1 or 2 uvicorn workers), one IdP process and the load generator share")
-    print("the machine's cores; 1000 / (gateway CPU ms/login) is what one gateway core could serve")
+    print("the gateway (1 or 2 uvicorn workers), one IdP process, redis-server and the load")
+    print("generator share the machine's cores; 1000 / (gateway CPU ms/login) is what one gateway")
+    print(f"core could serve; gateway ms left at 300/s = ({CORES} cores x 1000 ms - 300 x (IdP +")
+    print("redis + client CPU ms/login)) / 300, DERIVED: a gateway over it cannot make 300/s here")
 
 
 if __name__ == "__main__":
