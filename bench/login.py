@@ -175,8 +175,10 @@ async def run_clients(
 
 
 async def opened(stack: contextlib.AsyncExitStack, count: int, make: Callable[[], C]) -> list[C]:
-    """`count` clients, each connected by a GET /healthz, 10 ms apart: connections that arrive
-    together nearly all land on one uvicorn worker (it accepts the backlog at one wake-up)."""
+    """`count` clients, each connected by a GET /healthz, 10 ms apart: on one shared socket,
+    connections that arrived together nearly all landed on one uvicorn worker (it accepts the
+    backlog at one wake-up). Each worker has its own socket now; the spacing keeps the rows
+    comparable with the earlier ones."""
     clients: list[C] = []
     for _ in range(count):
         client = await stack.enter_async_context(make())

@@ -16,6 +16,11 @@ from gateway.keys import KeysUnavailable, load_signing_keys
 from gateway.log_format import configure_logging
 from gateway.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, SettingsError, load_settings
+from gateway.worker_sockets import port_taken, run_workers
+
+# A socket per worker, which the kernel balances, where SO_REUSEPORT does that (Linux);
+# elsewhere the workers share uvicorn's one socket.
+REUSE_PORT = sys.platform == "linux"
 
 # In-flight requests get this long to finish on SIGTERM; pending logins live in the store anyway.
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -174,6 +179,11 @@ def run(args: argparse.Namespace) -> int:
         if refusal:
             print(f"portvakt: --workers {args.workers}: {refusal}", file=sys.stderr)
             return 2
+        taken = port_taken(args.host, args.port) if REUSE_PORT else None
+        if taken:
+            print(f"portvakt: cannot listen on {args.host} port {args.port}: {taken}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     announce(settings, args.config is None)
     options: dict[str, Any] = {
         "host": args.host,
@@ -192,9 +202,12 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="portvakt-metrics-") as metrics_directory:
         os.environ.update(worker_environment(args, issuer))
         os.environ[MULTIPROCESS_DIRECTORY] = metrics_directory
-        uvicorn.run(
-            "gateway.worker:create_worker_app", factory=True, workers=args.workers, **options
-        )
+        if REUSE_PORT:
+            run_workers(args.workers, options)
+        else:
+            uvicorn.run(
+                "gateway.worker:create_worker_app", factory=True, workers=args.workers, **options
+            )
     return 0
 
 

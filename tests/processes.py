@@ -106,6 +106,34 @@ class GatewayProcess:
                 self.kill()
         return self.process.returncode
 
+    def worker_pids(self) -> list[int]:
+        """The uvicorn workers under `--workers N`: multiprocessing's spawned children (not the
+        supervisor itself, nor multiprocessing's resource tracker)."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        workers = []
+        for child in children.split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    workers.append(int(child))
+            except FileNotFoundError:
+                continue  # exited meanwhile
+        return workers
+
+    def listening_workers(
+        self, count: int, seconds: float = 20, until_gone: int | None = None
+    ) -> list[int]:
+        """The worker pids once `count` of them listen on the port (the first to listen answers
+        /healthz, which is all `start` waits for), and `until_gone` is no longer among them."""
+        deadline = time.monotonic() + seconds
+        while True:
+            workers = self.worker_pids()
+            listening = [pid for pid in workers if tcp_sockets(pid, self.port, TCP_LISTEN)]
+            done = len(listening) >= count and until_gone not in workers
+            if done or time.monotonic() > deadline:
+                return workers
+            time.sleep(0.05)
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -172,3 +200,26 @@ class RoundRobinBalancer:
             ]
             return response
         return Response("no backend answers", status_code=502)
+
+
+TCP_LISTEN, TCP_ESTABLISHED = "0A", "01"
+
+
+def tcp_sockets(pid: int, local_port: int, state: str) -> int:
+    """How many of the process's TCP sockets on `local_port` (IPv4) are in `state`, from /proc:
+    its socket inodes in /proc/PID/fd matched against /proc/net/tcp."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        port = int(fields[1].rsplit(":", 1)[1], 16)
+        if port == local_port and fields[3] == state and fields[9] in inodes:
+            count += 1
+    return count

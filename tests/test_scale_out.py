@@ -4,8 +4,11 @@ instance killed or stopped mid-login, worker processes, and a bounded load test 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
+import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +30,14 @@ from tests.harness import (
     free_port,
     token_request,
 )
-from tests.processes import GatewayProcess, RoundRobinBalancer, cluster_config
+from tests.processes import (
+    TCP_ESTABLISHED,
+    TCP_LISTEN,
+    GatewayProcess,
+    RoundRobinBalancer,
+    cluster_config,
+    tcp_sockets,
+)
 
 
 @dataclass
@@ -163,6 +173,84 @@ def test_worker_processes_share_logins_and_report_metrics_together(
         ), metrics
     log = server.log_path.read_text()
     assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2, log
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-worker sockets need Linux's SO_REUSEPORT")
+def test_each_worker_listens_on_its_own_socket_so_a_burst_of_connections_is_spread(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    port = free_port()
+    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
+    server = GatewayProcess(config, workers=2)
+    server.port = port
+    with server:
+        assert server.process is not None
+        workers = server.listening_workers(2)
+        assert len(workers) == 2
+        assert [tcp_sockets(pid, port, TCP_LISTEN) for pid in workers] == [1, 1]
+        assert tcp_sockets(server.process.pid, port, TCP_LISTEN) == 0  # only the workers accept
+        held = asyncio.run(connections_held_during_a_burst(port, workers, BURST))
+    # The kernel hashes each connection to a worker's socket: 64 fair coin flips, so a worker
+    # with fewer than 16 would be a 1-in-20,000 event. On one shared socket, whichever worker
+    # wakes first takes everything waiting (15 of 16 seen).
+    assert sum(held) == BURST and min(held) >= BURST // 4, held
+
+
+BURST = 64
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-worker sockets need Linux's SO_REUSEPORT")
+def test_a_killed_worker_is_replaced_by_one_listening_on_its_own_socket(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    port = free_port()
+    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
+    server = GatewayProcess(config, workers=2)
+    server.port = port
+    with server:
+        first, second = server.listening_workers(2)
+        os.kill(first, signal.SIGKILL)
+        replaced = server.listening_workers(2, until_gone=first)
+        assert second in replaced and first not in replaced and len(replaced) == 2
+        assert [tcp_sockets(pid, port, TCP_LISTEN) for pid in replaced] == [1, 1]
+        for _ in range(8):  # fresh connections, so both sockets are asked
+            assert httpx2.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
+async def connections_held_during_a_burst(port: int, workers: list[int], burst: int) -> list[int]:
+    """Opens `burst` keep-alive connections at once, each answered once, and counts how many each
+    worker holds while they are all open."""
+
+    async def one() -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        return writer
+
+    writers = await asyncio.gather(*(one() for _ in range(burst)))
+    try:
+        return [tcp_sockets(pid, port, TCP_ESTABLISHED) for pid in workers]
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_workers_are_refused_a_port_something_else_listens_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], reuse_port: bool
+) -> None:
+    """Taken without SO_REUSEPORT, the workers could not bind; taken with it (say, another
+    `portvakt serve` left running), they would silently share its connections."""
+    config = cluster_config(tmp_path, "http://127.0.0.1:8080", "redis://127.0.0.1:1/0")
+    with socket.socket() as other:
+        if reuse_port:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        argv = ["serve", "--config", str(config), "--workers", "2", "--port", str(port)]
+        assert main(argv) == 2
+    assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
 
 
 # A bounded load test: many citizens at once through two worker processes on one Redis.
