@@ -65,6 +65,8 @@ def port_taken(host: str, port: int) -> str | None:
     Binding tells apart a port held without SO_REUSEPORT. A connection attempt tells a port held
     by another `portvakt serve` (or anything else of this user's with SO_REUSEPORT): the workers
     would silently share its connections, config and all."""
+    if port == 0:
+        return "each worker would listen on a port of its own choosing; give a port number"
     try:
         reuse_port_socket(host, port).close()
     except OSError as error:

@@ -235,6 +235,7 @@ async def connections_held_during_a_burst(port: int, workers: list[int], burst: 
             writer.close()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the check is part of per-worker sockets")
 @pytest.mark.parametrize("reuse_port", [False, True])
 def test_workers_are_refused_a_port_something_else_listens_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], reuse_port: bool
@@ -251,6 +252,13 @@ def test_workers_are_refused_a_port_something_else_listens_on(
         argv = ["serve", "--config", str(config), "--workers", "2", "--port", str(port)]
         assert main(argv) == 2
     assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the check is part of per-worker sockets")
+def test_workers_are_refused_port_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = cluster_config(tmp_path, "http://127.0.0.1:8080", "redis://127.0.0.1:1/0")
+    assert main(["serve", "--config", str(config), "--workers", "2", "--port", "0"]) == 2
+    assert "each worker would listen on a port of its own" in capsys.readouterr().err
 
 
 # A bounded load test: many citizens at once through two worker processes on one Redis.
