@@ -153,13 +153,20 @@ def test_a_login_whose_records_a_redis_restart_lost_gets_a_clear_page(
     assert "Börja om" in answer.text or "börja om" in answer.text
 
 
+def two_workers(directory: Path, redis: RedisServer) -> GatewayProcess:
+    """`portvakt serve --workers 2` on a free port, its issuer on that port."""
+    port = free_port()
+    server = GatewayProcess(
+        cluster_config(directory, f"http://127.0.0.1:{port}", redis.url), workers=2
+    )
+    server.port = port
+    return server
+
+
 def test_worker_processes_share_logins_and_report_metrics_together(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
-    port = free_port()
-    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
-    server = GatewayProcess(config, workers=2)
-    server.port = port
+    server = two_workers(tmp_path, own_redis)
     with server:
         entrance = Entrance(server.url)
         for _ in range(6):
@@ -179,19 +186,17 @@ def test_worker_processes_share_logins_and_report_metrics_together(
 def test_each_worker_listens_on_its_own_socket_so_a_burst_of_connections_is_spread(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
-    port = free_port()
-    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
-    server = GatewayProcess(config, workers=2)
-    server.port = port
+    server = two_workers(tmp_path, own_redis)
     with server:
         assert server.process is not None
         workers = server.listening_workers(2)
         assert len(workers) == 2
-        assert [tcp_sockets(pid, port, TCP_LISTEN) for pid in workers] == [1, 1]
-        assert tcp_sockets(server.process.pid, port, TCP_LISTEN) == 0  # only the workers accept
-        held = asyncio.run(connections_held_during_a_burst(port, workers, BURST))
+        assert [tcp_sockets(pid, server.port, TCP_LISTEN) for pid in workers] == [1, 1]
+        # only the workers accept: the supervisor holds no socket the kernel could pick
+        assert tcp_sockets(server.process.pid, server.port, TCP_LISTEN) == 0
+        held = asyncio.run(connections_held_during_a_burst(server.port, workers, BURST))
     # The kernel hashes each connection to a worker's socket: 64 fair coin flips, so a worker
-    # with fewer than 16 would be a 1-in-20,000 event. On one shared socket, whichever worker
+    # with fewer than 16 would be a 1-in-40,000 event. On one shared socket, whichever worker
     # wakes first takes everything waiting (15 of 16 seen).
     assert sum(held) == BURST and min(held) >= BURST // 4, held
 
@@ -203,16 +208,13 @@ BURST = 64
 def test_a_killed_worker_is_replaced_by_one_listening_on_its_own_socket(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
-    port = free_port()
-    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
-    server = GatewayProcess(config, workers=2)
-    server.port = port
+    server = two_workers(tmp_path, own_redis)
     with server:
         first, second = server.listening_workers(2)
         os.kill(first, signal.SIGKILL)
         replaced = server.listening_workers(2, until_gone=first)
         assert second in replaced and first not in replaced and len(replaced) == 2
-        assert [tcp_sockets(pid, port, TCP_LISTEN) for pid in replaced] == [1, 1]
+        assert [tcp_sockets(pid, server.port, TCP_LISTEN) for pid in replaced] == [1, 1]
         for _ in range(8):  # fresh connections, so both sockets are asked
             assert httpx2.get(f"{server.url}/healthz", timeout=5).status_code == 200
 
@@ -325,10 +327,7 @@ async def citizens_for(url: str, citizens: int, seconds: float) -> tuple[int, li
 def test_two_hundred_concurrent_citizens_for_thirty_seconds_lose_no_login(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
-    port = free_port()
-    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
-    server = GatewayProcess(config, workers=2)
-    server.port = port
+    server = two_workers(tmp_path, own_redis)
     with server:
         completed, errors = asyncio.run(citizens_for(server.url, LOAD_CITIZENS, LOAD_SECONDS))
         metrics = httpx2.get(f"{server.url}/metrics").text
