@@ -16,7 +16,6 @@ from gateway.keys import KeysUnavailable, load_signing_keys
 from gateway.log_format import configure_logging
 from gateway.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, SettingsError, load_settings
-from gateway.worker_sockets import port_taken, run_workers
 
 # A socket per worker, which the kernel balances, where SO_REUSEPORT does that (Linux);
 # elsewhere the workers share uvicorn's one socket.
@@ -154,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.worker_sockets import port_taken, run_workers
 
     if args.workers < 1:
         print("portvakt: --workers must be at least 1", file=sys.stderr)
