@@ -8,8 +8,8 @@ The "+ store" rows add only the two store round trips `/token` cannot do without
 gateway's own RedisStore on a throwaway redis-server: its two rate limits counted (one pipeline)
 and the code taken (GETDEL of a prepared 600-byte record); the "+ take" rows only take the
 code, as `/token` would without rate limits held in the store. The "+ resp" rows send the same
-commands over one pipelined connection per worker with a minimal RESP reader (`RespConnection`
-below, bench-only: no pool, timeouts, TLS, Sentinel or Cluster). Between them they show what
+commands over one pipelined connection per worker with a minimal RESP reader (`bench/resp.py`,
+bench-only: no pool, timeouts, TLS, Sentinel or Cluster). Between them they show what
 redis-py costs and what Redis itself (its server CPU and the loopback socket) costs.
 
     python bench/token_floor.py [--workers 1 2] [--seconds 3]
@@ -18,8 +18,6 @@ redis-py costs and what Redis itself (its server CPU and the loopback socket) co
 from __future__ import annotations
 
 import argparse
-import asyncio
-import collections
 import contextlib
 import os
 import subprocess
@@ -28,7 +26,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import redis
 
@@ -48,6 +46,7 @@ from bench.login import (
     redis_server,
     rs256_signs_per_second,
 )
+from bench.resp import RespConnection, connect
 from bench.wrk_driver import redeem_with_wrk
 from gateway.redis_clients import redis_connection
 from gateway.settings import StoreSettings
@@ -61,73 +60,15 @@ CLIENT_OF_ROUTE = {"+ resp": "resp", "+ take": "take-only"}
 RATE_KEYS = ("rl:token-ip:127.0.0.1:1", "rl:token-client:bench:1")
 
 
-class RespConnection(asyncio.Protocol):
-    """Pipelined RESP2 on one connection: replies come back in the order the commands went out."""
-
-    def __init__(self) -> None:
-        self._waiting: collections.deque[tuple[asyncio.Future[list[object]], int]] = (
-            collections.deque()
-        )
-        self._buffer = b""
-        self._replies: list[object] = []
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def send(self, *commands: tuple[bytes, ...]) -> asyncio.Future[list[object]]:
-        assert self._transport is not None
-        out = bytearray()
-        for command in commands:
-            out += b"*%d\r\n" % len(command)
-            for part in command:
-                out += b"$%d\r\n%s\r\n" % (len(part), part)
-        self._transport.write(bytes(out))
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.append((future, len(commands)))
-        return future
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while (reply := self._parse()) is not None:
-            self._replies.append(reply[0])
-            future, count = self._waiting[0]
-            if len(self._replies) == count:
-                self._waiting.popleft()
-                future.set_result(self._replies)
-                self._replies = []
-
-    def _parse(self) -> tuple[object] | None:
-        end = self._buffer.find(b"\r\n")
-        if end < 0:
-            return None
-        kind, line = self._buffer[:1], self._buffer[1:end]
-        if kind == b"$":
-            length = int(line)
-            if length < 0:
-                self._buffer = self._buffer[end + 2 :]
-                return (None,)
-            if len(self._buffer) < end + 4 + length:
-                return None
-            value = self._buffer[end + 2 : end + 2 + length]
-            self._buffer = self._buffer[end + 4 + length :]
-            return (value,)
-        self._buffer = self._buffer[end + 2 :]
-        return (int(line),) if kind == b":" else (line,)
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if STORE_URL is None:
         yield
         return
     if STORE_CLIENT == "resp":
-        address = STORE_URL.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-        loop = asyncio.get_running_loop()
-        _, app.state.resp = await loop.create_connection(
-            RespConnection, address[0], int(address[1])
-        )
+        app.state.resp = await connect(STORE_URL)
         yield
+        app.state.resp.close()
         return
     connection = redis_connection(StoreSettings(url=STORE_URL))
     app.state.store = RedisStore(connection.client)
