@@ -5,7 +5,9 @@ One login = GET /authorize -> GET the order page -> GET /status, polled every --
 (default 0.25: four times faster than the page's script, to show that polls do not become
 collects) -> GET /done (code) -> POST /token -> GET /userinfo.
 Prints logins/s, p50/p99 of the gateway's single requests (its own work plus one BankID call at
-most), /collect calls per completed login and server CPU per login. Not a test.
+most), /collect calls per completed login, and the CPU per login of the gateway and of the
+simulator, which runs in a process of its own (spawned, uvicorn over mutual TLS) so that its
+work does not stall the load generator's requests. Not a test.
 
     python bench/bankid.py [--seconds 10] [--concurrency 1 16 64] [--poll 0.25]
 """
@@ -14,21 +16,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
+import multiprocessing
 import re
+import socket
 import ssl
 import sys
 import tempfile
 import time
+from multiprocessing.context import SpawnProcess
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from bench.login import RATE_LIMITS, cpu_seconds, free_port, p50_p99_ms, redis_server, serve
 from providers.bankid_simulator import BankIDSimulator, UserBehaviour
-from tests.harness import ServedApp
-from tests.tls import P12_PASSWORD, make_pki
+from tests.tls import P12_PASSWORD, LocalPKI, make_pki
 
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 LOGIN = re.compile(r"login=([A-Za-z0-9_-]+)")
@@ -99,6 +106,45 @@ async def run_clients(
     return completed, requests
 
 
+class CollectCounter:
+    """ASGI wrapper around the simulator: counts /collect calls into a number the benchmark's
+    process can read."""
+
+    def __init__(self, app: ASGIApp, collects: Synchronized[int]) -> None:
+        self.app = app
+        self.collects = collects
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/collect"):
+            with self.collects.get_lock():
+                self.collects.value += 1
+        await self.app(scope, receive, send)
+
+
+def run_simulator(port: int, pki: LocalPKI, collects: Synchronized[int]) -> None:
+    """The simulator's own process: the RP API v6.0 over mutual TLS on `port`."""
+    import uvicorn
+
+    simulator = BankIDSimulator()
+    simulator.behave(UserBehaviour(starts_on_collect=1, acts_on_collect=2))
+    uvicorn.run(CollectCounter(simulator.app, collects), host="127.0.0.1", port=port,
+                log_level="warning", ssl_certfile=str(pki.server.cert), ssl_keyfile=str(pki.server.key),
+                ssl_ca_certs=str(pki.ca), ssl_cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+
+
+def start_simulator(port: int, pki: LocalPKI, collects: Synchronized[int]) -> SpawnProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_simulator, args=(port, pki, collects), daemon=True
+    )
+    process.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return process
+        time.sleep(0.05)
+    raise RuntimeError("the BankID simulator did not start")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -106,19 +152,15 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.25)
     args = parser.parse_args()
     print(f"{'store':<8} {'conc':>4} {'logins/s':>9} {'req p50 ms':>11} {'req p99 ms':>11}"
-          f" {'collects/login':>15} {'server CPU ms/login':>20}")  # fmt: skip
+          f" {'collects/login':>15} {'server CPU ms/login':>20} {'simulator CPU ms/login':>23}")  # fmt: skip
     with tempfile.TemporaryDirectory() as workdir:
         pki = make_pki(Path(workdir))
-        simulator = BankIDSimulator()
-        simulator.behave(UserBehaviour(starts_on_collect=1, acts_on_collect=2))
-        served = ServedApp(
-            simulator.app, free_port(), ssl_certfile=str(pki.server.cert),
-            ssl_keyfile=str(pki.server.key), ssl_ca_certs=str(pki.ca),
-            ssl_cert_reqs=ssl.CERT_REQUIRED,
-        )  # fmt: skip
-        bankid_url = f"https://127.0.0.1:{served.port}/rp/v6.0"
+        collects = multiprocessing.get_context("spawn").Value("q", 0)
+        simulator_port = free_port()
+        simulator = start_simulator(simulator_port, pki, collects)
+        bankid_url = f"https://127.0.0.1:{simulator_port}/rp/v6.0"
         redis, redis_url = redis_server(workdir)
-        with served:
+        try:
             try:
                 for store, url in (("memory", None), ("redis", redis_url)):
                     port = free_port()
@@ -129,26 +171,30 @@ def main() -> None:
                         base = f"http://127.0.0.1:{port}"
                         asyncio.run(run_clients(base, 2, 0.5, args.poll))  # warm-up
                         for concurrency in args.concurrency:
-                            collects_before = simulator.collect_count()
-                            cpu_before = cpu_seconds(server.pid)
+                            collects_before = collects.value
+                            cpu_before = cpu_seconds(server.pid), cpu_seconds(simulator.pid)
                             completed, requests = asyncio.run(
                                 run_clients(base, concurrency, args.seconds, args.poll)
                             )
-                            cpu = cpu_seconds(server.pid) - cpu_before
-                            collects = simulator.collect_count() - collects_before
+                            cpu = cpu_seconds(server.pid) - cpu_before[0]
+                            simulator_cpu = cpu_seconds(simulator.pid) - cpu_before[1]
+                            per_login = max(completed, 1)
                             p50, p99 = p50_p99_ms(requests)
                             print(f"{store:<8} {concurrency:>4} {completed / args.seconds:>9.1f}"
-                                  f" {p50:>11.1f} {p99:>11.1f} {collects / max(completed, 1):>15.2f}"
-                                  f" {cpu * 1000 / max(completed, 1):>20.2f}")  # fmt: skip
+                                  f" {p50:>11.1f} {p99:>11.1f} {(collects.value - collects_before) / per_login:>15.2f}"
+                                  f" {cpu * 1000 / per_login:>20.2f} {simulator_cpu * 1000 / per_login:>23.2f}")  # fmt: skip
                     finally:
                         server.terminate()
                         server.wait()
             finally:
                 redis.terminate()
                 redis.wait()
+        finally:
+            simulator.terminate()
+            simulator.join()
     print("A login takes at least one collect interval (2 s), so logins/s ~ concurrency / 2.x;")
     print("collects/login stays 2.0 however often the pages poll (the 2nd collect completes).")
-    print(f"pid {os.getpid()} ran the load and the simulator; the gateway ran in its own process")
+    print("The load generator, the gateway and the simulator each ran in a process of their own.")
 
 
 if __name__ == "__main__":
