@@ -153,6 +153,10 @@ def test_a_login_whose_records_a_redis_restart_lost_gets_a_clear_page(
     assert "Börja om" in answer.text or "börja om" in answer.text
 
 
+# `serve --workers` gives each worker its own SO_REUSEPORT socket on Linux only.
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="per-worker sockets are Linux's")
+
+
 def two_workers(directory: Path, redis: RedisServer) -> GatewayProcess:
     """`portvakt serve --workers 2` on a free port, its issuer on that port."""
     port = free_port()
@@ -182,7 +186,7 @@ def test_worker_processes_share_logins_and_report_metrics_together(
     assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2, log
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-worker sockets need Linux's SO_REUSEPORT")
+@linux_only
 def test_each_worker_listens_on_its_own_socket_so_a_burst_of_connections_is_spread(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
@@ -204,7 +208,7 @@ def test_each_worker_listens_on_its_own_socket_so_a_burst_of_connections_is_spre
 BURST = 64
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-worker sockets need Linux's SO_REUSEPORT")
+@linux_only
 def test_a_killed_worker_is_replaced_by_one_listening_on_its_own_socket(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
@@ -237,7 +241,7 @@ async def connections_held_during_a_burst(port: int, workers: list[int], burst: 
             writer.close()
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the check is part of per-worker sockets")
+@linux_only
 @pytest.mark.parametrize("reuse_port", [False, True])
 def test_workers_are_refused_a_port_something_else_listens_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], reuse_port: bool
@@ -256,7 +260,7 @@ def test_workers_are_refused_a_port_something_else_listens_on(
     assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the check is part of per-worker sockets")
+@linux_only
 def test_workers_are_refused_port_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = cluster_config(tmp_path, "http://127.0.0.1:8080", "redis://127.0.0.1:1/0")
     assert main(["serve", "--config", str(config), "--workers", "2", "--port", "0"]) == 2
