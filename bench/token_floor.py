@@ -8,8 +8,8 @@ The "+ store" rows add only the two store round trips `/token` cannot do without
 gateway's own RedisStore on a throwaway redis-server: its two rate limits counted (one pipeline)
 and the code taken (GETDEL of a prepared 600-byte record); the "+ take" rows only take the
 code, as `/token` would without rate limits held in the store. The "+ resp" rows send the same
-commands over one pipelined connection per worker with a minimal RESP reader (`bench/resp.py`,
-bench-only: no pool, timeouts, TLS, Sentinel or Cluster). Between them they show what
+commands over one pipelined connection per worker with a minimal RESP reader (`RespStore` of
+`bench/resp.py`, bench-only: no pool, timeouts, TLS, Sentinel or Cluster). Between them they show what
 redis-py costs and what Redis itself (its server CPU and the loopback socket) costs.
 
     python bench/token_floor.py [--workers 1 2] [--seconds 3]
@@ -46,11 +46,12 @@ from bench.login import (
     redis_server,
     rs256_signs_per_second,
 )
-from bench.resp import RespConnection, connect
+from bench.resp import RespStore, connect
 from bench.wrk_driver import redeem_with_wrk
 from gateway.redis_clients import redis_connection
 from gateway.settings import StoreSettings
 from gateway.store import RedisStore
+from providers.base import Store
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "floor"})
 STORE_URL = os.environ.get("FLOOR_STORE_URL")
@@ -66,28 +67,23 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         return
     if STORE_CLIENT == "resp":
-        app.state.resp = await connect(STORE_URL)
+        connection = await connect(STORE_URL)
+        app.state.store = RespStore([connection])
         yield
-        app.state.resp.close()
+        connection.close()
         return
-    connection = redis_connection(StoreSettings(url=STORE_URL))
-    app.state.store = RedisStore(connection.client)
+    client = redis_connection(StoreSettings(url=STORE_URL))
+    app.state.store = RedisStore(client.client)
     yield
-    await connection.aclose()
+    await client.aclose()
 
 
 async def code_taken(request: Request, code: str) -> bool:
     """The row's store work: the two rate limits counted (unless take-only), then the code taken."""
-    key = f"code:{code}"
-    if STORE_CLIENT == "resp":
-        resp: RespConnection = request.app.state.resp
-        await resp.send(*[command for limit in RATE_KEYS for command in (
-            (b"INCR", limit.encode()), (b"EXPIRE", limit.encode(), b"60", b"NX"))])  # fmt: skip
-        return (await resp.send((b"GETDEL", key.encode())))[0] is not None
-    store: RedisStore = request.app.state.store
+    store: Store = request.app.state.store
     if STORE_CLIENT != "take-only":
         await store.count(RATE_KEYS, 60)
-    return await store.take(key) is not None
+    return await store.take(f"code:{code}") is not None
 
 
 async def token(request: Request) -> JSONResponse:
