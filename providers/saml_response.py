@@ -189,12 +189,14 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
         if statement_element.find("saml:EncryptedAttribute", NS) is not None:
             raise ResponseRejected("EncryptedAttribute is not accepted")
         for attribute in statement_element.findall("saml:Attribute", NS):
-            values = tuple(
+            name = attribute.get("Name", "").strip()
+            if name in attributes:  # which one names the person? Neither is believed.
+                raise ResponseRejected(f"attribute {name!r} appears more than once")
+            attributes[name] = tuple(
                 (value.text or "").strip()
                 for value in attribute.findall("saml:AttributeValue", NS)
                 if value.get(XSI_NIL) not in ("true", "1")
             )
-            attributes[attribute.get("Name", "")] = values
     return Assertion(
         id=assertion.get("ID", ""),
         issuer=expected.idp.entity_id,

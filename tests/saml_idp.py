@@ -57,11 +57,12 @@ LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 EIDAS_SUB = "http://id.elegnamnden.se/loa/1.0/eidas-nf-sub"
 PNR = "urn:oid:1.2.752.29.4.13"
+GIVEN_NAME = "urn:oid:2.5.4.42"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
 PERSON = {
     PNR: "196408233234",
-    "urn:oid:2.5.4.42": "Ingrid",
+    GIVEN_NAME: "Ingrid",
     "urn:oid:2.5.4.4": "Testsson",
     "urn:oid:2.16.840.1.113730.3.1.241": "Ingrid Testsson",
     "urn:oid:1.3.6.1.5.5.7.9.1": "1964-08-23",
@@ -182,6 +183,7 @@ class Twist:
     authn_age_seconds: int = 0
     comment_in: str | None = None  # attribute Name whose value gets a comment in its middle
     attributes: dict[str, str] | None = None
+    more_attributes: tuple[tuple[str, str], ...] = ()  # added after the person's, signed with them
     after: Callable[[etree._Element], etree._Element] | None = None  # edits the signed Response
 
 
@@ -495,7 +497,7 @@ class FakeIdP:
         loa = twist.loa or (request.loa[0] if request.loa else LOA3)
         etree.SubElement(context, f"{{{saml}}}AuthnContextClassRef").text = loa
         attributes = etree.SubElement(assertion, f"{{{saml}}}AttributeStatement")
-        for name, value in (twist.attributes or self.person).items():
+        for name, value in [*(twist.attributes or self.person).items(), *twist.more_attributes]:
             attribute = etree.SubElement(
                 attributes,
                 f"{{{saml}}}Attribute",

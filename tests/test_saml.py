@@ -36,7 +36,9 @@ from tests.saml_idp import (
     EIDAS_SUB,
     LOA2,
     LOA3,
+    GIVEN_NAME,
     NS,
+    PERSON,
     PNR,
     FakeIdP,
     KeyPairPaths,
@@ -364,6 +366,9 @@ def duplicate_assertion(response: etree._Element) -> etree._Element:
         pytest.param(Twist(encrypt=False), id="unencrypted"),
         pytest.param(Twist(comment_in=PNR), id="comment-in-value"),
         pytest.param(Twist(after=duplicate_assertion), id="duplicated-assertion"),
+        pytest.param(Twist(more_attributes=((PNR, "199908072391"),)), id="second-identity-number"),
+        pytest.param(Twist(more_attributes=((PNR, PERSON[PNR]),)), id="identity-number-twice"),
+        pytest.param(Twist(more_attributes=((GIVEN_NAME, "Mallory"),)), id="given-name-twice"),
         pytest.param(
             Twist(
                 sign_response=False,
