@@ -22,7 +22,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -57,6 +57,7 @@ log = logging.getLogger("portvakt.oidc_upstream")
 audit = logging.getLogger("portvakt.audit")
 
 TRANSACTION_TTL_SECONDS = 900
+IDENTIFYING_FIELDS = ("personal_identity_number", "coordination_number", "prid")
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 
 DEFAULT_CLAIMS: dict[str, str] = {
@@ -139,7 +140,10 @@ class OidcConfig(ProviderConfig):
 
 @dataclass(frozen=True)
 class Transaction(StoreRecord):
-    """One authorization request upstream, by its `state`; taken once by the callback."""
+    """One authorization request upstream, by its `state`. The callback reads it and keeps it:
+    the pending login's single use decides whether a login completes, so a callback repeated on
+    another instance (this one died before writing the code) can still finish. The verified
+    identity is kept in it, since the upstream's code cannot be redeemed a second time."""
 
     login_id: str
     nonce: str
@@ -147,8 +151,13 @@ class Transaction(StoreRecord):
     loa: tuple[str, ...]
     requested_at: float
     force_authn: bool
+    identity: dict[str, Any] | None = None
 
     TUPLE_FIELDS = ("loa",)
+
+
+class UpstreamCallFailed(Exception):
+    """A call to the upstream ended in an exception of the HTTP/TLS stack, whichever it was."""
 
 
 class OidcProvider:
@@ -202,7 +211,7 @@ class OidcProvider:
                     raise ValueError("discovery names another issuer")
                 self._metadata = metadata
             await self._fetch_jwks()
-        except (httpx2.HTTPError, ValueError, JoseError) as error:
+        except Exception as error:  # whatever the upstream sent, the refresher must live on
             self.problem = f"upstream unreachable or invalid: {type(error).__name__}"
             log.error(
                 "%s: discovery/JWKS from %s failed: %s", self.name, self._config.issuer, error
@@ -223,10 +232,12 @@ class OidcProvider:
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         response = await self._timed("metadata", self._http.get(url))
-        response.raise_for_status()
-        body = response.json()
+        try:
+            body = response.json() if response.status_code == 200 else None
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
-            raise ValueError(f"{url} did not answer with a JSON object")
+            raise UpstreamCallFailed(f"{url} answered {response.status_code}, not a JSON object")
         return body
 
     # -- login ------------------------------------------------------------------------------------
@@ -271,10 +282,12 @@ class OidcProvider:
     async def finish(self, request: Request) -> tuple[str, Identity]:
         params = request.query_params
         state = params.get("state", "")
-        raw = await self._services.store.take(f"txn:{state}") if state else None
+        raw = await self._services.store.get(f"txn:{state}") if state else None
         if raw is None:
             raise LoginStateLost(self.name, None, "callback with a state of no request of ours")
         transaction = Transaction.loads(raw)
+        if transaction.identity is not None:  # a repeated callback: the code is spent upstream
+            return transaction.login_id, Identity.from_dict(transaction.identity)
         login_id = transaction.login_id
         issuer = params.get("iss")
         advertised = self._metadata.get("authorization_response_iss_parameter_supported")
@@ -287,14 +300,14 @@ class OidcProvider:
         code = params.get("code")
         if not code:
             raise AuthenticationFailed(self.name, login_id, "callback without code")
-        tokens = await self._redeem(code, transaction)
-        claims = await self._verified_id_token(tokens.get("id_token"), transaction)
-        if self._config.userinfo and self._metadata.get("userinfo_endpoint"):
-            userinfo = await self._userinfo(str(tokens.get("access_token", "")), login_id)
-            if userinfo.get("sub") != claims["sub"]:
-                raise AuthenticationFailed(self.name, login_id, "userinfo is about another sub")
-            claims = {**userinfo, **claims}
+        try:
+            claims = await self._upstream_claims(code, transaction)
+        except UpstreamCallFailed as failure:
+            raise ProviderUnavailable(self.name, login_id, str(failure)) from None
         identity = self._identity(claims, transaction)
+        kept = replace(transaction, identity=identity.to_dict())
+        left = int(transaction.requested_at + TRANSACTION_TTL_SECONDS - time.time())
+        await self._services.store.put(f"txn:{state}", kept.dumps(), max(left, 1))
         audit.info(
             "oidc login: upstream=%s loa=%s person=%s",
             self._config.issuer,
@@ -302,6 +315,23 @@ class OidcProvider:
             mask(identity.personal_identity_number or identity.coordination_number),
         )
         return login_id, identity
+
+    async def _upstream_claims(self, code: str, transaction: Transaction) -> dict[str, Any]:
+        """The ID token's claims, with userinfo's where it adds to them (never contradicts)."""
+        login_id = transaction.login_id
+        tokens = await self._redeem(code, transaction)
+        claims = await self._verified_id_token(tokens.get("id_token"), transaction)
+        if not (self._config.userinfo and self._metadata.get("userinfo_endpoint")):
+            return claims
+        userinfo = await self._userinfo(str(tokens.get("access_token", "")), login_id)
+        if userinfo.get("sub") != claims["sub"]:
+            raise AuthenticationFailed(self.name, login_id, "userinfo is about another sub")
+        for claim in self._claims.values():
+            if claim in claims and claim in userinfo and claims[claim] != userinfo[claim]:
+                raise AuthenticationFailed(
+                    self.name, login_id, f"userinfo and the ID token disagree on {claim}"
+                )
+        return {**userinfo, **claims}
 
     async def _redeem(self, code: str, transaction: Transaction) -> dict[str, Any]:
         form = {
@@ -325,19 +355,9 @@ class OidcProvider:
                 client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 client_assertion=self._client_assertion(),
             )
-        try:
-            response = await self._timed(
-                "token",
-                self._http.post(self._metadata["token_endpoint"], data=form, headers=headers),
-            )
-        except httpx2.TimeoutException:
-            raise ProviderUnavailable(
-                self.name, transaction.login_id, "token endpoint timed out"
-            ) from None
-        except httpx2.HTTPError as error:
-            raise ProviderUnavailable(
-                self.name, transaction.login_id, f"token endpoint: {error}"
-            ) from None
+        response = await self._timed(
+            "token", self._http.post(self._metadata["token_endpoint"], data=form, headers=headers)
+        )
         if response.status_code >= 500:
             raise ProviderUnavailable(
                 self.name, transaction.login_id, f"token endpoint answered {response.status_code}"
@@ -408,21 +428,18 @@ class OidcProvider:
             self._refetched_for.add(kid)
             try:
                 await self._fetch_jwks()
-            except (httpx2.HTTPError, ValueError, JoseError) as error:
+            except (UpstreamCallFailed, ValueError, JoseError) as error:
                 log.warning("%s: JWKS refetch for kid %s failed: %s", self.name, kid, error)
         return self._jwks
 
     async def _userinfo(self, access_token: str, login_id: str) -> dict[str, Any]:
-        try:
-            response = await self._timed(
-                "userinfo",
-                self._http.get(
-                    self._metadata["userinfo_endpoint"],
-                    headers={"Authorization": f"Bearer {access_token}"},
-                ),
-            )
-        except httpx2.HTTPError as error:
-            raise ProviderUnavailable(self.name, login_id, f"userinfo: {error}") from None
+        response = await self._timed(
+            "userinfo",
+            self._http.get(
+                self._metadata["userinfo_endpoint"],
+                headers={"Authorization": f"Bearer {access_token}"},
+            ),
+        )
         if response.status_code >= 500:
             raise ProviderUnavailable(self.name, login_id, f"userinfo {response.status_code}")
         try:
@@ -434,9 +451,16 @@ class OidcProvider:
         return body
 
     async def _timed(self, operation: str, call: Awaitable[httpx2.Response]) -> httpx2.Response:
+        """The one place where a call to the upstream is made: timed for the metrics, and any
+        exception of the HTTP/TLS stack (httpx's, ssl's, the OS's) becomes UpstreamCallFailed."""
         started, outcome = time.perf_counter(), "error"
         try:
             response = await call
+        except httpx2.TimeoutException:
+            raise UpstreamCallFailed(f"{operation}: timed out") from None
+        except Exception as error:
+            raise UpstreamCallFailed(f"{operation}: {type(error).__name__}") from error
+        else:
             status = response.status_code
             outcome = "ok" if status < 400 else ("rejected" if status < 500 else "error")
             return response
@@ -457,20 +481,11 @@ class OidcProvider:
         if not transaction.loa and loa not in self.loa:
             raise UnmetAssurance(self.name, login_id, f"upstream acr {upstream_acr!r} not offered")
         values = {field: claims.get(claim) for field, claim in self._claims.items()}
+        for field in IDENTIFYING_FIELDS:
+            if values[field] is not None and not isinstance(values[field], str):
+                raise AuthenticationFailed(self.name, login_id, f"{field} is not one string")
         person: dict[str, Any] = {k: v for k, v in values.items() if isinstance(v, str) and v}
-        for field in ("personal_identity_number", "coordination_number"):
-            if field in person:
-                try:
-                    number = parse_identity_number(person[field])
-                except InvalidIdentityNumber as error:
-                    raise AuthenticationFailed(self.name, login_id, f"{field}: {error}") from None
-                kind = (
-                    "coordination_number"
-                    if number.is_coordination_number
-                    else "personal_identity_number"
-                )
-                del person[field]
-                person[kind] = number.digits
+        person.update(self._identity_number(person, login_id))
         auth_time = claims.get("auth_time")
         return Identity(
             provider=self.name,
@@ -479,6 +494,26 @@ class OidcProvider:
             auth_time=int(auth_time) if isinstance(auth_time, int | float) else int(time.time()),
             **person,
         )
+
+    def _identity_number(self, person: dict[str, Any], login_id: str) -> dict[str, str]:
+        """The one identity number the claims give, under the kind it really is; two different
+        numbers (a personal and a coordination number) could name two people: refused."""
+        numbers = set()
+        for field in ("personal_identity_number", "coordination_number"):
+            if field in person:
+                try:
+                    numbers.add(parse_identity_number(person.pop(field)))
+                except InvalidIdentityNumber as error:
+                    raise AuthenticationFailed(self.name, login_id, f"{field}: {error}") from None
+        if len(numbers) > 1:
+            raise AuthenticationFailed(self.name, login_id, "two different identity numbers")
+        if not numbers:
+            return {}
+        (number,) = numbers
+        kind = (
+            "coordination_number" if number.is_coordination_number else "personal_identity_number"
+        )
+        return {kind: number.digits}
 
     def _client_assertion(self) -> str:
         assert self._client_key is not None

@@ -53,6 +53,8 @@ class Twist:
     acr: str | None = None
     userinfo_sub: str | None = None
     callback_iss: str | None = None
+    id_token_claims: dict[str, Any] = field(default_factory=dict)  # added to the ID token's
+    userinfo_claims: dict[str, Any] = field(default_factory=dict)  # replace userinfo's
 
 
 @dataclass
@@ -201,6 +203,7 @@ class UpstreamOP:
             "nonce": twist.nonce or params.get("nonce"),
             "acr": twist.acr or requested_acr,
         }
+        claims.update(twist.id_token_claims)
         if twist.drop_nonce:
             del claims["nonce"]
         key = self.keys[0]
@@ -216,7 +219,8 @@ class UpstreamOP:
         person = self.tokens.get(token)
         if person is None:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
-        return JSONResponse({**person, "sub": self.twist.userinfo_sub or person["sub"]})
+        sub = self.twist.userinfo_sub or person["sub"]
+        return JSONResponse({**person, "sub": sub, **self.twist.userinfo_claims})
 
 
 def _b64(data: bytes) -> str:

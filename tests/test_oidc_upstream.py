@@ -32,6 +32,7 @@ from tests.harness import (
 from tests.oidc_op import LOA3, Twist, UpstreamOP
 
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
+COORDINATION_CLAIM = "https://id.oidc.se/claim/coordinationNumber"
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 
 
@@ -136,6 +137,17 @@ def test_key_rotation_at_the_upstream_is_followed(browser: Browser, op: Upstream
         pytest.param(Twist(expired=True), id="expired"),
         pytest.param(Twist(userinfo_sub="another-person"), id="userinfo-of-another-sub"),
         pytest.param(Twist(callback_iss="https://mix-up.example"), id="rfc9207-iss-mix-up"),
+        pytest.param(
+            Twist(id_token_claims={PNR_CLAIM: "196408233234"}), id="id-token-names-another-number"
+        ),
+        pytest.param(
+            Twist(userinfo_claims={PNR_CLAIM: ["199908072391", "196408233234"]}),
+            id="two-numbers-in-one-claim",
+        ),
+        pytest.param(
+            Twist(userinfo_claims={COORDINATION_CLAIM: "199908672380"}),
+            id="a-personal-and-a-coordination-number",
+        ),
     ],
 )
 def test_bad_answers_are_refused_without_a_code(
