@@ -34,9 +34,9 @@ from tests.harness import (
 from tests.saml_idp import (
     EIDAS_PERSON,
     EIDAS_SUB,
+    GIVEN_NAME,
     LOA2,
     LOA3,
-    GIVEN_NAME,
     NS,
     PERSON,
     PNR,
