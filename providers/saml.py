@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from lxml import etree
@@ -86,6 +86,7 @@ from providers.saml_xml import (
     verify_enveloped,
 )
 
+Result = TypeVar("Result")
 log = logging.getLogger("portvakt.saml")
 audit = logging.getLogger("portvakt.audit")
 
@@ -398,7 +399,7 @@ class SamlProvider:
             clock_skew=self._config.clock_skew_seconds,
         )
         try:
-            assertion = await asyncio.to_thread(
+            assertion = await _xml_step(
                 _validate, str(form.get("SAMLResponse", "")), expected, self._decryption
             )
         except StatusError as status:
@@ -615,8 +616,8 @@ class SamlProvider:
             params = request.query_params
             parameter = "SAMLRequest" if "SAMLRequest" in params else "SAMLResponse"
             try:
-                data = await asyncio.to_thread(inflate, params.get(parameter, ""))
-                message = await asyncio.to_thread(parse_message, data)
+                data = await _xml_step(inflate, params.get(parameter, ""))
+                message = await _xml_step(parse_message, data)
             except (ValueError, binascii.Error, XmlRejected) as error:
                 raise AuthenticationFailed(self.name, None, f"SLO: unreadable: {error}") from None
             idp = self._issuer_of(message)
@@ -625,7 +626,7 @@ class SamlProvider:
             )
             signature = params.get("Signature")
             try:
-                valid = bool(signature) and await asyncio.to_thread(
+                valid = bool(signature) and await _xml_step(
                     verify_detached,
                     signed.encode(),
                     base64.b64decode(signature or ""),
@@ -641,9 +642,9 @@ class SamlProvider:
         parameter = "SAMLRequest" if "SAMLRequest" in form else "SAMLResponse"
         try:
             data = base64.b64decode(str(form.get(parameter, "")), validate=True)
-            message = await asyncio.to_thread(parse_message, data)
+            message = await _xml_step(parse_message, data)
             idp = self._issuer_of(message)
-            if not await asyncio.to_thread(verify_enveloped, message, idp.signing_keys):
+            if not await _xml_step(verify_enveloped, message, idp.signing_keys):
                 raise XmlRejected("unsigned")
         except (binascii.Error, XmlRejected) as error:
             raise AuthenticationFailed(self.name, None, f"SLO: rejected: {error}") from None
@@ -740,6 +741,19 @@ def upstream_session_key(idp: str, name_id: str, session_index: str | None) -> s
     SessionIndex, for the person at that IdP)."""
     text = f"{idp}\n{name_id}\n{session_index or ''}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _xml_step(work: Callable[..., Result], *args: Any) -> Result:
+    """One step of XML security, in a thread so a slow one does not stall the loop. The one
+    place where any exception of the XML stack (lxml, xmlsec, zlib, base64, ...) becomes
+    XmlRejected, the provider's refusal; our own refusals pass through as they are."""
+    try:
+        return await asyncio.to_thread(work, *args)
+    except (XmlRejected, StatusError):
+        raise
+    except Exception as error:
+        log.warning("XML step %s failed: %s", work.__name__, type(error).__name__)
+        raise XmlRejected(f"unreadable message ({type(error).__name__})") from error
 
 
 def _validate(encoded: str, expected: Expectation, decryption: DecryptionKeys) -> Any:

@@ -259,7 +259,7 @@ class MetadataSource:
             if len(data) > METADATA_SIZE_LIMIT:
                 raise MetadataRejected("the metadata document is too large")
             federation = await asyncio.to_thread(read_federation, data, self._signer)
-        except (httpx2.HTTPError, MetadataRejected) as error:
+        except Exception as error:  # whatever the network or the document did, keep what we have
             log.error(
                 "%s: metadata from %s refused, keeping the previous copy: %s",
                 self._provider,
@@ -271,7 +271,12 @@ class MetadataSource:
         self._upstream.observe("metadata", time.perf_counter() - started, "ok")
         self._install(federation, origin=self._url)
         if self._cache is not None:
-            await asyncio.to_thread(_write_atomically, self._cache, data)
+            try:
+                await asyncio.to_thread(_write_atomically, self._cache, data)
+            except OSError as error:
+                log.error(
+                    "%s: metadata cache %s not written: %s", self._provider, self._cache, error
+                )
         return True
 
     async def _refresh_forever(self) -> None:
