@@ -126,6 +126,12 @@ class RespStore:
     async def take(self, key: str) -> bytes | None:
         return cast(bytes | None, (await self._do(("GETDEL", key)))[0])
 
+    async def put_many_then_take(
+        self, records: Sequence[tuple[str, bytes, int]], key: str
+    ) -> bytes | None:
+        writes = [("SET", record, value, "EX", ttl) for record, value, ttl in records]
+        return cast(bytes | None, (await self._do(*writes, ("GETDEL", key)))[-1])
+
     async def delete(self, key: str) -> None:
         await self._do(("DEL", key))
 

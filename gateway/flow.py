@@ -3,7 +3,9 @@
 A pending login is one store record (`login:<id>`) that lives `login_ttl_seconds`. It belongs to
 the browser that started it; the upstream's answer may arrive without that browser's cookie (a
 cross-site SAML POST), and then the identity is parked in the record until the browser comes
-back to /login/<id>/resume. Completing takes the record atomically, so a login completes once.
+back to /login/<id>/resume. Completing takes the record atomically, so a login completes once,
+and only after its code is written (take-after-write): an instance that dies while finishing
+leaves the login, and the provider's transaction, for the citizen's retry on another instance.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from providers.base import (
     Identity,
     LoginContext,
     LoginStateLost,
+    NotFinishedYet,
     Provider,
     ProviderError,
     ProviderUnavailable,
@@ -194,9 +197,13 @@ class LoginFlow:
         return response
 
     async def finish(self, request: Request, provider: Provider) -> Response:
-        """The provider's callback: it verifies its upstream's answer, we complete the login."""
-        login_id, identity = await provider.finish(request)
-        login = await self._take(login_id)
+        """The provider's callback: it verifies its upstream's answer, we complete the login.
+        Safe to repeat until the code is written: nothing is taken before that."""
+        try:
+            login_id, identity = await provider.finish(request)
+        except NotFinishedYet as early:  # an early visit must not end the citizen's login
+            return RedirectResponse(early.url, status_code=303)
+        login = await self._load(login_id)
         if login.provider != provider.name or identity.provider != provider.name:
             raise LoginStateLost(provider.name, None, "answer from another provider than chosen")
         browser = self._browsers.browser_id(request)
@@ -207,9 +214,8 @@ class LoginFlow:
         return await self._complete(request, login, identity, browser)
 
     async def resume(self, request: Request, login_id: str) -> Response:
-        login = await self._take(login_id)
-        if login.identity is None:
-            await self._save(login)  # an early or stray visit must not end the citizen's login
+        login = await self._load(login_id)
+        if login.identity is None:  # an early or stray visit must not end the citizen's login
             raise LoginStateLost("gateway", None, "nothing to resume yet")
         identity = Identity.from_dict(login.identity)
         return await self._complete(request, login, identity, self._browsers.browser_id(request))
@@ -242,22 +248,24 @@ class LoginFlow:
         self, request: Request, login: PendingLogin, identity: Identity, browser: str | None
     ) -> Response:
         if browser != login.browser:
-            await self._save(login)
             raise WrongBrowser(identity.provider, login.id, "finished in another browser")
         if login.acr_values and identity.loa not in login.acr_values:
-            await self._save(login)
             raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
         client = self._clients.get(login.client_id)
         if client is None or not client.sso:
-            return await self._issue_code(login, identity, None)
+            return await self._issue_code(login, identity, None, consume=True)
         existing = await self._sessions.current(request)
-        session, replaced = await self._sessions.record_login(existing, identity, login.client_id)
+        session, to_end = self._sessions.after_login(existing, identity, login.client_id)
+        response = await self._issue_code(login, identity, session.sid, consume=True)
+        # Only the instance whose code won the login touches the sessions.
+        replaced = await self._sessions.end(to_end) if to_end is not None else None
         session_keys = getattr(self._providers.get(identity.provider), "session_keys", None)
         upstream_keys = session_keys(identity) if session_keys is not None else []
-        records = self._sessions.records(session, identity.provider, upstream_keys)
+        await self._store.put_many(
+            self._sessions.records(session, identity.provider, upstream_keys)
+        )
         if replaced is not None:  # another person logged in on this browser
             self._backchannel.notify(replaced, except_client=None)
-        response = await self._issue_code(login, identity, session.sid, records)
         self._sessions.set_cookie(response, session)
         return response
 
@@ -273,16 +281,22 @@ class LoginFlow:
         identity: Identity,
         sid: str | None,
         session_records: Sequence[StoreWrite] = (),
+        consume: bool = False,
     ) -> Response:
+        """The code, written before the pending login is taken (`consume`): of two instances
+        finishing one login, the one whose take fails withdraws its code."""
         client = self._clients.get(login.client_id)
         if client is None:  # unregistered while the citizen logged in: nowhere to send a code
+            raise LoginNotFound(login.id)
+        consuming = login_key("login", login.id) if consume else None
+        code = await self._codes.issue(client, login, identity, sid, session_records, consuming)
+        if code is None:
             raise LoginNotFound(login.id)
         self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
         who = self._audit.person(identity, login.client_id)
         self._audit.event(
             "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
         )
-        code = await self._codes.issue(client, login, identity, sid, session_records)
         self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
         location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
         return RedirectResponse(location, status_code=303)
@@ -355,8 +369,8 @@ class LoginFlow:
             raise WrongBrowser("gateway", None, "login belongs to another browser")
         return login
 
-    async def _take(self, login_id: str) -> PendingLogin:
-        raw = await self._store.take(login_key("login", login_id))
+    async def _load(self, login_id: str) -> PendingLogin:
+        raw = await self._store.get(login_key("login", login_id))
         if raw is None:
             raise LoginNotFound(login_id)
         return PendingLogin.loads(raw)

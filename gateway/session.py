@@ -59,25 +59,22 @@ class Sessions:
         raw = await self._store.get(f"session:{sid}")
         return SsoSession.loads(raw) if raw is not None else None
 
-    async def record_login(
+    def after_login(
         self, existing: SsoSession | None, identity: Identity, client_id: str
     ) -> tuple[SsoSession, SsoSession | None]:
-        """After an upstream login: the same person's session grows; anyone else's is ended
-        (now) and replaced. Returns the session, still to be written with `records`, and the
-        one it replaced, whose e-services must hear of its end."""
+        """After an upstream login: the same person's session grows; anyone else's is to be
+        replaced. Returns the session, still to be written with `records`, and the one to end
+        (with `end`, once the login's code is written), whose e-services must hear of it."""
         same_person = existing is not None and existing.person.subject == identity.subject
-        replaced = None
         if existing is not None and same_person:
             return replace(self.add_client(existing, client_id), identity=identity.to_dict()), None
-        if existing is not None:
-            replaced = await self.end(existing)
         session = SsoSession(
             sid=secrets.token_urlsafe(24),
             identity=identity.to_dict(),
             created_at=int(time.time()),
             clients=(client_id,),
         )
-        return session, replaced
+        return session, existing
 
     def add_client(self, session: SsoSession, client_id: str) -> SsoSession:
         """A silent login: the session serves one more e-service (write it with `records`; its

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from gateway.redis_clients import RedisClient, redis_connection
@@ -76,6 +77,12 @@ class MemoryStore:
             del self._records[key]
         return value
 
+    async def put_many_then_take(
+        self, records: Sequence[tuple[str, bytes, int]], key: str
+    ) -> bytes | None:
+        await self.put_many(records)
+        return await self.take(key)
+
     async def delete(self, key: str) -> None:
         self._records.pop(key, None)
 
@@ -118,6 +125,23 @@ class RedisStore:
             for key, value, ttl in records:
                 pipe.set(key, value, ex=ttl)
             await self._execute(pipe)
+
+    async def put_many_then_take(
+        self, records: Sequence[tuple[str, bytes, int]], key: str
+    ) -> bytes | None:
+        """One pipeline without MULTI, the GETDEL last: Redis runs a connection's commands in
+        the order sent, so an interrupted pipeline never took `key` without the writes. A Cluster
+        runs each node's share on its own, so there it is two round trips."""
+        if isinstance(self._redis, RedisCluster):
+            await self.put_many(records)
+            return await self.take(key)
+        async with _translated_errors():
+            pipe = self._redis.pipeline(transaction=False)
+            for record_key, value, ttl in records:
+                pipe.set(record_key, value, ex=ttl)
+            pipe.getdel(key)
+            replies = await self._execute(pipe)
+        return _as_bytes(replies[-1])
 
     async def get(self, key: str) -> bytes | None:
         async with _translated_errors():
@@ -258,6 +282,11 @@ class DeferredStore:
 
     async def take(self, key: str) -> bytes | None:
         return await self.target.take(key)
+
+    async def put_many_then_take(
+        self, records: Sequence[tuple[str, bytes, int]], key: str
+    ) -> bytes | None:
+        return await self.target.put_many_then_take(records, key)
 
     async def delete(self, key: str) -> None:
         await self.target.delete(key)

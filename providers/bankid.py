@@ -41,6 +41,7 @@ from providers.base import (
     Identity,
     LoginContext,
     LoginStateLost,
+    NotFinishedYet,
     ProviderConfig,
     ProviderServices,
     UnmetAssurance,
@@ -197,13 +198,12 @@ class BankIDProvider:
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         login_id = request.query_params.get("login", "")
-        raw = await self._services.store.take(login_key("order", login_id))
+        raw = await self._services.store.get(login_key("order", login_id)) if login_id else None
         if raw is None:
-            raise LoginStateLost(self.name, None, "unknown or finished BankID order")
+            raise LoginStateLost(self.name, None, "unknown or expired BankID order")
         order = BankIDOrder.loads(raw)
-        if order.status != "complete" or order.completion is None:
-            await self._save(login_id, order)
-            raise LoginStateLost(self.name, login_id, "the BankID order is not complete")
+        if order.status != "complete" or order.completion is None:  # early: the order goes on
+            raise NotFinishedYet(self.name, f"{self._base}/wait?login={login_id}")
         return login_id, self._identity(order)
 
     # -- the order's pages ---------------------------------------------------------------

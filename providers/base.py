@@ -66,6 +66,12 @@ class Store(Protocol):
         """Read and delete atomically: of many concurrent callers exactly one gets the value."""
         ...
 
+    async def put_many_then_take(self, records: Sequence[StoreWrite], key: str) -> bytes | None:
+        """`put_many(records)`, then `take(key)`, in one round trip where the store can: the
+        take comes last, so a caller that dies half-way never loses `key` without the records
+        (take-after-write: a login is consumed only once its code is written)."""
+        ...
+
     async def delete(self, key: str) -> None: ...
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
         """Count each key up by one, all in one round trip; a key's TTL starts with its first
@@ -99,6 +105,10 @@ class NamespacedStore:
 
     async def take(self, key: str) -> bytes | None:
         return await self._store.take(self._key(key))
+
+    async def put_many_then_take(self, records: Sequence[StoreWrite], key: str) -> bytes | None:
+        mine = [(self._key(k), value, ttl) for k, value, ttl in records]
+        return await self._store.put_many_then_take(mine, self._key(key))
 
     async def delete(self, key: str) -> None:
         await self._store.delete(self._key(key))
@@ -214,6 +224,16 @@ class Provider(Protocol):
     def routes(self) -> list[BaseRoute]: ...
     async def start(self, request: Request, login: LoginContext) -> Response: ...
     async def finish(self, request: Request) -> tuple[str, Identity]: ...
+
+
+class NotFinishedYet(Exception):
+    """The finish URL was visited before the upstream answered (an early poll, a reload): the
+    login goes on, and the citizen is sent back to `url`, the provider's page, to wait."""
+
+    def __init__(self, provider: str, url: str) -> None:
+        super().__init__(f"{provider}: not finished yet")
+        self.provider = provider
+        self.url = url
 
 
 class ProviderError(Exception):

@@ -241,7 +241,9 @@ class PendingChoice(StoreRecord):
 
 @dataclass(frozen=True)
 class PendingRequest(StoreRecord):
-    """An AuthnRequest we sent, by its RelayState; taken (once) by the ACS."""
+    """An AuthnRequest we sent, by its RelayState. The ACS reads it and leaves it to expire: the
+    pending login's single use decides whether a login completes, so a Response posted again
+    to another instance (this one died before writing the code) can still finish."""
 
     request_id: str
     login_id: str
@@ -379,7 +381,7 @@ class SamlProvider:
     async def finish(self, request: Request) -> tuple[str, Identity]:
         form = await request.form(max_files=0, max_fields=4)
         relay = str(form.get("RelayState", ""))
-        raw = await self._services.store.take(f"request:{relay}") if relay else None
+        raw = await self._services.store.get(f"request:{relay}") if relay else None
         if raw is None:
             raise LoginStateLost(self.name, None, "ACS: RelayState of no outstanding request")
         pending = PendingRequest.loads(raw)
@@ -413,7 +415,7 @@ class SamlProvider:
         now = time.time()
         replay_key = hashlib.sha256(f"{assertion.issuer}\n{assertion.id}".encode()).hexdigest()
         ttl = max(1, int(assertion.valid_until - now) + self._config.clock_skew_seconds)
-        if not await self._services.store.add(f"assertion:{replay_key}", b"1", ttl):
+        if not await self._first_use(f"assertion:{replay_key}", pending.login_id, ttl):
             log.warning("%s: replayed assertion %s from %s", self.name, assertion.id, idp.entity_id)
             raise AuthenticationFailed(self.name, pending.login_id, "replayed assertion")
         try:
@@ -446,6 +448,14 @@ class SamlProvider:
             else identity.prid.split(":")[0] + ":…",
         )
         return pending.login_id, identity
+
+    async def _first_use(self, key: str, login_id: str, ttl: int) -> bool:
+        """The replay cache: an assertion serves one login. The same login may present it again
+        (a retry after an instance died mid-finish); that login is still used only once."""
+        store = self._services.store
+        return await store.add(key, login_id.encode(), ttl) or (
+            await store.get(key) == login_id.encode()
+        )
 
     def _candidates(self, loa: Sequence[str]) -> list[IdentityProvider]:
         """Allowed IdPs that can deliver one of the LoAs (when they declare their LoAs)."""

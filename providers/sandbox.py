@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from pydantic import Field
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from providers.base import (
     Identity,
     LoginContext,
     LoginStateLost,
+    NotFinishedYet,
     ProviderConfig,
     ProviderServices,
     UnmetAssurance,
@@ -89,12 +91,12 @@ class SandboxProvider:
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         login_id = request.query_params.get("login", "")
-        raw = await self._services.store.take(login_key("txn", login_id))
+        raw = await self._services.store.get(login_key("txn", login_id)) if login_id else None
         if raw is None:
-            raise LoginStateLost(self.name, None, "unknown or used sandbox transaction")
+            raise LoginStateLost(self.name, None, "unknown or expired sandbox transaction")
         transaction = json.loads(raw)
-        if "chosen" not in transaction:
-            raise LoginStateLost(self.name, login_id, "no identity was chosen")
+        if "chosen" not in transaction:  # the page was skipped: back to it, the login goes on
+            raise NotFinishedYet(self.name, self._login_url(login_id))
         return login_id, self._identity(transaction["chosen"], transaction["loa"])
 
     async def _login_page(self, request: Request) -> Response:
@@ -131,6 +133,10 @@ class SandboxProvider:
         transaction: dict[str, Any] = json.loads(raw)
         return transaction
 
+    def _login_url(self, login_id: str) -> str:
+        query = urlencode({"login": login_id})
+        return f"{self._services.base_url}/providers/{self.name}/login?{query}"
+
     def _page(
         self,
         request: Request,
@@ -147,7 +153,7 @@ class SandboxProvider:
             "client_id": transaction.get("client_id"),
             "csrf": self._services.forms.token(request, login_id),
             "action": action,
-            "page_url": f"{action}?login={login_id}",
+            "page_url": self._login_url(login_id),
             "identities": TEST_IDENTITIES,
             "loa": transaction["loa"],
             "value": typed if typed is not None else transaction.get("hint") or "",

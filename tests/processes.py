@@ -45,10 +45,17 @@ def cluster_config(directory: Path, issuer: str, store_url: str) -> Path:
 class GatewayProcess:
     """`portvakt serve --config FILE` in its own process group on a free loopback port."""
 
-    def __init__(self, config: Path, workers: int = 1, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        workers: int = 1,
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.config = config
         self.workers = workers
+        self.env = {**os.environ, **(env or {})}
         self.log_path = log or config.with_name(f"gateway-{self.port}.log")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -73,7 +80,11 @@ class GatewayProcess:
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -465,3 +465,16 @@ def test_odd_requests_never_get_a_500(
         answer = browser.http.post(path, data=params)
     assert 400 <= answer.status_code < 500, (path, answer.status_code)
     assert "Traceback" not in answer.text
+
+
+def test_an_early_done_leads_back_to_the_order_and_the_login_goes_on(
+    browser: Browser, bankid: BankIDSimulator
+) -> None:
+    bankid.behave(UserBehaviour(starts_on_collect=2, acts_on_collect=2))
+    page = start(browser)
+    early = browser.http.get("/providers/bankid/done", params={"login": login_id(page)})
+    assert early.status_code == 303
+    assert early.headers["location"].endswith(f"/providers/bankid/wait?login={login_id(page)}")
+    final = poll_until_done(browser, page)
+    assert final["status"] == "complete"
+    assert "code" in browser.follow_to_client(browser.http.get(final["next"]))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 
+from gateway.store import StoreUnavailable
 from tests.harness import (
     REDIRECT_URI,
     Browser,
     LiveGateway,
+    LoginResult,
     code_form,
     hidden_field,
     query_of,
@@ -214,5 +218,59 @@ def test_an_early_resume_does_not_end_the_login(browser: Browser) -> None:
     login_id = hidden_field(page.text, "login")
     early = browser.http.get(f"/login/{login_id}/resume")
     assert early.status_code == 400
+    submitted = browser.submit_sandbox(page)
+    assert "code" in browser.follow_to_client(submitted)
+
+
+class CodeWriteFailsOnce:
+    """The gateway's real store, except that the first write of a code fails as if Redis had
+    gone away at that moment (the window between the upstream's answer and the code)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def put_many_then_take(self, records: Any, key: str) -> bytes | None:
+        if not self.failed:
+            self.failed = True
+            raise StoreUnavailable("injected: the store went away")
+        result: bytes | None = await self._store.put_many_then_take(records, key)
+        return result
+
+
+def test_a_finish_that_failed_before_its_code_was_written_can_be_repeated(
+    store_url: str | None,
+) -> None:
+    with running_gateway(store_url) as gateway:
+        deferred = gateway.app.state.store
+        faulty = CodeWriteFailsOnce(deferred.target)
+        deferred.attach(faulty)
+        citizen = Browser(gateway)
+        page, _ = citizen.sandbox_page(state="retry-1")
+        submitted = citizen.submit_sandbox(page)
+        failed = citizen.http.get(submitted.headers["location"])
+        assert faulty.failed and failed.status_code == 503
+        retried = citizen.http.get(submitted.headers["location"])  # the citizen reloads
+        assert retried.status_code == 303, retried.text
+        result = citizen.follow_to_client(retried)
+        assert result["state"] == "retry-1"
+        tokens = token_request(
+            gateway, code_form(LoginResult(result, None)), ("basic", "basic-secret")
+        )
+        citizen.close()
+    assert tokens.status_code == 200
+
+
+def test_an_early_visit_to_the_finish_url_leads_back_and_the_login_goes_on(
+    browser: Browser,
+) -> None:
+    page, _ = browser.sandbox_page()
+    login_id = hidden_field(page.text, "login")
+    early = browser.http.get("/providers/sandbox/done", params={"login": login_id})
+    assert early.status_code == 303
+    assert early.headers["location"].endswith(f"/providers/sandbox/login?login={login_id}")
     submitted = browser.submit_sandbox(page)
     assert "code" in browser.follow_to_client(submitted)

@@ -47,6 +47,7 @@ from tests.saml_idp import (
     aggregate,
     make_key_pair,
 )
+from tests.test_flow import CodeWriteFailsOnce
 
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
 PRID_CLAIM = "https://id.swedenconnect.se/claim/prid"
@@ -432,14 +433,19 @@ def test_a_replayed_response_is_refused(browser: Browser, idp: FakeIdP) -> None:
 def test_the_replay_cache_holds_even_if_the_request_were_outstanding_again(
     store_url: str | None, gateway: LiveGateway, browser: Browser, idp: FakeIdP
 ) -> None:
-    """Defence in depth: the assertion ID itself is single-use, not only our request."""
+    """Defence in depth: the assertion ID itself serves one login, not only our request."""
     idp_page = to_idp(browser)
     action, fields = form_of(idp_page.text)
     key = f"p:sc:request:{fields['RelayState']}"
     saved = raw_store(store_url, gateway, "get", key)
     assert saved is not None
     assert browser.http.post(action, data=fields).status_code == 303
-    raw_store(store_url, gateway, "put", key, saved)  # as if our request were still pending
+    _, next_fields = form_of(to_idp(browser, prompt="login").text)
+    next_request = raw_store(store_url, gateway, "get", f"p:sc:request:{next_fields['RelayState']}")
+    assert next_request is not None
+    # as if our first request were still pending, now for the citizen's next login
+    as_next_login = {**json.loads(saved), "login_id": json.loads(next_request)["login_id"]}
+    raw_store(store_url, gateway, "put", key, json.dumps(as_next_login).encode())
     again = browser.http.post(action, data=fields)
     assert again.status_code == 400 and "code=" not in again.text
     assert "Inloggningen lyckades inte" in again.text  # refused as a failure, not as unknown state
@@ -671,3 +677,27 @@ def test_idp_initiated_logout_reaches_the_e_services_over_the_back_channel(
         assert "http://schemas.openid.net/event/backchannel-logout" in logout_token["events"]
         browser.close()
         idp.reset()
+
+
+def test_a_response_posted_again_after_the_code_could_not_be_written_completes(
+    store_url: str | None, federation: Federation
+) -> None:
+    """The instance finishing the login lost its store before the code was written: the
+    browser's second POST of the same Response (the replay cache knows it is this login's)
+    completes the login, once."""
+    with gateway_with(store_url, federation) as live:
+        idp = federation.idp_a
+        idp.reset()
+        introduce(live, idp)
+        deferred = live.app.state.store
+        faulty = CodeWriteFailsOnce(deferred.target)
+        deferred.attach(faulty)
+        browser = Browser(live)
+        action, fields = form_of(to_idp(browser).text)
+        assert browser.http.post(action, data=fields).status_code == 503
+        retried = browser.http.post(action, data=fields)
+        assert retried.status_code == 303, retried.text
+        assert "code" in browser.follow_to_client(retried)
+        once_more = browser.http.post(action, data=fields)
+        browser.close()
+        assert once_more.status_code == 400 and "code=" not in once_more.text

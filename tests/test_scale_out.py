@@ -39,6 +39,8 @@ from tests.processes import (
     tcp_sockets,
 )
 
+FAULTS = Path(__file__).parent / "faults"
+
 
 @dataclass
 class Entrance:
@@ -102,6 +104,41 @@ def test_an_instance_killed_mid_login_is_finished_by_the_other(
     finish(entrance, citizen, submitted)
     citizen.close()
     assert balancer.served[instances[1].url] >= 4
+
+
+def test_an_instance_that_dies_finishing_a_login_loses_nothing(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """Killed between the upstream's answer and the code (deterministically, by the fault hook
+    in tests/faults): the citizen's retry, on the other instance, completes the login."""
+    port = free_port()
+    config = cluster_config(tmp_path, f"http://127.0.0.1:{port}", own_redis.url)
+    died = tmp_path / "died-before-code"
+    hook = {
+        "PYTHONPATH": os.pathsep.join([str(FAULTS), *sys.path]),
+        "PORTVAKT_TEST_DIE_BEFORE_CODE": str(died),
+    }
+    instances = [GatewayProcess(config, env=hook).start() for _ in range(2)]
+    balancer = RoundRobinBalancer([instance.url for instance in instances])
+    try:
+        with ServedApp(balancer, port):
+            entrance = Entrance(f"http://127.0.0.1:{port}")
+            citizen = Browser(entrance)
+            page, _ = citizen.sandbox_page()
+            submitted = citizen.submit_sandbox(page)
+            assert submitted.status_code == 303
+            finish_url = submitted.headers["location"]
+            with pytest.raises(httpx2.HTTPError):  # the instance died holding the request
+                citizen.http.get(finish_url).raise_for_status()
+            assert died.exists()
+            assert sum(instance.process.poll() is not None for instance in instances) == 1
+            retried = citizen.http.get(finish_url)  # the citizen reloads the page
+            assert retried.status_code == 303, retried.text
+            finish(entrance, citizen, retried)
+            citizen.close()
+    finally:
+        for instance in instances:
+            instance.kill()
 
 
 def test_a_terminated_instance_exits_cleanly_and_its_logins_go_on(

@@ -35,6 +35,15 @@ async def test_take_returns_once(store) -> None:
     assert await store.get("k:2") is None
 
 
+async def test_put_many_then_take_writes_first_then_takes(store) -> None:
+    await store.put("pending:1", b"login", 60)
+    taken = await store.put_many_then_take([("code:1", b"code", 60)], "pending:1")
+    assert taken == b"login"
+    assert [await store.get("code:1"), await store.get("pending:1")] == [b"code", None]
+    again = await store.put_many_then_take([("code:2", b"code", 60)], "pending:1")
+    assert again is None and await store.get("code:2") == b"code"  # the caller withdraws it
+
+
 async def test_concurrent_takes_have_exactly_one_winner(store) -> None:
     await store.put("k:3", b"code", 60)
     results = await asyncio.gather(*(store.take("k:3") for _ in range(20)))

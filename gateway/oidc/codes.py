@@ -82,9 +82,15 @@ class AuthorizationCodes:
         identity: Identity,
         sid: str | None,
         with_records: Sequence[StoreWrite] = (),
-    ) -> str:
+        consuming: str | None = None,
+    ) -> str | None:
         """The code for `request`; `with_records` (the SSO session's) go in the same round trip,
-        before the code, so a code never names a session that was not written."""
+        before the code, so a code never names a session that was not written.
+
+        `consuming` is the store key of what the code replaces (the pending login): it is
+        taken in the same round trip, after the code is written, so a login is never gone
+        without its code. None when it was gone already (another instance completed it): the
+        code just written is withdrawn, never handed out."""
         code = secrets.token_urlsafe(32)
         access_token = secrets.token_urlsafe(32)
         grant_ttl = self._settings.code_ttl_seconds + self._settings.access_token_ttl_seconds
@@ -108,14 +114,19 @@ class AuthorizationCodes:
             expires_at=int(time.time()) + grant_ttl,
             sid=sid,
         )
-        await self._store.put_many(
-            [
-                *with_records,
-                (f"at:{access_token}", grant.dumps(), grant_ttl),
-                (f"code-grant:{code}", f"at:{access_token}".encode(), grant_ttl),
-                (f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds),
-            ]
-        )
+        records = [
+            *with_records,
+            (f"at:{access_token}", grant.dumps(), grant_ttl),
+            (f"code-grant:{code}", f"at:{access_token}".encode(), grant_ttl),
+            (f"code:{code}", issued.dumps(), self._settings.code_ttl_seconds),
+        ]
+        if consuming is None:
+            await self._store.put_many(records)
+            return code
+        if await self._store.put_many_then_take(records, consuming) is None:
+            for key, _, _ in records[-3:]:
+                await self._store.delete(key)
+            return None
         return code
 
     async def redeem(self, code: str) -> IssuedCode:
