@@ -30,6 +30,7 @@ from providers.bankid_client import (
     TEST_URL,
     BankIDClient,
     BankIDError,
+    CollectedOrder,
     certificate_not_after,
     qr_payload,
     tls_context,
@@ -47,7 +48,7 @@ from providers.base import (
     UserCancelled,
     choose_loa,
 )
-from providers.identity_numbers import mask, parse_identity_number
+from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
 from providers.records import StoreRecord, login_key
 
 log = logging.getLogger("portvakt.bankid")
@@ -337,10 +338,10 @@ class BankIDProvider:
             return replace(unplaced, status="failed", message=error_message(error.error_code))
         return replace(
             unplaced,
-            order_ref=str(started["orderRef"]),
-            qr_start_token=str(started["qrStartToken"]),
-            qr_start_secret=str(started["qrStartSecret"]),
-            auto_start_token=str(started["autoStartToken"]),
+            order_ref=started.order_ref,
+            qr_start_token=started.qr_start_token,
+            qr_start_secret=started.qr_start_secret,
+            auto_start_token=started.auto_start_token,
             started_at=time.time(),  # §6: qrTime counts from the response's arrival
         )
 
@@ -352,7 +353,7 @@ class BankIDProvider:
         if not await self._services.store.add(lock, b"1", COLLECT_INTERVAL_SECONDS):
             return order
         try:
-            answer = await self._client.collect(order.order_ref)
+            collected = await self._client.collect(order.order_ref)
         except BankIDError as error:
             if error.error_code.lower() == "maintenance":
                 return order  # retried silently by the next poll
@@ -360,18 +361,23 @@ class BankIDProvider:
             order = replace(order, status="failed", message=error_message(error.error_code))
             await self._save(login_id, order)
             return order
-        status = str(answer.get("status", ""))
-        hint = answer.get("hintCode")
-        if status == "complete" and isinstance(answer.get("completionData"), dict):
-            order = replace(order, status="complete", completion=answer["completionData"])
-        elif status == "failed":
-            message = failed_message(hint, order.autostarted)
-            order = replace(order, status="failed", hint_code=hint, message=message)
-        else:
-            message = pending_message(hint, order.autostarted, order.mobile)
-            order = replace(order, hint_code=hint, message=message)
+        order = self._collected(order, collected)
         await self._save(login_id, order)
         return order
+
+    def _collected(self, order: BankIDOrder, collected: CollectedOrder) -> BankIDOrder:
+        hint = collected.hint_code
+        if collected.status == "complete" and collected.completion is not None:
+            refusal = completion_refusal(order, collected.completion)
+            if refusal is not None:
+                log.warning("BankID order %s refused: %s", order.order_ref, refusal)
+                return replace(order, status="failed", message="RFA22")
+            return replace(order, status="complete", completion=collected.completion)
+        if collected.status == "failed":
+            message = failed_message(hint, order.autostarted)
+            return replace(order, status="failed", hint_code=hint, message=message)
+        message = pending_message(hint, order.autostarted, order.mobile)
+        return replace(order, hint_code=hint, message=message)
 
     async def _cancel_upstream(self, order: BankIDOrder) -> None:
         if order.status != "pending" or not order.order_ref:
@@ -498,6 +504,15 @@ class BankIDProvider:
                 "bankid_ocsp_response": str(completion.get("ocspResponse", "")),
             },
         )
+
+
+def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str | None:
+    """Why a completed order must not log anyone in (None: it may)."""
+    try:
+        parse_identity_number(str(completion["user"]["personalNumber"]))
+    except InvalidIdentityNumber as invalid:
+        return f"personalNumber: {invalid.reason}"
+    return None
 
 
 def _qr_data_uri(payload: str) -> str:

@@ -8,12 +8,17 @@ import base64
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 import segno
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from providers.bankid_client import qr_payload
 from providers.bankid_simulator import API_VERSION, BankIDSimulator, UserBehaviour
@@ -29,7 +34,7 @@ from tests.harness import (
     running_gateway,
     token_request,
 )
-from tests.tls import P12_PASSWORD, LocalPKI, make_pki
+from tests.tls import P12_PASSWORD, BrokenBankID, LocalPKI, make_pki, tls_server_context
 
 PERSON = "199908072391"
 
@@ -465,3 +470,145 @@ def test_odd_requests_never_get_a_500(
         answer = browser.http.post(path, data=params)
     assert 400 <= answer.status_code < 500, (path, answer.status_code)
     assert "Traceback" not in answer.text
+
+
+# -- whatever breaks on the way to BankID ends as BankID's error, never as a 500 ----------------
+
+SOMETHING_WENT_WRONG = "Något gick fel. Försök igen."  # RFA5 and RFA22 read the same
+
+
+def assert_failed_with_a_way_out(citizen: Browser, page: httpx2.Response) -> None:
+    """The citizen sees BankID's message and can try again or go back to the e-service."""
+    assert page.status_code == 200 and SOMETHING_WENT_WRONG in page.text
+    assert status(citizen, page)["status"] == "failed"
+    retried = citizen.http.post(
+        "/providers/bankid/retry", data={"login": login_id(page), "csrf": hidden(page.text, "csrf")}
+    )
+    assert retried.status_code == 303
+    again = citizen.http.get(retried.headers["location"])
+    assert again.status_code == 200 and SOMETHING_WENT_WRONG in again.text
+    cancelled = citizen.http.post(
+        "/providers/bankid/cancel",
+        data={"login": login_id(page), "csrf": hidden(again.text, "csrf"), "cancel": "1"},
+    )
+    assert cancelled.status_code == 400  # the citizen's page, with the way back to the e-service
+    back = cancelled.text.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert query_of(back)["error"] == "access_denied"
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_bankid_refusing_our_certificate_is_rfa5_under_any_tls_version(
+    store_url: str | None, pki: LocalPKI, version: ssl.TLSVersion
+) -> None:
+    """Under TLS 1.3 the refusal arrives after the handshake, when the answer is read."""
+    refusing = tls_server_context(pki, version, client_ca=pki.rogue_ca)
+    with (
+        BrokenBankID(refusing, "refuse") as server,
+        running_gateway(store_url, providers={"bankid": bankid_provider(pki, server.url)}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        assert_failed_with_a_way_out(citizen, start(citizen))
+        assert server.connections >= 2  # the start and the retry both reached the server
+
+
+@pytest.mark.parametrize("behaviour", ["close", "garbage"])
+def test_a_bankid_that_hangs_up_or_answers_garbage_is_rfa5(
+    store_url: str | None, pki: LocalPKI, behaviour: str
+) -> None:
+    accepting = tls_server_context(pki, ssl.TLSVersion.TLSv1_3, client_ca=pki.ca)
+    with (
+        BrokenBankID(accepting, behaviour) as server,
+        running_gateway(store_url, providers={"bankid": bankid_provider(pki, server.url)}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        assert_failed_with_a_way_out(citizen, start(citizen))
+
+
+class ScriptedBankID:
+    """BankID over mutual TLS answering what a test scripts: (status, body) per path."""
+
+    STARTED = (
+        b'{"orderRef": "131daac9-16c6-4618-beb0-365768f37288",'
+        b' "autoStartToken": "7c40b5c9-fa74-49cf-b98c-bfe651f9a7c6",'
+        b' "qrStartToken": "67df3917-fa0d-44e5-b327-edcc928297f8",'
+        b' "qrStartSecret": "d28db9a7-4cde-429e-a983-359be676944c"}'
+    )
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[int, bytes]] = {}
+        self.app = Starlette(routes=[Route("/rp/v6.0/{path:path}", self._answer, methods=["POST"])])
+
+    async def _answer(self, request: Request) -> Response:
+        status_code, body = self.answers.get(request.path_params["path"], (200, b"{}"))
+        return Response(body, status_code, media_type="application/json")
+
+
+@pytest.fixture(scope="module")
+def scripted(pki: LocalPKI) -> Iterator[tuple[ScriptedBankID, str]]:
+    bankid = ScriptedBankID()
+    served = ServedApp(
+        bankid.app,
+        free_port(),
+        ssl_certfile=str(pki.server.cert),
+        ssl_keyfile=str(pki.server.key),
+        ssl_ca_certs=str(pki.ca),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+    )
+    with served:
+        yield bankid, f"https://127.0.0.1:{served.port}/rp/v6.0"
+
+
+@pytest.fixture
+def scripted_gateway(
+    store_url: str | None, pki: LocalPKI, scripted: tuple[ScriptedBankID, str]
+) -> Iterator[LiveGateway]:
+    provider = bankid_provider(pki, scripted[1])
+    with running_gateway(store_url, providers={"bankid": provider}) as live:
+        yield live
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, b"not json"),
+        (200, b"\xff\xfe\x00"),
+        (200, b"[]"),
+        (200, b'{"orderRef": "131daac9-16c6-4618-beb0-365768f37288"}'),
+        (200, b'{"orderRef": 1, "autoStartToken": 2, "qrStartToken": 3, "qrStartSecret": 4}'),
+        (200, ScriptedBankID.STARTED.replace(b'"d28db9a7', '"\u00e9d28db9a7'.encode())),
+        (502, b"<html>Bad gateway</html>"),
+        (400, b'["errorCode", "details"]'),
+        (400, b'{"errorCode": {"nested": 1}, "details": []}'),
+    ],
+)
+def test_a_malformed_start_answer_is_bankids_error(
+    scripted: tuple[ScriptedBankID, str], scripted_gateway: LiveGateway, answer: tuple[int, bytes]
+) -> None:
+    scripted[0].answers = {"auth": answer}
+    with closing(Browser(scripted_gateway)) as citizen:
+        assert_failed_with_a_way_out(citizen, start(citizen))
+
+
+@pytest.mark.parametrize(
+    "collected",
+    [
+        b'"pending"',
+        b'{"status": 5}',
+        b'{"status": "pending", "hintCode": ["userSign"]}',
+        b'{"status": "complete"}',
+        b'{"status": "complete", "completionData": []}',
+        b'{"status": "complete", "completionData": {"user": {}}}',
+        b'{"status": "complete", "completionData": {"user": {"personalNumber": "19990807239X"}}}',
+        b'{"status": "complete", "completionData": {"user": {"personalNumber": 199908072391}}}',
+        b'{"status": "complete", "completionData": {"user": {"personalNumber": "199908072391",'
+        b' "givenName": ["Erik"]}}}',
+    ],
+)
+def test_a_malformed_collect_answer_fails_the_order(
+    scripted: tuple[ScriptedBankID, str], scripted_gateway: LiveGateway, collected: bytes
+) -> None:
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, collected)}
+    with closing(Browser(scripted_gateway)) as citizen:
+        state = status(citizen, start(citizen))
+    assert state["status"] == "failed" and state["text"] == SOMETHING_WENT_WRONG
+    assert "next" not in state
