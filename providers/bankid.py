@@ -37,6 +37,7 @@ from providers.bankid_client import (
 )
 from providers.bankid_messages import RFA, error_message, failed_message, pending_message
 from providers.base import (
+    AuthenticationFailed,
     ConfigPath,
     FormRejected,
     Identity,
@@ -128,6 +129,7 @@ class BankIDOrder(StoreRecord):
     mobile: bool
     return_nonce: str
     identity_hint: str | None = None
+    required_mrtd: bool = False
     status: str = "pending"
     hint_code: str | None = None
     message: str = "RFA1"
@@ -330,6 +332,7 @@ class BankIDProvider:
             mobile=any(marker in user_agent for marker in MOBILE_MARKERS),
             return_nonce=nonce,
             identity_hint=identity_hint,
+            required_mrtd=self._config.mrtd,
         )
         try:
             started = await self._client.auth(body)
@@ -474,6 +477,9 @@ class BankIDProvider:
 
     def _identity(self, order: BankIDOrder) -> Identity:
         completion = order.completion or {}
+        refusal = completion_refusal(order, completion) if completion else "no completion"
+        if refusal is not None:
+            raise AuthenticationFailed(self.name, None, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
         device_ip = str(completion.get("device", {}).get("ipAddress", ""))
@@ -507,11 +513,19 @@ class BankIDProvider:
 
 
 def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str | None:
-    """Why a completed order must not log anyone in (None: it may)."""
+    """Why a completed order must not log anyone in (None: it may). Every requirement BankID was
+    given whose outcome the completion shows must have been met; BankID checks them too, but a
+    login that rests on a failed check is refused here whatever BankID answered.
+    (`pinCode`, `cardReader` and `certificatePolicies` leave no trace in completionData.)"""
     try:
-        parse_identity_number(str(completion["user"]["personalNumber"]))
+        number = parse_identity_number(str(completion["user"]["personalNumber"]))
     except InvalidIdentityNumber as invalid:
         return f"personalNumber: {invalid.reason}"
+    if order.identity_hint and number.digits != order.identity_hint:
+        return "another person than requirement.personalNumber"
+    step_up = completion.get("stepUp") or {}
+    if order.required_mrtd and step_up.get("mrtd") is not True:  # §3.1: false = made and failed
+        return "the required passport or ID-card check (stepUp.mrtd) did not pass"
     return None
 
 

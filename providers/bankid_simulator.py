@@ -75,6 +75,7 @@ class UserBehaviour:
     surname: str = "Provsson"
     starts_on_collect: int = 1
     acts_on_collect: int = 2
+    mrtd_passes: bool = True
 
 
 @dataclass
@@ -201,6 +202,7 @@ class BankIDSimulator:
         personal_number: str = "199908072391",
         given_name: str = "Erik",
         surname: str = "Provsson",
+        mrtd_passes: bool = True,
     ) -> None:
         order = self._pending(order_ref)
         required = order.requirement.get("personalNumber")
@@ -221,7 +223,7 @@ class BankIDSimulator:
             "ocspResponse": base64.b64encode(b"simulated OCSP response").decode(),
         }
         if order.requirement.get("mrtd"):
-            completion["stepUp"] = {"mrtd": True}
+            completion["stepUp"] = {"mrtd": mrtd_passes}
         self._finish(order, "complete", None, completion)
 
     def cancel_in_app(self, order_ref: str) -> None:
@@ -403,7 +405,11 @@ class BankIDSimulator:
             return
         if behaviour.action == "approve":
             self.approve(
-                order.order_ref, behaviour.personal_number, behaviour.given_name, behaviour.surname
+                order.order_ref,
+                behaviour.personal_number,
+                behaviour.given_name,
+                behaviour.surname,
+                behaviour.mrtd_passes,
             )
         elif behaviour.action == "cancel":
             self._finish(order, "failed", "userCancel")

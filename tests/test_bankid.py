@@ -5,6 +5,7 @@ the test CA that issued the simulator's server certificate (tests/tls.py)."""
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 import time
 from collections.abc import Iterator
@@ -612,3 +613,60 @@ def test_a_malformed_collect_answer_fails_the_order(
         state = status(citizen, start(citizen))
     assert state["status"] == "failed" and state["text"] == SOMETHING_WENT_WRONG
     assert "next" not in state
+
+
+# -- a check BankID was asked for must have passed ------------------------------------------------
+
+
+@pytest.fixture
+def mrtd_gateway(
+    store_url: str | None, pki: LocalPKI, simulator: tuple[BankIDSimulator, str]
+) -> Iterator[LiveGateway]:
+    provider = bankid_provider(pki, simulator[1], mrtd=True)
+    with running_gateway(store_url, providers={"bankid": provider}) as live:
+        yield live
+
+
+@pytest.mark.parametrize(("passes", "outcome"), [(True, "complete"), (False, "failed")])
+def test_a_required_mrtd_check_must_have_passed(
+    mrtd_gateway: LiveGateway, bankid: BankIDSimulator, passes: bool, outcome: str
+) -> None:
+    """§2.2/§3.1: with requirement.mrtd, stepUp.mrtd false means the check was made and failed."""
+    bankid.behave(UserBehaviour(starts_on_collect=1, acts_on_collect=2, mrtd_passes=passes))
+    with closing(Browser(mrtd_gateway)) as citizen:
+        state = poll_until_done(citizen, start(citizen))
+    assert [body for path, body in bankid.calls if path == "auth"][-1]["requirement"]["mrtd"]
+    assert latest_order(bankid).completion["stepUp"] == {"mrtd": passes}
+    assert state["status"] == outcome
+    assert ("next" in state) == passes
+
+
+@pytest.mark.parametrize(
+    ("config", "hint", "completion"),
+    [
+        ({"mrtd": True}, None, {}),  # stepUp missing
+        ({"mrtd": True}, None, {"stepUp": {}}),
+        ({"mrtd": True}, None, {"stepUp": {"mrtd": "true"}}),
+        ({}, "19990807-2391", {"user": {"personalNumber": "196408233234"}}),
+    ],
+)
+def test_a_completion_that_misses_a_requirement_logs_nobody_in(
+    store_url: str | None,
+    pki: LocalPKI,
+    scripted: tuple[ScriptedBankID, str],
+    config: dict[str, Any],
+    hint: str | None,
+    completion: dict[str, Any],
+) -> None:
+    data = {"user": {"personalNumber": PERSON, "givenName": "Erik"}, **completion}
+    collected = {"orderRef": "131daac9-16c6-4618-beb0-365768f37288", "status": "complete"}
+    answer = json.dumps({**collected, "completionData": data}).encode()
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, answer)}
+    provider = bankid_provider(pki, scripted[1], **config)
+    extra = {"login_hint": hint} if hint else {}
+    with (
+        running_gateway(store_url, providers={"bankid": provider}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        state = status(citizen, start(citizen, **extra))
+    assert state["status"] == "failed" and "next" not in state
