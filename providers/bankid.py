@@ -11,7 +11,6 @@ payload is computed here each second; the qrStartSecret never leaves the server.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import secrets
 import time
@@ -35,6 +34,7 @@ from providers.bankid_client import (
     qr_payload,
     tls_context,
 )
+from providers.bankid_device import DeviceCookie
 from providers.bankid_messages import RFA, error_message, failed_message, pending_message
 from providers.base import (
     AuthenticationFailed,
@@ -160,6 +160,8 @@ class BankIDProvider:
             tls_context(config.ca, cert.file, cert.key, cert.password) if cert is not None else None
         )
         self._client = BankIDClient(config.url, context, config.timeout_seconds, services.upstream)
+        secure = services.base_url.startswith("https://")
+        self._device = DeviceCookie(services.name, services.secret, secure)
         self._certificate_expiry = (
             {"client": certificate_not_after(cert.file, cert.password)} if cert else {}
         )
@@ -185,6 +187,7 @@ class BankIDProvider:
         loa = choose_loa(self.loa, login.requested_loa, self._config.loa[0])
         if loa is None:
             raise UnmetAssurance(self.name, login.login_id, "no requested LoA is configured")
+        device = self._device.of(request)
         order = await self._place_order(
             request,
             login.login_id,
@@ -194,9 +197,12 @@ class BankIDProvider:
             login.locale,
             loa,
             login.identity_hint,
+            device.identifier,
         )
         await self._save(login.login_id, order)
-        return self._to_wait_page(login.login_id)
+        response = self._to_wait_page(login.login_id)
+        self._device.remember(response, device)
+        return response
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         login_id = request.query_params.get("login", "")
@@ -256,6 +262,7 @@ class BankIDProvider:
     async def _retry(self, request: Request) -> Response:
         login_id, order = await self._own_order(request, from_form=True)
         await self._cancel_upstream(order)
+        device = self._device.of(request)
         fresh = await self._place_order(
             request,
             login_id,
@@ -265,9 +272,12 @@ class BankIDProvider:
             order.locale,
             order.loa,
             order.identity_hint,
+            device.identifier,
         )
         await self._save(login_id, fresh)
-        return self._to_wait_page(login_id)
+        response = self._to_wait_page(login_id)
+        self._device.remember(response, device)
+        return response
 
     async def _cancel(self, request: Request) -> Response:
         """Cancel, or choose another e-ID: either way BankID's order is cancelled (§4)."""
@@ -291,6 +301,7 @@ class BankIDProvider:
         locale: str,
         loa: str,
         identity_hint: str | None,
+        device_identifier: str,
     ) -> BankIDOrder:
         nonce = secrets.token_urlsafe(16)
         text = self._config.user_visible_data_per_client.get(client_id)
@@ -307,7 +318,7 @@ class BankIDProvider:
         # §2.1 `web`: binds the order to this browser for BankID's risk assessment
         web = {
             "referringDomain": urlsplit(self._services.base_url).hostname or "",
-            "deviceIdentifier": hashlib.sha256(browser_token.encode()).hexdigest()[:64],
+            "deviceIdentifier": device_identifier,
         }
         if user_agent:
             web["userAgent"] = user_agent[:256]

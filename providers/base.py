@@ -199,6 +199,7 @@ class ProviderServices:
     forms: FormGuard
     base_url: str
     environment: str
+    secret: bytes  # this provider's own key for what it signs (cookies); derived, never shared
     upstream: UpstreamObserver = field(default_factory=NoUpstreamMetrics)
 
 

@@ -5,6 +5,7 @@ the test CA that issued the simulator's server certificate (tests/tls.py)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import ssl
 import time
@@ -670,3 +671,60 @@ def test_a_completion_that_misses_a_requirement_logs_nobody_in(
     ):
         state = status(citizen, start(citizen, **extra))
     assert state["status"] == "failed" and "next" not in state
+
+
+# -- web.deviceIdentifier names the browser, not the login ----------------------------------------
+
+
+def device_identifier(sim: BankIDSimulator) -> str:
+    identifier: str = [body for path, body in sim.calls if path == "auth"][-1]["web"][
+        "deviceIdentifier"
+    ]
+    return identifier
+
+
+def test_the_device_identifier_is_stable_per_browser_and_survives_a_restart(
+    gateway: LiveGateway, bankid: BankIDSimulator
+) -> None:
+    """§2.1: deviceIdentifier identifies the device (a cookie of its own or its hash), so BankID's
+    risk assessment recognises it; it is neither the login's nor the session's."""
+    with closing(Browser(gateway)) as citizen, closing(Browser(gateway)) as restarted:
+        start(citizen)
+        first = device_identifier(bankid)
+        page = start(citizen)
+        assert device_identifier(bankid) == first
+        citizen.http.post(
+            "/providers/bankid/retry",
+            data={"login": login_id(page), "csrf": hidden(page.text, "csrf")},
+        )
+        assert device_identifier(bankid) == first
+        # A browser restart keeps persistent cookies; the session's may be gone by then.
+        year = time.time() + 300 * 86400
+        kept = [c for c in citizen.http.cookies.jar if c.expires and c.expires > year]
+        assert kept, "no long-lived cookie"
+        for cookie in kept:
+            if cookie.name != "pv_browser":
+                restarted.http.cookies.set(cookie.name, cookie.value or "", domain=cookie.domain)
+        start(restarted)
+        assert device_identifier(bankid) == first
+    with closing(Browser(gateway)) as stranger:
+        start(stranger)
+        assert device_identifier(bankid) != first
+
+
+def test_a_forged_device_cookie_is_not_believed(
+    gateway: LiveGateway, bankid: BankIDSimulator
+) -> None:
+    with closing(Browser(gateway)) as citizen:
+        start(citizen)
+        first = device_identifier(bankid)
+        for cookie in list(citizen.http.cookies.jar):
+            if cookie.name not in ("pv_browser",):
+                citizen.http.cookies.set(cookie.name, "forged.value", domain=cookie.domain)
+        start(citizen)
+        assert device_identifier(bankid) not in (first, sha256_hex("forged"))
+        assert device_identifier(bankid) != sha256_hex("forged.value")
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
