@@ -16,11 +16,11 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 import segno
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -35,7 +35,7 @@ from providers.bankid_client import (
     tls_context,
 )
 from providers.bankid_device import DeviceCookie
-from providers.bankid_messages import RFA, error_message, failed_message, pending_message
+from providers.bankid_messages import N_, RFA, error_message, failed_message, pending_message
 from providers.base import (
     AuthenticationFailed,
     ConfigPath,
@@ -71,6 +71,15 @@ class ClientCertificate(BaseModel):
     password: str | None = None
 
 
+def _same_in_every_language(value: Any) -> Any:
+    return {"sv": value, "en": value} if isinstance(value, str) else value
+
+
+# A text shown to the citizen, {sv: …, en: …}; a plain string is used in every language.
+LocalizedText = Annotated[dict[str, str], BeforeValidator(_same_in_every_language)]
+DEFAULT_VISIBLE_TEXT = N_("Log in to {service}")
+
+
 class BankIDConfig(ProviderConfig):
     type: Literal["bankid"]
     url: str = TEST_URL
@@ -86,8 +95,10 @@ class BankIDConfig(ProviderConfig):
     pin_code: bool = False
     mrtd: bool = False
     certificate_policies: list[str] | None = None
-    user_visible_data: str = "Logga in på {service}"
-    user_visible_data_per_client: dict[str, str] = Field(default_factory=dict)
+    user_visible_data: LocalizedText | None = Field(
+        default=None, description="default: 'Logga in på {service}' / 'Log in to {service}'"
+    )
+    user_visible_data_per_client: dict[str, LocalizedText] = Field(default_factory=dict)
     launch_url: str | None = Field(
         default=None, description="only for the simulator: where 'open BankID' leads"
     )
@@ -130,6 +141,7 @@ class BankIDOrder(StoreRecord):
     return_nonce: str
     identity_hint: str | None = None
     required_mrtd: bool = False
+    client_display: dict[str, str] = field(default_factory=dict)
     status: str = "pending"
     hint_code: str | None = None
     message: str = "RFA1"
@@ -192,9 +204,9 @@ class BankIDProvider:
             request,
             login.login_id,
             login.client_id,
-            login.client_display.get("sv") or login.client_id,
+            dict(login.client_display),
             login.client_ip,
-            login.locale,
+            self._services.pages.locale(request, login.locale),
             loa,
             login.identity_hint,
             device.identifier,
@@ -267,9 +279,9 @@ class BankIDProvider:
             request,
             login_id,
             order.client_id,
-            None,
+            order.client_display,
             order.end_user_ip,
-            order.locale,
+            self._services.pages.locale(request, order.locale),
             order.loa,
             order.identity_hint,
             device.identifier,
@@ -296,7 +308,7 @@ class BankIDProvider:
         request: Request,
         login_id: str,
         client_id: str,
-        service: str | None,
+        client_display: dict[str, str],
         end_user_ip: str,
         locale: str,
         loa: str,
@@ -304,8 +316,7 @@ class BankIDProvider:
         device_identifier: str,
     ) -> BankIDOrder:
         nonce = secrets.token_urlsafe(16)
-        text = self._config.user_visible_data_per_client.get(client_id)
-        text = text or self._config.user_visible_data.format(service=service or client_id)
+        text = self._visible_text(request, client_id, client_display, locale)
         requirement: dict[str, Any] = {"certificatePolicies": self._policies}
         if self._config.pin_code:
             requirement["pinCode"] = True
@@ -338,6 +349,7 @@ class BankIDProvider:
             browser_token=browser_token,
             end_user_ip=end_user_ip,
             client_id=client_id,
+            client_display=client_display,
             locale=locale,
             loa=loa,
             mobile=any(marker in user_agent for marker in MOBILE_MARKERS),
@@ -358,6 +370,19 @@ class BankIDProvider:
             auto_start_token=started.auto_start_token,
             started_at=time.time(),  # §6: qrTime counts from the response's arrival
         )
+
+    def _visible_text(
+        self, request: Request, client_id: str, client_display: dict[str, str], locale: str
+    ) -> str:
+        """What the BankID app shows: the e-service's name, in the citizen's language (§2.1)."""
+        configured = self._config.user_visible_data_per_client.get(client_id)
+        configured = configured or self._config.user_visible_data
+        if configured:
+            template = in_language(configured, locale)
+        else:
+            template = self._services.pages.translate(request, DEFAULT_VISIBLE_TEXT, locale)
+        service = in_language(client_display, locale) or client_id
+        return template.replace("{service}", service)  # not str.format: config text is literal
 
     async def _advance(self, login_id: str, order: BankIDOrder) -> BankIDOrder:
         """One `/collect`, if no poll on any instance made one in the last two seconds."""
@@ -521,6 +546,11 @@ class BankIDProvider:
                 "bankid_ocsp_response": str(completion.get("ocspResponse", "")),
             },
         )
+
+
+def in_language(texts: Mapping[str, str], locale: str) -> str:
+    """A `{sv: …, en: …}` text in `locale`, else in Swedish, else any."""
+    return texts.get(locale) or texts.get("sv") or next(iter(texts.values()), "")
 
 
 def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str | None:

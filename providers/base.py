@@ -168,6 +168,10 @@ class Pages(Protocol):
         """A catalogue text (marked N_ in the provider's module) in the citizen's language."""
         ...
 
+    def locale(self, request: Request, preferred_locale: str | None = None) -> str:
+        """The citizen's language for this request (`sv` or `en`): their own switch wins."""
+        ...
+
 
 class FormGuard(Protocol):
     """CSRF protection for forms that belong to one pending login in one browser."""

@@ -728,3 +728,65 @@ def test_a_forged_device_cookie_is_not_believed(
 
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- the text in the BankID app: the e-service's name, in the citizen's language ------------------
+
+
+def visible_text(sim: BankIDSimulator) -> str:
+    body = [body for path, body in sim.calls if path == "auth"][-1]
+    return base64.b64decode(body["userVisibleData"]).decode()
+
+
+def retry(citizen: Browser, page: httpx2.Response) -> httpx2.Response:
+    form = {"login": login_id(page), "csrf": hidden(page.text, "csrf")}
+    retried = citizen.http.post("/providers/bankid/retry", data=form)
+    assert retried.status_code == 303
+    return retried
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [({}, "Logga in på Bygglov"), ({"ui_locales": "en"}, "Log in to Building permits")],
+)
+def test_the_app_shows_the_services_name_in_the_citizens_language_also_on_retry(
+    browser: Browser, bankid: BankIDSimulator, extra: dict[str, str], text: str
+) -> None:
+    page = start(browser, **extra)
+    assert visible_text(bankid) == text
+    retry(browser, page)
+    assert visible_text(bankid) == text
+
+
+def test_a_language_switched_on_the_order_page_carries_to_the_retry(
+    browser: Browser, bankid: BankIDSimulator
+) -> None:
+    page = start(browser)
+    switched = browser.http.get(f"{page.url}&lang=en")
+    assert switched.status_code == 200 and "Log in with BankID" in switched.text
+    retry(browser, switched)
+    assert visible_text(bankid) == "Log in to Building permits"
+    assert "Log in with BankID" in browser.http.get(page.url).text
+
+
+def test_a_configured_text_may_differ_per_language(
+    store_url: str | None, pki: LocalPKI, simulator: tuple[BankIDSimulator, str]
+) -> None:
+    texts = {"sv": "Kommunen: {service}", "en": "The municipality: {service}"}
+    provider = bankid_provider(pki, simulator[1], user_visible_data=texts)
+    clients = [
+        {
+            "client_id": "basic",
+            "client_secret": "basic-secret",
+            "redirect_uris": [REDIRECT_URI],
+            "display": {"sv": "Bygglov", "en": "Building permits"},
+        }
+    ]
+    with (
+        running_gateway(store_url, providers={"bankid": provider}, clients=clients) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        start(citizen, ui_locales="en")
+        assert visible_text(simulator[0]) == "The municipality: Building permits"
+        start(citizen, ui_locales="sv")
+        assert visible_text(simulator[0]) == "Kommunen: Bygglov"
