@@ -80,7 +80,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     audit = Audit(clients, subject_salt)
     metrics = Metrics()
     health: dict[str, UpstreamHealth] = {}
-    providers = build_providers(settings, store, pages, browsers, metrics, health)
+    providers = build_providers(settings, store, pages, browsers, metrics, health, secret_key)
     metrics.watch(providers)
     limiter = RateLimiter(settings, store)
     sessions = Sessions(settings, store, secret_key)

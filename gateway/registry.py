@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,7 @@ def build_providers(
     forms: FormGuard,
     metrics: Metrics,
     health: dict[str, UpstreamHealth],
+    secret_key: str,
 ) -> dict[str, Provider]:
     """One provider per entry; `health` gets each provider's upstream health record."""
     providers: dict[str, Provider] = {}
@@ -41,7 +44,15 @@ def build_providers(
             forms=forms,
             base_url=settings.issuer,
             environment=settings.environment,
+            secret=provider_secret(secret_key, name),
             upstream=WatchedUpstream(metrics.upstream(name), health[name]),
         )
         providers[name] = PROVIDER_CLASSES[config.type](config, services)
     return providers
+
+
+def provider_secret(secret_key: str, name: str) -> bytes:
+    """A key of the provider's own, so that no provider holds the gateway's secret_key."""
+    return hmac.new(
+        secret_key.encode(), f"portvakt.provider:{name}".encode(), hashlib.sha256
+    ).digest()

@@ -11,17 +11,16 @@ payload is computed here each second; the qrStartSecret never leaves the server.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 import segno
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,12 +29,15 @@ from providers.bankid_client import (
     TEST_URL,
     BankIDClient,
     BankIDError,
+    CollectedOrder,
     certificate_not_after,
     qr_payload,
     tls_context,
 )
-from providers.bankid_messages import RFA, error_message, failed_message, pending_message
+from providers.bankid_device import DeviceCookie
+from providers.bankid_messages import N_, RFA, error_message, failed_message, pending_message
 from providers.base import (
+    AuthenticationFailed,
     ConfigPath,
     FormRejected,
     Identity,
@@ -48,7 +50,7 @@ from providers.base import (
     UserCancelled,
     choose_loa,
 )
-from providers.identity_numbers import mask, parse_identity_number
+from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
 from providers.records import StoreRecord, login_key
 
 log = logging.getLogger("portvakt.bankid")
@@ -70,6 +72,15 @@ class ClientCertificate(BaseModel):
     password: str | None = None
 
 
+def _same_in_every_language(value: Any) -> Any:
+    return {"sv": value, "en": value} if isinstance(value, str) else value
+
+
+# A text shown to the citizen, {sv: …, en: …}; a plain string is used in every language.
+LocalizedText = Annotated[dict[str, str], BeforeValidator(_same_in_every_language)]
+DEFAULT_VISIBLE_TEXT = N_("Log in to {service}")
+
+
 class BankIDConfig(ProviderConfig):
     type: Literal["bankid"]
     url: str = TEST_URL
@@ -85,8 +96,10 @@ class BankIDConfig(ProviderConfig):
     pin_code: bool = False
     mrtd: bool = False
     certificate_policies: list[str] | None = None
-    user_visible_data: str = "Logga in på {service}"
-    user_visible_data_per_client: dict[str, str] = Field(default_factory=dict)
+    user_visible_data: LocalizedText | None = Field(
+        default=None, description="default: 'Logga in på {service}' / 'Log in to {service}'"
+    )
+    user_visible_data_per_client: dict[str, LocalizedText] = Field(default_factory=dict)
     launch_url: str | None = Field(
         default=None, description="only for the simulator: where 'open BankID' leads"
     )
@@ -128,6 +141,8 @@ class BankIDOrder(StoreRecord):
     mobile: bool
     return_nonce: str
     identity_hint: str | None = None
+    required_mrtd: bool = False
+    client_display: dict[str, str] = field(default_factory=dict)
     status: str = "pending"
     hint_code: str | None = None
     message: str = "RFA1"
@@ -158,6 +173,8 @@ class BankIDProvider:
             tls_context(config.ca, cert.file, cert.key, cert.password) if cert is not None else None
         )
         self._client = BankIDClient(config.url, context, config.timeout_seconds, services.upstream)
+        secure = services.base_url.startswith("https://")
+        self._device = DeviceCookie(services.name, services.secret, secure)
         self._certificate_expiry = (
             {"client": certificate_not_after(cert.file, cert.password)} if cert else {}
         )
@@ -183,18 +200,22 @@ class BankIDProvider:
         loa = choose_loa(self.loa, login.requested_loa, self._config.loa[0])
         if loa is None:
             raise UnmetAssurance(self.name, login.login_id, "no requested LoA is configured")
+        device = self._device.of(request)
         order = await self._place_order(
             request,
             login.login_id,
             login.client_id,
-            login.client_display.get("sv") or login.client_id,
+            dict(login.client_display),
             login.client_ip,
-            login.locale,
+            self._services.pages.locale(request, login.locale),
             loa,
             login.identity_hint,
+            device.identifier,
         )
         await self._save(login.login_id, order)
-        return self._to_wait_page(login.login_id)
+        response = self._to_wait_page(login.login_id)
+        self._device.remember(response, device)
+        return response
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         login_id = request.query_params.get("login", "")
@@ -253,18 +274,22 @@ class BankIDProvider:
     async def _retry(self, request: Request) -> Response:
         login_id, order = await self._own_order(request, from_form=True)
         await self._cancel_upstream(order)
+        device = self._device.of(request)
         fresh = await self._place_order(
             request,
             login_id,
             order.client_id,
-            None,
+            order.client_display,
             order.end_user_ip,
-            order.locale,
+            self._services.pages.locale(request, order.locale),
             order.loa,
             order.identity_hint,
+            device.identifier,
         )
         await self._save(login_id, fresh)
-        return self._to_wait_page(login_id)
+        response = self._to_wait_page(login_id)
+        self._device.remember(response, device)
+        return response
 
     async def _cancel(self, request: Request) -> Response:
         """Cancel, or choose another e-ID: either way BankID's order is cancelled (§4)."""
@@ -283,15 +308,15 @@ class BankIDProvider:
         request: Request,
         login_id: str,
         client_id: str,
-        service: str | None,
+        client_display: dict[str, str],
         end_user_ip: str,
         locale: str,
         loa: str,
         identity_hint: str | None,
+        device_identifier: str,
     ) -> BankIDOrder:
         nonce = secrets.token_urlsafe(16)
-        text = self._config.user_visible_data_per_client.get(client_id)
-        text = text or self._config.user_visible_data.format(service=service or client_id)
+        text = self._visible_text(request, client_id, client_display, locale)
         requirement: dict[str, Any] = {"certificatePolicies": self._policies}
         if self._config.pin_code:
             requirement["pinCode"] = True
@@ -304,7 +329,7 @@ class BankIDProvider:
         # §2.1 `web`: binds the order to this browser for BankID's risk assessment
         web = {
             "referringDomain": urlsplit(self._services.base_url).hostname or "",
-            "deviceIdentifier": hashlib.sha256(browser_token.encode()).hexdigest()[:64],
+            "deviceIdentifier": device_identifier,
         }
         if user_agent:
             web["userAgent"] = user_agent[:256]
@@ -324,11 +349,13 @@ class BankIDProvider:
             browser_token=browser_token,
             end_user_ip=end_user_ip,
             client_id=client_id,
+            client_display=client_display,
             locale=locale,
             loa=loa,
             mobile=any(marker in user_agent for marker in MOBILE_MARKERS),
             return_nonce=nonce,
             identity_hint=identity_hint,
+            required_mrtd=self._config.mrtd,
         )
         try:
             started = await self._client.auth(body)
@@ -337,12 +364,25 @@ class BankIDProvider:
             return replace(unplaced, status="failed", message=error_message(error.error_code))
         return replace(
             unplaced,
-            order_ref=str(started["orderRef"]),
-            qr_start_token=str(started["qrStartToken"]),
-            qr_start_secret=str(started["qrStartSecret"]),
-            auto_start_token=str(started["autoStartToken"]),
+            order_ref=started.order_ref,
+            qr_start_token=started.qr_start_token,
+            qr_start_secret=started.qr_start_secret,
+            auto_start_token=started.auto_start_token,
             started_at=time.time(),  # §6: qrTime counts from the response's arrival
         )
+
+    def _visible_text(
+        self, request: Request, client_id: str, client_display: dict[str, str], locale: str
+    ) -> str:
+        """What the BankID app shows: the e-service's name, in the citizen's language (§2.1)."""
+        configured = self._config.user_visible_data_per_client.get(client_id)
+        configured = configured or self._config.user_visible_data
+        if configured:
+            template = in_language(configured, locale)
+        else:
+            template = self._services.pages.translate(request, DEFAULT_VISIBLE_TEXT, locale)
+        service = in_language(client_display, locale) or client_id
+        return template.replace("{service}", service)  # not str.format: config text is literal
 
     async def _advance(self, login_id: str, order: BankIDOrder) -> BankIDOrder:
         """One `/collect`, if no poll on any instance made one in the last two seconds."""
@@ -352,7 +392,7 @@ class BankIDProvider:
         if not await self._services.store.add(lock, b"1", COLLECT_INTERVAL_SECONDS):
             return order
         try:
-            answer = await self._client.collect(order.order_ref)
+            collected = await self._client.collect(order.order_ref)
         except BankIDError as error:
             if error.error_code.lower() == "maintenance":
                 return order  # retried silently by the next poll
@@ -360,18 +400,23 @@ class BankIDProvider:
             order = replace(order, status="failed", message=error_message(error.error_code))
             await self._save(login_id, order)
             return order
-        status = str(answer.get("status", ""))
-        hint = answer.get("hintCode")
-        if status == "complete" and isinstance(answer.get("completionData"), dict):
-            order = replace(order, status="complete", completion=answer["completionData"])
-        elif status == "failed":
-            message = failed_message(hint, order.autostarted)
-            order = replace(order, status="failed", hint_code=hint, message=message)
-        else:
-            message = pending_message(hint, order.autostarted, order.mobile)
-            order = replace(order, hint_code=hint, message=message)
+        order = self._collected(order, collected)
         await self._save(login_id, order)
         return order
+
+    def _collected(self, order: BankIDOrder, collected: CollectedOrder) -> BankIDOrder:
+        hint = collected.hint_code
+        if collected.status == "complete" and collected.completion is not None:
+            refusal = completion_refusal(order, collected.completion)
+            if refusal is not None:
+                log.warning("BankID order %s refused: %s", order.order_ref, refusal)
+                return replace(order, status="failed", message="RFA22")
+            return replace(order, status="complete", completion=collected.completion)
+        if collected.status == "failed":
+            message = failed_message(hint, order.autostarted)
+            return replace(order, status="failed", hint_code=hint, message=message)
+        message = pending_message(hint, order.autostarted, order.mobile)
+        return replace(order, hint_code=hint, message=message)
 
     async def _cancel_upstream(self, order: BankIDOrder) -> None:
         if order.status != "pending" or not order.order_ref:
@@ -468,6 +513,9 @@ class BankIDProvider:
 
     def _identity(self, order: BankIDOrder) -> Identity:
         completion = order.completion or {}
+        refusal = completion_refusal(order, completion) if completion else "no completion"
+        if refusal is not None:
+            raise AuthenticationFailed(self.name, None, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
         device_ip = str(completion.get("device", {}).get("ipAddress", ""))
@@ -498,6 +546,28 @@ class BankIDProvider:
                 "bankid_ocsp_response": str(completion.get("ocspResponse", "")),
             },
         )
+
+
+def in_language(texts: Mapping[str, str], locale: str) -> str:
+    """A `{sv: …, en: …}` text in `locale`, else in Swedish, else any."""
+    return texts.get(locale) or texts.get("sv") or next(iter(texts.values()), "")
+
+
+def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str | None:
+    """Why a completed order must not log anyone in (None: it may). Every requirement BankID was
+    given whose outcome the completion shows must have been met; BankID checks them too, but a
+    login that rests on a failed check is refused here whatever BankID answered.
+    (`pinCode`, `cardReader` and `certificatePolicies` leave no trace in completionData.)"""
+    try:
+        number = parse_identity_number(str(completion["user"]["personalNumber"]))
+    except InvalidIdentityNumber as invalid:
+        return f"personalNumber: {invalid.reason}"
+    if order.identity_hint and number.digits != order.identity_hint:
+        return "another person than requirement.personalNumber"
+    step_up = completion.get("stepUp") or {}
+    if order.required_mrtd and step_up.get("mrtd") is not True:  # §3.1: false = made and failed
+        return "the required passport or ID-card check (stepUp.mrtd) did not pass"
+    return None
 
 
 def _qr_data_uri(payload: str) -> str:

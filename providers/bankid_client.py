@@ -1,16 +1,25 @@
 """A client of BankID's RP API v6.0: mutual TLS with the BankID server CA pinned, JSON in and out,
-and BankID's errors as one typed exception. See shared/reference/bankid-rp-v6.md §1, §2, §5."""
+and BankID's errors as one typed exception. See shared/reference/bankid-rp-v6.md §1, §2, §5.
+
+Every way a call can fail ends as `BankIDError`, decided in one place (`BankIDClient._call`):
+BankID's own error answers, and whatever the HTTP and TLS stack raises (under TLS 1.3 BankID's
+refusal of our certificate surfaces as `ssl.SSLError` only while the answer is read), and answers
+whose JSON or shape is not what §2.3 and §3 describe. Callers handle one exception type."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
+import logging
+import re
 import ssl
 import tempfile
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 import httpx2
 from cryptography import x509
@@ -23,12 +32,19 @@ from cryptography.hazmat.primitives.serialization import (
 
 from providers.base import NoUpstreamMetrics, UpstreamObserver
 
+log = logging.getLogger("portvakt.bankid")
+
 TEST_URL = "https://appapi2.test.bankid.com/rp/v6.0"
 PRODUCTION_URL = "https://appapi2.bankid.com/rp/v6.0"
 MAINTENANCE_RETRIES = 2  # §5: maintenance may be retried silently; nothing else is retried
 MAINTENANCE_PAUSE_SECONDS = 0.5
 # Content-Type without a charset parameter, or BankID answers 415 (§1).
 JSON_HEADERS = {"Content-Type": "application/json"}
+# §2.3: BankID's tokens are UUIDs; anything else would end up in our QR codes and URLs.
+TOKEN = re.compile(r"[0-9A-Za-z-]{1,128}")
+COLLECT_STATUSES = ("pending", "failed", "complete")
+INVALID_RESPONSE = "invalidResponse"
+T = TypeVar("T")
 
 
 class BankIDError(Exception):
@@ -39,6 +55,25 @@ class BankIDError(Exception):
         self.error_code = error_code
         self.details = details
         self.status = status
+
+
+@dataclass(frozen=True)
+class StartedOrder:
+    """§2.3: what `/auth` answers."""
+
+    order_ref: str
+    auto_start_token: str
+    qr_start_token: str
+    qr_start_secret: str
+
+
+@dataclass(frozen=True)
+class CollectedOrder:
+    """§3: what `/collect` answers; `completion` only when `status` is complete."""
+
+    status: Literal["pending", "failed", "complete"]
+    hint_code: str | None
+    completion: dict[str, Any] | None
 
 
 def qr_auth_code(qr_start_secret: str, qr_time: int) -> str:
@@ -115,25 +150,31 @@ class BankIDClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def auth(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("auth", body)
+    async def auth(self, body: dict[str, Any]) -> StartedOrder:
+        return await self._call("auth", body, _started_order)
 
-    async def collect(self, order_ref: str) -> dict[str, Any]:
-        return await self._call("collect", {"orderRef": order_ref})
+    async def collect(self, order_ref: str) -> CollectedOrder:
+        return await self._call("collect", {"orderRef": order_ref}, _collected_order)
 
     async def cancel(self, order_ref: str) -> None:
-        await self._call("cancel", {"orderRef": order_ref})
+        await self._call("cancel", {"orderRef": order_ref}, lambda answer: None)
 
-    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self, path: str, body: dict[str, Any], read: Callable[[dict[str, Any]], T]
+    ) -> T:
+        """The one place where a failed call, of whatever kind, becomes `BankIDError`."""
         started, outcome = time.perf_counter(), "error"
         try:
-            answer = await self._call_with_retries(path, body)
+            answer = read(await self._call_with_retries(path, body))
             outcome = "ok"
             return answer
         except BankIDError as error:
             if 400 <= error.status < 500:  # BankID answered: the request, not BankID, was wrong
                 outcome = "rejected"
             raise
+        except Exception as error:  # any failure of the HTTP/TLS stack or of the answer's shape
+            log.warning("BankID %s failed: %s", path, type(error).__name__)
+            raise BankIDError("unreachable", f"{type(error).__name__}: {error}") from error
         finally:
             self._upstream.observe(path, time.perf_counter() - started, outcome)
 
@@ -146,10 +187,7 @@ class BankIDClient:
             except httpx2.HTTPError as error:
                 raise BankIDError("unreachable", str(error)) from error
             if response.status_code == 200:
-                answer = response.json()
-                if not isinstance(answer, dict):
-                    raise BankIDError("invalidResponse", "not a JSON object", 200)
-                return answer
+                return _json_object(response)
             failure = _error_of(response)
             if failure.error_code.lower() != "maintenance" or attempt == MAINTENANCE_RETRIES:
                 raise failure
@@ -157,10 +195,74 @@ class BankIDClient:
         raise AssertionError("unreachable")  # the loop always returns or raises
 
 
-def _error_of(response: httpx2.Response) -> BankIDError:
+def _json_object(response: httpx2.Response) -> dict[str, Any]:
     try:
-        body = response.json()
-        code, details = str(body.get("errorCode", "")), str(body.get("details", ""))
-    except (ValueError, AttributeError):
-        code, details = "", response.text[:200]
-    return BankIDError(code or f"http{response.status_code}", details, response.status_code)
+        answer = response.json()
+    except ValueError:  # not JSON, or not UTF-8
+        answer = None
+    if not isinstance(answer, dict):
+        raise BankIDError(INVALID_RESPONSE, "the answer is not a JSON object", response.status_code)
+    return answer
+
+
+def _error_of(response: httpx2.Response) -> BankIDError:
+    """§5: `{"errorCode", "details"}`; any other body still names the HTTP status."""
+    try:
+        body = _json_object(response)
+    except BankIDError:
+        body = {}
+    code, details = body.get("errorCode"), body.get("details")
+    if not isinstance(code, str) or not code:
+        code = f"http{response.status_code}"
+    return BankIDError(code, details if isinstance(details, str) else "", response.status_code)
+
+
+def _invalid(what: str) -> BankIDError:
+    return BankIDError(INVALID_RESPONSE, what, 200)
+
+
+def _token(answer: Mapping[str, Any], key: str) -> str:
+    value = answer.get(key)
+    if not isinstance(value, str) or not TOKEN.fullmatch(value):
+        raise _invalid(f"{key} is missing or not a token")
+    return value
+
+
+def _started_order(answer: dict[str, Any]) -> StartedOrder:
+    return StartedOrder(
+        order_ref=_token(answer, "orderRef"),
+        auto_start_token=_token(answer, "autoStartToken"),
+        qr_start_token=_token(answer, "qrStartToken"),
+        qr_start_secret=_token(answer, "qrStartSecret"),
+    )
+
+
+def _collected_order(answer: dict[str, Any]) -> CollectedOrder:
+    status, hint = answer.get("status"), answer.get("hintCode")
+    if status not in COLLECT_STATUSES:
+        raise _invalid("status is not pending, failed or complete")
+    if status == "complete":
+        return CollectedOrder("complete", None, _completion(answer.get("completionData")))
+    if hint is not None and not isinstance(hint, str):
+        raise _invalid("hintCode is not a string")
+    return CollectedOrder(cast(Literal["pending", "failed"], status), hint, None)
+
+
+def _completion(data: Any) -> dict[str, Any]:
+    """§3.1: the user's number and names are strings; the other parts, when present, objects
+    or strings as documented. Whether the number is a valid one is the provider's to judge."""
+    if not isinstance(data, dict) or not isinstance(data.get("user"), dict):
+        raise _invalid("completionData.user is missing")
+    user = data["user"]
+    if not isinstance(user.get("personalNumber"), str):
+        raise _invalid("completionData.user.personalNumber is missing")
+    for key in ("name", "givenName", "surname"):
+        if not isinstance(user.get(key, ""), str):
+            raise _invalid(f"completionData.user.{key} is not a string")
+    for key in ("device", "stepUp"):
+        if not isinstance(data.get(key, {}), dict):
+            raise _invalid(f"completionData.{key} is not an object")
+    for key in ("bankIdIssueDate", "signature", "ocspResponse", "risk"):
+        if not isinstance(data.get(key, ""), str):
+            raise _invalid(f"completionData.{key} is not a string")
+    return data

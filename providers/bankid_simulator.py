@@ -1,21 +1,28 @@
-"""A simulator of BankID's RP API v6.0 (developers.bankid.com, OpenAPI auth-sign 6.1.9), for tests
-and local development only; shared/reference/bankid-rp-v6.md §11 lists what it reproduces.
+"""A simulator of BankID's RP API **v6.0** (developers.bankid.com, OpenAPI auth-sign 6.1.9; path
+/rp/v6.0), for tests and local development only; shared/reference/bankid-rp-v6.md §11 lists what
+it reproduces. It aims to be as strict as the real service: whatever v6.0 refuses (unknown or v5.1
+parameters, wrong types, empty or too long texts, non-ASCII digits; see
+bankid_simulator_requests.py) it refuses with 400 `invalidParameters`, and its own pages and API
+never answer 5xx.
 
-A Starlette app: POST `/rp/v6.0/{auth,sign,phone/auth,phone/sign,collect,cancel}` with BankID's
-JSON and error codes, plus a "phone" page where a person plays the BankID app (scan the QR by
-its payload, or take the autostart token, then identify or cancel). It knows nothing of TLS:
-the tests serve it with uvicorn over mutual TLS, the local demo mounts it over plain HTTP.
-Simulated citizens can also act automatically, driven by the RP's /collect calls.
+A Starlette app: `/rp/v6.0/{auth,sign,phone/auth,phone/sign,collect,cancel}` (POST only) with
+BankID's JSON and error codes, plus a "phone" page where a person plays the BankID app: scan the
+QR by its payload, or take the autostart token, then identify or cancel. Only an order the app
+has picked up can be identified or cancelled; an order started on the same device returns to
+its `returnUrl` when it ends, as the real app does. No app in time ends in `startFailed`, an
+app that never finishes in `expiredTransaction` (`user_timeout`: the real figure is not
+documented in our sources, so our choice). It knows nothing of TLS: the tests serve it with
+uvicorn over mutual TLS, the local demo mounts it over plain HTTP. Simulated citizens can also
+act automatically, driven by the RP's /collect calls.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import html
-import ipaddress
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -24,13 +31,20 @@ from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from providers.bankid_simulator_requests import ApiError, checked_phone, checked_start
 
 API_VERSION = "6.0"
 API_PREFIX = "/rp/v6.0"
 COMPLETE_COLLECTABLE_SECONDS = 180
 FAILED_COLLECTABLE_SECONDS = 300
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all but POST: 405
+QR_TIME = re.compile(r"[0-9]{1,9}")  # ASCII only, unlike str.isdigit() ("²")
+APP_TITLE = "Simulated BankID app — TEST"
+LOGIN_TAB = "Go back to the login tab."
+BROWSER_BACK = "Switch back to your browser and the e-service's login page."
 ERROR_STATUS = {
     "alreadyInProgress": 400,
     "invalidParameters": 400,
@@ -49,17 +63,6 @@ TEST_PERSONS = (
     ("200002292399", "Maja", "Skottdagsson"),
     ("201801012392", "Nils", "Exempelsson"),
 )
-START_KEYS = {
-    "endUserIp",
-    "requirement",
-    "userVisibleData",
-    "userNonVisibleData",
-    "userVisibleDataFormat",
-    "returnUrl",
-    "returnRisk",
-    "web",
-    "app",
-}
 
 
 @dataclass
@@ -75,6 +78,7 @@ class UserBehaviour:
     surname: str = "Provsson"
     starts_on_collect: int = 1
     acts_on_collect: int = 2
+    mrtd_passes: bool = True
 
 
 @dataclass
@@ -91,6 +95,7 @@ class Order:
     status: Literal["pending", "failed", "complete"] = "pending"
     hint_code: str | None = "outstandingTransaction"
     started_via: str | None = None
+    started_at: float | None = None
     collects: int = 0
     collected_final: bool = False
     cancelled_by_rp: bool = False
@@ -103,24 +108,8 @@ class SimulatorError(Exception):
     pass
 
 
-class ApiError(Exception):
-    def __init__(self, code: str, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-
-
 def _error(code: str, details: str) -> JSONResponse:
     return JSONResponse({"errorCode": code, "details": details}, ERROR_STATUS.get(code, 400))
-
-
-def _decoded(value: Any, key: str, limit: int) -> str:
-    if not isinstance(value, str) or len(value) > limit:
-        raise ApiError("invalidParameters", f"{key} must be base64, at most {limit} characters")
-    try:
-        return base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ApiError("invalidParameters", f"{key} is not base64 of UTF-8 text") from None
 
 
 class BankIDSimulator:
@@ -128,11 +117,13 @@ class BankIDSimulator:
         self,
         *,
         start_timeout: float = 30.0,
+        user_timeout: float = 180.0,
         qr_max_age: int = 30,
         clock: Callable[[], float] = time.monotonic,
         mount_path: str = "",
     ) -> None:
         self.start_timeout = start_timeout
+        self.user_timeout = user_timeout
         self.qr_max_age = qr_max_age
         self.clock = clock
         self.mount_path = mount_path
@@ -142,7 +133,7 @@ class BankIDSimulator:
         self._failures: dict[str, list[str]] = {}
         self.app = Starlette(
             routes=[
-                Route(API_PREFIX + "/{path:path}", self._api, methods=["GET", "POST", "PUT"]),
+                Route(API_PREFIX + "/{path:path}", self._api, methods=ANY_METHOD),
                 Route("/phone", self._phone_page),
                 Route("/phone/approve", self._phone_approve, methods=["POST"]),
                 Route("/phone/cancel", self._phone_cancel, methods=["POST"]),
@@ -171,7 +162,7 @@ class BankIDSimulator:
 
     def scan_qr(self, payload: str) -> Order:
         parts = payload.split(".")
-        if len(parts) != 4 or parts[0] != "bankid" or not parts[2].isdigit():
+        if len(parts) != 4 or parts[0] != "bankid" or not QR_TIME.fullmatch(parts[2]):
             raise SimulatorError("not a BankID QR code")
         _, token, qr_time_text, code = parts
         order = next((o for o in self.orders.values() if o.qr_start_token == token), None)
@@ -201,8 +192,9 @@ class BankIDSimulator:
         personal_number: str = "199908072391",
         given_name: str = "Erik",
         surname: str = "Provsson",
+        mrtd_passes: bool = True,
     ) -> None:
-        order = self._pending(order_ref)
+        order = self._in_app(order_ref)
         required = order.requirement.get("personalNumber")
         if required and required != personal_number:
             raise SimulatorError("this order is for another person")
@@ -221,11 +213,11 @@ class BankIDSimulator:
             "ocspResponse": base64.b64encode(b"simulated OCSP response").decode(),
         }
         if order.requirement.get("mrtd"):
-            completion["stepUp"] = {"mrtd": True}
+            completion["stepUp"] = {"mrtd": mrtd_passes}
         self._finish(order, "complete", None, completion)
 
     def cancel_in_app(self, order_ref: str) -> None:
-        self._finish(self._pending(order_ref), "failed", "userCancel")
+        self._finish(self._in_app(order_ref), "failed", "userCancel")
 
     # -- API --------------------------------------------------------------------------------
 
@@ -251,7 +243,7 @@ class BankIDSimulator:
             if path in ("auth", "sign"):
                 return JSONResponse(self._start_order(body, sign=path == "sign"))
             if path.startswith("phone/"):
-                return JSONResponse(self._phone_order(body))
+                return JSONResponse(self._phone_order(body, sign=path == "phone/sign"))
             if path == "collect":
                 return JSONResponse(self._collect(body))
             self._cancel(body)
@@ -260,64 +252,19 @@ class BankIDSimulator:
             return _error(error.code, error.details)
 
     def _start_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
-        unknown = set(body) - START_KEYS
-        if unknown:
-            raise ApiError("invalidParameters", f"unknown keys: {', '.join(sorted(unknown))}")
-        try:
-            end_user_ip = str(ipaddress.ip_address(str(body.get("endUserIp", ""))))
-        except ValueError:
-            raise ApiError("invalidParameters", "endUserIp must be an IP address") from None
-        visible = None
-        if "userVisibleData" in body or sign:
-            visible = _decoded(
-                body.get("userVisibleData"), "userVisibleData", 40_000 if sign else 1_500
-            )
-        if "userNonVisibleData" in body:
-            _decoded(body["userNonVisibleData"], "userNonVisibleData", 200_000 if sign else 1_500)
-        if body.get("userVisibleDataFormat", "simpleMarkdownV1") != "simpleMarkdownV1":
-            raise ApiError("invalidParameters", "userVisibleDataFormat must be simpleMarkdownV1")
-        return_url = body.get("returnUrl")
-        if return_url is not None and (
-            not isinstance(return_url, str) or not 1 <= len(return_url) <= 512
-        ):
-            raise ApiError("invalidParameters", "returnUrl must be 1-512 characters")
-        self._web(body.get("web"))
-        requirement = self._requirement(body.get("requirement", {}))
-        order = self._new_order(end_user_ip, requirement, visible, return_url)
+        checked = checked_start(body, sign)
+        order = self._new_order(
+            checked.end_user_ip,
+            checked.requirement,
+            checked.user_visible_data,
+            checked.return_url,
+        )
         return {
             "orderRef": order.order_ref,
             "autoStartToken": order.auto_start_token,
             "qrStartToken": order.qr_start_token,
             "qrStartSecret": order.qr_start_secret,
         }
-
-    @staticmethod
-    def _web(web: Any) -> None:
-        if web is None:
-            return
-        limits = {"referringDomain": (3, 253), "userAgent": (1, 256), "deviceIdentifier": (1, 64)}
-        if not isinstance(web, dict) or set(web) - set(limits):
-            raise ApiError("invalidParameters", "web holds unknown keys")
-        for key, (low, high) in limits.items():
-            value = web.get(key)
-            if value is not None and not (isinstance(value, str) and low <= len(value) <= high):
-                raise ApiError("invalidParameters", f"web.{key} must be {low}-{high} characters")
-
-    def _requirement(self, requirement: Any) -> dict[str, Any]:
-        if not isinstance(requirement, dict):
-            raise ApiError("invalidParameters", "requirement must be an object")
-        number = requirement.get("personalNumber")
-        if number is not None and not (
-            isinstance(number, str) and len(number) == 12 and number.isdigit()
-        ):
-            raise ApiError("invalidParameters", "requirement.personalNumber must be 12 digits")
-        policies = requirement.get("certificatePolicies", [])
-        if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
-            raise ApiError("invalidParameters", "certificatePolicies must be a list of OIDs")
-        for flag in ("pinCode", "mrtd"):
-            if not isinstance(requirement.get(flag, False), bool):
-                raise ApiError("invalidParameters", f"requirement.{flag} must be a boolean")
-        return requirement
 
     def _new_order(
         self,
@@ -352,14 +299,9 @@ class BankIDSimulator:
         self.orders[order.order_ref] = order
         return order
 
-    def _phone_order(self, body: dict[str, Any]) -> dict[str, str]:
-        number = body.get("personalNumber")
-        if not (isinstance(number, str) and len(number) == 12 and number.isdigit()):
-            raise ApiError("invalidParameters", "personalNumber must be 12 digits")
-        if body.get("callInitiator") not in ("user", "RP"):
-            raise ApiError("invalidParameters", "callInitiator must be user or RP")
-        requirement = {**self._requirement(body.get("requirement", {})), "personalNumber": number}
-        return {"orderRef": self._new_order("127.0.0.1", requirement, None, None).order_ref}
+    def _phone_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
+        _, requirement, visible = checked_phone(body, sign)
+        return {"orderRef": self._new_order("127.0.0.1", requirement, visible, None).order_ref}
 
     def _collect(self, body: dict[str, Any]) -> dict[str, Any]:
         order = self.orders.get(str(body.get("orderRef", "")))
@@ -376,9 +318,7 @@ class BankIDSimulator:
                 raise ApiError("invalidParameters", "the order is too old to collect")
         order.collects += 1
         self._act(order)
-        never_started = order.status == "pending" and order.started_via is None
-        if never_started and now - order.created_at >= self.start_timeout:
-            self._finish(order, "failed", "startFailed")
+        self._time_out(order, now)
         answer: dict[str, Any] = {"orderRef": order.order_ref, "status": order.status}
         if order.status == "complete":
             answer["completionData"] = order.completion
@@ -403,7 +343,11 @@ class BankIDSimulator:
             return
         if behaviour.action == "approve":
             self.approve(
-                order.order_ref, behaviour.personal_number, behaviour.given_name, behaviour.surname
+                order.order_ref,
+                behaviour.personal_number,
+                behaviour.given_name,
+                behaviour.surname,
+                behaviour.mrtd_passes,
             )
         elif behaviour.action == "cancel":
             self._finish(order, "failed", "userCancel")
@@ -425,14 +369,27 @@ class BankIDSimulator:
         if order.status != "pending" or order.started_via is not None:
             raise SimulatorError("this order has already been picked up or has ended")
         order.started_via = via
+        order.started_at = self.clock()
         order.hint_code = "userSign" if via == "qr" else "started"
         return order
 
-    def _pending(self, order_ref: str) -> Order:
+    def _in_app(self, order_ref: str) -> Order:
+        """The pending order the app holds: only a scanned or autostarted order can be acted on."""
         order = self.orders.get(order_ref)
         if order is None or order.status != "pending":
             raise SimulatorError("no such pending order")
+        if order.started_via is None:
+            raise SimulatorError("no BankID app has picked this order up (scan or autostart)")
         return order
+
+    def _time_out(self, order: Order, now: float) -> None:
+        """§3.2: no app in time is startFailed; an app that never finishes, expiredTransaction."""
+        if order.status != "pending":
+            return
+        if order.started_at is None and now - order.created_at >= self.start_timeout:
+            self._finish(order, "failed", "startFailed")
+        elif order.started_at is not None and now - order.started_at >= self.user_timeout:
+            self._finish(order, "failed", "expiredTransaction")
 
     def _finish(
         self,
@@ -453,7 +410,7 @@ class BankIDSimulator:
         token = request.query_params.get("autostarttoken")
         if qr is None and token is None:
             return _page(
-                "Simulated BankID app — TEST",
+                APP_TITLE,
                 "<p>Open this page from the gateway's BankID page: its link “scan with the "
                 "simulated BankID app” carries the current QR code, and “Open BankID on this "
                 "device” carries the autostart token.</p>",
@@ -461,11 +418,9 @@ class BankIDSimulator:
         try:
             order = self.scan_qr(qr) if qr is not None else self.start_app(str(token))
         except SimulatorError as error:
+            way_back = LOGIN_TAB if qr is not None else BROWSER_BACK
             return _page(
-                "Simulated BankID app — TEST",
-                f'<p class="error">{html.escape(str(error))}. '
-                "Go back to the login tab and try again.</p>",
-                400,
+                APP_TITLE, f'<p class="error">{html.escape(str(error))}. {way_back}</p>', 400
             )
         text = html.escape(order.user_visible_data or "")
         options = "".join(f'<option value="{n}">{g} {s} ({n})</option>' for n, g, s in TEST_PERSONS)
@@ -481,27 +436,36 @@ class BankIDSimulator:
             f'<input type="hidden" name="orderRef" value="{ref}">'
             '<p><button type="submit" class="button button-secondary">Cancel</button></p></form>'
         )
-        return _page("Simulated BankID app — TEST", body)
+        return _page(APP_TITLE, body)
 
     async def _phone_approve(self, request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=4)
+        order_ref = str(form.get("orderRef", ""))
         number = str(form.get("personal_number", ""))
         person = next((p for p in TEST_PERSONS if p[0] == number), TEST_PERSONS[0])
         try:
-            self.approve(str(form.get("orderRef", "")), *person)
+            self.approve(order_ref, *person)
         except SimulatorError as error:
-            return _page("Simulated BankID app — TEST", f"<p>{html.escape(str(error))}.</p>", 400)
-        return _page("Identified — TEST", "<p>Done. Go back to the login tab.</p>")
+            return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
+        return self._back_from_app(order_ref, "Identified — TEST", "Done.")
 
     async def _phone_cancel(self, request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=4)
+        order_ref = str(form.get("orderRef", ""))
         try:
-            self.cancel_in_app(str(form.get("orderRef", "")))
+            self.cancel_in_app(order_ref)
         except SimulatorError as error:
-            return _page("Simulated BankID app — TEST", f"<p>{html.escape(str(error))}.</p>", 400)
-        return _page(
-            "Cancelled — TEST", "<p>You cancelled in the app. Go back to the login tab.</p>"
-        )
+            return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
+        return self._back_from_app(order_ref, "Cancelled — TEST", "You cancelled in the app.")
+
+    def _back_from_app(self, order_ref: str, title: str, outcome: str) -> Response:
+        """§2.1 returnUrl: an order started on this device returns to it when it ends; on
+        another device (QR) the citizen goes back to the login tab on the computer."""
+        order = self.orders[order_ref]
+        if order.started_via == "autostart" and order.return_url:
+            return RedirectResponse(order.return_url, status_code=303)
+        way_back = BROWSER_BACK if order.started_via == "autostart" else LOGIN_TAB
+        return _page(title, f"<p>{outcome} {way_back}</p>")
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:

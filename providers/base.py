@@ -178,6 +178,10 @@ class Pages(Protocol):
         """A catalogue text (marked N_ in the provider's module) in the citizen's language."""
         ...
 
+    def locale(self, request: Request, preferred_locale: str | None = None) -> str:
+        """The citizen's language for this request (`sv` or `en`): their own switch wins."""
+        ...
+
 
 class FormGuard(Protocol):
     """CSRF protection for forms that belong to one pending login in one browser."""
@@ -209,6 +213,7 @@ class ProviderServices:
     forms: FormGuard
     base_url: str
     environment: str
+    secret: bytes  # this provider's own key for what it signs (cookies); derived, never shared
     upstream: UpstreamObserver = field(default_factory=NoUpstreamMetrics)
 
 

@@ -5,15 +5,22 @@ the test CA that issued the simulator's server certificate (tests/tls.py)."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 import segno
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from providers.bankid_client import qr_payload
 from providers.bankid_simulator import API_VERSION, BankIDSimulator, UserBehaviour
@@ -29,7 +36,7 @@ from tests.harness import (
     running_gateway,
     token_request,
 )
-from tests.tls import P12_PASSWORD, LocalPKI, make_pki
+from tests.tls import P12_PASSWORD, BrokenBankID, LocalPKI, make_pki, tls_server_context
 
 PERSON = "199908072391"
 
@@ -465,6 +472,324 @@ def test_odd_requests_never_get_a_500(
         answer = browser.http.post(path, data=params)
     assert 400 <= answer.status_code < 500, (path, answer.status_code)
     assert "Traceback" not in answer.text
+
+
+# -- whatever breaks on the way to BankID ends as BankID's error, never as a 500 ----------------
+
+SOMETHING_WENT_WRONG = "Något gick fel. Försök igen."  # RFA5 and RFA22 read the same
+
+
+def assert_failed_with_a_way_out(citizen: Browser, page: httpx2.Response) -> None:
+    """The citizen sees BankID's message and can try again or go back to the e-service."""
+    assert page.status_code == 200 and SOMETHING_WENT_WRONG in page.text
+    assert status(citizen, page)["status"] == "failed"
+    retried = citizen.http.post(
+        "/providers/bankid/retry", data={"login": login_id(page), "csrf": hidden(page.text, "csrf")}
+    )
+    assert retried.status_code == 303
+    again = citizen.http.get(retried.headers["location"])
+    assert again.status_code == 200 and SOMETHING_WENT_WRONG in again.text
+    cancelled = citizen.http.post(
+        "/providers/bankid/cancel",
+        data={"login": login_id(page), "csrf": hidden(again.text, "csrf"), "cancel": "1"},
+    )
+    assert cancelled.status_code == 400  # the citizen's page, with the way back to the e-service
+    back = cancelled.text.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert query_of(back)["error"] == "access_denied"
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_bankid_refusing_our_certificate_is_rfa5_under_any_tls_version(
+    store_url: str | None, pki: LocalPKI, version: ssl.TLSVersion
+) -> None:
+    """Under TLS 1.3 the refusal arrives after the handshake, when the answer is read."""
+    refusing = tls_server_context(pki, version, client_ca=pki.rogue_ca)
+    with (
+        BrokenBankID(refusing, "refuse") as server,
+        running_gateway(store_url, providers={"bankid": bankid_provider(pki, server.url)}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        assert_failed_with_a_way_out(citizen, start(citizen))
+        assert server.connections >= 2  # the start and the retry both reached the server
+
+
+@pytest.mark.parametrize("behaviour", ["close", "garbage"])
+def test_a_bankid_that_hangs_up_or_answers_garbage_is_rfa5(
+    store_url: str | None, pki: LocalPKI, behaviour: str
+) -> None:
+    accepting = tls_server_context(pki, ssl.TLSVersion.TLSv1_3, client_ca=pki.ca)
+    with (
+        BrokenBankID(accepting, behaviour) as server,
+        running_gateway(store_url, providers={"bankid": bankid_provider(pki, server.url)}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        assert_failed_with_a_way_out(citizen, start(citizen))
+
+
+class ScriptedBankID:
+    """BankID over mutual TLS answering what a test scripts: (status, body) per path."""
+
+    STARTED = (
+        b'{"orderRef": "131daac9-16c6-4618-beb0-365768f37288",'
+        b' "autoStartToken": "7c40b5c9-fa74-49cf-b98c-bfe651f9a7c6",'
+        b' "qrStartToken": "67df3917-fa0d-44e5-b327-edcc928297f8",'
+        b' "qrStartSecret": "d28db9a7-4cde-429e-a983-359be676944c"}'
+    )
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[int, bytes]] = {}
+        self.app = Starlette(routes=[Route("/rp/v6.0/{path:path}", self._answer, methods=["POST"])])
+
+    async def _answer(self, request: Request) -> Response:
+        status_code, body = self.answers.get(request.path_params["path"], (200, b"{}"))
+        return Response(body, status_code, media_type="application/json")
+
+
+@pytest.fixture(scope="module")
+def scripted(pki: LocalPKI) -> Iterator[tuple[ScriptedBankID, str]]:
+    bankid = ScriptedBankID()
+    served = ServedApp(
+        bankid.app,
+        free_port(),
+        ssl_certfile=str(pki.server.cert),
+        ssl_keyfile=str(pki.server.key),
+        ssl_ca_certs=str(pki.ca),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+    )
+    with served:
+        yield bankid, f"https://127.0.0.1:{served.port}/rp/v6.0"
+
+
+@pytest.fixture
+def scripted_gateway(
+    store_url: str | None, pki: LocalPKI, scripted: tuple[ScriptedBankID, str]
+) -> Iterator[LiveGateway]:
+    provider = bankid_provider(pki, scripted[1])
+    with running_gateway(store_url, providers={"bankid": provider}) as live:
+        yield live
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, b"not json"),
+        (200, b"\xff\xfe\x00"),
+        (200, b"[]"),
+        (200, b'{"orderRef": "131daac9-16c6-4618-beb0-365768f37288"}'),
+        (200, b'{"orderRef": 1, "autoStartToken": 2, "qrStartToken": 3, "qrStartSecret": 4}'),
+        (200, ScriptedBankID.STARTED.replace(b'"d28db9a7', '"\u00e9d28db9a7'.encode())),
+        (502, b"<html>Bad gateway</html>"),
+        (400, b'["errorCode", "details"]'),
+        (400, b'{"errorCode": {"nested": 1}, "details": []}'),
+    ],
+)
+def test_a_malformed_start_answer_is_bankids_error(
+    scripted: tuple[ScriptedBankID, str], scripted_gateway: LiveGateway, answer: tuple[int, bytes]
+) -> None:
+    scripted[0].answers = {"auth": answer}
+    with closing(Browser(scripted_gateway)) as citizen:
+        assert_failed_with_a_way_out(citizen, start(citizen))
+
+
+@pytest.mark.parametrize(
+    "collected",
+    [
+        b'"pending"',
+        b'{"status": 5}',
+        b'{"status": "pending", "hintCode": ["userSign"]}',
+        b'{"status": "complete"}',
+        b'{"status": "complete", "completionData": []}',
+        b'{"status": "complete", "completionData": {"user": {}}}',
+        b'{"status": "complete", "completionData": {"user": {"personalNumber": "19990807239X"}}}',
+        b'{"status": "complete", "completionData": {"user": {"personalNumber": 199908072391}}}',
+        b'{"status": "complete", "completionData": {"user": {"personalNumber": "199908072391",'
+        b' "givenName": ["Erik"]}}}',
+    ],
+)
+def test_a_malformed_collect_answer_fails_the_order(
+    scripted: tuple[ScriptedBankID, str], scripted_gateway: LiveGateway, collected: bytes
+) -> None:
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, collected)}
+    with closing(Browser(scripted_gateway)) as citizen:
+        state = status(citizen, start(citizen))
+    assert state["status"] == "failed" and state["text"] == SOMETHING_WENT_WRONG
+    assert "next" not in state
+
+
+# -- a check BankID was asked for must have passed ------------------------------------------------
+
+
+@pytest.fixture
+def mrtd_gateway(
+    store_url: str | None, pki: LocalPKI, simulator: tuple[BankIDSimulator, str]
+) -> Iterator[LiveGateway]:
+    provider = bankid_provider(pki, simulator[1], mrtd=True)
+    with running_gateway(store_url, providers={"bankid": provider}) as live:
+        yield live
+
+
+@pytest.mark.parametrize(("passes", "outcome"), [(True, "complete"), (False, "failed")])
+def test_a_required_mrtd_check_must_have_passed(
+    mrtd_gateway: LiveGateway, bankid: BankIDSimulator, passes: bool, outcome: str
+) -> None:
+    """§2.2/§3.1: with requirement.mrtd, stepUp.mrtd false means the check was made and failed."""
+    bankid.behave(UserBehaviour(starts_on_collect=1, acts_on_collect=2, mrtd_passes=passes))
+    with closing(Browser(mrtd_gateway)) as citizen:
+        state = poll_until_done(citizen, start(citizen))
+    assert [body for path, body in bankid.calls if path == "auth"][-1]["requirement"]["mrtd"]
+    assert latest_order(bankid).completion["stepUp"] == {"mrtd": passes}
+    assert state["status"] == outcome
+    assert ("next" in state) == passes
+
+
+@pytest.mark.parametrize(
+    ("config", "hint", "completion"),
+    [
+        ({"mrtd": True}, None, {}),  # stepUp missing
+        ({"mrtd": True}, None, {"stepUp": {}}),
+        ({"mrtd": True}, None, {"stepUp": {"mrtd": "true"}}),
+        ({}, "19990807-2391", {"user": {"personalNumber": "196408233234"}}),
+    ],
+)
+def test_a_completion_that_misses_a_requirement_logs_nobody_in(
+    store_url: str | None,
+    pki: LocalPKI,
+    scripted: tuple[ScriptedBankID, str],
+    config: dict[str, Any],
+    hint: str | None,
+    completion: dict[str, Any],
+) -> None:
+    data = {"user": {"personalNumber": PERSON, "givenName": "Erik"}, **completion}
+    collected = {"orderRef": "131daac9-16c6-4618-beb0-365768f37288", "status": "complete"}
+    answer = json.dumps({**collected, "completionData": data}).encode()
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, answer)}
+    provider = bankid_provider(pki, scripted[1], **config)
+    extra = {"login_hint": hint} if hint else {}
+    with (
+        running_gateway(store_url, providers={"bankid": provider}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        state = status(citizen, start(citizen, **extra))
+    assert state["status"] == "failed" and "next" not in state
+
+
+# -- web.deviceIdentifier names the browser, not the login ----------------------------------------
+
+
+def device_identifier(sim: BankIDSimulator) -> str:
+    identifier: str = [body for path, body in sim.calls if path == "auth"][-1]["web"][
+        "deviceIdentifier"
+    ]
+    return identifier
+
+
+def test_the_device_identifier_is_stable_per_browser_and_survives_a_restart(
+    gateway: LiveGateway, bankid: BankIDSimulator
+) -> None:
+    """§2.1: deviceIdentifier identifies the device (a cookie of its own or its hash), so BankID's
+    risk assessment recognises it; it is neither the login's nor the session's."""
+    with closing(Browser(gateway)) as citizen, closing(Browser(gateway)) as restarted:
+        start(citizen)
+        first = device_identifier(bankid)
+        page = start(citizen)
+        assert device_identifier(bankid) == first
+        citizen.http.post(
+            "/providers/bankid/retry",
+            data={"login": login_id(page), "csrf": hidden(page.text, "csrf")},
+        )
+        assert device_identifier(bankid) == first
+        # A browser restart keeps persistent cookies; the session's may be gone by then.
+        year = time.time() + 300 * 86400
+        kept = [c for c in citizen.http.cookies.jar if c.expires and c.expires > year]
+        assert kept, "no long-lived cookie"
+        for cookie in kept:
+            if cookie.name != "pv_browser":
+                restarted.http.cookies.set(cookie.name, cookie.value or "", domain=cookie.domain)
+        start(restarted)
+        assert device_identifier(bankid) == first
+    with closing(Browser(gateway)) as stranger:
+        start(stranger)
+        assert device_identifier(bankid) != first
+
+
+def test_a_forged_device_cookie_is_not_believed(
+    gateway: LiveGateway, bankid: BankIDSimulator
+) -> None:
+    with closing(Browser(gateway)) as citizen:
+        start(citizen)
+        first = device_identifier(bankid)
+        for cookie in list(citizen.http.cookies.jar):
+            if cookie.name not in ("pv_browser",):
+                citizen.http.cookies.set(cookie.name, "forged.value", domain=cookie.domain)
+        start(citizen)
+        assert device_identifier(bankid) not in (first, sha256_hex("forged"))
+        assert device_identifier(bankid) != sha256_hex("forged.value")
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- the text in the BankID app: the e-service's name, in the citizen's language ------------------
+
+
+def visible_text(sim: BankIDSimulator) -> str:
+    body = [body for path, body in sim.calls if path == "auth"][-1]
+    return base64.b64decode(body["userVisibleData"]).decode()
+
+
+def retry(citizen: Browser, page: httpx2.Response) -> httpx2.Response:
+    form = {"login": login_id(page), "csrf": hidden(page.text, "csrf")}
+    retried = citizen.http.post("/providers/bankid/retry", data=form)
+    assert retried.status_code == 303
+    return retried
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [({}, "Logga in på Bygglov"), ({"ui_locales": "en"}, "Log in to Building permits")],
+)
+def test_the_app_shows_the_services_name_in_the_citizens_language_also_on_retry(
+    browser: Browser, bankid: BankIDSimulator, extra: dict[str, str], text: str
+) -> None:
+    page = start(browser, **extra)
+    assert visible_text(bankid) == text
+    retry(browser, page)
+    assert visible_text(bankid) == text
+
+
+def test_a_language_switched_on_the_order_page_carries_to_the_retry(
+    browser: Browser, bankid: BankIDSimulator
+) -> None:
+    page = start(browser)
+    switched = browser.http.get(f"{page.url}&lang=en")
+    assert switched.status_code == 200 and "Log in with BankID" in switched.text
+    retry(browser, switched)
+    assert visible_text(bankid) == "Log in to Building permits"
+    assert "Log in with BankID" in browser.http.get(page.url).text
+
+
+def test_a_configured_text_may_differ_per_language(
+    store_url: str | None, pki: LocalPKI, simulator: tuple[BankIDSimulator, str]
+) -> None:
+    texts = {"sv": "Kommunen: {service}", "en": "The municipality: {service}"}
+    provider = bankid_provider(pki, simulator[1], user_visible_data=texts)
+    clients = [
+        {
+            "client_id": "basic",
+            "client_secret": "basic-secret",
+            "redirect_uris": [REDIRECT_URI],
+            "display": {"sv": "Bygglov", "en": "Building permits"},
+        }
+    ]
+    with (
+        running_gateway(store_url, providers={"bankid": provider}, clients=clients) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        start(citizen, ui_locales="en")
+        assert visible_text(simulator[0]) == "The municipality: Building permits"
+        start(citizen, ui_locales="sv")
+        assert visible_text(simulator[0]) == "Kommunen: Bygglov"
 
 
 def test_an_early_done_leads_back_to_the_order_and_the_login_goes_on(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -11,6 +13,7 @@ from providers.bankid_client import qr_payload
 from providers.bankid_simulator import API_PREFIX, BankIDSimulator, SimulatorError
 
 SECRET = "d28db9a7-4cde-429e-a983-359be676944c"
+JSON = {"Content-Type": "application/json"}
 
 
 class Clock:
@@ -32,8 +35,9 @@ def simulator(clock: Clock) -> BankIDSimulator:
 
 
 @pytest.fixture
-def api(simulator: BankIDSimulator) -> TestClient:
-    return TestClient(simulator.app)
+def api(simulator: BankIDSimulator) -> Iterator[TestClient]:
+    with TestClient(simulator.app, raise_server_exceptions=False) as client:
+        yield client
 
 
 def call(api: TestClient, path: str, body: object) -> tuple[int, dict[str, object]]:
@@ -66,10 +70,66 @@ def test_the_rp_guidelines_qr_test_vector() -> None:
         {"endUserIp": "192.0.2.1", "requirement": {"personalNumber": "1999"}},
         {"endUserIp": "192.0.2.1", "personalNumber": "199908072391"},  # removed in v6.0
         {"endUserIp": "192.0.2.1", "returnUrl": ""},
+        {"endUserIp": 3221225985},
+        {"endUserIp": "192.0.2.1", "userVisibleData": ""},
+        {"endUserIp": "192.0.2.1", "userNonVisibleData": ""},
+        {"endUserIp": "192.0.2.1", "returnRisk": "yes"},
+        {"endUserIp": "192.0.2.1", "requirement": {"allowFingerprint": True}},  # v5.1
+        {"endUserIp": "192.0.2.1", "requirement": {"tokenStartRequired": True}},  # v5.1
+        {"endUserIp": "192.0.2.1", "requirement": {"somethingNew": True}},
+        {"endUserIp": "192.0.2.1", "requirement": {"cardReader": "class3"}},
+        {"endUserIp": "192.0.2.1", "requirement": {"certificatePolicies": ["not an oid"]}},
+        {"endUserIp": "192.0.2.1", "requirement": {"certificatePolicies": ["1.2.*"]}},
+        {"endUserIp": "192.0.2.1", "requirement": {"personalNumber": "１９９９０８０７２３９１"}},
+        {"endUserIp": "192.0.2.1", "app": "com.example.app"},
+        {"endUserIp": "192.0.2.1", "app": {"appIdentifier": "com.example", "colour": "red"}},
+        {"endUserIp": "192.0.2.1", "app": {"deviceIdentifier": "x" * 65}},
+        {"endUserIp": "192.0.2.1", "web": "example.org"},
     ],
 )
 def test_auth_refuses_bad_parameters(api: TestClient, body: dict[str, object]) -> None:
     status, answer = call(api, "auth", body)
+    assert status == 400 and answer["errorCode"] == "invalidParameters"
+
+
+def test_auth_accepts_what_v6_documents(api: TestClient) -> None:
+    auth(
+        api,
+        userVisibleData=base64.b64encode(b"Logga in").decode(),
+        userNonVisibleData=base64.b64encode(b"x").decode(),
+        userVisibleDataFormat="simpleMarkdownV1",
+        returnUrl="https://rp.example/back?nonce=1",
+        returnRisk=True,
+        requirement={
+            "pinCode": True,
+            "mrtd": False,
+            "cardReader": "class1",
+            "certificatePolicies": ["1.2.3.4.5", "1.2.752.78.*"],
+            "personalNumber": "199908072391",
+        },
+        web={"referringDomain": "rp.example", "userAgent": "Mozilla", "deviceIdentifier": "d"},
+    )
+    auth(
+        api,
+        app={
+            "appIdentifier": "se.example.app",
+            "deviceOS": "IOS 17.0",
+            "deviceModelName": "Apple iPhone14,3",
+            "deviceIdentifier": "d",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"personalNumber": "199908072391", "callInitiator": "RP", "endUserIp": "192.0.2.1"},
+        {"personalNumber": "199908072391", "callInitiator": "rp"},
+        {"personalNumber": "199908072391", "callInitiator": "user", "requirement": {"mrtd": True}},
+    ],
+)
+def test_phone_auth_refuses_what_it_does_not_take(api: TestClient, body: dict[str, object]) -> None:
+    status, answer = call(api, "phone/auth", body)
     assert status == 400 and answer["errorCode"] == "invalidParameters"
 
 
@@ -164,3 +224,95 @@ def test_the_phone_page_identifies_and_cancels(api: TestClient, simulator: BankI
     api.post("/phone/cancel", data={"orderRef": other["orderRef"]})
     assert call(api, "collect", {"orderRef": other["orderRef"]})[1]["hintCode"] == "userCancel"
     assert api.get("/phone", params={"qr": "bankid.x.0.y"}).status_code == 400
+
+
+def test_a_qr_time_in_other_digits_is_not_a_qr_code(
+    api: TestClient, simulator: BankIDSimulator
+) -> None:
+    started = auth(api)
+    token, secret = str(started["qrStartToken"]), str(started["qrStartSecret"])
+    for digit in ("\u0663", "\u00b2", "\uff11"):  # Arabic-Indic 3, superscript 2, fullwidth 1
+        payload = f"bankid.{token}.{digit}.{BankIDSimulator.qr_auth_code(secret, 0)}"
+        with pytest.raises(SimulatorError, match="not a BankID QR code"):
+            simulator.scan_qr(payload)
+        assert api.get("/phone", params={"qr": payload}).status_code == 400
+
+
+def test_an_order_picked_up_but_never_finished_expires(
+    api: TestClient, simulator: BankIDSimulator, clock: Clock
+) -> None:
+    started = auth(api)
+    simulator.scan_qr(qr_payload(str(started["qrStartToken"]), str(started["qrStartSecret"]), 0))
+    clock.now += simulator.user_timeout - 1
+    assert call(api, "collect", {"orderRef": started["orderRef"]})[1]["hintCode"] == "userSign"
+    clock.now += 2
+    _, answer = call(api, "collect", {"orderRef": started["orderRef"]})
+    assert (answer["status"], answer["hintCode"]) == ("failed", "expiredTransaction")
+
+
+def test_nobody_can_approve_or_cancel_an_order_no_app_has_picked_up(
+    api: TestClient, simulator: BankIDSimulator
+) -> None:
+    ref = auth(api)["orderRef"]
+    approved = api.post("/phone/approve", data={"orderRef": ref, "personal_number": "199908072391"})
+    assert approved.status_code == 400
+    assert api.post("/phone/cancel", data={"orderRef": ref}).status_code == 400
+    with pytest.raises(SimulatorError):
+        simulator.approve(str(ref))
+    assert call(api, "collect", {"orderRef": ref})[1]["hintCode"] == "outstandingTransaction"
+
+
+@pytest.mark.parametrize("action", ["approve", "cancel"])
+def test_the_same_device_app_returns_to_the_return_url(api: TestClient, action: str) -> None:
+    """§2.1: an order started on the same device opens returnUrl when it ends."""
+    back = "https://rp.example/providers/bankid/return?login=l&nonce=n"
+    started = auth(api, returnUrl=back)
+    page = api.get("/phone", params={"autostarttoken": started["autoStartToken"]})
+    assert page.status_code == 200 and "login tab" not in page.text
+    form = {"orderRef": started["orderRef"], "personal_number": "199908072391"}
+    ended = api.post(f"/phone/{action}", data=form, follow_redirects=False)
+    assert ended.status_code == 303 and ended.headers["location"] == back
+
+
+def test_the_same_device_app_without_a_return_url_sends_the_citizen_back_to_the_browser(
+    api: TestClient,
+) -> None:
+    started = auth(api)
+    api.get("/phone", params={"autostarttoken": started["autoStartToken"]})
+    form = {"orderRef": started["orderRef"], "personal_number": "199908072391"}
+    done = api.post("/phone/approve", data=form, follow_redirects=False)
+    assert done.status_code == 200 and "login tab" not in done.text
+    assert "browser" in done.text
+    unknown = api.get("/phone", params={"autostarttoken": "no-such-token"})
+    assert unknown.status_code == 400 and "login tab" not in unknown.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("DELETE", f"{API_PREFIX}/auth", {}),
+        ("PATCH", f"{API_PREFIX}/collect", {}),
+        ("POST", f"{API_PREFIX}/auth", {"content": b"\xff\xfe", "headers": JSON}),
+        ("POST", f"{API_PREFIX}/auth", {"content": b"null", "headers": JSON}),
+        ("POST", f"{API_PREFIX}/auth", {"json": {"endUserIp": "1.2.3.4", "userVisibleData": 5}}),
+        ("POST", f"{API_PREFIX}/auth", {"json": {"endUserIp": "1.2.3.4", "requirement": []}}),
+        ("POST", f"{API_PREFIX}/collect", {"json": {"orderRef": {"a": 1}}}),
+        ("POST", f"{API_PREFIX}/cancel", {"json": {"orderRef": None}}),
+        ("POST", f"{API_PREFIX}/phone/sign", {"json": {"personalNumber": 199908072391}}),
+        ("GET", "/phone", {"params": {"qr": "bankid...."}}),
+        ("GET", "/phone", {"params": {"qr": "bankid.a." + "9" * 5000 + ".b"}}),
+        ("GET", "/phone", {"params": {"autostarttoken": ""}}),
+        ("POST", "/phone/approve", {}),
+        ("POST", "/phone/approve", {"data": {"orderRef": "x", "personal_number": "1"}}),
+        ("POST", "/phone/approve", {"data": {f"f{i}": "x" for i in range(20)}}),
+        ("POST", "/phone/cancel", {"content": b"\xff", "headers": {"content-type": "text/plain"}}),
+        ("GET", "/phone/approve", {}),
+    ],
+)
+def test_the_simulator_never_answers_5xx(
+    api: TestClient, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    response = api.request(method, path, **kwargs)
+    assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+    if path.startswith(API_PREFIX):
+        assert response.json()["errorCode"] in ("invalidParameters", "methodNotAllowed")

@@ -1,13 +1,18 @@
 """Certificates for mutual-TLS tests, made with `cryptography`: a test CA that signs the
 simulated BankID server's certificate (for 127.0.0.1) and the relying party's client
-certificate, and a second, untrusted CA for the negative cases."""
+certificate, and a second, untrusted CA for the negative cases; and a BankID server that breaks
+below HTTP (TLS alerts, hang-ups, garbage) for the client's error handling."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
+import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -135,3 +140,87 @@ def make_pki(directory: Path) -> LocalPKI:
         directory, "rogue-client", (rogue_cert, rogue_key), ExtendedKeyUsageOID.CLIENT_AUTH
     )
     return LocalPKI(ca_path, server, client, p12, rogue_path, rogue_client)
+
+
+def tls_server_context(pki: LocalPKI, version: ssl.TLSVersion, client_ca: Path) -> ssl.SSLContext:
+    """A server context pinned to one TLS version that demands a client certificate from
+    `client_ca` (give it `pki.rogue_ca` and every proper RP certificate is refused)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = context.maximum_version = version
+    context.load_cert_chain(pki.server.cert, pki.server.key)
+    context.load_verify_locations(client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class BrokenBankID:
+    """A BankID server that fails below HTTP, on a loopback port, in a thread.
+
+    `refuse`: the handshake ends with the server's TLS alert about the client certificate. Under
+    TLS 1.2 the client learns it while connecting; under TLS 1.3 the client's handshake is
+    already over, and the alert only surfaces when it reads its answer (as `ssl.SSLError`).
+    `close`: the server hangs up after reading the request. `garbage`: it answers bytes that are
+    not HTTP.
+    """
+
+    def __init__(self, context: ssl.SSLContext, behaviour: str) -> None:
+        self._context = context
+        self._behaviour = behaviour
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.port = int(self._listener.getsockname()[1])
+        self.connections = 0
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/rp/v6.0"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.settimeout(5)
+            with (
+                connection,
+                self._context.wrap_socket(
+                    connection, server_side=True, do_handshake_on_connect=False
+                ) as tls,
+            ):
+                self._answer(tls)
+
+    def _answer(self, tls: ssl.SSLSocket) -> None:
+        try:
+            tls.do_handshake()
+        except (ssl.SSLError, OSError):
+            # The alert is written; closing at once could reset the connection before the
+            # client reads it, so wait for the client to hang up first.
+            _drain(tls)
+            return
+        try:
+            tls.recv(65536)
+            if self._behaviour == "garbage":
+                tls.sendall(b"\x16\x03 this is not HTTP \xff\xfe\r\n\r\n")
+        except (ssl.SSLError, OSError):
+            return
+
+
+def _drain(tls: ssl.SSLSocket) -> None:
+    try:
+        while socket.socket.recv(tls, 4096):
+            pass
+    except OSError:
+        return

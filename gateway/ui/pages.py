@@ -149,6 +149,9 @@ class PageRenderer:
         """One catalogue text in the citizen's language, for answers that are not pages."""
         return self._translations[negotiate_locale(request, preferred_locale)].gettext(message)
 
+    def locale(self, request: Request, preferred_locale: str | None = None) -> str:
+        return negotiate_locale(request, preferred_locale)
+
 
 def localized(mapping: dict[str, str] | Any, locale: str) -> str:
     """Pick a `{sv: …, en: …}` text from config in the page's language."""
