@@ -225,7 +225,7 @@ class BankIDProvider:
         order = BankIDOrder.loads(raw)
         if order.status != "complete" or order.completion is None:  # early: the order goes on
             raise NotFinishedYet(self.name, f"{self._base}/wait?login={login_id}")
-        return login_id, self._identity(order)
+        return login_id, self._identity(login_id, order)
 
     # -- the order's pages ---------------------------------------------------------------
 
@@ -511,11 +511,11 @@ class BankIDProvider:
     def _finish_url(self, login_id: str) -> str:
         return f"{self._base}{self.finish_path}?login={login_id}"
 
-    def _identity(self, order: BankIDOrder) -> Identity:
+    def _identity(self, login_id: str, order: BankIDOrder) -> Identity:
         completion = order.completion or {}
         refusal = completion_refusal(order, completion) if completion else "no completion"
-        if refusal is not None:
-            raise AuthenticationFailed(self.name, None, refusal)
+        if refusal is not None:  # collect refused it already; this is the last line of defence
+            raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
         device_ip = str(completion.get("device", {}).get("ipAddress", ""))
