@@ -1,15 +1,18 @@
 # The two commands of the README's quick start.
 #   make run   install Portvakt into .venv and start it on its embedded defaults
+#              (on http://127.0.0.1:8080; another port: make run PORT=8081)
 #   make test  install what the tests need (redis-server included) and run them
 #   (make test-slow runs the long fault and load tests, which CI runs as well)
 PYTHON ?= python3
+PORT ?= 8080
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test test-slow bench clean
 
+# A taken port is refused by `portvakt serve` itself, in one line that says how to choose another.
 run: $(VENV)/.installed
-	$(BIN)/portvakt serve
+	$(BIN)/portvakt serve --port $(PORT)
 
 test: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh

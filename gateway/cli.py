@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=port_number, default=8080)
     serve.add_argument("--config", type=Path, help="YAML file; omitted: the embedded demo")
     serve.add_argument("--issuer", help="public base URL; default http://HOST:PORT")
     serve.add_argument(
@@ -96,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args)
 
 
+def port_number(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
 def check_config(path: Path) -> int:
     from gateway.config_check import deeper_problems
 
@@ -153,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.worker_sockets import port_taken, run_workers
+    from gateway.worker_sockets import run_workers
 
     if args.workers < 1:
         print("portvakt: --workers must be at least 1", file=sys.stderr)
@@ -179,11 +187,11 @@ def run(args: argparse.Namespace) -> int:
         if refusal:
             print(f"portvakt: --workers {args.workers}: {refusal}", file=sys.stderr)
             return 2
-        taken = port_taken(args.host, args.port) if REUSE_PORT else None
-        if taken:
-            print(f"portvakt: cannot listen on {args.host} port {args.port}: {taken}",
-                  file=sys.stderr)  # fmt: skip
-            return 2
+    unusable = listen_refusal(args.host, args.port, args.workers)
+    if unusable:
+        print(f"portvakt: cannot listen on {args.host} port {args.port}: {unusable}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     announce(settings, args.config is None)
     options: dict[str, Any] = {
         "host": args.host,
@@ -209,6 +217,41 @@ def run(args: argparse.Namespace) -> int:
                 "gateway.worker:create_worker_app", factory=True, workers=args.workers, **options
             )
     return 0
+
+
+def listen_refusal(host: str, port: int, workers: int) -> str | None:
+    """Why serve could not listen on host:port, with the way out, found before any banner
+    (else uvicorn's own error would follow the banner, after the app was built)."""
+    from gateway.worker_sockets import port_taken
+
+    error = bind_error(host, port)
+    if error is not None and error.errno == errno.EADDRINUSE:
+        return f"another program already uses it. {_another_port(host, port)}"
+    if error is not None:
+        return error.strerror or str(error)
+    if workers > 1 and REUSE_PORT:
+        return port_taken(host, port)  # also a port held by someone with SO_REUSEPORT, or 0
+    return None
+
+
+def _another_port(host: str, port: int) -> str:
+    free = (p for p in range(port + 1, min(port + 21, 65536)) if bind_error(host, p) is None)
+    alternative = next(free, None)
+    if alternative is None:
+        return "Choose another port: --port N (make run PORT=N)"
+    return f"Choose another port, e.g. --port {alternative} (make run PORT={alternative})"
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """What binding as uvicorn does (SO_REUSEADDR, IPv6 for an address with ':') raises."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error
+    return None
 
 
 def workers_refusal(settings: Settings, config: Path | None) -> str | None:

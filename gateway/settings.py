@@ -423,11 +423,30 @@ class SettingsError(Exception):
         self.problems = problems
 
 
+class UnreadableFile(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text; a folder or a Latin-1 file given by mistake is a reason, not a crash."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UnreadableFile(error.strerror or str(error)) from error
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        raise UnreadableFile(
+            f"it is not UTF-8 text (byte {byte:#04x} at position {error.start}); save it as UTF-8"
+        ) from error
+
+
 def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settings:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SettingsError(str(path), [f"cannot read the file: {error.strerror}"]) from error
+        text = read_text(path)
+    except UnreadableFile as error:
+        raise SettingsError(str(path), [f"cannot read the file: {error.reason}"]) from error
     try:
         # libyaml's safe loader when present: 3-4x faster on a file with thousands of clients.
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
@@ -435,7 +454,7 @@ def load_settings(path: Path, overrides: dict[str, Any] | None = None) -> Settin
         raise SettingsError(str(path), [f"not valid YAML: {error}"]) from error
     if not isinstance(data, dict):
         raise SettingsError(str(path), ["the file must be a YAML mapping of keys to values"])
-    data = expand_environment(data, [], path.parent)
+    data = expand_environment(data, str(path), path.parent)
     return settings_from_data(data, str(path), overrides, config_dir=path.parent)
 
 
@@ -453,38 +472,53 @@ def settings_from_data(
         raise SettingsError(source, [describe(e) for e in error.errors()]) from None
 
 
-def expand_environment(value: Any, path: list[str], base: Path | None = None) -> Any:
+def expand_environment(data: dict[str, Any], source: str, base: Path | None = None) -> Any:
     """Replace `${NAME}` with the environment variable NAME and `${file:PATH}` with the file's
-    content (a mounted secret; relative to the configuration's folder), naming the key when
-    either is missing."""
+    content (a mounted secret; relative to the configuration's folder). Every reference that
+    cannot be resolved is reported at once, each with its key, so that one run lists them all."""
+    problems: list[str] = []
+    expanded = _expand(data, [], base, problems)
+    if problems:
+        raise SettingsError(source, problems)
+    return expanded
+
+
+def _expand(value: Any, path: list[str], base: Path | None, problems: list[str]) -> Any:
     if isinstance(value, dict):
-        return {k: expand_environment(v, [*path, str(k)], base) for k, v in value.items()}
+        return {k: _expand(v, [*path, str(k)], base, problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_environment(v, [*path, str(i)], base) for i, v in enumerate(value)]
+        return [_expand(v, [*path, str(i)], base, problems) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
     def lookup(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("file:"):
-            secret_file = Path(name.removeprefix("file:"))
-            if base is not None and not secret_file.is_absolute():
-                secret_file = base / secret_file
-            try:
-                return secret_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as error:
-                raise SettingsError(
-                    "environment",
-                    [f"{key_path(path)}: cannot read {secret_file}: {error.strerror}"],
-                ) from None
-        if name not in os.environ:
-            key = key_path(path)
-            raise SettingsError(
-                "environment", [f"{key}: refers to ${{{name}}}, which is not set; export {name}"]
-            )
-        return os.environ[name]
+        resolved = _resolve(match.group(1), base)
+        if isinstance(resolved, _Unresolved):
+            problems.append(f"{key_path(path)}: {resolved.problem}")
+            return match.group(0)
+        return resolved
 
     return _ENV_REFERENCE.sub(lookup, value)
+
+
+class _Unresolved:
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+def _resolve(reference: str, base: Path | None) -> str | _Unresolved:
+    """The value of `NAME` or `file:PATH`, or why there is none."""
+    if reference.startswith("file:"):
+        secret_file = Path(reference.removeprefix("file:"))
+        if base is not None and not secret_file.is_absolute():
+            secret_file = base / secret_file
+        try:
+            return read_text(secret_file).rstrip("\r\n")
+        except UnreadableFile as error:
+            return _Unresolved(f"cannot read {secret_file}: {error.reason}")
+    if reference not in os.environ:
+        return _Unresolved(f"refers to ${{{reference}}}, which is not set; export {reference}")
+    return os.environ[reference]
 
 
 _FIXES = {

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -137,3 +140,94 @@ def test_hash_secret_prints_the_sha256_of_a_long_random_secret(
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert cli_main(["hash-secret"]) == 2
     assert "at least 32 characters" in capsys.readouterr().err
+
+
+REPOSITORY = Path(__file__).parent.parent
+TAKEN_HINT = re.compile(
+    r"^portvakt: cannot listen on 127\.0\.0\.1 port (\d+): another program already uses it\. "
+    r"Choose another port, e\.g\. --port (\d+) \(make run PORT=\2\)$"
+)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else listens on, as another server would hold it."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+def test_serve_refuses_a_taken_port_in_one_line_before_any_banner(taken_port: int) -> None:
+    result = subprocess.run(
+        [console_script(), "serve", "--port", str(taken_port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    match = TAKEN_HINT.match(line)
+    assert match, line
+    assert int(match.group(1)) == taken_port
+    with socket.socket() as suggested:  # the port it suggests is free
+        suggested.bind(("127.0.0.1", int(match.group(2))))
+
+
+def make_run(port: int) -> subprocess.Popen[str]:
+    """`make run PORT=...` with this test run's virtual environment (already installed)."""
+    venv = Path(sys.executable).parent.parent
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "-C", str(REPOSITORY), "run", f"PORT={port}",
+         f"VENV={venv}", "-o", f"{venv}/.installed"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # make and the gateway it starts end together, by group
+    )  # fmt: skip
+
+
+def test_make_run_serves_on_the_port_given_as_port() -> None:
+    port = free_port()
+    process = make_run(port)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+                break
+            except httpx2.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "make run did not start on PORT"
+                time.sleep(0.1)
+        assert ready.status_code == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_make_run_on_a_taken_port_says_how_to_choose_another(taken_port: int) -> None:
+    process = make_run(taken_port)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # it served after all: end it and its gateway
+            os.killpg(process.pid, signal.SIGTERM)
+            process.communicate(timeout=20)
+    assert process.returncode != 0
+    assert "Portvakt is starting" not in out
+    assert any(TAKEN_HINT.match(line) for line in err.splitlines()), err
+    assert "Traceback" not in err and "ERROR" not in err
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_serve_refuses_a_port_that_is_no_port_number(port: str) -> None:
+    result = subprocess.run(
+        [console_script(), "serve", "--port", port], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"portvakt serve: error: argument --port: {port!r} is not a port number (0-65535)"
+    )

@@ -4,6 +4,8 @@ upstream metadata that cannot be fetched now. Each problem's message is asserted
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from gateway.cli import main
 from tests.harness import free_port
 from tests.saml_idp import FakeIdP, make_key_pair
+from tests.test_cli import console_script
 
 
 def short_lived_pair(folder: Path, name: str, days: int) -> tuple[Path, Path]:
@@ -127,3 +130,48 @@ def test_unreachable_upstream_metadata_is_reported(
     found = problems(capsys, write(tmp_path, {"sc": provider, "op": oidc}))
     assert sorted(p.split(":")[0] for p in found) == ["providers.op", "providers.sc"]
     assert all("the upstream metadata cannot be used now: ConnectError" in p for p in found)
+
+
+def test_check_config_names_every_missing_variable_and_the_file_it_read(tmp_path: Path) -> None:
+    """Run as the operator runs it: one pass lists every `${NAME}` to export, not one per try."""
+    config = tmp_path / "portvakt.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "issuer": "http://127.0.0.1:8080",
+                "secret_key": "${PV_TEST_UNSET_SECRET_KEY}",
+                "subject_salt": "${PV_TEST_UNSET_SALT}",
+                "providers": {"sandbox": {"type": "sandbox"}},
+                "clients": [
+                    {
+                        "client_id": "c",
+                        "client_secret": "${file:secrets/absent}",
+                        "redirect_uris": ["https://${PV_TEST_UNSET_HOST}/cb"],
+                    }
+                ],
+            },
+            sort_keys=False,
+        )
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PV_TEST_UNSET_")}
+    result = subprocess.run(
+        [console_script(), "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"portvakt: the configuration in {config} cannot be used:"
+    assert lines[1:] == [
+        "  - secret_key: refers to ${PV_TEST_UNSET_SECRET_KEY}, which is not set; "
+        "export PV_TEST_UNSET_SECRET_KEY",
+        "  - subject_salt: refers to ${PV_TEST_UNSET_SALT}, which is not set; "
+        "export PV_TEST_UNSET_SALT",
+        f"  - clients[0].client_secret: cannot read {tmp_path / 'secrets' / 'absent'}: "
+        "No such file or directory",
+        "  - clients[0].redirect_uris[0]: refers to ${PV_TEST_UNSET_HOST}, which is not set; "
+        "export PV_TEST_UNSET_HOST",
+    ]

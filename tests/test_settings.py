@@ -169,3 +169,23 @@ def test_serve_with_an_unreadable_key_directory_exits_without_a_traceback(
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "portvakt: keys.dir: cannot load the signing keys" in result.stderr
+
+
+def test_a_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path) -> None:
+    config = tmp_path / "portvakt.yaml"
+    latin1 = MINIMAL.replace("client_id: a", "client_id: 'r\xe4ksm\xf6rg\xe5s'").encode("latin-1")
+    config.write_bytes(latin1)
+    result = run_cli("check-config", str(config))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"portvakt: the configuration in {config} cannot be used:" in result.stderr
+    assert "  - cannot read the file: it is not UTF-8 text (byte 0xe4 at position " in result.stderr
+
+
+def test_a_secret_file_that_is_not_utf8_names_its_key(tmp_config, tmp_path) -> None:
+    (tmp_path / "secret").write_bytes(b"\xff\xfe-not-text")
+    text = MINIMAL.replace("client_secret: s", "client_secret: '${file:secret}'")
+    [problem] = problems_of(tmp_config, text)
+    assert problem.startswith(
+        f"clients[0].client_secret: cannot read {tmp_path / 'secret'}: it is not UTF-8 text"
+    )
