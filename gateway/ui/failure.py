@@ -77,9 +77,12 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         N_("The login service is temporarily unavailable"),
         N_("Nothing has been saved. Wait a minute and try again."),
     ),
-    "rate_limited": (
-        N_("Too many attempts right now"),
-        N_("Wait a minute and try again. Nothing has been saved."),
+    "rate_limited": (  # the limit's window is one minute: "a minute" is always enough
+        N_("Please wait a minute"),
+        N_(
+            "There have been very many login attempts just now, so new ones are paused for a "
+            "short while. Wait a minute, then try again. Nothing is wrong with your e-ID."
+        ),
     ),
     "not_found": (
         N_("We could not find that page"),
