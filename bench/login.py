@@ -56,7 +56,9 @@ REQUESTS_PER_LOGIN = 5
 # the whole load comes from one IP.
 RATE_LIMITS = (
     "rate_limits: {authorize_per_ip_per_minute: 1000000000, token_per_ip_per_minute: 1000000000,"
-    " token_per_client_per_minute: 1000000000, provider_starts_per_ip_per_minute: 1000000000}\n"
+    " token_per_client_per_minute: 1000000000, provider_starts_per_ip_per_minute: 1000000000,"
+    " provider_starts_per_browser_per_minute: 1000000000,"
+    " provider_starts_per_login_per_minute: 1000000000}\n"
 )
 C = TypeVar("C", LeanClient, httpx2.AsyncClient)
 

@@ -1,9 +1,11 @@
 """The audit log: what happened to whose login, as its own stream (logger `portvakt.audit`).
 
 Events: login_started, provider_chosen, login_completed, login_failed, code_issued,
-token_issued, logout. Each carries the client and, where known, the provider, LoA, the pairwise
-`sub` the e-service sees and the identity number masked (`19121212****`). Never a code, token,
-secret or full identity number. The JSON formatter (gateway/log_format.py) writes the fields as
+token_issued, logout (with `by`: `citizen` when they confirmed on our page, `e-service` when
+its request with an ID token ended it, `upstream` when the e-ID provider's logout did). Each
+carries the client and, where known, the provider, LoA, the pairwise `sub` the e-service sees
+and the identity number masked (`19121212****`). Never a code, token, secret or full identity
+number. The JSON formatter (gateway/log_format.py) writes the fields as
 keys; the text form puts them after the event name.
 """
 

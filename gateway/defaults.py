@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 
+from gateway.demo import BACKCHANNEL_LOGOUT_PATH
 from gateway.settings import Settings, settings_from_data
 
 DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/callback"]
@@ -54,6 +55,7 @@ def demo_settings(issuer: str) -> Settings:
                     "client_secret": secrets.token_urlsafe(24),
                     "redirect_uris": [f"{issuer}/demo/callback"],
                     "post_logout_redirect_uris": [f"{issuer}/demo/"],
+                    "backchannel_logout_uri": f"{issuer}/demo{BACKCHANNEL_LOGOUT_PATH}",
                     "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
                 },
             ],

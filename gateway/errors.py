@@ -36,7 +36,8 @@ def exception_handlers(
     async def rejected_authorize_request(
         request: Request, exc: AuthorizeRequestRejected
     ) -> Response:
-        return failures.render(request, "bad_request", 400, None, exc.client_id, str(exc))
+        # exc.client_id is only claimed (its redirect_uri did not match): not named on the page
+        return failures.render(request, "bad_request", 400, None, None, str(exc))
 
     async def oauth_error(request: Request, exc: OAuth2Error) -> Response:
         if exc.redirect_uri:

@@ -310,7 +310,7 @@ class LoginFlow:
         return self._chooser(request, login, eligible)
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
-        await self._limiter.provider_start(request)
+        await self._limiter.provider_start(request, login.id, login.browser)
         problem = provider_problem(provider, self._health)
         if problem:  # fail now rather than make the citizen wait out the upstream's timeout
             raise ProviderUnavailable(provider.name, login.id, problem)

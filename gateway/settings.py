@@ -315,12 +315,21 @@ class SessionSettings(Model):
 
 
 class RateLimitSettings(Model):
-    """Requests per minute; 0 switches a limit off. Counted in the store, across instances."""
+    """Requests per minute; 0 switches a limit off. Counted in the store, across instances.
 
-    authorize_per_ip_per_minute: int = Field(default=120, ge=0)
+    An address may be shared by hundreds of citizens (a mobile operator's CGNAT, a municipal
+    office), so the per-address limits only stop floods; an IPv6 address counts per /64. What
+    stops one client hammering the e-ID services is the tight limit per browser and per pending
+    login. A script that drops its cookies needs a new login each time, which the per-address
+    limits still count.
+    """
+
+    authorize_per_ip_per_minute: int = Field(default=1200, ge=0)
     token_per_ip_per_minute: int = Field(default=600, ge=0)
     token_per_client_per_minute: int = Field(default=1200, ge=0)
-    provider_starts_per_ip_per_minute: int = Field(default=20, ge=0)
+    provider_starts_per_ip_per_minute: int = Field(default=600, ge=0)
+    provider_starts_per_browser_per_minute: int = Field(default=20, ge=0)
+    provider_starts_per_login_per_minute: int = Field(default=6, ge=0)
 
 
 class Settings(Model):

@@ -38,6 +38,8 @@ NO_RATE_LIMITS = {
     "token_per_ip_per_minute": 0,
     "token_per_client_per_minute": 0,
     "provider_starts_per_ip_per_minute": 0,
+    "provider_starts_per_browser_per_minute": 0,
+    "provider_starts_per_login_per_minute": 0,
 }
 
 

@@ -21,7 +21,8 @@ from tests.harness import REDIRECT_URI, free_port
 
 ONE_LINE_LIMITS = (
     "{authorize_per_ip_per_minute: 0, token_per_ip_per_minute: 0, "
-    "token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0}"
+    "token_per_client_per_minute: 0, provider_starts_per_ip_per_minute: 0, "
+    "provider_starts_per_browser_per_minute: 0, provider_starts_per_login_per_minute: 0}"
 )
 
 

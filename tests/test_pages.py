@@ -121,16 +121,42 @@ def hidden_action(html: str) -> str:
 def test_an_expired_login_still_leads_back_to_the_e_service(
     branded_gateway: LiveGateway,
 ) -> None:
+    """The way back comes from the cookie; the e-service's name and look never do, because
+    this request does not prove which e-service it is."""
     citizen = Browser(branded_gateway)
     citizen.authorize(**citizen.authorize_params("basic"))  # remembers the e-service
     page = citizen.http.get("/login/expired-or-made-up")
     assert page.status_code == 400
     assert 'href="https://bygglov.kommun.example/"' in page.text  # its client_uri
-    assert "Tillbaka till Bygglov" in page.text
+    assert "Tillbaka till e-tjänsten" in page.text
+    assert_not_labelled(page.text)
     stranger = Browser(branded_gateway)
     assert "Tillbaka till" not in stranger.http.get("/login/expired-or-made-up").text
     citizen.close()
     stranger.close()
+
+
+def assert_not_labelled(page: str) -> None:
+    assert "Bygglov" not in page and "client-band" not in page and "/branding/" not in page
+
+
+def test_an_unproven_e_service_is_never_named(branded_gateway: LiveGateway) -> None:
+    """An unknown client_id, or a known one with a foreign redirect_uri, proves nothing: the
+    page names no e-service, though the browser used Bygglov last."""
+    citizen = Browser(branded_gateway)
+    citizen.authorize(**citizen.authorize_params("basic"))
+    unknown = citizen.authorize(**citizen.authorize_params("nobody"))
+    assert unknown.status_code == 400
+    assert_not_labelled(unknown.text)
+    assert "bygglov.kommun.example" not in unknown.text  # no way back to someone else either
+    foreign = citizen.authorize(
+        **citizen.authorize_params("basic", redirect_uri="https://evil.example/cb")
+    )
+    assert foreign.status_code == 400 and "location" not in foreign.headers
+    assert_not_labelled(foreign.text)
+    switch = foreign.text.split('class="language-switch" href="')[1].split('"')[0]
+    assert_not_labelled(citizen.http.get(switch.replace("&amp;", "&")).text)
+    citizen.close()
 
 
 def test_failure_page_language_switch_is_signed(gateway: LiveGateway) -> None:

@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import httpx2
 
@@ -27,6 +28,15 @@ LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ATTEMPTS = 3
 FIRST_PAUSE_SECONDS = 0.5
 LOGOUT_TOKEN_TTL_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Notified:
+    """Whom a session's end reaches: the e-services `told` are being sent a logout token; those
+    `not_told` have no back-channel logout URI and may still have the citizen logged in."""
+
+    told: tuple[str, ...]
+    not_told: tuple[str, ...]
 
 
 class BackchannelLogout:
@@ -55,23 +65,22 @@ class BackchannelLogout:
         }
         return sign(self._keys, claims, typ="logout+jwt")
 
-    def notify(self, session: SsoSession, except_client: str | None) -> None:
-        for client in self._receivers(session.clients, except_client):
+    def notify(self, session: SsoSession, except_client: str | None) -> Notified:
+        """Send every other e-service of the session its logout token, in the background."""
+        others = self._registered(c for c in session.clients if c != except_client)
+        receivers = [client for client in others if client.backchannel_logout_uri]
+        for client in receivers:
             task = asyncio.create_task(self._deliver(client, self.logout_token(client, session)))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
+        return Notified(
+            told=tuple(client.client_id for client in receivers),
+            not_told=tuple(c.client_id for c in others if not c.backchannel_logout_uri),
+        )
 
-    def _receivers(
-        self, client_ids: Iterable[str], except_client: str | None
-    ) -> list[ClientSettings]:
+    def _registered(self, client_ids: Iterable[str]) -> list[ClientSettings]:
         found = (self._clients.get(client_id) for client_id in client_ids)
-        return [
-            client
-            for client in found
-            if client is not None
-            and client.backchannel_logout_uri
-            and client.client_id != except_client
-        ]
+        return [client for client in found if client is not None]
 
     async def _deliver(self, client: ClientSettings, token: str) -> None:
         uri = str(client.backchannel_logout_uri)

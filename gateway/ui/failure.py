@@ -77,9 +77,12 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         N_("The login service is temporarily unavailable"),
         N_("Nothing has been saved. Wait a minute and try again."),
     ),
-    "rate_limited": (
-        N_("Too many attempts right now"),
-        N_("Wait a minute and try again. Nothing has been saved."),
+    "rate_limited": (  # the limit's window is one minute: "a minute" is always enough
+        N_("Please wait a minute"),
+        N_(
+            "There have been very many login attempts just now, so new ones are paused for a "
+            "short while. Wait a minute, then try again. Nothing is wrong with your e-ID."
+        ),
     ),
     "not_found": (
         N_("We could not find that page"),
@@ -90,6 +93,10 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         N_("Go back to the e-service and try again. If it keeps happening, contact support."),
     ),
 }
+
+
+# An e-service's request we could not trust: the way back is not the browser's last e-service.
+REQUEST_NAMED_AN_E_SERVICE = frozenset({"bad_request"})
 
 
 class FailurePages:
@@ -108,20 +115,31 @@ class FailurePages:
         detail: str = "",
         exc_info: BaseException | None = None,
     ) -> Response:
-        """`back_url` answers the e-service's pending login; without one the citizen is led to
-        the start page of the e-service that started the latest login, if it is known.
-        `detail` goes to the log under the page's reference, never to the page."""
+        """`client_id` is the e-service this request proves (its pending login, its ID token):
+        only that one is named and branded on the page. `back_url` answers its pending login;
+        without one the citizen is led to its start page or, when the request names no
+        e-service, to that of the e-service which started this browser's latest login (from a
+        cookie, so unnamed). `detail` goes to the log under the page's reference, never to the
+        page."""
         reference = secrets.token_hex(4)
         level = logging.ERROR if status >= 500 else logging.INFO
         log.log(level, "%s (reference %s): %s", reason, reference, detail, exc_info=exc_info)
         request.state.error_reference = reference
-        client = self._settings.client(client_id or recall(request, LAST_SERVICE_COOKIE) or "")
-        if back_url is None and client is not None:
-            back_url = client.home_page
+        client = self._settings.client(client_id or "")
+        if back_url is None:
+            back_url = self._way_back(request, reason, client)
         signed = self._serializer.dumps(
             [reason, status, back_url, client.client_id if client else None, reference]
         )
         return self._page(request, reason, status, back_url, client, reference, signed)
+
+    def _way_back(self, request: Request, reason: str, client: ClientSettings | None) -> str | None:
+        if client is not None:
+            return client.home_page
+        if reason in REQUEST_NAMED_AN_E_SERVICE:  # not the remembered one: it would mislead
+            return None
+        remembered = self._settings.client(recall(request, LAST_SERVICE_COOKIE) or "")
+        return remembered.home_page if remembered is not None else None
 
     async def show(self, request: Request) -> Response:
         """GET /error?e=…: the same failure again, in the language the citizen switched to."""

@@ -53,6 +53,7 @@ def site() -> Iterator[LiveGateway]:
                 "client_secret": DEMO_RP_SECRET,
                 "redirect_uris": [f"{issuer}/demo/callback"],
                 "post_logout_redirect_uris": [f"{issuer}/demo/"],
+                "backchannel_logout_uri": f"{issuer}/demo/backchannel-logout",
                 "display": {"sv": "Bygglov i Exempelby", "en": "Building permits, Exempelby"},
                 "branding": {
                     "logo": str(ROOT / "config" / "logos" / "kommun.svg"),

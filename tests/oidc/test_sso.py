@@ -267,13 +267,10 @@ def test_logout_without_a_hint_asks_first(citizen: Browser, listener: LogoutList
     listener.wait_for(1)
 
 
-def test_logout_refuses_unregistered_return_uris_and_foreign_hints(citizen: Browser) -> None:
+def test_logout_refuses_foreign_hints(citizen: Browser) -> None:
+    """An unregistered post_logout_redirect_uri is not followed but ends the session all the
+    same: tests/oidc/test_logout.py."""
     at_a = login_at(citizen, "basic")
-    wrong = citizen.http.get(
-        "/logout",
-        params={"id_token_hint": at_a["raw"], "post_logout_redirect_uri": "https://evil.example/"},
-    )
-    assert wrong.status_code == 400 and "location" not in wrong.headers
     forged = citizen.http.get("/logout", params={"id_token_hint": "e30.e30.c2ln"})
     assert forged.status_code == 400
     mismatched = citizen.http.get(
