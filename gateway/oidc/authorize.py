@@ -26,6 +26,7 @@ from authlib.oidc.core.errors import (
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 
+from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.settings import ClientSettings
@@ -111,7 +112,7 @@ def validate(
         redirect_uri=redirect_uri,
         state=params.get("state"),
         nonce=params.get("nonce"),
-        scopes=tuple(dict.fromkeys(params.get("scope", "").split())),
+        scopes=granted_scopes(params.get("scope", "")),
         code_challenge=params.get("code_challenge"),
         prompt=frozenset(params.get("prompt", "").split()),
         max_age=parse_max_age(params.get("max_age")),
@@ -121,6 +122,11 @@ def validate(
         ui_locales=params.get("ui_locales"),
         login_hint=params.get("login_hint"),
     )
+
+
+def granted_scopes(requested: str) -> tuple[str, ...]:
+    """OIDC Core §5.4: scope values the OP does not know are ignored, so never granted."""
+    return tuple(scope for scope in dict.fromkeys(requested.split()) if scope in SUPPORTED_SCOPES)
 
 
 def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
