@@ -4,7 +4,6 @@ client_secret_post, private_key_jwt (RFC 7523 §3) and `none` for public clients
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import time
@@ -178,7 +177,7 @@ def basic_credentials(request: Request) -> BasicCredentials | None:
         encoded_id, colon, encoded_secret = userpass.partition(":")
         client_id = unquote_plus(encoded_id, errors="strict")
         secret = unquote_plus(encoded_secret, errors="strict")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or a header that is not ASCII
         raise _malformed_basic() from None
     if not colon or not client_id:
         raise _malformed_basic()

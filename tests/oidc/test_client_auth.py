@@ -58,7 +58,7 @@ def login_form(gateway: LiveGateway, client_id: str, **extra: str) -> dict[str, 
 
 
 def post_token(
-    gateway: LiveGateway, form: dict[str, str], headers: dict[str, str] | None = None
+    gateway: LiveGateway, form: dict[str, str], headers: dict[str, str | bytes] | None = None
 ) -> httpx2.Response:
     with httpx2.Client(base_url=gateway.url, timeout=10) as http:
         return http.post("/token", data=form, headers=headers or {})
@@ -120,12 +120,13 @@ def test_a_secret_sent_without_form_encoding_is_still_accepted(live: LiveGateway
         "Basic " + base64.b64encode(b"basic:%ff%fe").decode(),  # percent-encodes no UTF-8
         "Basic " + base64.b64encode(b":basic-secret").decode(),  # no client_id
         "basic " + base64.b64encode(b"basic:wrong").decode(),  # scheme is case-insensitive
+        "Basic ö".encode("latin-1"),  # not even ASCII
     ],
     ids=["no-token", "only-padding", "not-base64", "unpadded", "no-colon", "not-utf8",
-         "percent-not-utf8", "empty-id", "lowercase-scheme"],
+         "percent-not-utf8", "empty-id", "lowercase-scheme", "not-ascii"],
 )  # fmt: skip
 def test_malformed_basic_credentials_are_401_with_a_basic_challenge(
-    live: LiveGateway, header: str
+    live: LiveGateway, header: str | bytes
 ) -> None:
     """RFC 6749 §5.2: the client tried the Authorization header, so 401 + WWW-Authenticate."""
     form = {"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT_URI}
