@@ -71,11 +71,15 @@ def exception_handlers(
         return failures.render(request, "login_not_found", 400, detail="no such pending login")
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        # The exception's own headers (Allow on a 405, ...) are part of the answer.
+        headers = dict(exc.headers or {})
         if _wants_json(request):
             body = {"error": "invalid_request", "error_description": exc.detail}
-            return JSONResponse(body, exc.status_code, headers=NO_STORE)
+            return JSONResponse(body, exc.status_code, headers={**headers, **NO_STORE})
         reason = "not_found" if exc.status_code in (404, 405) else "bad_request"
-        return failures.render(request, reason, exc.status_code, detail=str(exc.detail))
+        response = failures.render(request, reason, exc.status_code, detail=str(exc.detail))
+        response.headers.update(headers)
+        return response
 
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
         retry = {"Retry-After": str(exc.retry_after)}

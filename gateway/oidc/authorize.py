@@ -7,7 +7,6 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,13 +26,17 @@ from authlib.oidc.core.errors import (
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 
+from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
+from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.settings import ClientSettings
 
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_PARAMETER_LENGTH = 4096
 MAX_PARAMETERS = 64
+# Any larger max_age means "no limit" just as well; the cap keeps giant integers out of records.
+MAX_AGE_CEILING = 2**31 - 1
 
 
 class AuthorizeRequestRejected(Exception):
@@ -109,16 +112,21 @@ def validate(
         redirect_uri=redirect_uri,
         state=params.get("state"),
         nonce=params.get("nonce"),
-        scopes=tuple(dict.fromkeys(params.get("scope", "").split())),
+        scopes=granted_scopes(params.get("scope", "")),
         code_challenge=params.get("code_challenge"),
         prompt=frozenset(params.get("prompt", "").split()),
-        max_age=int(params["max_age"]) if "max_age" in params else None,
+        max_age=parse_max_age(params.get("max_age")),
         acr_values=acr_values,
         acr_essential=bool(essential_acr.get("essential")),
         claims=claims,
         ui_locales=params.get("ui_locales"),
         login_hint=params.get("login_hint"),
     )
+
+
+def granted_scopes(requested: str) -> tuple[str, ...]:
+    """OIDC Core §5.4: scope values the OP does not know are ignored, so never granted."""
+    return tuple(scope for scope in dict.fromkeys(requested.split()) if scope in SUPPORTED_SCOPES)
 
 
 def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
@@ -176,8 +184,16 @@ def prompt_and_max_age(params: ImmutableMultiDict[str, str], client: ClientSetti
         raise InvalidRequestError(f"unsupported prompt value: {sorted(prompt - PROMPT_VALUES)[0]}")
     if "none" in prompt and len(prompt) > 1:
         raise InvalidRequestError("prompt=none cannot be combined with other values")
-    if "max_age" in params and not params["max_age"].isdigit():
-        raise InvalidRequestError("max_age must be a non-negative integer")
+    parse_max_age(params.get("max_age"))
+
+
+def parse_max_age(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return min(ascii_integer(raw), MAX_AGE_CEILING)
+    except MalformedInput:
+        raise InvalidRequestError("max_age must be a non-negative integer") from None
 
 
 def parse_claims(raw: str | None) -> dict[str, dict[str, Any]]:
@@ -185,9 +201,9 @@ def parse_claims(raw: str | None) -> dict[str, dict[str, Any]]:
     if raw is None:
         return {}
     try:
-        claims = json.loads(raw)
-    except ValueError:
-        raise InvalidRequestError("claims is not valid JSON") from None
+        claims = bounded_json(raw)
+    except MalformedInput as problem:
+        raise InvalidRequestError(f"claims: {problem}") from None
     if not isinstance(claims, dict) or not set(claims) <= {"id_token", "userinfo"}:
         raise InvalidRequestError("claims must be an object with id_token and/or userinfo")
     for target in claims.values():

@@ -3,28 +3,39 @@ client_secret_post, private_key_jwt (RFC 7523 §3) and `none` for public clients
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from joserfc.jws import extract_compact
 from joserfc.jwt import JWTClaimsRegistry
 from starlette.requests import Request
 
+from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
 from gateway.settings import ClientSettings, Settings
 from providers.base import Store
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
-ASSERTION_MAX_LIFETIME = 600
-CLOCK_SKEW = 30
+# authlib's client signs assertions for an hour (exp = iat + 3600), pyoidc's for 600 s; longer
+# ones are refused. Clocks may differ by CLOCK_SKEW either way for iat, nbf and exp.
+ASSERTION_MAX_LIFETIME = 3600
+CLOCK_SKEW = 60
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    client_id: str
+    # RFC 6749 §2.3.1's form-urldecoded secret, then the secret as sent, for the many clients
+    # that skip that encoding (a base64-made secret's '+' would otherwise be a space).
+    secrets: tuple[str, ...]
 
 
 class ClientRegistry:
@@ -55,15 +66,15 @@ class ClientAuthenticator:
         self._audiences = audiences
 
     async def authenticate(self, request: Request, form: Mapping[str, str]) -> ClientSettings:
-        basic_id, basic_secret = basic_credentials(request)
-        method, client_id = self._method_and_client_id(basic_id, form)
+        basic = basic_credentials(request)
+        method, client_id = self._method_and_client_id(basic.client_id if basic else None, form)
         client = self._clients.get(client_id) if client_id else None
         if client is None or method not in client.auth_methods():
             raise self._failure(method, "client authentication failed")
-        if method == "client_secret_basic":
-            self._check_secret(client, basic_secret, method)
+        if method == "client_secret_basic" and basic is not None:
+            self._check_secret(client, basic.secrets, method)
         elif method == "client_secret_post":
-            self._check_secret(client, form.get("client_secret"), method)
+            self._check_secret(client, (form.get("client_secret", ""),), method)
         elif method == "private_key_jwt":
             await self._check_assertion(client, form.get("client_assertion", ""))
         return client
@@ -96,29 +107,24 @@ class ClientAuthenticator:
         if form.get("client_assertion_type") != JWT_BEARER:
             raise InvalidRequestError(f"client_assertion_type must be {JWT_BEARER}")
         try:  # read `iss` to know whose keys to verify with; the signature is checked next
-            payload = json.loads(extract_compact(form["client_assertion"].encode()).payload)
-            issuer = payload.get("iss") if isinstance(payload, dict) else None
-        except (JoseError, ValueError):
+            issuer = compact_jwt_parts(form["client_assertion"])[1].get("iss")
+        except MalformedInput:
             return None
         client_id = form.get("client_id")
         if client_id is not None and client_id != issuer:
             raise InvalidRequestError("client_id differs from the client assertion's issuer")
         return str(issuer) if issuer is not None else None
 
-    def _check_secret(self, client: ClientSettings, secret: str | None, method: str) -> None:
-        if secret is None or not client.has_secret:
-            raise self._failure(method, "client authentication failed")
-        if client.client_secret_sha256 is not None:
-            presented = hashlib.sha256(secret.encode()).hexdigest().encode()
-            expected = client.client_secret_sha256.encode()
-        else:
-            presented, expected = secret.encode(), (client.client_secret or "").encode()
-        if not hmac.compare_digest(presented, expected):
+    def _check_secret(self, client: ClientSettings, candidates: Sequence[str], method: str) -> None:
+        if not client.has_secret or not any(
+            [_secret_matches(client, secret) for secret in candidates if secret]
+        ):
             raise self._failure(method, "client authentication failed")
 
     async def _check_assertion(self, client: ClientSettings, assertion: str) -> None:
         """RFC 7523 §3: iss = sub = client_id, aud = our issuer or token endpoint, jti once."""
         try:
+            compact_jwt_parts(assertion)  # no JSON that could exhaust the JOSE library's parser
             token = jwt.decode(
                 assertion, self._clients.keys(client.client_id), ASSERTION_ALGORITHMS
             )
@@ -132,9 +138,13 @@ class ClientAuthenticator:
             ).validate(token.claims)
         except (JoseError, ValueError) as error:
             raise self._failure("private_key_jwt", "client assertion rejected") from error
-        expires_in = int(token.claims["exp"]) - int(time.time())
-        if expires_in > ASSERTION_MAX_LIFETIME:
+        expires_in = int(token.claims["exp"] - time.time())
+        issued_at = token.claims.get("iat")
+        if expires_in > ASSERTION_MAX_LIFETIME + CLOCK_SKEW or (
+            issued_at is not None and token.claims["exp"] - issued_at > ASSERTION_MAX_LIFETIME
+        ):
             raise self._failure("private_key_jwt", "client assertion lives too long")
+        # Kept for as long as the assertion could be accepted; SET NX makes the check atomic.
         replay_key = f"jti:{client.client_id}:{token.claims['jti']}"
         if not await self._store.add(replay_key, b"1", max(expires_in, 0) + CLOCK_SKEW + 1):
             raise self._failure("private_key_jwt", "client assertion was already used")
@@ -147,10 +157,32 @@ class ClientAuthenticator:
         return error
 
 
-def basic_credentials(request: Request) -> tuple[str | None, str | None]:
-    """RFC 6749 §2.3.1 credentials; a header that is not even base64 counts as none."""
+def _secret_matches(client: ClientSettings, secret: str) -> bool:
+    if client.client_secret_sha256 is not None:
+        presented = hashlib.sha256(secret.encode()).hexdigest().encode()
+        expected = client.client_secret_sha256.encode()
+    else:
+        presented, expected = secret.encode(), (client.client_secret or "").encode()
+    return hmac.compare_digest(presented, expected)
+
+
+def basic_credentials(request: Request) -> BasicCredentials | None:
+    """RFC 6749 §2.3.1 credentials, or None when the client did not use HTTP Basic. Once it did,
+    anything malformed is a 401 with a Basic challenge (§5.2), never a fall-back to no auth."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
     try:
-        client_id, secret = extract_basic_authorization(request.headers)
-    except ValueError:
-        raise InvalidClientError("malformed Basic authorization header", status_code=401) from None
-    return client_id, secret
+        userpass = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        encoded_id, colon, encoded_secret = userpass.partition(":")
+        client_id = unquote_plus(encoded_id, errors="strict")
+        secret = unquote_plus(encoded_secret, errors="strict")
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or a header that is not ASCII
+        raise _malformed_basic() from None
+    if not colon or not client_id:
+        raise _malformed_basic()
+    return BasicCredentials(client_id, tuple(dict.fromkeys((secret, encoded_secret))))
+
+
+def _malformed_basic() -> InvalidClientError:
+    return InvalidClientError("malformed Basic authorization header", status_code=401)

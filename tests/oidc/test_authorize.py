@@ -196,3 +196,42 @@ def test_error_without_state_has_no_state(gateway: LiveGateway, browser: Browser
     response = browser.authorize(**params)
     assert "state" not in query_of(response.headers["location"])
     assert query_of(response.headers["location"])["error"] == "invalid_scope"
+
+
+@pytest.mark.parametrize("max_age", ["²", "١٢", "１０", "+5", " 5", "5 ", "0x10", "1_000", ""])
+def test_max_age_must_be_ascii_digits(gateway: LiveGateway, browser: Browser, max_age) -> None:
+    """OIDC Core §3.1.2.1: a non-negative integer; `²` passes str.isdigit but is no integer."""
+    response = browser.authorize(**browser.authorize_params(max_age=max_age, state="s18"))
+    assert_redirected_error(gateway, response, "invalid_request", "s18")
+
+
+def test_a_huge_max_age_is_no_limit(browser: Browser) -> None:
+    page = browser.authorize(**browser.authorize_params(max_age="9" * 4000))
+    assert page.status_code == 200
+    assert 'name="pnr"' in page.text
+
+
+@pytest.mark.parametrize(
+    ("member", "opening", "closing", "depth"),
+    [("values", "[", "]", 2000), ("x-nested", '{"a":', "}", 650)],
+    ids=["arrays", "objects"],
+)
+def test_deeply_nested_claims_are_invalid_request(
+    gateway: LiveGateway, browser: Browser, member: str, opening: str, closing: str, depth: int
+) -> None:
+    """Nesting is bounded: 2,000 arrays would exhaust the parser's recursion (a 500 before),
+    and an unknown member (allowed by OIDC Core §5.5.1) may not smuggle in deep objects."""
+    nested = opening * depth + "1" + closing * depth
+    claims = f'{{"userinfo": {{"given_name": {{"{member}": {nested}}}}}}}'
+    assert len(claims) < 4096
+    response = browser.authorize(**browser.authorize_params(claims=claims, state="s19"))
+    assert_redirected_error(gateway, response, "invalid_request", "s19")
+
+
+def test_deeply_nested_claims_sent_by_post_are_invalid_request(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    claims = '{"id_token": ' + "[" * 2000 + "]" * 2000 + "}"
+    params = browser.authorize_params(claims=claims, state="s20")
+    response = browser.http.post("/authorize", data=params)
+    assert_redirected_error(gateway, response, "invalid_request", "s20")

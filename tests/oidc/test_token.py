@@ -245,7 +245,7 @@ def test_replayed_client_assertion_is_invalid_client(jwt_gateway: LiveGateway) -
         ({"iss": "other-client"}, ()),
         ({"sub": "other-client"}, ()),
         ({"exp": int(time.time()) - 120}, ()),
-        ({"exp": int(time.time()) + 3600}, ()),
+        ({"exp": int(time.time()) + 2 * 3600}, ()),  # the maximum is 1 h + 60 s of skew
         ({}, ("jti",)),
         ({}, ("exp",)),
     ],
@@ -331,3 +331,24 @@ def test_expires_in_is_what_is_left_of_the_grant(redis_server) -> None:
     code_ttl = live.settings.code_ttl_seconds
     assert access_ttl <= body["expires_in"] <= access_ttl + code_ttl
     assert abs(ttl - body["expires_in"]) <= 2
+
+
+def test_only_the_scopes_granted_are_returned_and_stored(redis_server) -> None:
+    """OIDC Core §5.4 / RFC 6749 §3.3: unknown scopes are ignored, and `scope` in the token
+    response names what was granted; the code's and the access grant's records agree."""
+    number_scope = "https://id.oidc.se/scope/naturalPersonNumber"
+    with running_gateway(redis_server.url) as live:
+        citizen = Browser(live)
+        requested = f"openid made-up-scope {number_scope} admin openid"
+        result = citizen.login("basic", scope=requested)
+        citizen.close()
+        code_record = stored_json(redis_server, f"code:{result.callback['code']}")
+        body = token_request(live, code_form(result), auth=("basic", "basic-secret")).json()
+        grant = stored_json(redis_server, f"at:{body['access_token']}")
+        with httpx2.Client(base_url=live.url) as http:
+            headers = {"Authorization": f"Bearer {body['access_token']}"}
+            userinfo = http.get("/userinfo", headers=headers).json()
+    assert body["scope"].split() == ["openid", number_scope]
+    assert code_record["scopes"] == ["openid", number_scope]
+    assert grant["scopes"] == ["openid", number_scope]
+    assert userinfo["https://id.oidc.se/claim/personalIdentityNumber"]
