@@ -72,8 +72,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         connection.close()
         return
-    client = redis_connection(StoreSettings(url=STORE_URL))
-    app.state.store = RedisStore(client.client)
+    settings = StoreSettings(url=STORE_URL)
+    client = redis_connection(settings)
+    app.state.store = RedisStore(client.client, settings.timeout_seconds)
     yield
     await client.aclose()
 

@@ -1,20 +1,56 @@
 """The redis-py client for the configured topology: one server, a Sentinel-monitored master, or a
 Cluster. Each is built on the serving event loop and bounded, so a burst of logins waits for a
-connection (up to the store timeout) instead of failing."""
+connection (up to the store timeout) instead of failing.
+
+Each retries a command that fails with a connection error or a timeout, on a fresh connection
+and after a short backoff: after Redis restarts (or a proxy drops idle connections), every
+pooled connection is dead, and without a retry each would cost one request a 503 long after
+Redis answers again. Re-sending is safe for every command the store sends because each either
+does the same again (SET EX, GET, DEL, WAIT) or, if the first attempt ran and only its reply was
+lost, fails closed: a re-sent GETDEL finds the code already taken (the citizen starts again), a
+re-sent SET NX reports the key as taken (a replay refused), a re-sent INCR counts one request
+twice (a limit reached a little early). The store bounds each operation as a whole by the store
+timeout (`gateway.store`), so retries never keep a request waiting when Redis is really down."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis_asyncio
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.settings import SentinelSettings, StoreSettings
 
 RedisClient = redis_asyncio.Redis | RedisCluster
+
+# A dead pooled connection needs one retry; the others, after up to 20, 40 and 80 ms, ride out a
+# server that is still starting or a Sentinel that is still naming the new master.
+COMMAND_RETRIES = 3
+BACKOFF_BASE_SECONDS = 0.01
+BACKOFF_CAP_SECONDS = 0.1
+# An idle connection is PINGed before use, so one a firewall dropped silently is found then.
+HEALTH_CHECK_SECONDS = 30
+
+
+def _command_retry() -> Retry:
+    """Retry on redis-py's ConnectionError and TimeoutError (its defaults), with backoff."""
+    backoff = ExponentialWithJitterBackoff(cap=BACKOFF_CAP_SECONDS, base=BACKOFF_BASE_SECONDS)
+    return Retry(backoff, COMMAND_RETRIES)
+
+
+def _sentinel_retry() -> Retry:
+    """One immediate reconnect of a dead connection to a Sentinel, then the next Sentinel is
+    asked (redis-py's default, 10 retries backing off up to 1 s, would stall on one that is
+    down)."""
+    return Retry(NoBackoff(), 1)
 
 
 @dataclass
@@ -23,6 +59,16 @@ class RedisConnection:
 
     client: RedisClient
     sentinels: Sentinel | None = None
+
+    async def open(self, deadline_seconds: float) -> None:
+        """A Cluster client learns the slots now, before the first burst: redis-py 8.1, learning
+        them while several commands wait, hands one of those a connection that is being
+        replaced (an AttributeError instead of a reply). If no node answers yet, the client
+        learns them at its first command, as before."""
+        if isinstance(self.client, RedisCluster):
+            with contextlib.suppress(TimeoutError, RedisError, RedisClusterException, OSError):
+                async with asyncio.timeout(deadline_seconds):
+                    await self.client.initialize()
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -36,10 +82,13 @@ def redis_connection(settings: StoreSettings) -> RedisConnection:
         "socket_connect_timeout": settings.timeout_seconds,
     }
     if settings.cluster:
-        # Learns every node (and moved slots) from the one in the url.
+        # Learns every node (and moved slots) from the one in the url. The cluster client does
+        # the retrying itself (it learns the slots again in between), its node connections not.
         cluster = RedisCluster.from_url(
             settings.url,
             max_connections=settings.max_connections,
+            retry=_command_retry(),
+            health_check_interval=HEALTH_CHECK_SECONDS,
             **timeouts,
             **_tls_files(settings),
         )
@@ -50,8 +99,8 @@ def redis_connection(settings: StoreSettings) -> RedisConnection:
         settings.url,
         max_connections=settings.max_connections,
         timeout=settings.timeout_seconds,
-        health_check_interval=30,
-        retry_on_timeout=False,
+        retry=_command_retry(),
+        health_check_interval=HEALTH_CHECK_SECONDS,
         **timeouts,
         **_tls_files(settings),
     )
@@ -70,12 +119,14 @@ def _sentinel_master(
         "username": unquote(parts.username) if parts.username else None,
         "ssl": parts.scheme == "rediss",
         "max_connections": settings.max_connections,
+        "retry": _command_retry(),  # a reconnect asks the sentinels where the master is
+        "health_check_interval": HEALTH_CHECK_SECONDS,
         **timeouts,
         **_tls_files(settings),  # StoreSettings allows these only with rediss://
     }
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
         sentinel.addresses,
-        sentinel_kwargs={"password": sentinel.password, **timeouts},
+        sentinel_kwargs={"password": sentinel.password, "retry": _sentinel_retry(), **timeouts},
         **timeouts,
     )
     master: redis_asyncio.Redis = sentinels.master_for(sentinel.service_name, **master_options)

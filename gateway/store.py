@@ -7,13 +7,14 @@ instances. Both honour the `providers.base.Store` contract; a Redis fault become
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.redis_clients import RedisClient, redis_connection
 from gateway.settings import StoreSettings
@@ -109,18 +110,27 @@ class MemoryStore:
 class RedisStore:
     """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation.
     The same code serves one server, a Sentinel master and a Cluster: every operation is on
-    one key, or a pipeline without MULTI, so none needs keys to share a Cluster slot."""
+    one key, or a pipeline without MULTI, so none needs keys to share a Cluster slot.
 
-    def __init__(self, client: RedisClient) -> None:
+    The client re-sends a command whose connection failed (`gateway.redis_clients` says why
+    that is safe); `deadline_seconds` bounds each operation as a whole, the wait for a pooled
+    connection, retries and reconnects included, so a Redis that is really down (or frozen)
+    costs a request one store timeout, not one per attempt."""
+
+    def __init__(self, client: RedisClient, deadline_seconds: float) -> None:
         self._redis = client
+        self._deadline = deadline_seconds
+
+    def _guarded(self) -> AbstractAsyncContextManager[None]:
+        return _translated_errors(self._deadline)
 
     async def put(self, key: str, value: bytes, ttl: int) -> None:
-        async with _translated_errors():
+        async with self._guarded():
             await self._redis.set(key, value, ex=ttl)
 
     async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
         """A pipeline without MULTI: on a Cluster, redis-py sends each node its share."""
-        async with _translated_errors():
+        async with self._guarded():
             pipe = self._redis.pipeline(transaction=False)
             for key, value, ttl in records:
                 pipe.set(key, value, ex=ttl)
@@ -135,7 +145,7 @@ class RedisStore:
         if isinstance(self._redis, RedisCluster):
             await self.put_many(records)
             return await self.take(key)
-        async with _translated_errors():
+        async with self._guarded():
             pipe = self._redis.pipeline(transaction=False)
             for record_key, value, ttl in records:
                 pipe.set(record_key, value, ex=ttl)
@@ -144,26 +154,26 @@ class RedisStore:
         return _as_bytes(replies[-1])
 
     async def get(self, key: str) -> bytes | None:
-        async with _translated_errors():
+        async with self._guarded():
             return _as_bytes(await self._redis.get(key))
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
-        async with _translated_errors():
+        async with self._guarded():
             return bool(await self._redis.set(key, value, ex=ttl, nx=True))
 
     async def take(self, key: str) -> bytes | None:
-        async with _translated_errors():
+        async with self._guarded():
             return _as_bytes(await self._redis.getdel(key))
 
     async def delete(self, key: str) -> None:
-        async with _translated_errors():
+        async with self._guarded():
             await self._redis.delete(key)
 
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
         """INCR and EXPIRE NX per key in one pipeline without MULTI (so keys in different
         Cluster slots share the round trip): a key's two commands reach its server in one
         write and run back to back, so the TTL is set unless the server dies in between."""
-        async with _translated_errors():
+        async with self._guarded():
             pipe = self._redis.pipeline(transaction=False)
             for key in keys:
                 pipe.incr(key)
@@ -172,7 +182,7 @@ class RedisStore:
         return [int(count) for count in replies[::2]]
 
     async def ping(self) -> None:
-        async with _translated_errors():
+        async with self._guarded():
             await self._redis.ping()
 
     async def _execute(self, pipe: Any) -> list[Any]:
@@ -188,8 +198,10 @@ class ReplicatedRedisStore(RedisStore):
     StoreUnavailable: the request fails closed (503), though the master may already hold the
     write. Reads are as in RedisStore."""
 
-    def __init__(self, client: RedisClient, replicas: int, timeout_ms: int) -> None:
-        super().__init__(client)
+    def __init__(
+        self, client: RedisClient, deadline_seconds: float, replicas: int, timeout_ms: int
+    ) -> None:
+        super().__init__(client, deadline_seconds)
         self._replicas = replicas
         self._timeout_ms = timeout_ms
 
@@ -203,7 +215,7 @@ class ReplicatedRedisStore(RedisStore):
 
     async def _one(self, queue: Callable[[Any], object]) -> Any:
         """One command, queued by `queue` on a pipeline, and WAIT: its reply."""
-        async with _translated_errors():
+        async with self._guarded():
             pipe = self._redis.pipeline(transaction=False)
             queue(pipe)
             return (await self._execute(pipe))[0]
@@ -227,10 +239,13 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
 
 
 @asynccontextmanager
-async def _translated_errors() -> AsyncIterator[None]:
+async def _translated_errors(deadline_seconds: float) -> AsyncIterator[None]:
+    """Failing to reach Redis within the deadline is StoreUnavailable, however it shows
+    (RedisClusterException, "no node is reachable", is not a RedisError)."""
     try:
-        yield
-    except (TimeoutError, RedisError, OSError) as error:
+        async with asyncio.timeout(deadline_seconds):
+            yield
+    except (TimeoutError, RedisError, RedisClusterException, OSError) as error:
         raise StoreUnavailable(type(error).__name__) from error
 
 
@@ -242,12 +257,14 @@ async def open_store(settings: StoreSettings | None) -> AsyncIterator[Store]:
         return
     connection = redis_connection(settings)
     replicas = settings.replicas_to_acknowledge
+    deadline = settings.timeout_seconds
     wait_ms = int(settings.timeout_seconds * 500)  # WAIT must give up before the socket does
     try:
+        await connection.open(deadline)
         yield (
-            ReplicatedRedisStore(connection.client, replicas, wait_ms)
+            ReplicatedRedisStore(connection.client, deadline, replicas, wait_ms)
             if replicas
-            else RedisStore(connection.client)
+            else RedisStore(connection.client, deadline)
         )
     finally:
         await connection.aclose()

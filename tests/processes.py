@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Self
 
@@ -153,6 +154,7 @@ class GatewayProcess:
         self.stop()
 
 
+NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
 HOP_HEADERS = ("content-length", "content-encoding", "transfer-encoding", "connection")
 
 
@@ -172,7 +174,8 @@ class RoundRobinBalancer:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self._http = httpx2.AsyncClient(timeout=10)
+                    # a jar that keeps nothing: the citizens' cookies are theirs, passed through
+                    self._http = httpx2.AsyncClient(timeout=10, cookies=CookieJar(NO_COOKIES))
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self._http is not None:
