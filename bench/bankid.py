@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.login import RATE_LIMITS, cpu_seconds, free_port, p50_p99_ms, redis_server, serve
-from providers.bankid_simulator import BankIDSimulator, UserBehaviour
-from tests.tls import P12_PASSWORD, LocalPKI, make_pki
+from providers.bankid.simulator import BankIDSimulator, UserBehaviour
+from tests.doubles.tls import P12_PASSWORD, LocalPKI, make_pki
 
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 LOGIN = re.compile(r"login=([A-Za-z0-9_-]+)")

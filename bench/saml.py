@@ -1,5 +1,5 @@
 """SAML login round trips per second and latency: `portvakt serve` (its own process) with a SAML
-provider, against the test IdP of tests/saml_idp.py in a second process, on loopback.
+provider, against the test IdP of tests/doubles/saml_idp.py in a second process, on loopback.
 
 One login = GET /authorize (signed AuthnRequest, HTTP-Redirect) -> GET the IdP's /sso (it
 verifies our signature, signs and encrypts a Response) -> POST /providers/sc/acs (decrypt,
@@ -41,8 +41,8 @@ from bench.login import (
     redis_server,
     serve,
 )
-from providers.saml_xml import KeyPair
-from tests.saml_idp import NS, FakeIdP, SpView, make_key_pair
+from providers.saml.xml import KeyPair
+from tests.doubles.saml_idp import NS, FakeIdP, SpView, make_key_pair
 
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 IDP_ENTITY = "https://idp.bench.example/idp"
@@ -154,7 +154,7 @@ class _Forgetful(list):  # type: ignore[type-arg]
 
 
 def keys_of(folder: Path, name: str):  # type: ignore[no-untyped-def]
-    from tests.saml_idp import KeyPairPaths
+    from tests.doubles.saml_idp import KeyPairPaths
 
     return KeyPairPaths(folder / f"{name}.key", folder / f"{name}.crt")
 

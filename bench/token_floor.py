@@ -48,9 +48,9 @@ from bench.login import (
 )
 from bench.resp import RespStore, connect
 from bench.wrk_driver import redeem_with_wrk
-from gateway.redis_clients import redis_connection
 from gateway.settings import StoreSettings
 from gateway.store import RedisStore
+from gateway.store.redis_clients import redis_connection
 from providers.base import Store
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "floor"})

@@ -18,39 +18,39 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.access_log import AccessLog
-from gateway.audit import Audit
-from gateway.browser import BrowserBinding
-from gateway.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
-from gateway.demo import demo_app
+from gateway.demo.app import demo_app
+from gateway.demo.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
 from gateway.errors import exception_handlers
-from gateway.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
-from gateway.keys import (
-    JWKS_MAX_AGE_SECONDS,
-    SigningKeys,
-    follow_key_directory,
-    load_signing_keys,
-)
-from gateway.metrics import Metrics
+from gateway.login.browser import BrowserBinding
+from gateway.login.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
+from gateway.login.registry import build_providers
+from gateway.login.upstream_health import UpstreamHealth, provider_problem
 from gateway.oidc import discovery
 from gateway.oidc.authorize import read_parameters, trusted_client, validate
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
-from gateway.oidc.logout import LOGOUT_PATH, LogoutEndpoint
+from gateway.oidc.end_session import LOGOUT_PATH, LogoutEndpoint
+from gateway.oidc.keys import (
+    JWKS_MAX_AGE_SECONDS,
+    SigningKeys,
+    follow_key_directory,
+    load_signing_keys,
+)
+from gateway.oidc.session import Sessions
 from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
-from gateway.rate_limit import RateLimiter
-from gateway.registry import build_providers
-from gateway.security import SecurityHeaders
-from gateway.session import Sessions
+from gateway.ops.access_log import AccessLog
+from gateway.ops.audit import Audit
+from gateway.ops.metrics import Metrics
+from gateway.ops.rate_limit import RateLimiter
+from gateway.ops.security import SecurityHeaders
 from gateway.settings import Settings
 from gateway.store import DeferredStore, StoreUnavailable, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
 from gateway.ui.failure import ERROR_PATH, FailurePages
 from gateway.ui.pages import UI_DIR, PageRenderer
-from gateway.upstream_health import UpstreamHealth, provider_problem
-from providers.bankid_simulator import BankIDSimulator
+from providers.bankid.simulator import BankIDSimulator
 from providers.base import Provider
 
 log = logging.getLogger("portvakt")

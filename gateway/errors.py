@@ -13,13 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.audit import Audit
-from gateway.flow import LoginFlow, LoginNotFound
-from gateway.metrics import Metrics
+from gateway.login.flow import LoginFlow, LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.token import NO_STORE
-from gateway.rate_limit import RateLimited
+from gateway.ops.audit import Audit
+from gateway.ops.metrics import Metrics
+from gateway.ops.rate_limit import RateLimited
 from gateway.store import StoreUnavailable
 from gateway.ui.failure import FailurePages
 from providers.base import ProviderError

@@ -32,10 +32,10 @@ from gateway.ui.branding import (
     contrast_ratio,
     logo_media_type,
 )
-from providers.bankid import BankIDConfig
+from providers.bankid.provider import BankIDConfig
 from providers.base import ConfigPath
 from providers.oidc import OidcConfig
-from providers.saml import SamlConfig
+from providers.saml.provider import SamlConfig
 from providers.sandbox import SandboxConfig
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

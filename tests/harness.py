@@ -181,7 +181,7 @@ def base_settings(issuer: str, store_url: str | None = None, **overrides: Any) -
     }
     if store_url is not None:
         data["store"] = {"url": store_url}
-    data["rate_limits"] = NO_RATE_LIMITS  # tests/test_rate_limit.py sets its own
+    data["rate_limits"] = NO_RATE_LIMITS  # tests/ops/test_rate_limit.py sets its own
     data.update(overrides)
     return settings_from_data(data)
 

@@ -69,7 +69,7 @@ class GatewayProcess:
         command = [
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway.cli.main",
             "serve",
             "--config",
             str(self.config),

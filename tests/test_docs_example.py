@@ -16,10 +16,10 @@ import httpx2
 import pytest
 from joserfc.errors import BadSignatureError, ExpiredTokenError, InvalidClaimError
 
-from gateway.defaults import DEMO_REDIRECT_URIS, demo_settings
+from gateway.demo.defaults import DEMO_REDIRECT_URIS, demo_settings
 from gateway.settings import SessionSettings, Settings
+from tests.cli.test_main import choose_sandbox
 from tests.harness import REDIRECT_URI, TEST_PERSON, LiveGateway, free_port, hidden_field
-from tests.test_cli import choose_sandbox
 
 DOC = Path(__file__).parent.parent / "docs" / "integrating.md"
 DOC_ISSUER = 'ISSUER = "http://127.0.0.1:8080"'

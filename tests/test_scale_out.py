@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.harness import (
     INFO_SCOPE,
     NUMBER_SCOPE,

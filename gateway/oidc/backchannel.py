@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import httpx2
 
-from gateway.keys import SigningKeys
 from gateway.oidc.claims import subject
 from gateway.oidc.client_auth import ClientRegistry
+from gateway.oidc.keys import SigningKeys
+from gateway.oidc.session import SsoSession
 from gateway.oidc.token import sign
-from gateway.session import SsoSession
 from gateway.settings import ClientSettings, Settings
 
 log = logging.getLogger("portvakt.logout")

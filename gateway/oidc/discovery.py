@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.keys import SIGNING_ALGORITHM
 from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ASSERTION_ALGORITHMS
+from gateway.oidc.keys import SIGNING_ALGORITHM
 from gateway.ui.pages import LOCALES
 from providers.base import Provider
 

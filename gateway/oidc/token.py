@@ -17,12 +17,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.audit import Audit
-from gateway.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.claims import released_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
-from gateway.rate_limit import RateLimiter
+from gateway.oidc.keys import SIGNING_ALGORITHM, SigningKeys
+from gateway.ops.audit import Audit
+from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity
 

@@ -11,10 +11,10 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.keys import SigningKeys
 from gateway.oidc.claims import released_claims
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AccessGrant
+from gateway.oidc.keys import SigningKeys
 from gateway.oidc.token import FORM_FIELDS, NO_STORE, sign
 from gateway.settings import Settings
 from providers.base import Identity, Store

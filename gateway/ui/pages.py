@@ -25,7 +25,9 @@ DEFAULT_LOCALE = "sv"
 LANGUAGE_NAMES = {"sv": "Svenska", "en": "English"}
 LANGUAGE_COOKIE = "pv_lang"
 UI_DIR = Path(__file__).parent
-PROVIDER_TEMPLATES = Path(providers.__file__).parent / "templates"
+# Each provider package keeps its pages in its own templates/ folder (providers/templates holds
+# the single-module providers'); a new provider type's are found without naming it here.
+PROVIDER_TEMPLATES = sorted(Path(providers.__file__).parent.glob("**/templates"))
 
 
 def load_translations(locale: str) -> gettext.NullTranslations:
@@ -92,7 +94,7 @@ class PageRenderer:
         loader = jinja2.ChoiceLoader(
             [
                 jinja2.FileSystemLoader(UI_DIR / "templates"),
-                jinja2.FileSystemLoader(PROVIDER_TEMPLATES),
+                *(jinja2.FileSystemLoader(folder) for folder in PROVIDER_TEMPLATES),
             ]
         )
         self._environments: dict[str, jinja2.Environment] = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from gateway.defaults import simulated_bankid
+from gateway.demo.defaults import simulated_bankid
 from tests.browser.citizen import CHROMIUM_FLAGS, Citizen, chromium_executable
 from tests.harness import LiveGateway, base_settings, free_port
 

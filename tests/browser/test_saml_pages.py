@@ -14,8 +14,8 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.citizen import Citizen
 from tests.browser.conftest import DEMO_RP_SECRET
+from tests.doubles.saml_idp import LOA3, FakeIdP, SpView, aggregate, make_key_pair
 from tests.harness import LiveGateway, ServedApp, base_settings, free_port
-from tests.saml_idp import LOA3, FakeIdP, SpView, aggregate, make_key_pair
 
 
 @dataclass

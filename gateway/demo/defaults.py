@@ -1,0 +1,64 @@
+"""The embedded defaults of `portvakt serve` without --config: in-memory store, the sandbox
+provider, BankID against the bundled simulator, the demo e-service clients and the demo relying
+party at /demo/."""
+
+from __future__ import annotations
+
+import secrets
+
+from gateway.demo.app import BACKCHANNEL_LOGOUT_PATH
+from gateway.settings import Settings, settings_from_data
+
+DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/callback"]
+DEMO_RP_CLIENT_ID = "demo-rp"
+# Fixed so that a test person keeps the same `sub` across restarts of the demo; never in production.
+DEMO_SUBJECT_SALT = "portvakt-demo-subject-salt-not-secret"
+BANKID_SIMULATOR_PATH = "/bankid-simulator"
+
+
+def simulated_bankid(issuer: str) -> dict[str, object]:
+    """The real BankID provider, pointed at the simulator that `demo: true` mounts."""
+    return {
+        "type": "bankid",
+        "url": f"{issuer}{BANKID_SIMULATOR_PATH}/rp/v6.0",
+        "launch_url": f"{issuer}{BANKID_SIMULATOR_PATH}/phone",
+        "display": {"sv": "BankID (test)", "en": "BankID (test)"},
+        "hint": {
+            "sv": "BankID-simulator: QR-kod och ”den här enheten” som i verkligheten",
+            "en": "BankID simulator: QR code and “this device” as in real life",
+        },
+    }
+
+
+def demo_settings(issuer: str) -> Settings:
+    return settings_from_data(
+        {
+            "issuer": issuer,
+            "environment": "test",
+            "demo": True,
+            "subject_salt": DEMO_SUBJECT_SALT,
+            "providers": {"sandbox": {"type": "sandbox"}, "bankid": simulated_bankid(issuer)},
+            "clients": [
+                {
+                    "client_id": "demo",
+                    "client_secret": "demo-secret",
+                    "redirect_uris": DEMO_REDIRECT_URIS,
+                    "display": {"sv": "Demotjänst", "en": "Demo service"},
+                },
+                {
+                    "client_id": "demo-spa",
+                    "redirect_uris": DEMO_REDIRECT_URIS,
+                    "display": {"sv": "Demotjänst (webbapp)", "en": "Demo service (web app)"},
+                },
+                {
+                    "client_id": DEMO_RP_CLIENT_ID,
+                    "client_secret": secrets.token_urlsafe(24),
+                    "redirect_uris": [f"{issuer}/demo/callback"],
+                    "post_logout_redirect_uris": [f"{issuer}/demo/"],
+                    "backchannel_logout_uri": f"{issuer}/demo{BACKCHANNEL_LOGOUT_PATH}",
+                    "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
+                },
+            ],
+        },
+        source="built-in demo settings",
+    )

@@ -1,0 +1,419 @@
+"""The pending login: created by /authorize, handed to a provider, completed with an Identity.
+
+A pending login is one store record (`login:<id>`) that lives `login_ttl_seconds`. It belongs to
+the browser that started it; the upstream's answer may arrive without that browser's cookie (a
+cross-site SAML POST), and then the identity is parked in the record until the browser comes
+back to /login/<id>/resume. Completing takes the record atomically, so a login completes once,
+and only after its code is written (take-after-write): an instance that dies while finishing
+leaves the login, and the provider's transaction, for the citizen's retry on another instance.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oidc.core.errors import LoginRequiredError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.login.browser import BrowserBinding
+from gateway.login.upstream_health import UpstreamHealth, provider_problem
+from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
+from gateway.oidc.backchannel import BackchannelLogout
+from gateway.oidc.client_auth import ClientRegistry
+from gateway.oidc.codes import AuthorizationCodes
+from gateway.oidc.session import Sessions, SsoSession
+from gateway.ops.audit import Audit
+from gateway.ops.client_ip import client_ip
+from gateway.ops.metrics import Metrics
+from gateway.ops.rate_limit import RateLimiter
+from gateway.settings import ClientSettings, Settings
+from gateway.ui.pages import PageRenderer, negotiate_locale
+from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
+from providers.base import (
+    FormRejected,
+    Identity,
+    LoginContext,
+    LoginStateLost,
+    NotFinishedYet,
+    Provider,
+    ProviderError,
+    ProviderUnavailable,
+    Store,
+    StoreWrite,
+    UnmetAssurance,
+)
+from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+from providers.records import StoreRecord, login_key
+
+AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
+
+
+class LoginNotFound(Exception):
+    """The pending login expired, was completed already, or never existed."""
+
+
+class WrongBrowser(ProviderError):
+    reason = "wrong_browser"
+
+
+@dataclass(frozen=True)
+class PendingLogin(StoreRecord):
+    TUPLE_FIELDS = ("scopes", "prompt", "acr_values")
+
+    id: str
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    nonce: str | None
+    scopes: tuple[str, ...]
+    code_challenge: str | None
+    prompt: tuple[str, ...]
+    max_age: int | None
+    acr_values: tuple[str, ...]
+    claims: dict[str, dict[str, Any]]
+    ui_locales: str | None
+    login_hint: str | None
+    authn_provider: str | None
+    browser: str
+    created_at: int
+    provider: str | None = None
+    identity: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class WayBack:
+    """The redirect that answers an abandoned login with an error, and whose login it was."""
+
+    url: str
+    client_id: str
+
+
+class LoginFlow:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clients: ClientRegistry,
+        providers: Mapping[str, Provider],
+        pages: PageRenderer,
+        browsers: BrowserBinding,
+        sessions: Sessions,
+        backchannel: BackchannelLogout,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        audit: Audit,
+        health: dict[str, UpstreamHealth],
+        codes: AuthorizationCodes,
+    ) -> None:
+        self._codes = codes
+        self._health = health
+        self._audit = audit
+        self._metrics = metrics
+        self._limiter = limiter
+        self._sessions = sessions
+        self._backchannel = backchannel
+        self._settings = settings
+        self._store = store
+        self._clients = clients
+        self._providers = providers
+        self._pages = pages
+        self._browsers = browsers
+
+    async def begin(
+        self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
+    ) -> Response:
+        eligible = self.eligible_providers(auth.client, auth.acr_values)
+        if not eligible:
+            raise UnmetAuthenticationRequirementsError(
+                "no e-ID provider available to this client can deliver the requested acr_values"
+            )
+        browser, is_new = self._browsers.ensure_browser_id(request)
+        selected = _preselected(eligible, authn_provider)
+        self._audit.event("login_started", client=auth.client.client_id)
+        login = PendingLogin(
+            id=secrets.token_urlsafe(24),
+            client_id=auth.client.client_id,
+            redirect_uri=auth.redirect_uri,
+            state=auth.state,
+            nonce=auth.nonce,
+            scopes=auth.scopes,
+            code_challenge=auth.code_challenge,
+            prompt=tuple(sorted(auth.prompt)),
+            max_age=auth.max_age,
+            acr_values=auth.acr_values,
+            claims=auth.claims,
+            ui_locales=auth.ui_locales,
+            login_hint=auth.login_hint,
+            authn_provider=authn_provider,
+            browser=browser,
+            created_at=int(time.time()),
+            provider=selected.name if selected else None,
+        )
+        session = await self._sessions.current(request)
+        if session is not None and _reusable(session, auth, eligible, authn_provider):
+            response = await self._silent_login(login, session)
+        elif "none" in auth.prompt:
+            raise LoginRequiredError("no session this e-service may use; the citizen must log in")
+        else:
+            await self._save(login)  # with the provider already set, _start writes nothing more
+            response = await self._proceed(request, login, eligible)
+        if is_new:
+            self._browsers.set_cookie(response, browser)
+        remember(response, LAST_SERVICE_COOKIE, login.client_id, self._settings.secure_cookies)
+        return response
+
+    def eligible_providers(
+        self, client: ClientSettings, acr_values: tuple[str, ...]
+    ) -> list[Provider]:
+        names = client.providers if client.providers is not None else list(self._providers)
+        candidates = [self._providers[name] for name in names]
+        if not acr_values:
+            return candidates
+        return [p for p in candidates if p.loa & set(acr_values)]
+
+    async def show(self, request: Request, login_id: str) -> Response:
+        """GET /login/<id>: the chooser again (back button, language switch)."""
+        login = await self._load_for_browser(request, login_id)
+        return await self._proceed(request, login, self._eligible_for(login))
+
+    async def choose(self, request: Request, login_id: str) -> Response:
+        """POST /login/<id>: the citizen picked a provider on the chooser."""
+        form = await request.form(max_files=0, max_fields=8)
+        if not self._browsers.verify(request, login_id, str(form.get("csrf", ""))):
+            raise FormRejected("chooser", login_id, "chooser form failed its CSRF check")
+        login = await self._load_for_browser(request, login_id)
+        chosen = str(form.get("provider", ""))
+        provider = next((p for p in self._eligible_for(login) if p.name == chosen), None)
+        if provider is None:
+            return self._chooser(request, login, self._eligible_for(login), status_code=400)
+        response = await self._start(request, login, provider)
+        remember(response, LAST_EID_COOKIE, provider.name, self._settings.secure_cookies)
+        return response
+
+    async def finish(self, request: Request, provider: Provider) -> Response:
+        """The provider's callback: it verifies its upstream's answer, we complete the login.
+        Safe to repeat until the code is written: nothing is taken before that."""
+        try:
+            login_id, identity = await provider.finish(request)
+        except NotFinishedYet as early:  # an early visit must not end the citizen's login
+            return RedirectResponse(early.url, status_code=303)
+        login = await self._load(login_id)
+        if login.provider != provider.name or identity.provider != provider.name:
+            raise LoginStateLost(provider.name, None, "answer from another provider than chosen")
+        browser = self._browsers.browser_id(request)
+        if browser is None:
+            parked = replace(login, identity=identity.to_dict())
+            await self._save(parked)
+            return RedirectResponse(self._url(f"/login/{login.id}/resume"), status_code=303)
+        return await self._complete(request, login, identity, browser)
+
+    async def resume(self, request: Request, login_id: str) -> Response:
+        login = await self._load(login_id)
+        if login.identity is None:  # an early or stray visit must not end the citizen's login
+            raise LoginStateLost("gateway", None, "nothing to resume yet")
+        identity = Identity.from_dict(login.identity)
+        return await self._complete(request, login, identity, self._browsers.browser_id(request))
+
+    async def cancel(self, request: Request, login_id: str) -> Response:
+        login = await self._load_for_browser(request, login_id)
+        back = await self.abandon(login.id, "access_denied", "the citizen cancelled the login")
+        if back is None:
+            raise LoginNotFound(login_id)
+        return RedirectResponse(back.url, status_code=303)
+
+    async def abandon(self, login_id: str, error: str, description: str) -> WayBack | None:
+        """End a pending login with an error; the way back to the client with that answer."""
+        raw = await self._store.take(login_key("login", login_id))
+        if raw is None:
+            return None
+        login = PendingLogin.loads(raw)
+        url = self.client_redirect(
+            login.redirect_uri,
+            {"error": error, "error_description": description, "state": login.state},
+        )
+        return WayBack(url, login.client_id)
+
+    def client_redirect(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
+        """RFC 9207: every authorization response carries `iss`."""
+        values = [(k, v) for k, v in params.items() if v is not None]
+        return str(add_params_to_uri(redirect_uri, [*values, ("iss", self._settings.issuer)]))
+
+    async def _complete(
+        self, request: Request, login: PendingLogin, identity: Identity, browser: str | None
+    ) -> Response:
+        if browser != login.browser:
+            raise WrongBrowser(identity.provider, login.id, "finished in another browser")
+        if login.acr_values and identity.loa not in login.acr_values:
+            raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
+        client = self._clients.get(login.client_id)
+        if client is None or not client.sso:
+            return await self._issue_code(login, identity, None, consume=True)
+        existing = await self._sessions.current(request)
+        session, to_end = self._sessions.after_login(existing, identity, login.client_id)
+        response = await self._issue_code(login, identity, session.sid, consume=True)
+        # Only the instance whose code won the login touches the sessions.
+        replaced = await self._sessions.end(to_end) if to_end is not None else None
+        session_keys = getattr(self._providers.get(identity.provider), "session_keys", None)
+        upstream_keys = session_keys(identity) if session_keys is not None else []
+        await self._store.put_many(
+            self._sessions.records(session, identity.provider, upstream_keys)
+        )
+        if replaced is not None:  # another person logged in on this browser
+            self._backchannel.notify(replaced, except_client=None)
+        self._sessions.set_cookie(response, session)
+        return response
+
+    async def _silent_login(self, login: PendingLogin, session: SsoSession) -> Response:
+        """Single sign-on: the session's identity answers this e-service without a provider."""
+        session = self._sessions.add_client(session, login.client_id)
+        records = self._sessions.records(session)
+        return await self._issue_code(login, session.person, session.sid, records)
+
+    async def _issue_code(
+        self,
+        login: PendingLogin,
+        identity: Identity,
+        sid: str | None,
+        session_records: Sequence[StoreWrite] = (),
+        consume: bool = False,
+    ) -> Response:
+        """The code, written before the pending login is taken (`consume`): of two instances
+        finishing one login, the one whose take fails withdraws its code."""
+        client = self._clients.get(login.client_id)
+        if client is None:  # unregistered while the citizen logged in: nowhere to send a code
+            raise LoginNotFound(login.id)
+        consuming = login_key("login", login.id) if consume else None
+        code = await self._codes.issue(client, login, identity, sid, session_records, consuming)
+        if code is None:
+            raise LoginNotFound(login.id)
+        self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
+        who = self._audit.person(identity, login.client_id)
+        self._audit.event(
+            "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
+        )
+        self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
+        location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
+        return RedirectResponse(location, status_code=303)
+
+    async def _proceed(
+        self, request: Request, login: PendingLogin, eligible: list[Provider]
+    ) -> Response:
+        selected = _preselected(eligible, login.authn_provider)
+        if selected is not None:
+            return await self._start(request, login, selected)
+        return self._chooser(request, login, eligible)
+
+    async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
+        await self._limiter.provider_start(request, login.id, login.browser)
+        problem = provider_problem(provider, self._health)
+        if problem:  # fail now rather than make the citizen wait out the upstream's timeout
+            raise ProviderUnavailable(provider.name, login.id, problem)
+        self._metrics.logins_started.labels(provider.name).inc()
+        self._audit.event("provider_chosen", client=login.client_id, provider=provider.name)
+        if login.provider != provider.name:
+            login = replace(login, provider=provider.name)
+            await self._save(login)
+        client = self._clients.get(login.client_id)
+        context = LoginContext(
+            login_id=login.id,
+            client_id=login.client_id,
+            client_display=client.display if client else {},
+            requested_loa=login.acr_values,
+            locale=negotiate_locale(request, login.ui_locales),
+            client_ip=client_ip(request, self._settings.trusted_proxies),
+            identity_hint=_identity_hint(login.login_hint),
+            force_authn="login" in login.prompt or login.max_age is not None,
+        )
+        request.state.preferred_locale = login.ui_locales
+        return await provider.start(request, context)
+
+    def _chooser(
+        self,
+        request: Request,
+        login: PendingLogin,
+        eligible: list[Provider],
+        status_code: int = 200,
+    ) -> Response:
+        request.state.preferred_locale = login.ui_locales
+        last_used = recall(request, LAST_EID_COOKIE)
+        ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
+        context = {
+            "login_id": login.id,
+            "providers": ordered,
+            "last_used": last_used,
+            "unavailable": {p.name for p in ordered if provider_problem(p, self._health)},
+            "client_id": login.client_id,
+            "csrf": self._browsers.token(request, login.id),
+            "action": self._url(f"/login/{login.id}"),
+            "page_url": self._url(f"/login/{login.id}"),
+            "cancel_url": self._url(f"/login/{login.id}/cancel"),
+        }
+        return self._pages.render(request, "chooser.html", context, status_code, login.ui_locales)
+
+    def _eligible_for(self, login: PendingLogin) -> list[Provider]:
+        client = self._clients.get(login.client_id)
+        return self.eligible_providers(client, login.acr_values) if client else []
+
+    async def _load_for_browser(self, request: Request, login_id: str) -> PendingLogin:
+        raw = await self._store.get(login_key("login", login_id))
+        if raw is None:
+            raise LoginNotFound(login_id)
+        login = PendingLogin.loads(raw)
+        if self._browsers.browser_id(request) != login.browser:
+            raise WrongBrowser("gateway", None, "login belongs to another browser")
+        return login
+
+    async def _load(self, login_id: str) -> PendingLogin:
+        raw = await self._store.get(login_key("login", login_id))
+        if raw is None:
+            raise LoginNotFound(login_id)
+        return PendingLogin.loads(raw)
+
+    async def _save(self, login: PendingLogin) -> None:
+        remaining = self._settings.login_ttl_seconds - (int(time.time()) - login.created_at)
+        if remaining <= 0:
+            raise LoginNotFound(login.id)
+        await self._store.put(login_key("login", login.id), login.dumps(), remaining)
+
+    def _url(self, path: str) -> str:
+        return f"{self._settings.issuer}{path}"
+
+
+def _reusable(
+    session: SsoSession,
+    auth: AuthorizationRequest,
+    eligible: list[Provider],
+    authn_provider: str | None,
+) -> bool:
+    """OIDC Core §3.1.2.1: the session answers silently only if it meets this very request."""
+    identity = session.person
+    return (
+        auth.client.sso
+        and "login" not in auth.prompt
+        and identity.provider in {provider.name for provider in eligible}
+        and (not auth.acr_values or identity.loa in auth.acr_values)
+        and authn_provider in (None, identity.provider)
+        and (auth.max_age is None or time.time() - identity.auth_time <= auth.max_age)
+    )
+
+
+def _preselected(eligible: list[Provider], authn_provider: str | None) -> Provider | None:
+    """The chooser is skipped when only one provider qualifies or the client named one."""
+    named = next((p for p in eligible if p.name == authn_provider), None)
+    return named or (eligible[0] if len(eligible) == 1 else None)
+
+
+def _identity_hint(login_hint: str | None) -> str | None:
+    """A login_hint that is a valid identity number pre-fills or selects the person upstream."""
+    if not login_hint:
+        return None
+    try:
+        return parse_identity_number(login_hint).digits
+    except InvalidIdentityNumber:
+        return None

@@ -1,0 +1,83 @@
+"""Rate limits held in the store, so they hold across every instance: a fixed one-minute
+window per (limit, key), counted with INCR (+ EXPIRE NX); a request under several limits counts
+them all in one round trip.
+
+Addresses are counted generously (see `RateLimitSettings`), IPv6 per /64 (what one household
+or phone is given), IPv4 per address; browsers and pending logins tightly."""
+
+from __future__ import annotations
+
+import time
+from ipaddress import IPv6Address, IPv6Network, ip_address
+
+from starlette.requests import Request
+
+from gateway.ops.client_ip import client_ip
+from gateway.settings import Settings
+from providers.base import Store
+
+WINDOW_SECONDS = 60
+
+
+class RateLimited(Exception):
+    def __init__(self, bucket: str, retry_after: int) -> None:
+        super().__init__(f"rate limit {bucket} exceeded")
+        self.bucket = bucket
+        self.retry_after = retry_after
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._limits = settings.rate_limits
+        self._proxies = settings.trusted_proxies
+        self._store = store
+
+    async def authorize(self, request: Request) -> None:
+        limit = self._limits.authorize_per_ip_per_minute
+        await self._count(("authorize-ip", self._address(request), limit))
+
+    async def token(self, request: Request, client_id: str) -> None:
+        await self._count(
+            ("token-ip", self._address(request), self._limits.token_per_ip_per_minute),
+            ("token-client", client_id, self._limits.token_per_client_per_minute),
+        )
+
+    async def provider_start(self, request: Request, login_id: str, browser: str) -> None:
+        """Each upstream start (a BankID order, a SAML request) costs: limited per address,
+        per browser and per pending login."""
+        limits = self._limits
+        await self._count(
+            ("start-ip", self._address(request), limits.provider_starts_per_ip_per_minute),
+            ("start-browser", browser, limits.provider_starts_per_browser_per_minute),
+            ("start-login", login_id, limits.provider_starts_per_login_per_minute),
+        )
+
+    def _address(self, request: Request) -> str:
+        return counted_address(client_ip(request, self._proxies))
+
+    async def _count(self, *limits: tuple[str, str, int]) -> None:
+        """(bucket, key, limit) each; a limit of 0 is off. The first limit exceeded is raised."""
+        active = [(bucket, key, limit) for bucket, key, limit in limits if limit > 0]
+        if not active:
+            return
+        now = int(time.time())
+        window = now // WINDOW_SECONDS
+        keys = [f"rl:{bucket}:{key}:{window}" for bucket, key, _ in active]
+        counts = await self._store.count(keys, WINDOW_SECONDS)
+        for (bucket, _, limit), count in zip(active, counts, strict=True):
+            if count > limit:
+                raise RateLimited(bucket, WINDOW_SECONDS - now % WINDOW_SECONDS)
+
+
+def counted_address(address: str) -> str:
+    """The key an address is counted under: an IPv6 address's /64, an IPv4 address (also one
+    written IPv4-mapped) itself."""
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

@@ -1,0 +1,478 @@
+"""A simulator of BankID's RP API **v6.0** (developers.bankid.com, OpenAPI auth-sign 6.1.9; path
+/rp/v6.0), for tests and local development only; shared/reference/bankid-rp-v6.md §11 lists what
+it reproduces. It aims to be as strict as the real service: whatever v6.0 refuses (unknown or v5.1
+parameters, wrong types, empty or too long texts, non-ASCII digits; see
+bankid_simulator_requests.py) it refuses with 400 `invalidParameters`, and its own pages and API
+never answer 5xx.
+
+A Starlette app: `/rp/v6.0/{auth,sign,phone/auth,phone/sign,collect,cancel}` (POST only) with
+BankID's JSON and error codes, plus a "phone" page where a person plays the BankID app: scan the
+QR by its payload, or take the autostart token, then identify or cancel. Only an order the app
+has picked up can be identified or cancelled; an order started on the same device returns to
+its `returnUrl` when it ends, as the real app does. No app in time ends in `startFailed`, an
+app that never finishes in `expiredTransaction` (`user_timeout`: the real figure is not
+documented in our sources, so our choice). It knows nothing of TLS: the tests serve it with
+uvicorn over mutual TLS, the local demo mounts it over plain HTTP. Simulated citizens can also
+act automatically, driven by the RP's /collect calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from providers.bankid.simulator_requests import ApiError, checked_phone, checked_start
+
+API_VERSION = "6.0"
+API_PREFIX = "/rp/v6.0"
+COMPLETE_COLLECTABLE_SECONDS = 180
+FAILED_COLLECTABLE_SECONDS = 300
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all but POST: 405
+QR_TIME = re.compile(r"[0-9]{1,9}")  # ASCII only, unlike str.isdigit() ("²")
+APP_TITLE = "Simulated BankID app — TEST"
+LOGIN_TAB = "Go back to the login tab."
+BROWSER_BACK = "Switch back to your browser and the e-service's login page."
+ERROR_STATUS = {
+    "alreadyInProgress": 400,
+    "invalidParameters": 400,
+    "unauthorized": 401,
+    "notFound": 404,
+    "methodNotAllowed": 405,
+    "requestTimeout": 408,
+    "unsupportedMediaType": 415,
+    "tooManyRequests": 429,
+    "internalError": 500,
+    "maintenance": 503,
+}
+TEST_PERSONS = (
+    ("199908072391", "Erik", "Provsson"),
+    ("196408233234", "Ingrid", "Testsson"),
+    ("200002292399", "Maja", "Skottdagsson"),
+    ("201801012392", "Nils", "Exempelsson"),
+)
+
+
+@dataclass
+class UserBehaviour:
+    """What the simulated citizen does with new orders, driven by the RP's /collect calls."""
+
+    action: Literal[
+        "approve", "cancel", "ignore", "certificate_error", "expire", "unknown_hint"
+    ] = "approve"
+    via: Literal["qr", "autostart"] = "qr"
+    personal_number: str = "199908072391"
+    given_name: str = "Erik"
+    surname: str = "Provsson"
+    starts_on_collect: int = 1
+    acts_on_collect: int = 2
+    mrtd_passes: bool = True
+
+
+@dataclass
+class Order:
+    order_ref: str
+    auto_start_token: str
+    qr_start_token: str
+    qr_start_secret: str
+    end_user_ip: str
+    requirement: dict[str, Any]
+    user_visible_data: str | None
+    return_url: str | None
+    created_at: float
+    status: Literal["pending", "failed", "complete"] = "pending"
+    hint_code: str | None = "outstandingTransaction"
+    started_via: str | None = None
+    started_at: float | None = None
+    collects: int = 0
+    collected_final: bool = False
+    cancelled_by_rp: bool = False
+    completion: dict[str, Any] | None = None
+    behaviour: UserBehaviour | None = None
+    finished_at: float | None = None
+
+
+class SimulatorError(Exception):
+    pass
+
+
+def _error(code: str, details: str) -> JSONResponse:
+    return JSONResponse({"errorCode": code, "details": details}, ERROR_STATUS.get(code, 400))
+
+
+class BankIDSimulator:
+    def __init__(
+        self,
+        *,
+        start_timeout: float = 30.0,
+        user_timeout: float = 180.0,
+        qr_max_age: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+        mount_path: str = "",
+    ) -> None:
+        self.start_timeout = start_timeout
+        self.user_timeout = user_timeout
+        self.qr_max_age = qr_max_age
+        self.clock = clock
+        self.mount_path = mount_path
+        self.orders: dict[str, Order] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._behaviour: UserBehaviour | None = None
+        self._failures: dict[str, list[str]] = {}
+        self.app = Starlette(
+            routes=[
+                Route(API_PREFIX + "/{path:path}", self._api, methods=ANY_METHOD),
+                Route("/phone", self._phone_page),
+                Route("/phone/approve", self._phone_approve, methods=["POST"]),
+                Route("/phone/cancel", self._phone_cancel, methods=["POST"]),
+            ]
+        )
+
+    # -- controls for tests and the phone page ---------------------------------------------
+
+    def behave(self, behaviour: UserBehaviour | None) -> None:
+        self._behaviour = behaviour
+
+    def fail_next(self, path: str, error_code: str, times: int = 1) -> None:
+        self._failures[path] = [error_code] * times
+
+    def collect_count(self, order_ref: str | None = None) -> int:
+        return sum(
+            1
+            for path, body in self.calls
+            if path == "collect" and order_ref in (None, body.get("orderRef"))
+        )
+
+    @staticmethod
+    def qr_auth_code(qr_start_secret: str, qr_time: int) -> str:
+        key = qr_start_secret.encode("ascii")
+        return hmac.new(key, str(qr_time).encode("ascii"), hashlib.sha256).hexdigest()
+
+    def scan_qr(self, payload: str) -> Order:
+        parts = payload.split(".")
+        if len(parts) != 4 or parts[0] != "bankid" or not QR_TIME.fullmatch(parts[2]):
+            raise SimulatorError("not a BankID QR code")
+        _, token, qr_time_text, code = parts
+        order = next((o for o in self.orders.values() if o.qr_start_token == token), None)
+        if order is None:
+            raise SimulatorError("unknown QR code")
+        qr_time = int(qr_time_text)
+        if not hmac.compare_digest(self.qr_auth_code(order.qr_start_secret, qr_time), code):
+            raise SimulatorError("the QR code's authentication code is wrong")
+        age = self.clock() - order.created_at
+        if qr_time > age + 1:
+            raise SimulatorError("the QR code is from the future")
+        if age - qr_time > self.qr_max_age:
+            raise SimulatorError("the QR code is too old")
+        return self._start(order, "qr")
+
+    def start_app(self, auto_start_token: str) -> Order:
+        order = next(
+            (o for o in self.orders.values() if o.auto_start_token == auto_start_token), None
+        )
+        if order is None:
+            raise SimulatorError("unknown autostart token")
+        return self._start(order, "autostart")
+
+    def approve(
+        self,
+        order_ref: str,
+        personal_number: str = "199908072391",
+        given_name: str = "Erik",
+        surname: str = "Provsson",
+        mrtd_passes: bool = True,
+    ) -> None:
+        order = self._in_app(order_ref)
+        required = order.requirement.get("personalNumber")
+        if required and required != personal_number:
+            raise SimulatorError("this order is for another person")
+        completion: dict[str, Any] = {
+            "user": {
+                "personalNumber": personal_number,
+                "name": f"{given_name} {surname}",
+                "givenName": given_name,
+                "surname": surname,
+            },
+            "device": {"ipAddress": order.end_user_ip, "uhi": "OZvYM9VvyiAmG7NA5jU5zqGcVpo="},
+            "bankIdIssueDate": "2024-01-15",
+            "signature": base64.b64encode(
+                f"<Signature><pn>{personal_number}</pn><order>{order_ref}</order></Signature>".encode()
+            ).decode(),
+            "ocspResponse": base64.b64encode(b"simulated OCSP response").decode(),
+        }
+        if order.requirement.get("mrtd"):
+            completion["stepUp"] = {"mrtd": mrtd_passes}
+        self._finish(order, "complete", None, completion)
+
+    def cancel_in_app(self, order_ref: str) -> None:
+        self._finish(self._in_app(order_ref), "failed", "userCancel")
+
+    # -- API --------------------------------------------------------------------------------
+
+    async def _api(self, request: Request) -> Response:
+        path = request.path_params["path"]
+        if path not in ("auth", "sign", "phone/auth", "phone/sign", "collect", "cancel"):
+            return _error("notFound", f"no such path: {path}")
+        if request.method != "POST":
+            return _error("methodNotAllowed", "only POST")
+        if request.headers.get("content-type", "") != "application/json":
+            return _error("unsupportedMediaType", "Content-Type must be application/json")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self.calls.append((path, body if isinstance(body, dict) else {}))
+        if not isinstance(body, dict):
+            return _error("invalidParameters", "the body must be a JSON object")
+        queued = self._failures.get(path)
+        if queued:
+            return _error(queued.pop(0), "simulated failure")
+        try:
+            if path in ("auth", "sign"):
+                return JSONResponse(self._start_order(body, sign=path == "sign"))
+            if path.startswith("phone/"):
+                return JSONResponse(self._phone_order(body, sign=path == "phone/sign"))
+            if path == "collect":
+                return JSONResponse(self._collect(body))
+            self._cancel(body)
+            return JSONResponse({})
+        except ApiError as error:
+            return _error(error.code, error.details)
+
+    def _start_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
+        checked = checked_start(body, sign)
+        order = self._new_order(
+            checked.end_user_ip,
+            checked.requirement,
+            checked.user_visible_data,
+            checked.return_url,
+        )
+        return {
+            "orderRef": order.order_ref,
+            "autoStartToken": order.auto_start_token,
+            "qrStartToken": order.qr_start_token,
+            "qrStartSecret": order.qr_start_secret,
+        }
+
+    def _new_order(
+        self,
+        end_user_ip: str,
+        requirement: dict[str, Any],
+        visible: str | None,
+        return_url: str | None,
+    ) -> Order:
+        number = requirement.get("personalNumber")
+        if number:
+            running = [
+                o
+                for o in self.orders.values()
+                if o.status == "pending" and o.requirement.get("personalNumber") == number
+            ]
+            if running:
+                for order in running:
+                    self._finish(order, "failed", "cancelled")
+                raise ApiError("alreadyInProgress", "an order for this person is in progress")
+        order = Order(
+            order_ref=str(uuid.uuid4()),
+            auto_start_token=str(uuid.uuid4()),
+            qr_start_token=str(uuid.uuid4()),
+            qr_start_secret=str(uuid.uuid4()),
+            end_user_ip=end_user_ip,
+            requirement=requirement,
+            user_visible_data=visible,
+            return_url=return_url,
+            created_at=self.clock(),
+            behaviour=self._behaviour,
+        )
+        self.orders[order.order_ref] = order
+        return order
+
+    def _phone_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
+        _, requirement, visible = checked_phone(body, sign)
+        return {"orderRef": self._new_order("127.0.0.1", requirement, visible, None).order_ref}
+
+    def _collect(self, body: dict[str, Any]) -> dict[str, Any]:
+        order = self.orders.get(str(body.get("orderRef", "")))
+        if order is None or order.collected_final or order.cancelled_by_rp:
+            raise ApiError("invalidParameters", "no such order, or it was already collected")
+        now = self.clock()
+        if order.finished_at is not None:
+            window = (
+                COMPLETE_COLLECTABLE_SECONDS
+                if order.status == "complete"
+                else FAILED_COLLECTABLE_SECONDS
+            )
+            if now - order.finished_at > window:
+                raise ApiError("invalidParameters", "the order is too old to collect")
+        order.collects += 1
+        self._act(order)
+        self._time_out(order, now)
+        answer: dict[str, Any] = {"orderRef": order.order_ref, "status": order.status}
+        if order.status == "complete":
+            answer["completionData"] = order.completion
+            order.collected_final = True
+        else:
+            answer["hintCode"] = order.hint_code
+            order.collected_final = order.status == "failed"
+        return answer
+
+    def _act(self, order: Order) -> None:
+        behaviour = order.behaviour
+        if behaviour is None or order.status != "pending":
+            return
+        if order.collects == behaviour.starts_on_collect and behaviour.action != "ignore":
+            if behaviour.via == "qr":
+                qr_time = max(0, int(self.clock() - order.created_at))
+                code = self.qr_auth_code(order.qr_start_secret, qr_time)
+                self.scan_qr(f"bankid.{order.qr_start_token}.{qr_time}.{code}")
+            else:
+                self.start_app(order.auto_start_token)
+        if order.collects != behaviour.acts_on_collect or order.started_via is None:
+            return
+        if behaviour.action == "approve":
+            self.approve(
+                order.order_ref,
+                behaviour.personal_number,
+                behaviour.given_name,
+                behaviour.surname,
+                behaviour.mrtd_passes,
+            )
+        elif behaviour.action == "cancel":
+            self._finish(order, "failed", "userCancel")
+        elif behaviour.action == "certificate_error":
+            self._finish(order, "failed", "certificateErr")
+        elif behaviour.action == "expire":
+            self._finish(order, "failed", "expiredTransaction")
+        elif behaviour.action == "unknown_hint":
+            order.hint_code = "someNewHint"
+
+    def _cancel(self, body: dict[str, Any]) -> None:
+        order = self.orders.get(str(body.get("orderRef", "")))
+        if order is None or order.status != "pending":
+            raise ApiError("invalidParameters", "no such pending order")
+        self._finish(order, "failed", "userCancel")
+        order.cancelled_by_rp = True
+
+    def _start(self, order: Order, via: str) -> Order:
+        if order.status != "pending" or order.started_via is not None:
+            raise SimulatorError("this order has already been picked up or has ended")
+        order.started_via = via
+        order.started_at = self.clock()
+        order.hint_code = "userSign" if via == "qr" else "started"
+        return order
+
+    def _in_app(self, order_ref: str) -> Order:
+        """The pending order the app holds: only a scanned or autostarted order can be acted on."""
+        order = self.orders.get(order_ref)
+        if order is None or order.status != "pending":
+            raise SimulatorError("no such pending order")
+        if order.started_via is None:
+            raise SimulatorError("no BankID app has picked this order up (scan or autostart)")
+        return order
+
+    def _time_out(self, order: Order, now: float) -> None:
+        """§3.2: no app in time is startFailed; an app that never finishes, expiredTransaction."""
+        if order.status != "pending":
+            return
+        if order.started_at is None and now - order.created_at >= self.start_timeout:
+            self._finish(order, "failed", "startFailed")
+        elif order.started_at is not None and now - order.started_at >= self.user_timeout:
+            self._finish(order, "failed", "expiredTransaction")
+
+    def _finish(
+        self,
+        order: Order,
+        status: Literal["failed", "complete"],
+        hint: str | None,
+        completion: dict[str, Any] | None = None,
+    ) -> None:
+        order.status = status
+        order.hint_code = hint
+        order.completion = completion
+        order.finished_at = self.clock()
+
+    # -- the simulated phone ------------------------------------------------------------------
+
+    async def _phone_page(self, request: Request) -> Response:
+        qr = request.query_params.get("qr")
+        token = request.query_params.get("autostarttoken")
+        if qr is None and token is None:
+            return _page(
+                APP_TITLE,
+                "<p>Open this page from the gateway's BankID page: its link “scan with the "
+                "simulated BankID app” carries the current QR code, and “Open BankID on this "
+                "device” carries the autostart token.</p>",
+            )
+        try:
+            order = self.scan_qr(qr) if qr is not None else self.start_app(str(token))
+        except SimulatorError as error:
+            way_back = LOGIN_TAB if qr is not None else BROWSER_BACK
+            return _page(
+                APP_TITLE, f'<p class="error">{html.escape(str(error))}. {way_back}</p>', 400
+            )
+        text = html.escape(order.user_visible_data or "")
+        options = "".join(f'<option value="{n}">{g} {s} ({n})</option>' for n, g, s in TEST_PERSONS)
+        ref = html.escape(order.order_ref)
+        body = (
+            f"<p>The e-service asks: <strong>{text}</strong></p>"
+            f'<form method="post" action="{self.mount_path}/phone/approve">'
+            f'<input type="hidden" name="orderRef" value="{ref}">'
+            '<p><label for="person">Identify as</label> '
+            f'<select id="person" name="personal_number">{options}</select></p>'
+            '<p><button type="submit" class="button">Identify</button></p></form>'
+            f'<form method="post" action="{self.mount_path}/phone/cancel">'
+            f'<input type="hidden" name="orderRef" value="{ref}">'
+            '<p><button type="submit" class="button button-secondary">Cancel</button></p></form>'
+        )
+        return _page(APP_TITLE, body)
+
+    async def _phone_approve(self, request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=4)
+        order_ref = str(form.get("orderRef", ""))
+        number = str(form.get("personal_number", ""))
+        person = next((p for p in TEST_PERSONS if p[0] == number), TEST_PERSONS[0])
+        try:
+            self.approve(order_ref, *person)
+        except SimulatorError as error:
+            return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
+        return self._back_from_app(order_ref, "Identified — TEST", "Done.")
+
+    async def _phone_cancel(self, request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=4)
+        order_ref = str(form.get("orderRef", ""))
+        try:
+            self.cancel_in_app(order_ref)
+        except SimulatorError as error:
+            return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
+        return self._back_from_app(order_ref, "Cancelled — TEST", "You cancelled in the app.")
+
+    def _back_from_app(self, order_ref: str, title: str, outcome: str) -> Response:
+        """§2.1 returnUrl: an order started on this device returns to it when it ends; on
+        another device (QR) the citizen goes back to the login tab on the computer."""
+        order = self.orders[order_ref]
+        if order.started_via == "autostart" and order.return_url:
+            return RedirectResponse(order.return_url, status_code=303)
+        way_back = BROWSER_BACK if order.started_via == "autostart" else LOGIN_TAB
+        return _page(title, f"<p>{outcome} {way_back}</p>")
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{title}</title><link rel="stylesheet" href="/static/portvakt.css"></head>'
+        f'<body><main class="wrap" id="main"><h1>{title}</h1>{body}</main></body></html>',
+        status_code=status,
+    )

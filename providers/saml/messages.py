@@ -1,0 +1,165 @@
+"""The SAML messages we send, and the two bindings that carry them (SAML Bindings §3.4, §3.5).
+
+AuthnRequest per Sweden Connect profile §5: Destination, our HTTP-POST ACS, ForceAuthn set
+explicitly, RequestedAuthnContext with Comparison="exact" listing every acceptable LoA, and the
+PrincipalSelection extension when the e-service named the person. LogoutRequest/LogoutResponse
+for single logout. Element order follows the schema: Issuer, Signature, Extensions, Subject,
+NameIDPolicy, RequestedAuthnContext.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import zlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from lxml import etree
+
+from providers.saml.xml import NS, RSA_SHA256, KeyPair, tag
+
+PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+REDIRECT_SIZE_LIMIT = 64 * 1024
+
+
+def new_id() -> str:
+    """xs:ID must not start with a digit."""
+    return f"_{secrets.token_hex(16)}"
+
+
+def instant(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _element(name: str, parent: etree._Element | None = None, **attributes: str) -> etree._Element:
+    prefix, local = name.split(":")
+    nsmap = {p: NS[p] for p in ("samlp", "saml")} if parent is None else None
+    if parent is None:
+        return etree.Element(tag(prefix, local), attributes, nsmap=nsmap)
+    return etree.SubElement(parent, tag(prefix, local), attributes)
+
+
+def authn_request(
+    *,
+    request_id: str,
+    issued_at: float,
+    destination: str,
+    acs_url: str,
+    sp_entity_id: str,
+    loa: Sequence[str],
+    force_authn: bool,
+    principal: Mapping[str, str],
+) -> etree._Element:
+    request = _element(
+        "samlp:AuthnRequest",
+        ID=request_id,
+        Version="2.0",
+        IssueInstant=instant(issued_at),
+        Destination=destination,
+        AssertionConsumerServiceURL=acs_url,
+        ProtocolBinding=HTTP_POST,
+        ForceAuthn="true" if force_authn else "false",
+        IsPassive="false",
+    )
+    _element("saml:Issuer", request).text = sp_entity_id
+    if principal:
+        extensions = _element("samlp:Extensions", request)
+        selection = etree.SubElement(
+            extensions, tag("psc", "PrincipalSelection"), nsmap={"psc": NS["psc"]}
+        )
+        for name, value in principal.items():
+            etree.SubElement(selection, tag("psc", "MatchValue"), Name=name).text = value
+    _element("samlp:NameIDPolicy", request, Format=PERSISTENT, AllowCreate="true")
+    if loa:
+        context = _element("samlp:RequestedAuthnContext", request, Comparison="exact")
+        for uri in loa:
+            _element("saml:AuthnContextClassRef", context).text = uri
+    return request
+
+
+def logout_request(
+    *,
+    request_id: str,
+    issued_at: float,
+    destination: str,
+    sp_entity_id: str,
+    name_id: str,
+    name_id_format: str | None,
+    session_index: str | None,
+) -> etree._Element:
+    request = _element(
+        "samlp:LogoutRequest",
+        ID=request_id,
+        Version="2.0",
+        IssueInstant=instant(issued_at),
+        Destination=destination,
+    )
+    _element("saml:Issuer", request).text = sp_entity_id
+    name = _element("saml:NameID", request)
+    if name_id_format:
+        name.set("Format", name_id_format)
+    name.text = name_id
+    if session_index:
+        _element("samlp:SessionIndex", request).text = session_index
+    return request
+
+
+def logout_response(
+    *,
+    response_id: str,
+    issued_at: float,
+    destination: str,
+    in_response_to: str,
+    sp_entity_id: str,
+    status: str = SUCCESS,
+) -> etree._Element:
+    response = _element(
+        "samlp:LogoutResponse",
+        ID=response_id,
+        Version="2.0",
+        IssueInstant=instant(issued_at),
+        Destination=destination,
+        InResponseTo=in_response_to,
+    )
+    _element("saml:Issuer", response).text = sp_entity_id
+    _element("samlp:StatusCode", _element("samlp:Status", response), Value=status)
+    return response
+
+
+def redirect_url(
+    location: str,
+    message: etree._Element,
+    parameter: str,
+    relay_state: str | None,
+    key: KeyPair,
+) -> str:
+    """HTTP-Redirect binding: DEFLATE + base64 of the unsigned XML, signed query string."""
+    compressor = zlib.compressobj(wbits=-15)
+    deflated = compressor.compress(etree.tostring(message)) + compressor.flush()
+    fields = [(parameter, base64.b64encode(deflated).decode())]
+    if relay_state is not None:
+        fields.append(("RelayState", relay_state))
+    fields.append(("SigAlg", RSA_SHA256))
+    query = urlencode(fields)
+    signature = base64.b64encode(key.sign_bytes(query.encode())).decode()
+    separator = "&" if "?" in location else "?"
+    return f"{location}{separator}{query}&{urlencode({'Signature': signature})}"
+
+
+def post_form_value(message: etree._Element, key: KeyPair) -> str:
+    """HTTP-POST binding: the enveloped-signed XML, base64."""
+    key.sign_element(message, after=message.find("saml:Issuer", NS))
+    return base64.b64encode(etree.tostring(message)).decode()
+
+
+def inflate(encoded: str) -> bytes:
+    """The XML of an HTTP-Redirect message; bounded so a deflate bomb cannot exhaust memory."""
+    decompressor = zlib.decompressobj(wbits=-15)
+    data = decompressor.decompress(base64.b64decode(encoded, validate=True), REDIRECT_SIZE_LIMIT)
+    if decompressor.unconsumed_tail:
+        raise ValueError("message too large")
+    return data

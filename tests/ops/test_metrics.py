@@ -1,0 +1,74 @@
+"""Prometheus metrics at /metrics after real logins over HTTP."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx2
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.doubles.saml_idp import make_key_pair
+from tests.harness import TEST_PERSON, Browser, LiveGateway, running_gateway
+from tests.providers.saml.test_metadata import sp_config
+
+
+def samples(gateway: LiveGateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx2.get(f"{gateway.url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_logins_and_latency_are_counted(gateway: LiveGateway, browser: Browser) -> None:
+    before = samples(gateway)
+    browser.login("basic")
+    page, _ = browser.sandbox_page("basic", prompt="login")
+    login = re.search(r'name="login" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    browser.http.post(
+        "/providers/sandbox/login", data={"login": login, "csrf": csrf, "cancel": "1"}
+    )
+    after = samples(gateway)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    loa3 = "http://id.elegnamnden.se/loa/1.0/loa3"
+    assert grew("portvakt_logins_started_total", provider="sandbox") == 2
+    assert grew("portvakt_logins_completed_total", provider="sandbox", loa=loa3) == 1
+    assert grew("portvakt_logins_failed_total", provider="sandbox", reason="cancelled") == 1
+    assert (
+        grew("portvakt_http_request_duration_seconds_count", route="/authorize", method="GET") == 2
+    )
+    routes = {dict(labels).get("route") for _, labels in after}
+    assert "/login/{login_id}/resume" in routes or "/providers/sandbox/login" in routes
+    assert not any(r and login in r for r in routes)  # templates, never ids
+    assert value(after, "portvakt_provider_up", provider="sandbox") == 1
+    assert TEST_PERSON not in httpx2.get(f"{gateway.url}/metrics").text
+
+
+def test_saml_certificates_and_metadata_age_are_exposed(tmp_path: Path) -> None:
+    keys = {name: make_key_pair(tmp_path, name) for name in ("idp", "fed", "sign", "enc")}
+    with running_gateway(None, providers={"sc": sp_config(keys, tmp_path)}) as live:
+        found = samples(live)
+    expiry = value(
+        found, "portvakt_certificate_expiry_timestamp_seconds", provider="sc", certificate="signing"
+    )
+    assert expiry > 0
+    assert value(found, "portvakt_metadata_age_seconds", provider="sc") >= 0
+    assert ("portvakt_metadata_age_seconds", (("provider", "sc"),)) in found
+    assert value(found, "portvakt_provider_up", provider="sc") == 1
+
+
+@pytest.fixture
+def gateway(store_url: str | None):  # type: ignore[no-untyped-def]
+    with running_gateway(store_url) as live:
+        yield live

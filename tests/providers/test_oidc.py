@@ -1,0 +1,286 @@
+"""An upstream OpenID Provider behind the gateway, end to end over real HTTP: the test OP of
+tests/doubles/oidc_op.py on its own loopback port with its own keys, discovery and JWKS. Runs
+against MemoryStore and a real Redis."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.login.upstream_health import FAILURES_TO_OPEN
+from tests.doubles.oidc_op import LOA3, Twist, UpstreamOP
+from tests.harness import (
+    REDIRECT_URI,
+    Browser,
+    LiveGateway,
+    ServedApp,
+    free_port,
+    query_of,
+    running_gateway,
+    token_request,
+)
+
+PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
+COORDINATION_CLAIM = "https://id.oidc.se/claim/coordinationNumber"
+LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[UpstreamOP]:
+    port = free_port()
+    op = UpstreamOP(f"http://127.0.0.1:{port}")
+    with ServedApp(op.app, port):
+        yield op
+
+
+def oidc_provider(op: UpstreamOP, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "type": "oidc",
+        "display": {"sv": "Freja (test)", "en": "Freja (test)"},
+        "issuer": op.base_url,
+        "client_id": op.client_id,
+        "client_secret": op.client_secret,
+        "loa": [LOA3, LOA2],
+        "timeout_seconds": 1,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="module")
+def gateway(store_url: str | None, upstream: UpstreamOP) -> Iterator[LiveGateway]:
+    with running_gateway(store_url, providers={"freja": oidc_provider(upstream)}) as live:
+        yield live
+
+
+@pytest.fixture
+def op(upstream: UpstreamOP) -> Iterator[UpstreamOP]:
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+def to_callback(browser: Browser, **extra: str) -> httpx2.Response:
+    """/authorize → the upstream (approves at once) → our callback's answer."""
+    sent = browser.authorize(**browser.authorize_params("basic", **extra))
+    assert sent.status_code == 303, sent.text
+    at_upstream = browser.http.get(sent.headers["location"])
+    assert at_upstream.status_code == 303, at_upstream.text
+    return browser.http.get(at_upstream.headers["location"])
+
+
+def assert_refused(answer: httpx2.Response, error: str = "access_denied") -> None:
+    assert answer.status_code in (400, 403, 503), answer.text
+    back = re.search(r'href="(http://127\.0\.0\.1:9000/callback[^"]*)"', answer.text)
+    assert back is not None, answer.text
+    callback = query_of(unescape(back.group(1)))
+    assert callback["error"] == error and "code" not in callback
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def test_whole_login_through_the_upstream_op(
+    gateway: LiveGateway, browser: Browser, op: UpstreamOP
+) -> None:
+    answer = to_callback(browser, acr_values=LOA3, prompt="login")
+    callback = browser.follow_to_client(answer)
+    sent = op.authorize_requests[-1]
+    assert sent["code_challenge_method"] == "S256" and sent["nonce"] and sent["state"]
+    assert sent["acr_values"] == LOA3 and sent["prompt"] == "login"
+    form = {
+        "grant_type": "authorization_code",
+        "code": callback["code"],
+        "redirect_uri": REDIRECT_URI,
+    }
+    tokens = token_request(gateway, form, auth=("basic", "basic-secret"))
+    assert tokens.status_code == 200, tokens.text
+    id_token = claims_of(tokens.json()["id_token"])
+    assert id_token["acr"] == LOA3
+    assert id_token[PNR_CLAIM] == "199908072391"
+    info = httpx2.get(
+        f"{gateway.url}/userinfo",
+        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
+    ).json()
+    assert info["given_name"] == "Erik" and info[PNR_CLAIM] == "199908072391"
+
+
+def test_key_rotation_at_the_upstream_is_followed(browser: Browser, op: UpstreamOP) -> None:
+    before = op.jwks_fetches
+    op.rotate()
+    assert "code" in browser.follow_to_client(to_callback(browser))
+    assert op.jwks_fetches == before + 1  # refetched once for the new kid
+
+
+@pytest.mark.parametrize(
+    "twist",
+    [
+        pytest.param(Twist(foreign_key=True), id="bad-signature"),
+        pytest.param(Twist(alg_none=True), id="alg-none"),
+        pytest.param(Twist(iss="https://other-op.example"), id="wrong-iss"),
+        pytest.param(Twist(aud="someone-else"), id="wrong-aud"),
+        pytest.param(Twist(nonce="a-nonce-from-another-login"), id="replayed-nonce"),
+        pytest.param(Twist(drop_nonce=True), id="missing-nonce"),
+        pytest.param(Twist(expired=True), id="expired"),
+        pytest.param(Twist(userinfo_sub="another-person"), id="userinfo-of-another-sub"),
+        pytest.param(Twist(callback_iss="https://mix-up.example"), id="rfc9207-iss-mix-up"),
+        pytest.param(
+            Twist(id_token_claims={PNR_CLAIM: "196408233234"}), id="id-token-names-another-number"
+        ),
+        pytest.param(
+            Twist(userinfo_claims={PNR_CLAIM: ["199908072391", "196408233234"]}),
+            id="two-numbers-in-one-claim",
+        ),
+        pytest.param(
+            Twist(userinfo_claims={COORDINATION_CLAIM: "199908672380"}),
+            id="a-personal-and-a-coordination-number",
+        ),
+    ],
+)
+def test_bad_answers_are_refused_without_a_code(
+    browser: Browser, op: UpstreamOP, twist: Twist
+) -> None:
+    op.twist = twist
+    assert_refused(to_callback(browser))
+
+
+def test_a_lower_acr_than_requested_is_refused(browser: Browser, op: UpstreamOP) -> None:
+    op.twist = Twist(acr=LOA2)
+    assert_refused(to_callback(browser, acr_values=LOA3), "unmet_authentication_requirements")
+
+
+@pytest.mark.parametrize(
+    ("error", "oauth_error", "text"),
+    [
+        ("access_denied", "access_denied", "Du avbröt"),
+        ("login_required", "login_required", "lyckades inte"),
+        ("temporarily_unavailable", "temporarily_unavailable", "inte tillgänglig"),
+    ],
+)
+def test_upstream_errors_reach_citizen_and_e_service(
+    browser: Browser, op: UpstreamOP, error: str, oauth_error: str, text: str
+) -> None:
+    op.twist = Twist(error=error)
+    answer = to_callback(browser)
+    assert_refused(answer, oauth_error)
+    assert text in answer.text
+
+
+@pytest.mark.parametrize(
+    "twist", [Twist(token_status=500), Twist(token_delay=1.5)], ids=["upstream-500", "timeout"]
+)
+def test_an_upstream_failure_is_temporarily_unavailable_not_a_500(
+    browser: Browser, op: UpstreamOP, twist: Twist
+) -> None:
+    op.twist = twist
+    answer = to_callback(browser)
+    assert answer.status_code == 503
+    assert_refused(answer, "temporarily_unavailable")
+
+
+def test_a_wrong_state_is_refused(browser: Browser, op: UpstreamOP) -> None:
+    sent = browser.authorize(**browser.authorize_params("basic"))
+    at_upstream = browser.http.get(sent.headers["location"])
+    forged = at_upstream.headers["location"].replace("state=", "state=x")
+    answer = browser.http.get(forged)
+    assert answer.status_code == 400 and "code=" not in answer.text
+
+
+def test_an_upstream_that_is_down_is_unavailable_on_the_chooser(store_url: str | None) -> None:
+    down = UpstreamOP(f"http://127.0.0.1:{free_port()}")  # never served
+    providers = {"sandbox": {"type": "sandbox"}, "freja": oidc_provider(down)}
+    with running_gateway(store_url, providers=providers) as live:
+        browser = Browser(live)
+        page = browser.authorize(**browser.authorize_params("basic"))
+        assert page.status_code == 200
+        freja = re.search(r'<button[^>]*value="freja"[^>]*>', page.text)
+        assert freja is not None and "disabled" in freja.group(0)
+        assert "Inte tillgänglig just nu" in page.text
+        ready = httpx2.get(f"{live.url}/readyz")  # the sandbox still works: degraded, ready
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert "provider freja" in ready.json()["problems"]
+        browser.close()
+
+
+def test_an_upstream_failing_again_and_again_is_shut_off_while_the_others_go_on(
+    store_url: str | None, op: UpstreamOP
+) -> None:
+    providers = {"sandbox": {"type": "sandbox"}, "freja": oidc_provider(op)}
+    via_freja = {AUTHN_PROVIDER_PARAMETER: "freja"}
+    with running_gateway(store_url, providers=providers) as live:
+        op.twist = Twist(token_delay=1.5)  # slower than timeout_seconds: 1
+        for _ in range(FAILURES_TO_OPEN):
+            browser = Browser(live)
+            assert_refused(to_callback(browser, **via_freja), "temporarily_unavailable")
+            browser.close()
+        browser = Browser(live)
+        sent_before = len(op.authorize_requests)
+        shut = browser.authorize(**browser.authorize_params("basic", **via_freja))
+        assert shut.status_code == 503 and len(op.authorize_requests) == sent_before
+        browser.close()
+        browser = Browser(live)
+        chooser = browser.authorize(**browser.authorize_params("basic"))
+        freja = re.search(r'<button[^>]*value="freja"[^>]*>', chooser.text)
+        assert freja is not None and "disabled" in freja.group(0)
+        browser.close()
+        citizen = Browser(live)
+        assert "code" in citizen.login("basic", **{AUTHN_PROVIDER_PARAMETER: "sandbox"}).callback
+        citizen.close()
+        ready = httpx2.get(f"{live.url}/readyz").json()
+        assert ready["status"] == "degraded" and "provider freja" in ready["problems"]
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "private_key_jwt"])
+def test_other_client_authentication_methods(
+    store_url: str | None, op: UpstreamOP, method: str, tmp_path: Path
+) -> None:
+    overrides: dict[str, Any] = {"client_auth": method}
+    if method == "private_key_jwt":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = tmp_path / "client.key"
+        pem.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        overrides.update(private_key=str(pem), client_secret=None)
+    with running_gateway(store_url, providers={"freja": oidc_provider(op, **overrides)}) as live:
+        op.client_auth = method
+        op.client_jwks_url = f"{live.url}/providers/freja/jwks"
+        browser = Browser(live)
+        assert "code" in browser.follow_to_client(to_callback(browser))
+        op.client_secret, saved = "changed-at-the-upstream", op.client_secret
+        try:
+            if method == "client_secret_post":  # the upstream no longer takes our secret
+                assert_refused(to_callback(browser, prompt="login"))
+        finally:
+            op.client_secret = saved
+        browser.close()
+
+
+def test_upstream_calls_are_timed_in_the_metrics(
+    gateway: LiveGateway, browser: Browser, op: UpstreamOP
+) -> None:
+    browser.follow_to_client(to_callback(browser))
+    text = httpx2.get(f"{gateway.url}/metrics").text
+    for operation in ("token", "userinfo", "metadata"):
+        assert re.search(
+            rf'portvakt_upstream_request_duration_seconds_count\{{operation="{operation}",'
+            rf'outcome="ok",provider="freja"\}} [1-9]',
+            text,
+        ), operation
