@@ -18,13 +18,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.demo.app import demo_app
-from gateway.demo.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID, DEMO_SUBJECT_SALT
+from gateway.demo.defaults import DEMO_SUBJECT_SALT
+from gateway.demo.mounts import demo_mounts
 from gateway.errors import exception_handlers
 from gateway.login.browser import BrowserBinding
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER, LoginFlow
-from gateway.login.registry import build_providers
-from gateway.login.upstream_health import UpstreamHealth, provider_problem
+from gateway.login.registry import GatewayServices, build_providers
 from gateway.oidc import discovery
 from gateway.oidc.authorize import read_parameters, trusted_client, validate
 from gateway.oidc.backchannel import BackchannelLogout
@@ -50,7 +49,6 @@ from gateway.store import DeferredStore, StoreUnavailable, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
 from gateway.ui.failure import ERROR_PATH, FailurePages
 from gateway.ui.pages import UI_DIR, PageRenderer
-from providers.bankid.simulator import BankIDSimulator
 from providers.base import Provider
 
 log = logging.getLogger("portvakt")
@@ -79,12 +77,21 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     clients = ClientRegistry(settings)
     audit = Audit(clients, subject_salt)
     metrics = Metrics()
-    health: dict[str, UpstreamHealth] = {}
-    providers = build_providers(settings, store, pages, browsers, metrics, health, secret_key)
-    metrics.watch(providers)
-    limiter = RateLimiter(settings, store)
     sessions = Sessions(settings, store, secret_key)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
+
+    async def end_upstream_session(provider: str, key: str) -> int:
+        ended = await sessions.end_by_upstream(provider, key)
+        if ended is None:
+            return 0
+        backchannel.notify(ended, except_client=None)
+        audit.event("logout", provider=provider, by="upstream")
+        return 1
+
+    shared = GatewayServices(store, pages, browsers, metrics.upstream, end_upstream_session)
+    providers = build_providers(settings, shared, secret_key)
+    metrics.watch(providers)
+    limiter = RateLimiter(settings, store)
     codes = AuthorizationCodes(settings, store, subject_salt)
     flow = LoginFlow(
         settings,
@@ -98,7 +105,6 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         limiter,
         metrics,
         audit,
-        health,
         codes,
     )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
@@ -115,18 +121,6 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     logout = LogoutEndpoint(
         settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit
     )
-
-    async def end_upstream_session(provider: str, key: str) -> int:
-        ended = await sessions.end_by_upstream(provider, key)
-        if ended is None:
-            return 0
-        backchannel.notify(ended, except_client=None)
-        audit.event("logout", provider=provider, by="upstream")
-        return 1
-
-    for provider in providers.values():
-        if hasattr(provider, "end_upstream_session"):
-            provider.end_upstream_session = end_upstream_session
     metadata = discovery.provider_metadata(settings.issuer, providers.values())
 
     async def openid_configuration(request: Request) -> Response:
@@ -174,8 +168,8 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         if not keys.jwks()["keys"]:
             problems["keys"] = "no signing key loaded"
         degraded = {}
-        for name, provider in providers.items():
-            problem = provider_problem(provider, health)
+        for name in providers:
+            problem = providers.problem(name)
             if problem:
                 degraded[f"provider {name}"] = problem
         if len(degraded) == len(providers):
@@ -211,22 +205,13 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         Mount("/static", StaticFiles(directory=UI_DIR / "static"), name="static"),
     ]
     if settings.demo:
-        demo_client = settings.client(DEMO_RP_CLIENT_ID)
-        assert demo_client is not None and demo_client.client_secret is not None  # settings check
-        demo = demo_app(settings.issuer, demo_client.client_id, demo_client.client_secret, pages)
-        routes.append(Mount("/demo", demo))
-        # Long enough for a person to switch tabs; the real BankID gives up after about 30 s.
-        simulator = BankIDSimulator(start_timeout=120, mount_path=BANKID_SIMULATOR_PATH)
-        routes.append(Mount(BANKID_SIMULATOR_PATH, simulator.app))
+        routes += demo_mounts(settings, pages)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_store(settings.store) as opened:
             store.attach(opened)
-            for provider in providers.values():
-                starting = getattr(provider, "astart", None)
-                if starting is not None:
-                    await starting()
+            await providers.astart()
             reload_every = settings.keys.reload_seconds
             following = asyncio.create_task(follow_key_directory(keys, reload_every))
             try:
@@ -235,10 +220,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
                 following.cancel()
                 store.attach(None)
                 await backchannel.aclose()
-                for provider in providers.values():
-                    closing = getattr(provider, "aclose", None)
-                    if closing is not None:
-                        await closing()
+                await providers.aclose()
 
     app = Starlette(
         routes=routes,

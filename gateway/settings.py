@@ -17,13 +17,14 @@ from joserfc.jwk import KeySet
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
+    PlainValidator,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from gateway.ui.branding import (
     HEX_COLOUR,
@@ -32,11 +33,8 @@ from gateway.ui.branding import (
     contrast_ratio,
     logo_media_type,
 )
-from providers.bankid.provider import BankIDConfig
-from providers.base import ConfigPath
-from providers.oidc import OidcConfig
-from providers.saml.provider import SamlConfig
-from providers.sandbox import SandboxConfig
+from providers.base import ConfigPath, ProviderConfig
+from providers.registry import PROVIDER_TYPES
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _ENV_REFERENCE = re.compile(r"\$\{(file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}")
@@ -46,18 +44,24 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _provider_type(value: Any) -> str | None:
-    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+def _provider_config(value: Any, info: ValidationInfo) -> ProviderConfig:
+    """A `providers:` entry read by the config model of its type's row, at validation time so
+    that a type registered after this module was imported is read too."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind is None:
+        raise PydanticCustomError(PROVIDER_TYPE_MISSING, "the provider has no type")
+    row = PROVIDER_TYPES.get(kind) if isinstance(kind, str) else None
+    if row is None:
+        raise PydanticCustomError(
+            PROVIDER_TYPE_UNKNOWN, "{kind} is not a provider type", {"kind": repr(kind)}
+        )
+    config: ProviderConfig = row.config.model_validate(value, context=info.context)
+    return config
 
 
-ProviderSettings = Annotated[
-    Annotated[SandboxConfig, Tag("sandbox")]
-    | Annotated[BankIDConfig, Tag("bankid")]
-    | Annotated[SamlConfig, Tag("saml")]
-    | Annotated[OidcConfig, Tag("oidc")],
-    Discriminator(_provider_type),
-]
-PROVIDER_TYPES = ("sandbox", "bankid", "saml", "oidc")
+PROVIDER_TYPE_MISSING = "provider_type_missing"
+PROVIDER_TYPE_UNKNOWN = "provider_type_unknown"
+ProviderSettings = Annotated[ProviderConfig, PlainValidator(_provider_config)]
 
 
 class SentinelSettings(Model):
@@ -392,21 +396,9 @@ class Settings(Model):
 
     def _production_ready(self) -> None:
         for name, provider in self.providers.items():
-            if provider.type == "sandbox":
-                raise ValueError(
-                    f"provider {name!r} is the sandbox (test identities); it refuses to load "
-                    "with environment: production. Remove it or set environment: test"
-                )
-            if isinstance(provider, BankIDConfig) and provider.is_simulator:
-                raise ValueError(
-                    f"provider {name!r} points at the BankID simulator (http url or "
-                    "launch_url); it refuses to load with environment: production"
-                )
-            if isinstance(provider, SamlConfig) and not provider.require_encrypted_assertions:
-                raise ValueError(
-                    f"provider {name!r}: require_encrypted_assertions: false is only for test "
-                    "federations; it refuses to load with environment: production"
-                )
+            refusal = provider.refused_in_production(name)
+            if refusal is not None:
+                raise ValueError(refusal)
         for key in ("secret_key", "subject_salt"):
             if getattr(self, key) is None:
                 raise ValueError(f"{key} is required with environment: production")
@@ -533,9 +525,16 @@ def _resolve(reference: str, base: Path | None) -> str | _Unresolved:
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling against config/portvakt.example.yaml",
     "missing": "add it (see config/portvakt.example.yaml)",
-    "union_tag_invalid": f"set type to one of: {', '.join(PROVIDER_TYPES)}",
-    "union_tag_not_found": f"add type: one of {', '.join(PROVIDER_TYPES)}",
 }
+
+
+def _fix(error_type: str) -> str | None:
+    """The fix to suggest; the provider types are those registered now."""
+    if error_type == PROVIDER_TYPE_UNKNOWN:
+        return f"set type to one of: {', '.join(PROVIDER_TYPES)}"
+    if error_type == PROVIDER_TYPE_MISSING:
+        return f"add type: one of {', '.join(PROVIDER_TYPES)}"
+    return _FIXES.get(error_type)
 
 
 def key_path(parts: list[str]) -> str:
@@ -546,10 +545,7 @@ def key_path(parts: list[str]) -> str:
 
 def describe(error: Any) -> str:
     """One line per problem: `key.path: problem; fix`."""
-    location = [str(part) for part in error["loc"]]
-    if location[:1] == ["providers"] and len(location) > 2 and location[2] in PROVIDER_TYPES:
-        del location[2]  # the discriminator's tag, not a key the operator wrote
-    key = key_path(location)
+    key = key_path([str(part) for part in error["loc"]])
     message = error["msg"].removeprefix("Value error, ")
-    fix = _FIXES.get(error["type"])
+    fix = _fix(error["type"])
     return f"{key}: {message}" + (f"; {fix}" if fix else "")

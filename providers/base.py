@@ -1,22 +1,27 @@
 """The contract between the gateway and the upstream e-ID providers.
 
 Everything both sides need lives here: the `Identity` a provider returns, the `LoginContext` it
-is started with, the `Store` interface it is handed, the services it may use to render pages and
-protect forms, and the `ProviderError` family. `providers` never imports `gateway`.
+is started with, the `Store` interface it is handed, the services it may use to render pages,
+protect forms and end sessions, the optional capabilities a provider or its configuration
+declares by subclassing them, and the `ProviderError` family. `providers` never imports `gateway`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+
+if TYPE_CHECKING:
+    import httpx2
 
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
@@ -33,17 +38,60 @@ ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 
 
 class ProviderConfig(BaseModel):
-    """What every `providers:` entry shares: unknown keys refused, and the LoA URIs it delivers
-    (one or a list; the first is delivered when the e-service asks for none)."""
+    """What every `providers:` entry shares: its `type` (a row in `providers.registry`), unknown
+    keys refused, and the LoA URIs it delivers (one or a list; the first is delivered when the
+    e-service asks for none)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: str
     loa: list[str] = Field(default_factory=lambda: [LOA3], min_length=1)
 
     @field_validator("loa", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    def refused_in_production(self, name: str) -> str | None:
+        """Why providers.`name` must not load with `environment: production` (a simulator, test
+        identities, a test federation's relaxed rule), as one sentence naming it; else None."""
+        return None
+
+
+ConfigProblem = tuple[str, str]
+"""(the key under `providers.NAME`, or "" for the entry itself; what is wrong and the fix)."""
+
+
+class ChecksConfig:
+    """A configuration with more to check than loading shows (`portvakt check-config`): what is
+    true today but may not be next month, or depends on other machines. Defaults: nothing."""
+
+    def certificate_expiries(self) -> dict[str, float]:
+        """The key of each certificate in use (e.g. `signing.cert`) -> when it expires (Unix)."""
+        return {}
+
+    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:
+        """Whether the upstream's metadata can be fetched and used now."""
+        return []
+
+
+def unusable_upstream(error: Exception) -> ConfigProblem:
+    """The problem `upstream_problems` reports when the upstream's metadata failed."""
+    return "", f"the upstream metadata cannot be used now: {type(error).__name__}: {error}"
+
+
+class PublishesMetadata(ABC):
+    """A configuration that makes metadata for a federation to import (a SAML SP's): shown by
+    `portvakt saml-metadata`, its certificates by `portvakt keys list`."""
+
+    @abstractmethod
+    def published_metadata(self, name: str, base_url: str) -> bytes:
+        """The signed metadata of providers.`name` at `base_url`; OSError or ValueError when
+        its keys cannot be read."""
+
+    @abstractmethod
+    def published_certificates(self) -> list[tuple[str, Path]]:
+        """(label, PEM certificate file) of every certificate the metadata may carry."""
 
 
 StoreWrite = tuple[str, bytes, int]  # key, value, TTL in seconds
@@ -203,9 +251,17 @@ class NoUpstreamMetrics:
         return None
 
 
+EndUpstreamSession = Callable[[str, str], Awaitable[int]]
+"""(provider name, upstream session key) -> how many gateway sessions were ended."""
+
+
+async def no_sessions_to_end(provider: str, key: str) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class ProviderServices:
-    """What the gateway hands each provider at construction."""
+    """What the gateway hands each provider at construction, including what it may call back."""
 
     name: str
     store: NamespacedStore
@@ -215,13 +271,19 @@ class ProviderServices:
     environment: str
     secret: bytes  # this provider's own key for what it signs (cookies); derived, never shared
     upstream: UpstreamObserver = field(default_factory=NoUpstreamMetrics)
+    # An upstream logged the citizen out (SAML SLO): end the gateway sessions indexed under the
+    # keys the provider gave for them (`UpstreamLogout.session_keys`).
+    end_upstream_session: EndUpstreamSession = no_sessions_to_end
 
 
 @runtime_checkable
 class Provider(Protocol):
+    """What every provider is. `display` is its name on the chooser and `tagline` the one line
+    under it, per language; `loa` the LoA URIs it can deliver."""
+
     name: str
     display: Mapping[str, str]
-    hint: Mapping[str, str]
+    tagline: Mapping[str, str]
     loa: frozenset[str]
     finish_path: str
     finish_methods: Sequence[str]
@@ -229,6 +291,55 @@ class Provider(Protocol):
     def routes(self) -> list[BaseRoute]: ...
     async def start(self, request: Request, login: LoginContext) -> Response: ...
     async def finish(self, request: Request) -> tuple[str, Identity]: ...
+
+
+# -- capabilities: a provider class subclasses those it has; the gateway asks isinstance ------
+
+
+class HasLifecycle:
+    """Work beside the requests (a metadata refresher, a connection pool): started when the
+    gateway starts serving, closed when it stops."""
+
+    async def astart(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class UpstreamLogout(ABC):
+    """Single logout with the upstream: ours ends its session there, and its own
+    (`ProviderServices.end_upstream_session`) ends ours."""
+
+    @abstractmethod
+    async def logout(
+        self, request: Request, identity: Identity, continue_url: str
+    ) -> Response | None:
+        """Send the browser to log out upstream, coming back to `continue_url`; None when
+        there is no upstream session to end."""
+
+    @abstractmethod
+    def session_keys(self, identity: Identity) -> list[str]:
+        """The keys under which a gateway session of `identity` is found when the upstream
+        logs it out."""
+
+
+class ReportsHealth:
+    """What a provider knows of its own state, for the chooser, /readyz and /metrics."""
+
+    @property
+    def problem(self) -> str | None:
+        """Why it cannot log anyone in now (its metadata is not loaded), or None."""
+        return None
+
+    @property
+    def metadata_loaded_at(self) -> float | None:
+        """When its upstream metadata was last loaded (Unix time), if it loads any."""
+        return None
+
+    def certificates(self) -> dict[str, float]:
+        """Expiry (Unix time) of each certificate it uses, by label."""
+        return {}
 
 
 class NotFinishedYet(Exception):

@@ -38,7 +38,10 @@ from starlette.routing import BaseRoute, Route
 
 from providers.base import (
     AuthenticationFailed,
+    ChecksConfig,
     ConfigPath,
+    ConfigProblem,
+    HasLifecycle,
     Identity,
     LoginContext,
     LoginStateLost,
@@ -47,8 +50,10 @@ from providers.base import (
     ProviderError,
     ProviderServices,
     ProviderUnavailable,
+    ReportsHealth,
     UnmetAssurance,
     UserCancelled,
+    unusable_upstream,
 )
 from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
 from providers.records import StoreRecord
@@ -89,7 +94,7 @@ class Endpoints(BaseModel):
     userinfo_endpoint: str | None = None
 
 
-class OidcConfig(ProviderConfig):
+class OidcConfig(ProviderConfig, ChecksConfig):
     type: Literal["oidc"]
     display: dict[str, str]
     hint: dict[str, str] = Field(default_factory=dict)
@@ -120,6 +125,21 @@ class OidcConfig(ProviderConfig):
     clock_skew_seconds: int = Field(default=60, ge=0, le=300)
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     refresh_seconds: int = Field(default=3600, ge=60)
+
+    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:
+        """Discovery names this issuer and the JWKS can be fetched (configured endpoints: no
+        discovery to check)."""
+        if self.endpoints is not None:
+            return []
+        url = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+        try:
+            discovery = (await http.get(url)).raise_for_status().json()
+            if discovery.get("issuer") != self.issuer:
+                return [("issuer", "discovery names another issuer")]
+            (await http.get(discovery["jwks_uri"])).raise_for_status()
+        except (httpx2.HTTPError, ValueError, KeyError) as error:
+            return [unusable_upstream(error)]
+        return []
 
     @model_validator(mode="after")
     def _client_auth_has_its_secret(self) -> OidcConfig:
@@ -160,14 +180,17 @@ class UpstreamCallFailed(Exception):
     """A call to the upstream ended in an exception of the HTTP/TLS stack, whichever it was."""
 
 
-class OidcProvider:
+class OidcProvider(HasLifecycle, ReportsHealth):
     finish_path = "/callback"
     finish_methods: Sequence[str] = ("GET",)
+    # ReportsHealth's two properties as attributes, which refresh() sets
+    problem: str | None = None
+    metadata_loaded_at: float | None = None
 
     def __init__(self, config: OidcConfig, services: ProviderServices) -> None:
         self.name = services.name
         self.display: Mapping[str, str] = config.display
-        self.hint: Mapping[str, str] = config.hint
+        self.tagline: Mapping[str, str] = config.hint
         self.loa = frozenset(config.loa)
         self._config = config
         self._services = services

@@ -56,6 +56,12 @@ class SandboxConfig(ProviderConfig):
         }
     )
 
+    def refused_in_production(self, name: str) -> str | None:
+        return (
+            f"provider {name!r} is the sandbox (test identities); it refuses to load "
+            "with environment: production. Remove it or set environment: test"
+        )
+
 
 class SandboxProvider:
     finish_path = "/done"
@@ -64,7 +70,7 @@ class SandboxProvider:
     def __init__(self, config: SandboxConfig, services: ProviderServices) -> None:
         self.name = services.name
         self.display: Mapping[str, str] = config.display
-        self.hint: Mapping[str, str] = config.hint
+        self.tagline: Mapping[str, str] = config.hint
         self.loa = frozenset(config.loa)
         self._default_loa = config.loa[0]
         self._services = services

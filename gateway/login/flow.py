@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.login.browser import BrowserBinding
-from gateway.login.upstream_health import UpstreamHealth, provider_problem
+from gateway.login.registry import Providers
 from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
@@ -47,6 +47,7 @@ from providers.base import (
     Store,
     StoreWrite,
     UnmetAssurance,
+    UpstreamLogout,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import StoreRecord, login_key
@@ -100,7 +101,7 @@ class LoginFlow:
         settings: Settings,
         store: Store,
         clients: ClientRegistry,
-        providers: Mapping[str, Provider],
+        providers: Providers,
         pages: PageRenderer,
         browsers: BrowserBinding,
         sessions: Sessions,
@@ -108,11 +109,9 @@ class LoginFlow:
         limiter: RateLimiter,
         metrics: Metrics,
         audit: Audit,
-        health: dict[str, UpstreamHealth],
         codes: AuthorizationCodes,
     ) -> None:
         self._codes = codes
-        self._health = health
         self._audit = audit
         self._metrics = metrics
         self._limiter = limiter
@@ -259,8 +258,10 @@ class LoginFlow:
         response = await self._issue_code(login, identity, session.sid, consume=True)
         # Only the instance whose code won the login touches the sessions.
         replaced = await self._sessions.end(to_end) if to_end is not None else None
-        session_keys = getattr(self._providers.get(identity.provider), "session_keys", None)
-        upstream_keys = session_keys(identity) if session_keys is not None else []
+        provider = self._providers.get(identity.provider)
+        upstream_keys: list[str] = []
+        if isinstance(provider, UpstreamLogout):
+            upstream_keys = provider.session_keys(identity)
         await self._store.put_many(
             self._sessions.records(session, identity.provider, upstream_keys)
         )
@@ -311,7 +312,7 @@ class LoginFlow:
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
         await self._limiter.provider_start(request, login.id, login.browser)
-        problem = provider_problem(provider, self._health)
+        problem = self._providers.problem(provider.name)
         if problem:  # fail now rather than make the citizen wait out the upstream's timeout
             raise ProviderUnavailable(provider.name, login.id, problem)
         self._metrics.logins_started.labels(provider.name).inc()
@@ -347,7 +348,7 @@ class LoginFlow:
             "login_id": login.id,
             "providers": ordered,
             "last_used": last_used,
-            "unavailable": {p.name for p in ordered if provider_problem(p, self._health)},
+            "unavailable": {p.name for p in ordered if self._providers.problem(p.name)},
             "client_id": login.client_id,
             "csrf": self._browsers.token(request, login.id),
             "action": self._url(f"/login/{login.id}"),

@@ -1,54 +1,97 @@
-"""Builds one provider object per `providers:` entry from its type."""
+"""Builds one provider per `providers:` entry from its type's row, and owns what is known of
+their health: the chooser, /readyz and /metrics all ask `Providers.problem`."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from gateway.login.upstream_health import UpstreamHealth, WatchedUpstream
-from gateway.ops.metrics import Metrics
 from gateway.settings import Settings
-from providers.bankid.provider import BankIDProvider
-from providers.base import FormGuard, NamespacedStore, Pages, Provider, ProviderServices, Store
-from providers.oidc import OidcProvider
-from providers.saml.provider import SamlProvider
-from providers.sandbox import SandboxProvider
+from providers.base import (
+    EndUpstreamSession,
+    FormGuard,
+    HasLifecycle,
+    NamespacedStore,
+    Pages,
+    Provider,
+    ProviderServices,
+    ReportsHealth,
+    Store,
+    UpstreamObserver,
+)
+from providers.registry import PROVIDER_TYPES
 
-PROVIDER_CLASSES: dict[str, Callable[[Any, ProviderServices], Provider]] = {
-    "sandbox": SandboxProvider,
-    "bankid": BankIDProvider,
-    "saml": SamlProvider,
-    "oidc": OidcProvider,
-}
+
+class Providers(Mapping[str, Provider]):
+    """The configured providers by name, with the one answer to whether each can log anyone
+    in now: its own report (metadata not loaded) or its upstream's breaker."""
+
+    def __init__(
+        self, providers: Mapping[str, Provider], breakers: Mapping[str, UpstreamHealth]
+    ) -> None:
+        self._providers = dict(providers)
+        self._breakers = dict(breakers)
+
+    def __getitem__(self, name: str) -> Provider:
+        return self._providers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._providers)
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def problem(self, name: str) -> str | None:
+        """What keeps provider `name` from logging anyone in now, or None."""
+        provider = self._providers[name]
+        own = provider.problem if isinstance(provider, ReportsHealth) else None
+        breaker = self._breakers.get(name)
+        return own or (breaker.problem if breaker is not None else None)
+
+    async def astart(self) -> None:
+        for provider in self._providers.values():
+            if isinstance(provider, HasLifecycle):
+                await provider.astart()
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            if isinstance(provider, HasLifecycle):
+                await provider.aclose()
 
 
-def build_providers(
-    settings: Settings,
-    store: Store,
-    pages: Pages,
-    forms: FormGuard,
-    metrics: Metrics,
-    health: dict[str, UpstreamHealth],
-    secret_key: str,
-) -> dict[str, Provider]:
-    """One provider per entry; `health` gets each provider's upstream health record."""
+@dataclass(frozen=True)
+class GatewayServices:
+    """What the gateway shares with every provider; each gets its own view of it."""
+
+    store: Store
+    pages: Pages
+    forms: FormGuard
+    upstream_metrics: Callable[[str], UpstreamObserver]
+    end_upstream_session: EndUpstreamSession
+
+
+def build_providers(settings: Settings, shared: GatewayServices, secret_key: str) -> Providers:
+    """One provider per entry, each with its upstream health watched."""
     providers: dict[str, Provider] = {}
+    breakers: dict[str, UpstreamHealth] = {}
     for name, config in settings.providers.items():
-        health[name] = UpstreamHealth()
+        breakers[name] = UpstreamHealth()
         services = ProviderServices(
             name=name,
-            store=NamespacedStore(store, f"p:{name}:"),
-            pages=pages,
-            forms=forms,
+            store=NamespacedStore(shared.store, f"p:{name}:"),
+            pages=shared.pages,
+            forms=shared.forms,
             base_url=settings.issuer,
             environment=settings.environment,
             secret=provider_secret(secret_key, name),
-            upstream=WatchedUpstream(metrics.upstream(name), health[name]),
+            upstream=WatchedUpstream(shared.upstream_metrics(name), breakers[name]),
+            end_upstream_session=shared.end_upstream_session,
         )
-        providers[name] = PROVIDER_CLASSES[config.type](config, services)
-    return providers
+        providers[name] = PROVIDER_TYPES[config.type].build(config, services)
+    return Providers(providers, breakers)
 
 
 def provider_secret(secret_key: str, name: str) -> bytes:

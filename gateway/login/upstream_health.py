@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from providers.base import Provider, UpstreamObserver
+from providers.base import UpstreamObserver
 
 FAILURES_TO_OPEN = 3
 COOL_DOWN_SECONDS = 30.0
@@ -54,10 +54,3 @@ class WatchedUpstream:
         self._metrics.observe(operation, seconds, outcome)
         if operation not in BACKGROUND_OPERATIONS:
             self._health.record(outcome)
-
-
-def provider_problem(provider: Provider, health: dict[str, UpstreamHealth]) -> str | None:
-    """What keeps a provider from logging anyone in now: its own report or its upstream's."""
-    own: str | None = getattr(provider, "problem", None)
-    watched = health.get(provider.name)
-    return own or (watched.problem if watched else None)

@@ -34,7 +34,7 @@ from gateway.oidc.session import Sessions, SsoSession
 from gateway.ops.audit import Audit
 from gateway.settings import Settings
 from gateway.ui.pages import PageRenderer
-from providers.base import Provider
+from providers.base import Provider, UpstreamLogout
 
 log = logging.getLogger("portvakt.logout")
 LOGOUT_PATH = "/logout"
@@ -158,16 +158,15 @@ class LogoutEndpoint:
         """Single logout at the upstream too (SAML SLO), which then sends the citizen on: to the
         e-service, or to our page with what it may say, signed for this browser."""
         identity = ended.person
-        upstream_logout = getattr(self._providers.get(identity.provider), "logout", None)
-        if upstream_logout is None:
+        provider = self._providers.get(identity.provider)
+        if not isinstance(provider, UpstreamLogout):
             return None
         encoded = outcome.encoded()
         mac = self._browsers.token(request, f"{OUTCOME_FORM}:{encoded}")
         after = return_to or f"{self._issuer}{LOGOUT_PATH}?" + urlencode(
             {"outcome": encoded, "mac": mac}
         )
-        response: Response | None = await upstream_logout(request, identity, after)
-        return response
+        return await provider.logout(request, identity, after)
 
     def _after_upstream_logout(self, request: Request) -> Response:
         """Back from the upstream's single logout. An outcome not signed for this browser is

@@ -4,7 +4,8 @@ Counted where things happen: logins started (flow), completed (flow) and failed 
 handlers), store errors (the error handler), request latency per route template (the access-log
 middleware, never a raw path with ids in it), and upstream call latency per provider and
 operation (the providers, through `ProviderServices.upstream`). Read at scrape time from the
-providers: whether each can log anyone in, the age of its SAML metadata, and when its
+providers: whether each can log anyone in (the same answer the chooser and /readyz get), and,
+from those that report their health, the age of their upstream metadata and when their
 certificates expire.
 
 Under `portvakt serve --workers N` the counters and histograms of every worker are summed at
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -26,10 +28,17 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from providers.base import Provider
+from providers.base import Provider, ReportsHealth
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class WatchedProviders(Protocol):
+    """The providers and whether each can log anyone in (`gateway.login.registry.Providers`)."""
+
+    def items(self) -> ItemsView[str, Provider]: ...
+    def problem(self, name: str) -> str | None: ...
 
 
 class Metrics:
@@ -77,7 +86,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, providers: Mapping[str, Provider]) -> None:
+    def watch(self, providers: WatchedProviders) -> None:
         self.exposition.register(ProviderState(providers))
 
     def upstream(self, provider: str) -> UpstreamTimer:
@@ -101,7 +110,7 @@ class UpstreamTimer:
 class ProviderState(Collector):
     """Gauges read from the providers at scrape time."""
 
-    def __init__(self, providers: Mapping[str, Provider]) -> None:
+    def __init__(self, providers: WatchedProviders) -> None:
         self._providers = providers
 
     def collect(self) -> Iterator[Metric]:
@@ -120,11 +129,12 @@ class ProviderState(Collector):
         )
         now = time.time()
         for name, provider in self._providers.items():
-            up.add_metric([name], 0.0 if getattr(provider, "problem", None) else 1.0)
-            loaded_at = getattr(provider, "metadata_loaded_at", None)
+            up.add_metric([name], 0.0 if self._providers.problem(name) else 1.0)
+            if not isinstance(provider, ReportsHealth):
+                continue
+            loaded_at = provider.metadata_loaded_at
             if loaded_at is not None:
                 age.add_metric([name], now - loaded_at)
-            certificates = getattr(provider, "certificates", None)
-            for label, not_after in (certificates() if certificates else {}).items():
+            for label, not_after in provider.certificates().items():
                 expiry.add_metric([name, label], not_after)
         yield from (up, age, expiry)

@@ -38,14 +38,17 @@ from providers.bankid.device import DeviceCookie
 from providers.bankid.messages import N_, RFA, error_message, failed_message, pending_message
 from providers.base import (
     AuthenticationFailed,
+    ChecksConfig,
     ConfigPath,
     FormRejected,
+    HasLifecycle,
     Identity,
     LoginContext,
     LoginStateLost,
     NotFinishedYet,
     ProviderConfig,
     ProviderServices,
+    ReportsHealth,
     UnmetAssurance,
     UserCancelled,
     choose_loa,
@@ -81,7 +84,7 @@ LocalizedText = Annotated[dict[str, str], BeforeValidator(_same_in_every_languag
 DEFAULT_VISIBLE_TEXT = N_("Log in to {service}")
 
 
-class BankIDConfig(ProviderConfig):
+class BankIDConfig(ProviderConfig, ChecksConfig):
     type: Literal["bankid"]
     url: str = TEST_URL
     client_cert: ClientCertificate | None = None
@@ -123,6 +126,20 @@ class BankIDConfig(ProviderConfig):
     def is_simulator(self) -> bool:
         return urlsplit(self.url).scheme == "http" or self.launch_url is not None
 
+    def refused_in_production(self, name: str) -> str | None:
+        if not self.is_simulator:
+            return None
+        return (
+            f"provider {name!r} points at the BankID simulator (http url or "
+            "launch_url); it refuses to load with environment: production"
+        )
+
+    def certificate_expiries(self) -> dict[str, float]:
+        cert = self.client_cert
+        if cert is None:
+            return {}
+        return {"client_cert": certificate_not_after(cert.file, cert.password)}
+
 
 @dataclass(frozen=True)
 class BankIDOrder(StoreRecord):
@@ -153,14 +170,14 @@ class BankIDOrder(StoreRecord):
         return max(0, int(now - self.started_at))
 
 
-class BankIDProvider:
+class BankIDProvider(HasLifecycle, ReportsHealth):
     finish_path = "/done"
     finish_methods: Sequence[str] = ("GET",)
 
     def __init__(self, config: BankIDConfig, services: ProviderServices) -> None:
         self.name = services.name
         self.display: Mapping[str, str] = config.display
-        self.hint: Mapping[str, str] = config.hint
+        self.tagline: Mapping[str, str] = config.hint
         self.loa = frozenset(config.loa)
         self._config = config
         self._services = services

@@ -21,11 +21,13 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
+import httpx2
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
@@ -34,8 +36,11 @@ from starlette.routing import BaseRoute, Route
 
 from providers.base import (
     AuthenticationFailed,
+    ChecksConfig,
     ConfigPath,
+    ConfigProblem,
     FormRejected,
+    HasLifecycle,
     Identity,
     LoginContext,
     LoginStateLost,
@@ -44,11 +49,15 @@ from providers.base import (
     ProviderError,
     ProviderServices,
     ProviderUnavailable,
+    PublishesMetadata,
+    ReportsHealth,
     UnmetAssurance,
+    UpstreamLogout,
     UserCancelled,
 )
 from providers.identity_numbers import mask
 from providers.records import StoreRecord, login_key
+from providers.saml import checks
 from providers.saml.attributes import IdentityField, UnacceptableAttribute, read_person
 from providers.saml.messages import (
     authn_request,
@@ -169,7 +178,7 @@ class SpMetadataSettings(BaseModel):
     entity_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_ENTITY_CATEGORIES))
 
 
-class SamlConfig(ProviderConfig):
+class SamlConfig(ProviderConfig, ChecksConfig, PublishesMetadata):
     type: Literal["saml"]
     display: dict[str, str] = Field(
         default_factory=lambda: {"sv": "Svensk e-legitimation", "en": "Swedish e-ID"}
@@ -202,6 +211,26 @@ class SamlConfig(ProviderConfig):
         pairs = [("signing", self.signing), ("encryption", self.encryption)]
         pairs += [(f"encryption.previous[{i}]", p) for i, p in enumerate(self.encryption.previous)]
         return pairs
+
+    def refused_in_production(self, name: str) -> str | None:
+        if self.require_encrypted_assertions:
+            return None
+        return (
+            f"provider {name!r}: require_encrypted_assertions: false is only for test "
+            "federations; it refuses to load with environment: production"
+        )
+
+    def certificate_expiries(self) -> dict[str, float]:
+        return checks.certificate_expiries(self)
+
+    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:
+        return await checks.upstream_problems(self, http)
+
+    def published_metadata(self, name: str, base_url: str) -> bytes:
+        return published_metadata(name, self, base_url)
+
+    def published_certificates(self) -> list[tuple[str, Path]]:
+        return [(label, pair.cert) for label, pair in self.key_pairs()]
 
     @model_validator(mode="after")
     def _files_usable(self) -> SamlConfig:
@@ -274,17 +303,14 @@ class PrincipalMismatch(ProviderError):
     reason = "unknown_principal"
 
 
-EndUpstreamSession = Callable[[str, str], Awaitable[int]]
-
-
-class SamlProvider:
+class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
     finish_path = "/acs"
     finish_methods: Sequence[str] = ("POST",)
 
     def __init__(self, config: SamlConfig, services: ProviderServices) -> None:
         self.name = services.name
         self.display: Mapping[str, str] = config.display
-        self.hint: Mapping[str, str] = config.hint
+        self.tagline: Mapping[str, str] = config.hint
         self.loa = frozenset(config.loa)
         self._config = config
         self._services = services
@@ -311,7 +337,6 @@ class SamlProvider:
             upstream=services.upstream,
         )
         self.sp_metadata = published_metadata(self.name, config, services.base_url)
-        self.end_upstream_session: EndUpstreamSession | None = None
 
     # -- the gateway's hooks ------------------------------------------------------------------
 
@@ -688,10 +713,10 @@ class SamlProvider:
         name_id = (message.findtext("saml:NameID", namespaces=NS) or "").strip()
         indexes = [(s.text or "").strip() for s in message.findall("samlp:SessionIndex", NS)]
         ended = 0
-        if self.end_upstream_session is not None and name_id:
+        if name_id:
             for index in indexes or [""]:
                 key = upstream_session_key(idp.entity_id, name_id, index or None)
-                ended += await self.end_upstream_session(self.name, key)
+                ended += await self._services.end_upstream_session(self.name, key)
         log.info("%s: IdP %s logged out %d gateway session(s)", self.name, idp.entity_id, ended)
         binding, location = self._endpoint(idp.slo)
         answer = logout_response(

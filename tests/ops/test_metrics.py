@@ -9,8 +9,10 @@ import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.login.upstream_health import FAILURES_TO_OPEN
 from tests.doubles.saml_idp import make_key_pair
-from tests.harness import TEST_PERSON, Browser, LiveGateway, running_gateway
+from tests.harness import TEST_PERSON, Browser, LiveGateway, free_port, running_gateway
 from tests.providers.saml.test_metadata import sp_config
 
 
@@ -72,3 +74,19 @@ def test_saml_certificates_and_metadata_age_are_exposed(tmp_path: Path) -> None:
 def gateway(store_url: str | None):  # type: ignore[no-untyped-def]
     with running_gateway(store_url) as live:
         yield live
+
+
+def test_a_provider_whose_breaker_is_open_is_not_up(store_url: str | None) -> None:
+    """portvakt_provider_up says what the chooser and /readyz say: here, the upstream fails."""
+    unreachable = {"type": "bankid", "url": f"http://127.0.0.1:{free_port()}/rp/v6.0"}
+    providers = {"sandbox": {"type": "sandbox"}, "bankid": unreachable}
+    with running_gateway(store_url, providers=providers) as live:
+        for _ in range(FAILURES_TO_OPEN):
+            browser = Browser(live)
+            browser.authorize(
+                **browser.authorize_params("basic", **{AUTHN_PROVIDER_PARAMETER: "bankid"})
+            )
+            browser.close()
+        assert "provider bankid" in httpx2.get(f"{live.url}/readyz").json()["problems"]
+        assert value(samples(live), "portvakt_provider_up", provider="bankid") == 0
+        assert value(samples(live), "portvakt_provider_up", provider="sandbox") == 1

@@ -1,0 +1,21 @@
+"""What `demo: true` adds to the gateway: the demo e-service at /demo and the BankID simulator
+that the demo's BankID provider talks to."""
+
+from __future__ import annotations
+
+from starlette.routing import Mount
+
+from gateway.demo.app import demo_app
+from gateway.demo.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID
+from gateway.settings import Settings
+from gateway.ui.pages import PageRenderer
+from providers.bankid.simulator import BankIDSimulator
+
+
+def demo_mounts(settings: Settings, pages: PageRenderer) -> list[Mount]:
+    demo_client = settings.client(DEMO_RP_CLIENT_ID)
+    assert demo_client is not None and demo_client.client_secret is not None  # settings check
+    demo = demo_app(settings.issuer, demo_client.client_id, demo_client.client_secret, pages)
+    # Long enough for a person to switch tabs; the real BankID gives up after about 30 s.
+    simulator = BankIDSimulator(start_timeout=120, mount_path=BANKID_SIMULATOR_PATH)
+    return [Mount("/demo", demo), Mount(BANKID_SIMULATOR_PATH, simulator.app)]
