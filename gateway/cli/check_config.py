@@ -6,6 +6,8 @@ certificate must not stop a running service); check-config exits non-zero on any
 - redirect URIs over plain http outside localhost;
 - upstream metadata that cannot be fetched and verified now (SAML metadata URLs, OIDC
   discovery and JWKS).
+
+What each provider entry has to check it says itself (`providers.base.ChecksConfig`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 from gateway.settings import Settings
-from providers.bankid.client import certificate_not_after
-from providers.bankid.provider import BankIDConfig
-from providers.oidc import OidcConfig
-from providers.saml.metadata import MetadataRejected, read_federation
-from providers.saml.provider import SamlConfig
-from providers.saml.xml import KeyPair, VerificationKey
+from providers.base import ChecksConfig, ConfigProblem
 
 EXPIRY_WARNING_DAYS = 30
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -39,15 +36,9 @@ def deeper_problems(settings: Settings, now: float | None = None) -> list[str]:
 
 def _certificate_problems(settings: Settings, now: float) -> Iterator[str]:
     for name, provider in settings.providers.items():
-        expiries: dict[str, float] = {}
-        if isinstance(provider, SamlConfig):
-            for label, pair in (("signing", provider.signing), ("encryption", provider.encryption)):
-                certificate = KeyPair.from_files(pair.key, pair.cert).certificate
-                expiries[f"{label}.cert"] = certificate.not_valid_after_utc.timestamp()
-        if isinstance(provider, BankIDConfig) and provider.client_cert is not None:
-            cert = provider.client_cert
-            expiries["client_cert"] = certificate_not_after(cert.file, cert.password)
-        for key, not_after in expiries.items():
+        if not isinstance(provider, ChecksConfig):
+            continue
+        for key, not_after in provider.certificate_expiries().items():
             days = (not_after - now) / 86400
             if days <= 0:
                 yield f"providers.{name}.{key}: the certificate has expired; issue a new one"
@@ -74,29 +65,12 @@ async def _upstream_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     async with httpx2.AsyncClient(timeout=10, follow_redirects=True) as http:
         for name, provider in settings.providers.items():
-            try:
-                if isinstance(provider, SamlConfig) and provider.metadata.url:
-                    response = await http.get(provider.metadata.url)
-                    response.raise_for_status()
-                    signer = (
-                        VerificationKey.from_pem_file(provider.metadata.cert)
-                        if provider.metadata.cert
-                        else None
-                    )
-                    federation = read_federation(response.content, signer)
-                    if not any(provider.allow.accepts(idp) for idp in federation.idps.values()):
-                        problems.append(
-                            f"providers.{name}.allow: no IdP in the metadata passes the allow-list"
-                        )
-                if isinstance(provider, OidcConfig) and provider.endpoints is None:
-                    url = f"{provider.issuer.rstrip('/')}/.well-known/openid-configuration"
-                    discovery = (await http.get(url)).raise_for_status().json()
-                    if discovery.get("issuer") != provider.issuer:
-                        problems.append(f"providers.{name}.issuer: discovery names another issuer")
-                    (await http.get(discovery["jwks_uri"])).raise_for_status()
-            except (httpx2.HTTPError, MetadataRejected, ValueError, KeyError) as error:
-                problems.append(
-                    f"providers.{name}: the upstream metadata cannot be used now: "
-                    f"{type(error).__name__}: {error}"
-                )
+            if isinstance(provider, ChecksConfig):
+                found = await provider.upstream_problems(http)
+                problems += [_under_provider(name, problem) for problem in found]
     return problems
+
+
+def _under_provider(name: str, problem: ConfigProblem) -> str:
+    key, text = problem
+    return f"providers.{name}{'.' + key if key else ''}: {text}"

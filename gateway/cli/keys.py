@@ -17,6 +17,7 @@ from gateway.oidc.key_rotation import (
     write_saml_pair,
 )
 from gateway.settings import KeySettings, Settings, SettingsError, load_settings
+from providers.base import PublishesMetadata
 
 
 def keys_command(args: argparse.Namespace) -> int:
@@ -58,7 +59,7 @@ def keys_command(args: argparse.Namespace) -> int:
             lines = listing(directory)
             print("\n".join(lines) if lines else f"{directory}: no keys")
             if settings is not None:
-                _list_saml_certificates(settings)
+                _list_published_certificates(settings)
     except RotationRefused as refusal:
         print(f"portvakt: {refusal}", file=sys.stderr)
         return 1
@@ -86,21 +87,20 @@ def _saml_pair(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_saml_certificates(settings: Settings) -> None:
-    from providers.saml.provider import SamlConfig
-
+def _list_published_certificates(settings: Settings) -> None:
+    """The certificates federations hold in our metadata, so a rollover can be planned."""
     now = datetime.datetime.now(datetime.UTC)
     for name, config in settings.providers.items():
-        if not isinstance(config, SamlConfig):
+        if not isinstance(config, PublishesMetadata):
             continue
-        for label, pair in config.key_pairs():
+        for label, cert in config.published_certificates():
             try:
-                certificate = x509.load_pem_x509_certificate(Path(pair.cert).read_bytes())
+                certificate = x509.load_pem_x509_certificate(Path(cert).read_bytes())
             except (OSError, ValueError) as error:
-                print(f"saml {name}.{label}: cannot read {pair.cert}: {error}")
+                print(f"{config.type} {name}.{label}: cannot read {cert}: {error}")
                 continue
             expiry = certificate.not_valid_after_utc
             print(
-                f"saml {name}.{label:<24} {pair.cert.name}  expires {expiry:%Y-%m-%d} "
+                f"{config.type} {name}.{label:<24} {cert.name}  expires {expiry:%Y-%m-%d} "
                 f"(in {(expiry - now).days} days)"
             )

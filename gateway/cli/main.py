@@ -18,6 +18,7 @@ from gateway.oidc.keys import KeysUnavailable, load_signing_keys
 from gateway.ops.log_format import configure_logging
 from gateway.ops.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, SettingsError, load_settings
+from providers.base import PublishesMetadata
 
 # A socket per worker, which the kernel balances, where SO_REUSEPORT does that (Linux);
 # elsewhere the workers share uvicorn's one socket.
@@ -132,25 +133,23 @@ def hash_secret(secret: str) -> int:
 
 
 def saml_metadata(path: Path, name: str) -> int:
-    from providers.saml.provider import SamlConfig, published_metadata
-
     try:
         settings = load_settings(path)
     except SettingsError as error:
         return report(error)
     config = settings.providers.get(name)
-    if not isinstance(config, SamlConfig):
-        saml_names = [n for n, p in settings.providers.items() if isinstance(p, SamlConfig)]
+    if not isinstance(config, PublishesMetadata):
+        publishing = [n for n, p in settings.providers.items() if isinstance(p, PublishesMetadata)]
         print(
-            f"portvakt: {name!r} is not a SAML provider in {path} "
-            f"(SAML providers: {', '.join(saml_names) or 'none'})",
+            f"portvakt: {name!r} is not a provider that publishes SP metadata in {path} "
+            f"(those that do: {', '.join(publishing) or 'none'})",
             file=sys.stderr,
         )
         return 2
     try:
-        metadata = published_metadata(name, config, settings.issuer)
+        metadata = config.published_metadata(name, settings.issuer)
     except (OSError, ValueError) as error:
-        print(f"portvakt: providers.{name}: cannot read the SAML keys: {error}", file=sys.stderr)
+        print(f"portvakt: providers.{name}: cannot read its keys: {error}", file=sys.stderr)
         return 2
     sys.stdout.write(metadata.decode())
     sys.stdout.write("\n")

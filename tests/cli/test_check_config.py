@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.cli.main import main
 from tests.cli.test_main import console_script
+from tests.doubles.pigeon import PIGEON_TYPE, pigeons_registered
 from tests.doubles.saml_idp import FakeIdP, make_key_pair
 from tests.harness import free_port
 
@@ -130,6 +131,22 @@ def test_unreachable_upstream_metadata_is_reported(
     found = problems(capsys, write(tmp_path, {"sc": provider, "op": oidc}))
     assert sorted(p.split(":")[0] for p in found) == ["providers.op", "providers.sc"]
     assert all("the upstream metadata cannot be used now: ConnectError" in p for p in found)
+
+
+def test_a_plugged_in_type_says_what_to_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config asks each entry's config (ChecksConfig), so a type registered by one row
+    gets its certificates and upstream checked without a line in gateway/."""
+    in_five_days = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5, hours=1)).timestamp()
+    pigeon = {"type": PIGEON_TYPE, "loft": "closed", "certificate_expires_at": in_five_days}
+    with pigeons_registered():
+        found = problems(capsys, write(tmp_path, {"loft": pigeon}))
+    assert found == [
+        "providers.loft.ring.cert: the certificate expires in 5 days; renew it (and publish the "
+        "new SAML metadata) now",
+        "providers.loft.loft: the loft is closed",
+    ]
 
 
 def test_check_config_names_every_missing_variable_and_the_file_it_read(tmp_path: Path) -> None:
