@@ -18,9 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
-LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
 
 
 def _relative_to_config(path: Path, info: ValidationInfo) -> Path:
