@@ -14,7 +14,6 @@ from providers.base import Identity
 
 PERSONAL_IDENTITY_NUMBER = "https://id.oidc.se/claim/personalIdentityNumber"
 COORDINATION_NUMBER = "https://id.oidc.se/claim/coordinationNumber"
-AUTHN_PROVIDER = "https://id.oidc.se/claim/authnProvider"
 PRID = "https://id.swedenconnect.se/claim/prid"
 PRID_PERSISTENCE = "https://id.swedenconnect.se/claim/pridPersistence"
 EIDAS_PERSON_IDENTIFIER = "https://id.swedenconnect.se/claim/eidasPersonIdentifier"
