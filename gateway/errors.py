@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from gateway.login.flow import LoginFlow, LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
+from gateway.oidc.end_session import LogoutRequestRejected
 from gateway.oidc.token import NO_STORE
 from gateway.ops.audit import Audit
 from gateway.ops.metrics import Metrics
@@ -37,6 +38,9 @@ def exception_handlers(
         request: Request, exc: AuthorizeRequestRejected
     ) -> Response:
         # exc.client_id is only claimed (its redirect_uri did not match): not named on the page
+        return failures.render(request, "bad_request", 400, None, None, str(exc))
+
+    async def rejected_logout_request(request: Request, exc: LogoutRequestRejected) -> Response:
         return failures.render(request, "bad_request", 400, None, None, str(exc))
 
     async def oauth_error(request: Request, exc: OAuth2Error) -> Response:
@@ -108,6 +112,7 @@ def exception_handlers(
 
     return {
         AuthorizeRequestRejected: rejected_authorize_request,
+        LogoutRequestRejected: rejected_logout_request,
         OAuth2Error: oauth_error,
         ProviderError: provider_error,
         LoginNotFound: login_not_found,

@@ -23,9 +23,7 @@ from starlette.routing import BaseRoute
 if TYPE_CHECKING:
     import httpx2
 
-LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
-LOA4 = "http://id.elegnamnden.se/loa/1.0/loa4"
 
 
 def _relative_to_config(path: Path, info: ValidationInfo) -> Path:

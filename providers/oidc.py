@@ -2,10 +2,11 @@
 
 The gateway is the relying party: authorization code flow with PKCE S256, `state` and `nonce` in
 the store under the pending login, the answer at `/providers/NAME/callback`. The ID token is
-checked in full (signature by the upstream's JWKS with an algorithm allow-list, `iss`, `aud`,
-`azp`, `exp`/`iat` with skew, `nonce`, `acr`), RFC 9207's `iss` on the callback when the upstream
-advertises it, and userinfo's `sub` must be the ID token's. Claims become an `Identity` through
-a mapping with the Swedish OIDC profile's claims as defaults.
+checked in full (signature by the upstream's JWKS with the shared algorithm allow-list, then
+joserfc's claims registry: `iss`, `aud`, `azp`, `exp`/`iat`/`nbf` with skew, `nonce`, `sub`,
+`auth_time` after prompt=login; `acr` against the request), RFC 9207's `iss` on the callback when
+the upstream advertises it, and userinfo's `sub` must be the ID token's. Claims become an
+`Identity` through a mapping with the Swedish OIDC profile's claims as defaults.
 
 Discovery and JWKS are fetched at start-up and refreshed in the background; while the upstream
 cannot be reached the provider reports a `problem` and the chooser shows it as unavailable.
@@ -16,21 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 from urllib.parse import quote, urlencode
 
 import httpx2
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidClaimError, JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -56,6 +59,7 @@ from providers.base import (
     unusable_upstream,
 )
 from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
+from providers.jws import ACCEPTED_JWS_ALGORITHMS
 from providers.records import StoreRecord
 
 log = logging.getLogger("portvakt.oidc_upstream")
@@ -63,7 +67,6 @@ audit = logging.getLogger("portvakt.audit")
 
 TRANSACTION_TTL_SECONDS = 900
 IDENTIFYING_FIELDS = ("personal_identity_number", "coordination_number", "prid")
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 
 DEFAULT_CLAIMS: dict[str, str] = {
     "personal_identity_number": "https://id.oidc.se/claim/personalIdentityNumber",
@@ -147,11 +150,11 @@ class OidcConfig(ProviderConfig, ChecksConfig):
             raise ValueError("client_auth private_key_jwt needs private_key (a PEM file)")
         if self.client_auth != "private_key_jwt" and not self.client_secret:
             raise ValueError(f"client_auth {self.client_auth} needs client_secret")
-        unknown = set(self.algorithms) - set(ALLOWED_ALGORITHMS)
+        unknown = set(self.algorithms) - set(ACCEPTED_JWS_ALGORITHMS)
         if unknown:
             raise ValueError(
                 f"algorithms {sorted(unknown)} are not accepted (never none or HMAC); "
-                f"choose from {', '.join(ALLOWED_ALGORITHMS)}"
+                f"choose from {', '.join(ACCEPTED_JWS_ALGORITHMS)}"
             )
         if "openid" not in self.scopes:
             raise ValueError("scopes must include openid")
@@ -174,6 +177,45 @@ class Transaction(StoreRecord):
     identity: dict[str, Any] | None = None
 
     TUPLE_FIELDS = ("loa",)
+
+
+class IdTokenClaims(JWTClaimsRegistry):
+    """joserfc's registry checks iss, sub, aud, exp, iat and nbf with their types; a claim it
+    does not know is compared by value only, and a list holding the value passes. These rules
+    add the types for the ID token's own claims, and prompt=login's freshness of auth_time."""
+
+    def __init__(
+        self, *, authenticated_since: float | None, leeway: int, **options: ClaimsOption
+    ) -> None:
+        super().__init__(None, leeway, **options)
+        self._authenticated_since = authenticated_since
+
+    def validate_nonce(self, value: object) -> None:
+        _require_string("nonce", value)
+        self.check_value("nonce", value)
+
+    def validate_azp(self, value: object) -> None:
+        _require_string("azp", value)
+        self.check_value("azp", value)
+
+    def validate_auth_time(self, value: object) -> None:
+        if not _is_numeric_date(value):
+            raise InvalidClaimError("auth_time", "Claim 'auth_time' must be a NumericDate value")
+        since = self._authenticated_since
+        if since is not None and value < since:
+            raise InvalidClaimError("auth_time", "prompt=login but an older authentication")
+
+
+def _require_string(claim: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidClaimError(claim, f"Claim '{claim}' must be a string")
+
+
+def _is_numeric_date(value: object) -> TypeGuard[int | float]:
+    """RFC 7519 §2 NumericDate: a JSON number; not a boolean, NaN or an infinity."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
 
 
 class UpstreamCallFailed(Exception):
@@ -288,7 +330,7 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             "scope": " ".join(self._config.scopes),
             "state": state,
             "nonce": nonce,
-            "code_challenge": _s256(verifier),
+            "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256",
             "ui_locales": login.locale,
         }
@@ -406,37 +448,31 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             decoded = jwt.decode(
                 token, await self._keys_for(token), algorithms=self._config.algorithms
             )
+            claims = dict(decoded.claims)
+            self._id_token_rules(claims, transaction).validate(claims)
         except (JoseError, ValueError) as error:
             raise AuthenticationFailed(self.name, login_id, f"ID token: {error}") from None
-        claims = dict(decoded.claims)
-        skew = self._config.clock_skew_seconds
-        now = time.time()
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        problems = [
-            ("iss", claims.get("iss") != self._config.issuer),
-            ("aud", self._config.client_id not in audiences),
-            (
-                "azp",
-                (len(audiences) > 1 or "azp" in claims)
-                and claims.get("azp") != self._config.client_id,
-            ),
-            ("exp", not isinstance(claims.get("exp"), int | float) or claims["exp"] <= now - skew),
-            ("iat", not isinstance(claims.get("iat"), int | float) or claims["iat"] > now + skew),
-            ("nonce", claims.get("nonce") != transaction.nonce),
-            ("sub", not isinstance(claims.get("sub"), str) or not claims["sub"]),
-        ]
-        wrong = [name for name, failed in problems if failed]
-        if wrong:
-            raise AuthenticationFailed(self.name, login_id, f"ID token: wrong {', '.join(wrong)}")
-        auth_time = claims.get("auth_time")
-        if (
-            transaction.force_authn
-            and isinstance(auth_time, int | float)
-            and (auth_time < transaction.requested_at - skew)
-        ):
-            raise AuthenticationFailed(self.name, login_id, "prompt=login but an old auth_time")
         return claims
+
+    def _id_token_rules(self, claims: Mapping[str, Any], transaction: Transaction) -> IdTokenClaims:
+        """OIDC Core §3.1.3.7: ours (iss, aud), fresh (exp, iat, nbf), of this login (nonce), about
+        someone (sub); azp names us when present and must be present for several audiences."""
+        audience = claims.get("aud")
+        several_audiences = isinstance(audience, list) and len(audience) > 1
+        skew = self._config.clock_skew_seconds
+        return IdTokenClaims(
+            authenticated_since=transaction.requested_at - skew
+            if transaction.force_authn
+            else None,
+            leeway=skew,
+            iss={"essential": True, "value": self._config.issuer},
+            aud={"essential": True, "value": self._config.client_id},
+            azp={"essential": several_audiences, "value": self._config.client_id},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": transaction.nonce},
+            sub={"essential": True},
+        )
 
     async def _keys_for(self, token: str) -> KeySet:
         """The upstream's keys; fetched again once for each kid we have not seen (rotation)."""
@@ -584,11 +620,6 @@ def _client_key(path: Path) -> RSAKey | ECKey:
         return RSAKey.import_key(data)
     except (ValueError, JoseError):
         return ECKey.import_key(data)
-
-
-def _s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _header(token: str) -> dict[str, Any]:

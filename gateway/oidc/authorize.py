@@ -65,7 +65,6 @@ class AuthorizationRequest:
     prompt: frozenset[str]
     max_age: int | None
     acr_values: tuple[str, ...]
-    acr_essential: bool
     claims: dict[str, dict[str, Any]]
     ui_locales: str | None
     login_hint: str | None
@@ -117,7 +116,6 @@ def validate(
         prompt=frozenset(params.get("prompt", "").split()),
         max_age=parse_max_age(params.get("max_age")),
         acr_values=acr_values,
-        acr_essential=bool(essential_acr.get("essential")),
         claims=claims,
         ui_locales=params.get("ui_locales"),
         login_hint=params.get("login_hint"),

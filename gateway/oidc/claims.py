@@ -8,13 +8,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from providers.base import Identity
 
 PERSONAL_IDENTITY_NUMBER = "https://id.oidc.se/claim/personalIdentityNumber"
 COORDINATION_NUMBER = "https://id.oidc.se/claim/coordinationNumber"
-AUTHN_PROVIDER = "https://id.oidc.se/claim/authnProvider"
 PRID = "https://id.swedenconnect.se/claim/prid"
 PRID_PERSISTENCE = "https://id.swedenconnect.se/claim/pridPersistence"
 EIDAS_PERSON_IDENTIFIER = "https://id.swedenconnect.se/claim/eidasPersonIdentifier"
@@ -27,14 +26,22 @@ EIDAS_NATURAL_PERSON = "https://id.swedenconnect.se/scope/eidasNaturalPersonIden
 NAME_CLAIMS = frozenset({"given_name", "family_name", "middle_name", "name", "birthdate"})
 NUMBER_CLAIMS = frozenset({PERSONAL_IDENTITY_NUMBER, COORDINATION_NUMBER})
 
-# scope -> (claims for the ID token, claims for userinfo); Claims spec §3, SC.Claims §3.
-SCOPE_CLAIMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "profile": (frozenset(), NAME_CLAIMS),
-    NATURAL_PERSON_INFO: (frozenset(), NAME_CLAIMS),
-    NATURAL_PERSON_NUMBER: (NUMBER_CLAIMS, NUMBER_CLAIMS),
-    EIDAS_NATURAL_PERSON: (
-        frozenset({PRID, PRID_PERSISTENCE}),
-        frozenset({PRID, PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER}),
+
+class ScopeClaims(NamedTuple):
+    """The claims one scope releases in each of the two places claims go."""
+
+    id_token: frozenset[str]
+    userinfo: frozenset[str]
+
+
+# Claims spec §3, SC.Claims §3.
+SCOPE_CLAIMS: dict[str, ScopeClaims] = {
+    "profile": ScopeClaims(id_token=frozenset(), userinfo=NAME_CLAIMS),
+    NATURAL_PERSON_INFO: ScopeClaims(id_token=frozenset(), userinfo=NAME_CLAIMS),
+    NATURAL_PERSON_NUMBER: ScopeClaims(id_token=NUMBER_CLAIMS, userinfo=NUMBER_CLAIMS),
+    EIDAS_NATURAL_PERSON: ScopeClaims(
+        id_token=frozenset({PRID, PRID_PERSISTENCE}),
+        userinfo=frozenset({PRID, PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER}),
     ),
 }
 SUPPORTED_SCOPES = ("openid", *SCOPE_CLAIMS)
@@ -61,18 +68,25 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def released_claims(
-    identity: Identity,
-    scopes: Iterable[str],
-    requested: Mapping[str, Any] | None,
-    target: int,
+def id_token_claims(
+    identity: Identity, scopes: Iterable[str], requested: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """Claims for the ID token (target 0) or userinfo (target 1): scope rules plus `claims`."""
-    names: set[str] = set()
-    for scope in scopes:
-        if scope in SCOPE_CLAIMS:
-            names |= SCOPE_CLAIMS[scope][target]
-    names |= set(requested or ())
+    """The person's claims in the ID token: its scopes' rules plus the `claims` request's
+    `id_token` member."""
+    by_scope = (SCOPE_CLAIMS[scope].id_token for scope in scopes if scope in SCOPE_CLAIMS)
+    return _released(identity, set(requested or ()).union(*by_scope))
+
+
+def userinfo_claims(
+    identity: Identity, scopes: Iterable[str], requested: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The person's claims at userinfo: its scopes' rules plus the `claims` request's
+    `userinfo` member."""
+    by_scope = (SCOPE_CLAIMS[scope].userinfo for scope in scopes if scope in SCOPE_CLAIMS)
+    return _released(identity, set(requested or ()).union(*by_scope))
+
+
+def _released(identity: Identity, names: set[str]) -> dict[str, Any]:
     available = identity_claims(identity)
     return {name: available[name] for name in sorted(names) if name in available}
 

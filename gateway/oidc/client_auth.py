@@ -21,9 +21,9 @@ from starlette.requests import Request
 from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
 from gateway.settings import ClientSettings, Settings
 from providers.base import Store
+from providers.jws import ACCEPTED_JWS_ALGORITHMS
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 # authlib's client signs assertions for an hour (exp = iat + 3600), pyoidc's for 600 s; longer
 # ones are refused. Clocks may differ by CLOCK_SKEW either way for iat, nbf and exp.
 ASSERTION_MAX_LIFETIME = 3600
@@ -126,7 +126,7 @@ class ClientAuthenticator:
         try:
             compact_jwt_parts(assertion)  # no JSON that could exhaust the JOSE library's parser
             token = jwt.decode(
-                assertion, self._clients.keys(client.client_id), ASSERTION_ALGORITHMS
+                assertion, self._clients.keys(client.client_id), ACCEPTED_JWS_ALGORITHMS
             )
             JWTClaimsRegistry(
                 leeway=CLOCK_SKEW,

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
-from gateway.oidc.client_auth import ASSERTION_ALGORITHMS
 from gateway.oidc.keys import SIGNING_ALGORITHM
 from gateway.ui.pages import LOCALES
 from providers.base import Provider
+from providers.jws import ACCEPTED_JWS_ALGORITHMS
 
 AUTHORIZE_PATH = "/authorize"
 TOKEN_PATH = "/token"  # noqa: S105 - a path, not a password
@@ -42,7 +42,7 @@ def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, A
             "client_secret_post",
             "none",
         ],
-        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ACCEPTED_JWS_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": acr_values,
         "claims_supported": list(SUPPORTED_CLAIMS),

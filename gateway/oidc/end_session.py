@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.login.browser import BrowserBinding
-from gateway.oidc.authorize import AuthorizeRequestRejected
 from gateway.oidc.backchannel import BackchannelLogout, Notified
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.keys import SigningKeys
@@ -41,6 +40,11 @@ LOGOUT_PATH = "/logout"
 LOGOUT_FIELDS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 CONFIRM_FORM = "logout"
 OUTCOME_FORM = "logout-outcome"
+
+
+class LogoutRequestRejected(Exception):
+    """An id_token_hint that is not our ID token or names another client: nobody is logged out,
+    and the citizen gets a page, never a redirect to an address nobody has proven."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class LogoutEndpoint:
         proven_client = str(hint.get("aud", "")) or None
         client_id = params["client_id"] or proven_client or ""
         if params["client_id"] and hint and proven_client != params["client_id"]:
-            raise AuthorizeRequestRejected("logout", "id_token_hint is for another client")
+            raise LogoutRequestRejected("id_token_hint is for another client")
         return_to = self._return_uri(client_id, params["post_logout_redirect_uri"], params["state"])
         outcome = LogoutOutcome(
             proven_client, no_return=bool(params["post_logout_redirect_uri"]) and not return_to
@@ -190,9 +194,9 @@ class LogoutEndpoint:
         try:
             claims = dict(jwt.decode(token, self._keys.key_set()).claims)
         except (JoseError, ValueError, TypeError):
-            raise AuthorizeRequestRejected("logout", "id_token_hint is not our ID token") from None
+            raise LogoutRequestRejected("id_token_hint is not our ID token") from None
         if claims.get("iss") != self._issuer:
-            raise AuthorizeRequestRejected("logout", "id_token_hint was issued by someone else")
+            raise LogoutRequestRejected("id_token_hint was issued by someone else")
         return claims
 
     def _return_uri(self, client_id: str, uri: str, state: str) -> str | None:

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.oidc.claims import released_claims, subject
+from gateway.oidc.claims import id_token_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
 from gateway.oidc.keys import SIGNING_ALGORITHM, SigningKeys
@@ -94,7 +94,7 @@ class TokenEndpoint:
             "exp": now + self._settings.id_token_ttl_seconds,
             "auth_time": identity.auth_time,
             "acr": identity.loa,
-            **released_claims(identity, issued.scopes, issued.claims.get("id_token"), target=0),
+            **id_token_claims(identity, issued.scopes, issued.claims.get("id_token")),
         }
         if issued.nonce is not None:
             claims["nonce"] = issued.nonce

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.oidc.claims import released_claims
+from gateway.oidc.claims import userinfo_claims
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AccessGrant
 from gateway.oidc.keys import SigningKeys
@@ -37,7 +37,7 @@ class UserinfoEndpoint:
         grant = AccessGrant.loads(raw)
         claims = {
             "sub": grant.sub,
-            **released_claims(Identity.from_dict(grant.identity), grant.scopes, grant.claims, 1),
+            **userinfo_claims(Identity.from_dict(grant.identity), grant.scopes, grant.claims),
         }
         client = self._clients.get(grant.client_id)
         if client is not None and client.userinfo_signed_response_alg:

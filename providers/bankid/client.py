@@ -35,7 +35,6 @@ from providers.base import NoUpstreamMetrics, UpstreamObserver
 log = logging.getLogger("portvakt.bankid")
 
 TEST_URL = "https://appapi2.test.bankid.com/rp/v6.0"
-PRODUCTION_URL = "https://appapi2.bankid.com/rp/v6.0"
 MAINTENANCE_RETRIES = 2  # §5: maintenance may be retried silently; nothing else is retried
 MAINTENANCE_PAUSE_SECONDS = 0.5
 # Content-Type without a charset parameter, or BankID answers 415 (§1).

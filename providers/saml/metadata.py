@@ -56,7 +56,6 @@ class IdentityProvider:
     entity_categories: frozenset[str]
     assurance: frozenset[str]
     display: Mapping[str, str]  # language -> name
-    scopes: frozenset[str]
     principal_selection: frozenset[str]  # attribute names the IdP accepts in PrincipalSelection
 
     def name(self, locale: str) -> str:
@@ -133,14 +132,12 @@ def _identity_provider(entity: etree._Element) -> IdentityProvider | None:
     attributes = _entity_attributes(entity)
     extensions = descriptor.find("md:Extensions", NS)
     display: dict[str, str] = {}
-    scopes: set[str] = set()
     selection: set[str] = set()
     if extensions is not None:
         for name in extensions.findall("mdui:UIInfo/mdui:DisplayName", NS):
             display.setdefault(
                 name.get("{http://www.w3.org/XML/1998/namespace}lang", "en"), name.text or ""
             )
-        scopes = {s.text or "" for s in extensions.findall("shibmd:Scope", NS)}
         selection = {
             v.get("Name", "")
             for v in extensions.findall("psc:RequestedPrincipalSelection/psc:MatchValue", NS)
@@ -153,7 +150,6 @@ def _identity_provider(entity: etree._Element) -> IdentityProvider | None:
         entity_categories=frozenset(attributes.get(ENTITY_CATEGORY, ())),
         assurance=frozenset(attributes.get(ASSURANCE_CERTIFICATION, ())),
         display=display,
-        scopes=frozenset(scopes - {""}),
         principal_selection=frozenset(selection - {""}),
     )
 
@@ -209,7 +205,6 @@ class MetadataSource:
     ) -> None:
         self._upstream = upstream or NoUpstreamMetrics()
         self._provider = provider
-        self._file = file
         self._url = url
         self._signer = signer
         self._cache = cache

@@ -101,8 +101,6 @@ audit = logging.getLogger("portvakt.audit")
 
 REQUEST_TTL_SECONDS = 900
 PNR_ATTRIBUTE = "urn:oid:1.2.752.29.4.13"
-STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
-CANCEL = "http://id.elegnamnden.se/status/1.0/cancel"
 LOGOUT_TTL_SECONDS = 300
 
 DEFAULT_ENTITY_CATEGORIES = [

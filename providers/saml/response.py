@@ -69,11 +69,6 @@ class Assertion:
     authn_instant: float
     valid_until: float
     attributes: Mapping[str, tuple[str, ...]]
-    authenticating_authorities: tuple[str, ...]
-
-
-def in_response_to(root: etree._Element) -> str | None:
-    return root.get("InResponseTo")
 
 
 def validate_response(
@@ -175,11 +170,6 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
     )
     if loa not in expected.acceptable_loa:
         raise AssuranceNotRequested(f"AuthnContextClassRef {loa!r} was not requested")
-    authorities = (
-        tuple((a.text or "").strip() for a in context.findall("saml:AuthenticatingAuthority", NS))
-        if context is not None
-        else ()
-    )
 
     attribute_statements = assertion.findall("saml:AttributeStatement", NS)
     if len(attribute_statements) > 1:
@@ -207,7 +197,6 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
         authn_instant=authn_instant,
         valid_until=min(valid_until, confirmed_until),
         attributes=attributes,
-        authenticating_authorities=authorities,
     )
 
 

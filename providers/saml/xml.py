@@ -32,7 +32,6 @@ NS = {
     "xenc": "http://www.w3.org/2001/04/xmlenc#",
     "mdattr": "urn:oasis:names:tc:SAML:metadata:attribute",
     "mdui": "urn:oasis:names:tc:SAML:metadata:ui",
-    "shibmd": "urn:mace:shibboleth:metadata:1.0",
     "psc": "http://id.swedenconnect.se/authn/1.0/principal-selection/ns",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }

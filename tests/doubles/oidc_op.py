@@ -49,6 +49,7 @@ class Twist:
     aud: str | None = None
     nonce: str | None = None
     drop_nonce: bool = False
+    nonce_in_a_list: bool = False  # [the right nonce, another]
     expired: bool = False
     acr: str | None = None
     userinfo_sub: str | None = None
@@ -206,6 +207,8 @@ class UpstreamOP:
         claims.update(twist.id_token_claims)
         if twist.drop_nonce:
             del claims["nonce"]
+        if twist.nonce_in_a_list:
+            claims["nonce"] = [claims["nonce"], "a-nonce-from-another-login"]
         key = self.keys[0]
         if twist.alg_none:
             header = _b64(json.dumps({"alg": "none", "kid": key.kid}).encode())

@@ -147,6 +147,21 @@ def test_scopes_decide_which_claims_are_released(gateway: LiveGateway, browser: 
     assert info["family_name"] == "Provsson"
 
 
+def test_profile_scopes_release_names_at_userinfo_not_in_the_id_token(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    """Claims spec §3.1: naturalPersonInfo's claims are for userinfo; the ID token gets them
+    only through the claims parameter (next test)."""
+    result = browser.login("basic", scope=f"openid {INFO_SCOPE}")
+    tokens = token_request(gateway, code_form(result), auth=("basic", "basic-secret")).json()
+    assert "given_name" not in verified_id_token(gateway, tokens["id_token"])
+    with httpx2.Client(base_url=gateway.url) as http:
+        info = http.get(
+            "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        ).json()
+    assert info["given_name"] == "Erik"
+
+
 def test_claims_parameter_puts_a_claim_in_the_id_token(
     gateway: LiveGateway, browser: Browser
 ) -> None:

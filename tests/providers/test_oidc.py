@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
+import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -16,9 +18,11 @@ import httpx2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.login.upstream_health import FAILURES_TO_OPEN
+from providers.oidc import OidcConfig
 from tests.doubles.oidc_op import LOA3, Twist, UpstreamOP
 from tests.harness import (
     REDIRECT_URI,
@@ -284,3 +288,58 @@ def test_upstream_calls_are_timed_in_the_metrics(
             rf'outcome="ok",provider="freja"\}} [1-9]',
             text,
         ), operation
+
+
+def test_an_id_token_for_several_audiences_is_taken_when_azp_names_us(
+    browser: Browser, op: UpstreamOP
+) -> None:
+    op.twist = Twist(id_token_claims={"aud": [op.client_id, "another-rp"], "azp": op.client_id})
+    assert "code" in browser.follow_to_client(to_callback(browser))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"aud": ["portvakt", "another-rp"]}, id="several-audiences-without-azp"),
+        pytest.param({"aud": ["portvakt", "another-rp"], "azp": "another-rp"}, id="azp-another"),
+        pytest.param({"azp": "another-rp"}, id="one-audience-azp-another"),
+        pytest.param({"azp": ["portvakt"]}, id="azp-a-list"),
+        pytest.param({"nbf": int(time.time()) + 3600}, id="not-valid-before-an-hour"),
+        pytest.param({"exp": math.nan}, id="exp-not-a-number"),
+        pytest.param({"iat": "now"}, id="iat-not-a-number"),
+        pytest.param({"sub": ""}, id="empty-sub"),
+        pytest.param({"sub": ["upstream-subject-1"]}, id="sub-a-list"),
+        pytest.param({"iss": []}, id="iss-a-list"),
+    ],
+)
+def test_id_token_claims_out_of_rule_are_refused(
+    browser: Browser, op: UpstreamOP, claims: dict[str, Any]
+) -> None:
+    op.twist = Twist(id_token_claims=claims)
+    assert_refused(to_callback(browser))
+
+
+def test_an_id_token_whose_nonce_is_a_list_holding_ours_is_refused(
+    browser: Browser, op: UpstreamOP
+) -> None:
+    op.twist = Twist(nonce_in_a_list=True)
+    assert_refused(to_callback(browser))
+
+
+def test_prompt_login_refuses_an_auth_time_that_is_not_a_number(
+    browser: Browser, op: UpstreamOP
+) -> None:
+    op.twist = Twist(id_token_claims={"auth_time": "just now"})
+    assert_refused(to_callback(browser, prompt="login"))
+
+
+def test_prompt_login_refuses_an_old_auth_time(browser: Browser, op: UpstreamOP) -> None:
+    op.twist = Twist(id_token_claims={"auth_time": int(time.time()) - 3600})
+    assert_refused(to_callback(browser, prompt="login"))
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "none"])
+def test_an_upstream_may_not_be_trusted_with_hmac_or_no_signature(algorithm: str) -> None:
+    config = {**oidc_provider(UpstreamOP("https://op.example")), "algorithms": [algorithm]}
+    with pytest.raises(ValidationError, match="never none or HMAC"):
+        OidcConfig.model_validate(config)
