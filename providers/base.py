@@ -231,28 +231,41 @@ class Provider(Protocol):
     async def finish(self, request: Request) -> tuple[str, Identity]: ...
 
 
-class NotFinishedYet(Exception):
-    """The finish URL was visited before the upstream answered (an early poll, a reload): the
-    login goes on, and the citizen is sent back to `url`, the provider's page, to wait."""
-
-    def __init__(self, provider: str, url: str) -> None:
-        super().__init__(f"{provider}: not finished yet")
-        self.provider = provider
-        self.url = url
-
-
 class ProviderError(Exception):
-    """A login failed upstream. `reason` picks the citizen's message; `oauth_error` the RP's."""
+    """A login failed upstream. `reason` picks the citizen's message; `oauth_error` the RP's.
+
+    `login_id` names the pending login the error is about, when the provider may say so; None
+    when it cannot (an unknown or foreign transaction: no login may be ended on its word).
+    `ends_login` says whether that login is over: the flow then takes it, once, and sends the
+    citizen back to the e-service with `oauth_error`."""
 
     reason: ClassVar[str] = "failed"
     oauth_error: ClassVar[str] = "access_denied"
     status_code: ClassVar[int] = 400
+    ends_login: ClassVar[bool] = True
 
     def __init__(self, provider: str, login_id: str | None, detail: str = "") -> None:
         super().__init__(f"{provider}: {self.reason}: {detail}" if detail else provider)
         self.provider = provider
         self.login_id = login_id
         self.detail = detail
+
+    @property
+    def ended_login(self) -> str | None:
+        """The pending login this error ends, if any."""
+        return self.login_id if self.ends_login else None
+
+
+class NotFinishedYet(ProviderError):
+    """The finish URL was visited before the upstream answered (an early poll, a reload): the
+    login goes on, and the citizen is sent back to `url`, the provider's page, to wait."""
+
+    reason = "not_finished"
+    ends_login = False
+
+    def __init__(self, provider: str, url: str) -> None:
+        super().__init__(provider, None, "not finished yet")
+        self.url = url
 
 
 class UserCancelled(ProviderError):

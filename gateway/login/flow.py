@@ -10,20 +10,24 @@ leaves the login, and the provider's transaction, for the citizen's retry on ano
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
-from authlib.common.urls import add_params_to_uri
 from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.login.browser import BrowserBinding
 from gateway.login.upstream_health import UpstreamHealth, provider_problem
-from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
+from gateway.oidc.authorize import (
+    AuthorizationRequest,
+    UnmetAuthenticationRequirementsError,
+    authorization_response,
+)
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
@@ -88,10 +92,36 @@ class PendingLogin(StoreRecord):
 
 @dataclass(frozen=True)
 class WayBack:
-    """The redirect that answers an abandoned login with an error, and whose login it was."""
+    """The redirect that answers an ended login with an error, and whose login it was."""
 
     url: str
     client_id: str
+
+
+class LoginFailed(Exception):
+    """A provider error the flow has answered: the login it ended, if any, and the way back to
+    the e-service. What is left is to render it (gateway/errors.py), with no store I/O."""
+
+    def __init__(self, error: ProviderError, way_back: WayBack | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.way_back = way_back
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Step = ParamSpec("Step")
+
+
+def _answering_failures(
+    step: Callable[Concatenate[LoginFlow, Step], Awaitable[Response]],
+) -> Callable[Concatenate[LoginFlow, Step], Awaitable[Response]]:
+    """A public step of the login: a provider error raised in it is answered by the flow."""
+
+    @functools.wraps(step)
+    async def answered(flow: LoginFlow, /, *args: Step.args, **kwargs: Step.kwargs) -> Response:
+        return await flow.answering(step(flow, *args, **kwargs))
+
+    return answered
 
 
 class LoginFlow:
@@ -125,6 +155,7 @@ class LoginFlow:
         self._pages = pages
         self._browsers = browsers
 
+    @_answering_failures
     async def begin(
         self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
     ) -> Response:
@@ -177,11 +208,13 @@ class LoginFlow:
             return candidates
         return [p for p in candidates if p.loa & set(acr_values)]
 
+    @_answering_failures
     async def show(self, request: Request, login_id: str) -> Response:
         """GET /login/<id>: the chooser again (back button, language switch)."""
         login = await self._load_for_browser(request, login_id)
         return await self._proceed(request, login, self._eligible_for(login))
 
+    @_answering_failures
     async def choose(self, request: Request, login_id: str) -> Response:
         """POST /login/<id>: the citizen picked a provider on the chooser."""
         form = await request.form(max_files=0, max_fields=8)
@@ -196,13 +229,11 @@ class LoginFlow:
         remember(response, LAST_EID_COOKIE, provider.name, self._settings.secure_cookies)
         return response
 
+    @_answering_failures
     async def finish(self, request: Request, provider: Provider) -> Response:
         """The provider's callback: it verifies its upstream's answer, we complete the login.
         Safe to repeat until the code is written: nothing is taken before that."""
-        try:
-            login_id, identity = await provider.finish(request)
-        except NotFinishedYet as early:  # an early visit must not end the citizen's login
-            return RedirectResponse(early.url, status_code=303)
+        login_id, identity = await provider.finish(request)
         login = await self._load(login_id)
         if login.provider != provider.name or identity.provider != provider.name:
             raise LoginStateLost(provider.name, None, "answer from another provider than chosen")
@@ -213,6 +244,27 @@ class LoginFlow:
             return RedirectResponse(self._url(f"/login/{login.id}/resume"), status_code=303)
         return await self._complete(request, login, identity, browser)
 
+    def provider_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        """A provider's own route, whose provider errors the flow answers like its own."""
+
+        @functools.wraps(endpoint)
+        async def answered(request: Request) -> Response:
+            return await self.answering(endpoint(request))
+
+        return answered
+
+    async def answering(self, step: Awaitable[Response]) -> Response:
+        """Runs one step of a login. A provider error is answered here, once: the login it
+        ends is taken (one store round trip) and the way back built, so that rendering the
+        failure (`LoginFailed`) needs no store. An early visit leads back to the provider."""
+        try:
+            return await step
+        except NotFinishedYet as early:  # an early visit must not end the citizen's login
+            return RedirectResponse(early.url, status_code=303)
+        except ProviderError as error:
+            raise await self._failed(error) from error
+
+    @_answering_failures
     async def resume(self, request: Request, login_id: str) -> Response:
         login = await self._load(login_id)
         if login.identity is None:  # an early or stray visit must not end the citizen's login
@@ -220,29 +272,39 @@ class LoginFlow:
         identity = Identity.from_dict(login.identity)
         return await self._complete(request, login, identity, self._browsers.browser_id(request))
 
+    @_answering_failures
     async def cancel(self, request: Request, login_id: str) -> Response:
         login = await self._load_for_browser(request, login_id)
-        back = await self.abandon(login.id, "access_denied", "the citizen cancelled the login")
+        back = await self._end(login.id, "access_denied", error_description("cancelled"))
         if back is None:
             raise LoginNotFound(login_id)
         return RedirectResponse(back.url, status_code=303)
 
-    async def abandon(self, login_id: str, error: str, description: str) -> WayBack | None:
-        """End a pending login with an error; the way back to the client with that answer."""
+    async def _failed(self, error: ProviderError) -> LoginFailed:
+        login_id = error.ended_login
+        description = error_description(error.reason)
+        way_back = await self._end(login_id, error.oauth_error, description) if login_id else None
+        self._metrics.logins_failed.labels(error.provider, error.reason).inc()
+        self._audit.event(
+            "login_failed",
+            client=way_back.client_id if way_back else None,
+            provider=error.provider,
+            reason=error.reason,
+        )
+        return LoginFailed(error, way_back)
+
+    async def _end(self, login_id: str, error: str, description: str) -> WayBack | None:
+        """End a pending login with an error; the way back to the client with that answer.
+        None when the login is gone already (completed, ended, expired)."""
         raw = await self._store.take(login_key("login", login_id))
         if raw is None:
             return None
         login = PendingLogin.loads(raw)
-        url = self.client_redirect(
-            login.redirect_uri,
-            {"error": error, "error_description": description, "state": login.state},
-        )
-        return WayBack(url, login.client_id)
+        params = {"error": error, "error_description": description, "state": login.state}
+        return WayBack(self._answer_url(login.redirect_uri, params), login.client_id)
 
-    def client_redirect(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
-        """RFC 9207: every authorization response carries `iss`."""
-        values = [(k, v) for k, v in params.items() if v is not None]
-        return str(add_params_to_uri(redirect_uri, [*values, ("iss", self._settings.issuer)]))
+    def _answer_url(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
+        return authorization_response(self._settings.issuer, redirect_uri, params)
 
     async def _complete(
         self, request: Request, login: PendingLogin, identity: Identity, browser: str | None
@@ -298,7 +360,7 @@ class LoginFlow:
             "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
         )
         self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
-        location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
+        location = self._answer_url(login.redirect_uri, {"code": code, "state": login.state})
         return RedirectResponse(location, status_code=303)
 
     async def _proceed(
@@ -417,3 +479,14 @@ def _identity_hint(login_hint: str | None) -> str | None:
         return parse_identity_number(login_hint).digits
     except InvalidIdentityNumber:
         return None
+
+
+def error_description(reason: str) -> str:
+    """The `error_description` the e-service gets for a provider's failure reason: a fixed
+    English sentence, never the upstream's own words (RFC 6749 §4.1.2.1 allows only
+    printable ASCII there, and the detail belongs in our log)."""
+    return {
+        "cancelled": "the citizen cancelled the login",
+        "unmet_loa": "the e-ID did not meet the requested level of assurance",
+        "unavailable": "the e-ID provider is temporarily unavailable",
+    }.get(reason, f"login failed: {reason}")

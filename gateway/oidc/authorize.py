@@ -8,10 +8,11 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     InvalidScopeError,
@@ -122,6 +123,13 @@ def validate(
         ui_locales=params.get("ui_locales"),
         login_hint=params.get("login_hint"),
     )
+
+
+def authorization_response(issuer: str, redirect_uri: str, params: Mapping[str, str | None]) -> str:
+    """The redirect that answers the e-service (RFC 6749 §4.1.2, §4.1.2.1): a code or an
+    error, with its `state`; every answer carries `iss` (RFC 9207). None values are left out."""
+    values = [(key, value) for key, value in params.items() if value is not None]
+    return str(add_params_to_uri(redirect_uri, [*values, ("iss", issuer)]))
 
 
 def granted_scopes(requested: str) -> tuple[str, ...]:
