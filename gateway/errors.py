@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.login.flow import LoginFailed, LoginNotFound
+from gateway.login.flow import LoginFailed
+from gateway.login.pending import LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected, authorization_response
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.token import NO_STORE

@@ -15,13 +15,14 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Concatenate, ParamSpec
+from typing import Concatenate, ParamSpec
 
 from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.login.browser import BrowserBinding
+from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.upstream_health import UpstreamHealth, provider_problem
 from gateway.oidc.authorize import (
     AuthorizationRequest,
@@ -53,41 +54,12 @@ from providers.base import (
     UnmetAssurance,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
-from providers.records import StoreRecord, login_key
 
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
 
 
-class LoginNotFound(Exception):
-    """The pending login expired, was completed already, or never existed."""
-
-
 class WrongBrowser(ProviderError):
     reason = "wrong_browser"
-
-
-@dataclass(frozen=True)
-class PendingLogin(StoreRecord):
-    TUPLE_FIELDS = ("scopes", "prompt", "acr_values")
-
-    id: str
-    client_id: str
-    redirect_uri: str
-    state: str | None
-    nonce: str | None
-    scopes: tuple[str, ...]
-    code_challenge: str | None
-    prompt: tuple[str, ...]
-    max_age: int | None
-    acr_values: tuple[str, ...]
-    claims: dict[str, dict[str, Any]]
-    ui_locales: str | None
-    login_hint: str | None
-    authn_provider: str | None
-    browser: str
-    created_at: int
-    provider: str | None = None
-    identity: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +122,7 @@ class LoginFlow:
         self._backchannel = backchannel
         self._settings = settings
         self._store = store
+        self._logins = PendingLogins(store, settings.login_ttl_seconds)
         self._clients = clients
         self._providers = providers
         self._pages = pages
@@ -159,44 +132,36 @@ class LoginFlow:
     async def begin(
         self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
     ) -> Response:
-        eligible = self.eligible_providers(auth.client, auth.acr_values)
+        asked = auth.parameters
+        eligible = self.eligible_providers(auth.client, asked.acr_values)
         if not eligible:
             raise UnmetAuthenticationRequirementsError(
                 "no e-ID provider available to this client can deliver the requested acr_values"
             )
         browser, is_new = self._browsers.ensure_browser_id(request)
         selected = _preselected(eligible, authn_provider)
-        self._audit.event("login_started", client=auth.client.client_id)
+        self._audit.event("login_started", client=asked.client_id)
         login = PendingLogin(
             id=secrets.token_urlsafe(24),
-            client_id=auth.client.client_id,
-            redirect_uri=auth.redirect_uri,
-            state=auth.state,
-            nonce=auth.nonce,
-            scopes=auth.scopes,
-            code_challenge=auth.code_challenge,
-            prompt=tuple(sorted(auth.prompt)),
-            max_age=auth.max_age,
-            acr_values=auth.acr_values,
-            claims=auth.claims,
-            ui_locales=auth.ui_locales,
-            login_hint=auth.login_hint,
+            parameters=asked,
             authn_provider=authn_provider,
             browser=browser,
-            created_at=int(time.time()),
+            created_at=self._logins.now(),
             provider=selected.name if selected else None,
         )
         session = await self._sessions.current(request)
         if session is not None and _reusable(session, auth, eligible, authn_provider):
             response = await self._silent_login(login, session)
-        elif "none" in auth.prompt:
+        elif "none" in asked.prompt:
             raise LoginRequiredError("no session this e-service may use; the citizen must log in")
         else:
-            await self._save(login)  # with the provider already set, _start writes nothing more
+            await self._logins.save(
+                login
+            )  # with the provider already set, _start writes nothing more
             response = await self._proceed(request, login, eligible)
         if is_new:
             self._browsers.set_cookie(response, browser)
-        remember(response, LAST_SERVICE_COOKIE, login.client_id, self._settings.secure_cookies)
+        remember(response, LAST_SERVICE_COOKIE, asked.client_id, self._settings.secure_cookies)
         return response
 
     def eligible_providers(
@@ -234,13 +199,13 @@ class LoginFlow:
         """The provider's callback: it verifies its upstream's answer, we complete the login.
         Safe to repeat until the code is written: nothing is taken before that."""
         login_id, identity = await provider.finish(request)
-        login = await self._load(login_id)
+        login = await self._logins.load(login_id)
         if login.provider != provider.name or identity.provider != provider.name:
             raise LoginStateLost(provider.name, None, "answer from another provider than chosen")
         browser = self._browsers.browser_id(request)
         if browser is None:
             parked = replace(login, identity=identity.to_dict())
-            await self._save(parked)
+            await self._logins.save(parked)
             return RedirectResponse(self._url(f"/login/{login.id}/resume"), status_code=303)
         return await self._complete(request, login, identity, browser)
 
@@ -266,7 +231,7 @@ class LoginFlow:
 
     @_answering_failures
     async def resume(self, request: Request, login_id: str) -> Response:
-        login = await self._load(login_id)
+        login = await self._logins.load(login_id)
         if login.identity is None:  # an early or stray visit must not end the citizen's login
             raise LoginStateLost("gateway", None, "nothing to resume yet")
         identity = Identity.from_dict(login.identity)
@@ -296,12 +261,13 @@ class LoginFlow:
     async def _end(self, login_id: str, error: str, description: str) -> WayBack | None:
         """End a pending login with an error; the way back to the client with that answer.
         None when the login is gone already (completed, ended, expired)."""
-        raw = await self._store.take(login_key("login", login_id))
-        if raw is None:
+        login = await self._logins.take(login_id)
+        if login is None:
             return None
-        login = PendingLogin.loads(raw)
-        params = {"error": error, "error_description": description, "state": login.state}
-        return WayBack(self._answer_url(login.redirect_uri, params), login.client_id)
+        params = {"error": error, "error_description": description, "state": login.parameters.state}
+        return WayBack(
+            self._answer_url(login.parameters.redirect_uri, params), login.parameters.client_id
+        )
 
     def _answer_url(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
         return authorization_response(self._settings.issuer, redirect_uri, params)
@@ -311,13 +277,13 @@ class LoginFlow:
     ) -> Response:
         if browser != login.browser:
             raise WrongBrowser(identity.provider, login.id, "finished in another browser")
-        if login.acr_values and identity.loa not in login.acr_values:
+        if login.parameters.acr_values and identity.loa not in login.parameters.acr_values:
             raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
-        client = self._clients.get(login.client_id)
+        client = self._clients.get(login.parameters.client_id)
         if client is None or not client.sso:
             return await self._issue_code(login, identity, None, consume=True)
         existing = await self._sessions.current(request)
-        session, to_end = self._sessions.after_login(existing, identity, login.client_id)
+        session, to_end = self._sessions.after_login(existing, identity, login.parameters.client_id)
         response = await self._issue_code(login, identity, session.sid, consume=True)
         # Only the instance whose code won the login touches the sessions.
         replaced = await self._sessions.end(to_end) if to_end is not None else None
@@ -333,7 +299,7 @@ class LoginFlow:
 
     async def _silent_login(self, login: PendingLogin, session: SsoSession) -> Response:
         """Single sign-on: the session's identity answers this e-service without a provider."""
-        session = self._sessions.add_client(session, login.client_id)
+        session = self._sessions.add_client(session, login.parameters.client_id)
         records = self._sessions.records(session)
         return await self._issue_code(login, session.person, session.sid, records)
 
@@ -347,20 +313,26 @@ class LoginFlow:
     ) -> Response:
         """The code, written before the pending login is taken (`consume`): of two instances
         finishing one login, the one whose take fails withdraws its code."""
-        client = self._clients.get(login.client_id)
+        client = self._clients.get(login.parameters.client_id)
         if client is None:  # unregistered while the citizen logged in: nowhere to send a code
             raise LoginNotFound(login.id)
-        consuming = login_key("login", login.id) if consume else None
-        code = await self._codes.issue(client, login, identity, sid, session_records, consuming)
+        consuming = pending_login_key(login.id) if consume else None
+        code = await self._codes.issue(
+            client, login.parameters, identity, sid, session_records, consuming
+        )
         if code is None:
             raise LoginNotFound(login.id)
         self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
-        who = self._audit.person(identity, login.client_id)
+        asked = login.parameters
+        who = self._audit.person(identity, asked.client_id)
         self._audit.event(
-            "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
+            "login_completed",
+            client=asked.client_id,
+            sso=str(sid is not None).lower(),
+            **who,
         )
-        self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
-        location = self._answer_url(login.redirect_uri, {"code": code, "state": login.state})
+        self._audit.event("code_issued", client=asked.client_id, sub=who["sub"])
+        location = self._answer_url(asked.redirect_uri, {"code": code, "state": asked.state})
         return RedirectResponse(location, status_code=303)
 
     async def _proceed(
@@ -372,27 +344,28 @@ class LoginFlow:
         return self._chooser(request, login, eligible)
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
+        asked = login.parameters
         await self._limiter.provider_start(request, login.id, login.browser)
         problem = provider_problem(provider, self._health)
         if problem:  # fail now rather than make the citizen wait out the upstream's timeout
             raise ProviderUnavailable(provider.name, login.id, problem)
         self._metrics.logins_started.labels(provider.name).inc()
-        self._audit.event("provider_chosen", client=login.client_id, provider=provider.name)
+        self._audit.event("provider_chosen", client=asked.client_id, provider=provider.name)
         if login.provider != provider.name:
             login = replace(login, provider=provider.name)
-            await self._save(login)
-        client = self._clients.get(login.client_id)
+            await self._logins.save(login)
+        client = self._clients.get(asked.client_id)
         context = LoginContext(
             login_id=login.id,
-            client_id=login.client_id,
+            client_id=asked.client_id,
             client_display=client.display if client else {},
-            requested_loa=login.acr_values,
-            locale=negotiate_locale(request, login.ui_locales),
+            requested_loa=asked.acr_values,
+            locale=negotiate_locale(request, asked.ui_locales),
             client_ip=client_ip(request, self._settings.trusted_proxies),
-            identity_hint=_identity_hint(login.login_hint),
-            force_authn="login" in login.prompt or login.max_age is not None,
+            identity_hint=_identity_hint(asked.login_hint),
+            force_authn="login" in asked.prompt or asked.max_age is not None,
         )
-        request.state.preferred_locale = login.ui_locales
+        request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)
 
     def _chooser(
@@ -402,7 +375,7 @@ class LoginFlow:
         eligible: list[Provider],
         status_code: int = 200,
     ) -> Response:
-        request.state.preferred_locale = login.ui_locales
+        request.state.preferred_locale = login.parameters.ui_locales
         last_used = recall(request, LAST_EID_COOKIE)
         ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
         context = {
@@ -410,38 +383,25 @@ class LoginFlow:
             "providers": ordered,
             "last_used": last_used,
             "unavailable": {p.name for p in ordered if provider_problem(p, self._health)},
-            "client_id": login.client_id,
+            "client_id": login.parameters.client_id,
             "csrf": self._browsers.token(request, login.id),
             "action": self._url(f"/login/{login.id}"),
             "page_url": self._url(f"/login/{login.id}"),
             "cancel_url": self._url(f"/login/{login.id}/cancel"),
         }
-        return self._pages.render(request, "chooser.html", context, status_code, login.ui_locales)
+        return self._pages.render(
+            request, "chooser.html", context, status_code, login.parameters.ui_locales
+        )
 
     def _eligible_for(self, login: PendingLogin) -> list[Provider]:
-        client = self._clients.get(login.client_id)
-        return self.eligible_providers(client, login.acr_values) if client else []
+        client = self._clients.get(login.parameters.client_id)
+        return self.eligible_providers(client, login.parameters.acr_values) if client else []
 
     async def _load_for_browser(self, request: Request, login_id: str) -> PendingLogin:
-        raw = await self._store.get(login_key("login", login_id))
-        if raw is None:
-            raise LoginNotFound(login_id)
-        login = PendingLogin.loads(raw)
+        login = await self._logins.load(login_id)
         if self._browsers.browser_id(request) != login.browser:
             raise WrongBrowser("gateway", None, "login belongs to another browser")
         return login
-
-    async def _load(self, login_id: str) -> PendingLogin:
-        raw = await self._store.get(login_key("login", login_id))
-        if raw is None:
-            raise LoginNotFound(login_id)
-        return PendingLogin.loads(raw)
-
-    async def _save(self, login: PendingLogin) -> None:
-        remaining = self._settings.login_ttl_seconds - (int(time.time()) - login.created_at)
-        if remaining <= 0:
-            raise LoginNotFound(login.id)
-        await self._store.put(login_key("login", login.id), login.dumps(), remaining)
 
     def _url(self, path: str) -> str:
         return f"{self._settings.issuer}{path}"
@@ -454,14 +414,14 @@ def _reusable(
     authn_provider: str | None,
 ) -> bool:
     """OIDC Core §3.1.2.1: the session answers silently only if it meets this very request."""
-    identity = session.person
+    identity, asked = session.person, auth.parameters
     return (
         auth.client.sso
-        and "login" not in auth.prompt
+        and "login" not in asked.prompt
         and identity.provider in {provider.name for provider in eligible}
-        and (not auth.acr_values or identity.loa in auth.acr_values)
+        and (not asked.acr_values or identity.loa in asked.acr_values)
         and authn_provider in (None, identity.provider)
-        and (auth.max_age is None or time.time() - identity.auth_time <= auth.max_age)
+        and (asked.max_age is None or time.time() - identity.auth_time <= asked.max_age)
     )
 
 
