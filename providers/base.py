@@ -121,8 +121,24 @@ class NamespacedStore:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """How the upstream proved who the citizen is, for the audit alone: gateway/ops/audit.py
+    writes it when the provider returns; it is never released as a claim, nor kept with the
+    session, code or grant (`Identity.to_dict` leaves it out)."""
+
+    upstream: str  # who answered: the IdP's entityID, the OP's issuer, BankID's API
+    reference: str | None = None  # the upstream's id of it: SAML assertion ID, BankID orderRef
+    device_ip: str | None = None  # BankID: the address the app reported
+    certificate_issued: str | None = None  # BankID: bankIdIssueDate
+    mapped_identity_number: str | None = None  # eIDAS: the Swedish number mapped to a foreign e-ID
+
+
+@dataclass(frozen=True)
 class Identity:
-    """Who the citizen is, as one upstream proved it; every claim the OP issues derives from it."""
+    """Who the citizen is, as one upstream proved it; every claim the OP issues derives from it.
+
+    `extra` holds pass-through claim values by claim name (gateway/oidc/claims.py releases the
+    ones it knows); `evidence` is for the audit only."""
 
     provider: str
     subject: str
@@ -137,9 +153,13 @@ class Identity:
     birthdate: str | None = None
     upstream_session: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    evidence: Evidence | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "extra": dict(self.extra)}
+        """The identity as sessions, codes and grants keep it: without the evidence."""
+        kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del kept["evidence"]
+        return {**kept, "extra": dict(self.extra)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Identity:

@@ -199,6 +199,7 @@ class LoginFlow:
         """The provider's callback: it verifies its upstream's answer, we complete the login.
         Safe to repeat until the code is written: nothing is taken before that."""
         login_id, identity = await provider.finish(request)
+        self._audit.authenticated(identity)  # whether or not the login completes now
         login = await self._logins.load(login_id)
         if login.provider != provider.name or identity.provider != provider.name:
             raise LoginStateLost(provider.name, None, "answer from another provider than chosen")

@@ -39,6 +39,7 @@ from providers.bankid.messages import N_, RFA, error_message, failed_message, pe
 from providers.base import (
     AuthenticationFailed,
     ConfigPath,
+    Evidence,
     FormRejected,
     Identity,
     LoginContext,
@@ -50,11 +51,10 @@ from providers.base import (
     UserCancelled,
     choose_loa,
 )
-from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
+from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import StoreRecord, login_key
 
 log = logging.getLogger("portvakt.bankid")
-audit = logging.getLogger("portvakt.audit")
 
 COLLECT_INTERVAL_SECONDS = 2  # §3: collect every two seconds, not more often
 ORDER_TTL_SECONDS = 600
@@ -518,14 +518,6 @@ class BankIDProvider:
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
-        device_ip = str(completion.get("device", {}).get("ipAddress", ""))
-        audit.info(
-            "BankID login: order %s, person %s, device %s, issued %s",
-            order.order_ref,
-            mask(number.digits),
-            device_ip,
-            completion.get("bankIdIssueDate"),
-        )
         return Identity(
             provider=self.name,
             subject=number.digits,
@@ -537,14 +529,12 @@ class BankIDProvider:
             family_name=user.get("surname"),
             name=user.get("name"),
             birthdate=number.birthdate,
-            extra={
-                # kept with the login for audit; claims.PASSED_THROUGH never releases them
-                "bankid_order_ref": order.order_ref,
-                "bankid_device_ip": device_ip,
-                "bankid_issue_date": str(completion.get("bankIdIssueDate", "")),
-                "bankid_signature": str(completion.get("signature", "")),
-                "bankid_ocsp_response": str(completion.get("ocspResponse", "")),
-            },
+            evidence=Evidence(  # the signature and OCSP response name the person: not kept
+                upstream=self._config.url,
+                reference=order.order_ref,
+                device_ip=str(completion.get("device", {}).get("ipAddress", "")) or None,
+                certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
+            ),
         )
 
 

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from providers.base import (
     AuthenticationFailed,
     ConfigPath,
+    Evidence,
     FormRejected,
     Identity,
     LoginContext,
@@ -47,7 +48,6 @@ from providers.base import (
     UnmetAssurance,
     UserCancelled,
 )
-from providers.identity_numbers import mask
 from providers.records import StoreRecord, login_key
 from providers.saml.attributes import IdentityField, UnacceptableAttribute, read_person
 from providers.saml.messages import (
@@ -88,7 +88,6 @@ from providers.saml.xml import (
 
 Result = TypeVar("Result")
 log = logging.getLogger("portvakt.saml")
-audit = logging.getLogger("portvakt.audit")
 
 REQUEST_TTL_SECONDS = 900
 PNR_ATTRIBUTE = "urn:oid:1.2.752.29.4.13"
@@ -431,21 +430,18 @@ class SamlProvider:
         session = UpstreamSession(
             assertion.issuer, assertion.name_id, assertion.name_id_format, assertion.session_index
         )
+        mapped = person.pop("mapped_identity_number", None)
+        evidence = Evidence(
+            idp.entity_id, assertion.id, mapped_identity_number=str(mapped) if mapped else None
+        )
         identity = Identity(
             provider=self.name,
             subject=assertion.name_id,
             loa=assertion.authn_context,
             auth_time=int(assertion.authn_instant),
             upstream_session=session.dumps().decode(),
+            evidence=evidence,
             **person,  # type: ignore[arg-type]
-        )
-        audit.info(
-            "saml login: idp=%s loa=%s person=%s",
-            idp.entity_id,
-            identity.loa,
-            mask(identity.personal_identity_number or identity.coordination_number)
-            if not identity.prid
-            else identity.prid.split(":")[0] + ":…",
         )
         return pending.login_id, identity
 

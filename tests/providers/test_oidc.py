@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -30,6 +31,7 @@ from tests.harness import (
     running_gateway,
     token_request,
 )
+from tests.ops.test_audit import authenticated_event
 
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
 COORDINATION_CLAIM = "https://id.oidc.se/claim/coordinationNumber"
@@ -284,3 +286,13 @@ def test_upstream_calls_are_timed_in_the_metrics(
             rf'outcome="ok",provider="freja"\}} [1-9]',
             text,
         ), operation
+
+
+def test_the_audit_writes_the_upstream_login_with_the_number_masked(
+    browser: Browser, op: UpstreamOP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="portvakt.audit")
+    browser.follow_to_client(to_callback(browser, acr_values=LOA3))
+    event = authenticated_event(caplog, "199908072391")
+    assert (event["provider"], event["upstream"]) == ("freja", op.base_url)
+    assert event["person"] == "19990807****" and event["loa"] == LOA3
