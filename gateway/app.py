@@ -225,7 +225,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=exception_handlers(failures, flow, metrics, audit),
+        exception_handlers=exception_handlers(failures, settings.issuer, metrics),
         middleware=[
             Middleware(AccessLog, metrics=metrics),
             Middleware(SecurityHeaders, hsts=settings.secure_cookies),
@@ -242,13 +242,23 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
 
 
 def provider_mount(provider: Provider, flow: LoginFlow) -> Mount:
-    """A provider's own pages plus its finish endpoint, under /providers/<name>/."""
+    """A provider's own pages plus its finish endpoint, under /providers/<name>/. Every one of
+    them runs through the flow, which answers a provider error raised there (DESIGN.md: the
+    finish path is straight; error handlers only render)."""
 
     async def finish(request: Request) -> Response:
         return await flow.finish(request, provider)
 
+    routes = [_answered_by(flow, route) for route in provider.routes()]
     finish_route = Route(provider.finish_path, finish, methods=list(provider.finish_methods))
-    return Mount(f"/providers/{provider.name}", routes=[*provider.routes(), finish_route])
+    return Mount(f"/providers/{provider.name}", routes=[*routes, finish_route])
+
+
+def _answered_by(flow: LoginFlow, route: BaseRoute) -> Route:
+    if not isinstance(route, Route):  # a Mount or WebSocket route would bypass the flow
+        raise TypeError(f"a provider route must be a starlette Route, not {route!r}")
+    endpoint = flow.provider_endpoint(route.endpoint)
+    return Route(route.path, endpoint, methods=route.methods, name=route.name)
 
 
 def _public_client_origins(settings: Settings) -> list[str]:

@@ -13,12 +13,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.login.flow import LoginFlow, LoginNotFound
-from gateway.oidc.authorize import AuthorizeRequestRejected
+from gateway.login.flow import LoginFailed
+from gateway.login.pending import LoginNotFound
+from gateway.oidc.authorize import AuthorizeRequestRejected, authorization_response
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.end_session import LogoutRequestRejected
 from gateway.oidc.token import NO_STORE
-from gateway.ops.audit import Audit
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimited
 from gateway.store import StoreUnavailable
@@ -31,9 +31,7 @@ API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz", "
 Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
-def exception_handlers(
-    failures: FailurePages, flow: LoginFlow, metrics: Metrics, audit: Audit
-) -> dict[Any, Handler]:
+def exception_handlers(failures: FailurePages, issuer: str, metrics: Metrics) -> dict[Any, Handler]:
     async def rejected_authorize_request(
         request: Request, exc: AuthorizeRequestRejected
     ) -> Response:
@@ -46,30 +44,28 @@ def exception_handlers(
     async def oauth_error(request: Request, exc: OAuth2Error) -> Response:
         if exc.redirect_uri:
             params = {"error": exc.error, "error_description": exc.description, "state": exc.state}
-            return RedirectResponse(flow.client_redirect(exc.redirect_uri, params), 302)
+            return RedirectResponse(authorization_response(issuer, exc.redirect_uri, params), 302)
         status, body, headers = exc()
         extra = {k: v for k, v in headers if k.lower() != "content-type"}
         return JSONResponse(body, status_code=status, headers={**extra, **NO_STORE})
 
-    async def provider_error(request: Request, exc: ProviderError) -> Response:
-        metrics.logins_failed.labels(exc.provider, exc.reason).inc()
-        way_back = None
-        if exc.login_id:
-            way_back = await flow.abandon(exc.login_id, exc.oauth_error, _ascii(exc.reason))
-        audit.event(
-            "login_failed",
-            client=way_back.client_id if way_back else None,
-            provider=exc.provider,
-            reason=exc.reason,
-        )
+    async def login_failed(request: Request, exc: LoginFailed) -> Response:
+        # The flow has ended the login and chosen the way back already: only render here.
+        error, way_back = exc.error, exc.way_back
         return failures.render(
             request,
-            exc.reason,
-            exc.status_code,
+            error.reason,
+            error.status_code,
             way_back.url if way_back else None,
             way_back.client_id if way_back else None,
-            f"login failed at {exc.provider}: {exc.detail}",
+            f"login failed at {error.provider}: {error.detail}",
         )
+
+    async def provider_error(request: Request, exc: ProviderError) -> Response:
+        # Every login step and provider route runs through the flow, which answers these
+        # (LoginFailed); one that escaped it still gets its page, without a way back.
+        log.warning("provider error outside the login flow: %s", exc)
+        return await login_failed(request, LoginFailed(exc, None))
 
     async def login_not_found(request: Request, exc: LoginNotFound) -> Response:
         return failures.render(request, "login_not_found", 400, detail="no such pending login")
@@ -114,6 +110,7 @@ def exception_handlers(
         AuthorizeRequestRejected: rejected_authorize_request,
         LogoutRequestRejected: rejected_logout_request,
         OAuth2Error: oauth_error,
+        LoginFailed: login_failed,
         ProviderError: provider_error,
         LoginNotFound: login_not_found,
         HTTPException: http_error,
@@ -126,11 +123,3 @@ def exception_handlers(
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return request.url.path in API_PATHS or ("json" in accept and "html" not in accept)
-
-
-def _ascii(reason: str) -> str:
-    return {
-        "cancelled": "the citizen cancelled the login",
-        "unmet_loa": "the e-ID did not meet the requested level of assurance",
-        "unavailable": "the e-ID provider is temporarily unavailable",
-    }.get(reason, f"login failed: {reason}")

@@ -167,8 +167,24 @@ class NamespacedStore:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """How the upstream proved who the citizen is, for the audit alone: gateway/ops/audit.py
+    writes it when the provider returns; it is never released as a claim, nor kept with the
+    session, code or grant (`Identity.to_dict` leaves it out)."""
+
+    upstream: str  # who answered: the IdP's entityID, the OP's issuer, BankID's API
+    reference: str | None = None  # the upstream's id of it: SAML assertion ID, BankID orderRef
+    device_ip: str | None = None  # BankID: the address the app reported
+    certificate_issued: str | None = None  # BankID: bankIdIssueDate
+    mapped_identity_number: str | None = None  # eIDAS: the Swedish number mapped to a foreign e-ID
+
+
+@dataclass(frozen=True)
 class Identity:
-    """Who the citizen is, as one upstream proved it; every claim the OP issues derives from it."""
+    """Who the citizen is, as one upstream proved it; every claim the OP issues derives from it.
+
+    `extra` holds pass-through claim values by claim name (gateway/oidc/claims.py releases the
+    ones it knows); `evidence` is for the audit only."""
 
     provider: str
     subject: str
@@ -183,9 +199,13 @@ class Identity:
     birthdate: str | None = None
     upstream_session: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    evidence: Evidence | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "extra": dict(self.extra)}
+        """The identity as sessions, codes and grants keep it: without the evidence."""
+        kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del kept["evidence"]
+        return {**kept, "extra": dict(self.extra)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Identity:
@@ -340,28 +360,41 @@ class ReportsHealth:
         return {}
 
 
-class NotFinishedYet(Exception):
-    """The finish URL was visited before the upstream answered (an early poll, a reload): the
-    login goes on, and the citizen is sent back to `url`, the provider's page, to wait."""
-
-    def __init__(self, provider: str, url: str) -> None:
-        super().__init__(f"{provider}: not finished yet")
-        self.provider = provider
-        self.url = url
-
-
 class ProviderError(Exception):
-    """A login failed upstream. `reason` picks the citizen's message; `oauth_error` the RP's."""
+    """A login failed upstream. `reason` picks the citizen's message; `oauth_error` the RP's.
+
+    `login_id` names the pending login the error is about, when the provider may say so; None
+    when it cannot (an unknown or foreign transaction: no login may be ended on its word).
+    `ends_login` says whether that login is over: the flow then takes it, once, and sends the
+    citizen back to the e-service with `oauth_error`."""
 
     reason: ClassVar[str] = "failed"
     oauth_error: ClassVar[str] = "access_denied"
     status_code: ClassVar[int] = 400
+    ends_login: ClassVar[bool] = True
 
     def __init__(self, provider: str, login_id: str | None, detail: str = "") -> None:
         super().__init__(f"{provider}: {self.reason}: {detail}" if detail else provider)
         self.provider = provider
         self.login_id = login_id
         self.detail = detail
+
+    @property
+    def ended_login(self) -> str | None:
+        """The pending login this error ends, if any."""
+        return self.login_id if self.ends_login else None
+
+
+class NotFinishedYet(ProviderError):
+    """The finish URL was visited before the upstream answered (an early poll, a reload): the
+    login goes on, and the citizen is sent back to `url`, the provider's page, to wait."""
+
+    reason = "not_finished"
+    ends_login = False
+
+    def __init__(self, provider: str, url: str) -> None:
+        super().__init__(provider, None, "not finished yet")
+        self.url = url
 
 
 class UserCancelled(ProviderError):

@@ -44,6 +44,7 @@ from providers.base import (
     ChecksConfig,
     ConfigPath,
     ConfigProblem,
+    Evidence,
     HasLifecycle,
     Identity,
     LoginContext,
@@ -58,12 +59,11 @@ from providers.base import (
     UserCancelled,
     unusable_upstream,
 )
-from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
+from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
 from providers.records import StoreRecord
 
 log = logging.getLogger("portvakt.oidc_upstream")
-audit = logging.getLogger("portvakt.audit")
 
 TRANSACTION_TTL_SECONDS = 900
 IDENTIFYING_FIELDS = ("personal_identity_number", "coordination_number", "prid")
@@ -352,6 +352,7 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             raise LoginStateLost(self.name, None, "callback with a state of no request of ours")
         transaction = Transaction.loads(raw)
         if transaction.identity is not None:  # a repeated callback: the code is spent upstream
+            # no evidence: the first callback's was audited, nothing new was proven
             return transaction.login_id, Identity.from_dict(transaction.identity)
         login_id = transaction.login_id
         issuer = params.get("iss")
@@ -369,16 +370,12 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             claims = await self._upstream_claims(code, transaction)
         except UpstreamCallFailed as failure:
             raise ProviderUnavailable(self.name, login_id, str(failure)) from None
-        identity = self._identity(claims, transaction)
+        identity = replace(
+            self._identity(claims, transaction), evidence=Evidence(self._config.issuer)
+        )
         kept = replace(transaction, identity=identity.to_dict())
         left = int(transaction.requested_at + TRANSACTION_TTL_SECONDS - time.time())
         await self._services.store.put(f"txn:{state}", kept.dumps(), max(left, 1))
-        audit.info(
-            "oidc login: upstream=%s loa=%s person=%s",
-            self._config.issuer,
-            identity.loa,
-            mask(identity.personal_identity_number or identity.coordination_number),
-        )
         return login_id, identity
 
     async def _upstream_claims(self, code: str, transaction: Transaction) -> dict[str, Any]:

@@ -3,6 +3,7 @@ uvicorn on another, and a browser-like HTTP client that walks a login the way a 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -20,6 +21,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
+import redis
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -191,6 +193,20 @@ def running_gateway(store_url: str | None = None, **overrides: Any) -> Iterator[
     issuer = f"http://127.0.0.1:{free_port()}"
     with LiveGateway(base_settings(issuer, store_url, **overrides)) as gateway:
         yield gateway
+
+
+def stored_value(store_url: str | None, gateway: LiveGateway, key: str) -> bytes | None:
+    """A record as the gateway stored it: from Redis, or from the in-memory store."""
+    if store_url is not None:
+        client = redis.Redis.from_url(store_url)
+        try:
+            value: bytes | None = client.get(key)
+            return value
+        finally:
+            client.close()
+    memory = gateway.app.state.store.target
+    stored: bytes | None = asyncio.run(memory.get(key))
+    return stored
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -10,20 +10,25 @@ leaves the login, and the provider's transaction, for the citizen's retry on ano
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Concatenate, ParamSpec
 
-from authlib.common.urls import add_params_to_uri
 from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.login.browser import BrowserBinding
+from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.registry import Providers
-from gateway.oidc.authorize import AuthorizationRequest, UnmetAuthenticationRequirementsError
+from gateway.oidc.authorize import (
+    AuthorizationRequest,
+    UnmetAuthenticationRequirementsError,
+    authorization_response,
+)
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
@@ -50,13 +55,8 @@ from providers.base import (
     UpstreamLogout,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
-from providers.records import StoreRecord, login_key
 
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
-
-
-class LoginNotFound(Exception):
-    """The pending login expired, was completed already, or never existed."""
 
 
 class WrongBrowser(ProviderError):
@@ -64,35 +64,37 @@ class WrongBrowser(ProviderError):
 
 
 @dataclass(frozen=True)
-class PendingLogin(StoreRecord):
-    TUPLE_FIELDS = ("scopes", "prompt", "acr_values")
-
-    id: str
-    client_id: str
-    redirect_uri: str
-    state: str | None
-    nonce: str | None
-    scopes: tuple[str, ...]
-    code_challenge: str | None
-    prompt: tuple[str, ...]
-    max_age: int | None
-    acr_values: tuple[str, ...]
-    claims: dict[str, dict[str, Any]]
-    ui_locales: str | None
-    login_hint: str | None
-    authn_provider: str | None
-    browser: str
-    created_at: int
-    provider: str | None = None
-    identity: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
 class WayBack:
-    """The redirect that answers an abandoned login with an error, and whose login it was."""
+    """The redirect that answers an ended login with an error, and whose login it was."""
 
     url: str
     client_id: str
+
+
+class LoginFailed(Exception):
+    """A provider error the flow has answered: the login it ended, if any, and the way back to
+    the e-service. What is left is to render it (gateway/errors.py), with no store I/O."""
+
+    def __init__(self, error: ProviderError, way_back: WayBack | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.way_back = way_back
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Step = ParamSpec("Step")
+
+
+def _answering_failures(
+    step: Callable[Concatenate[LoginFlow, Step], Awaitable[Response]],
+) -> Callable[Concatenate[LoginFlow, Step], Awaitable[Response]]:
+    """A public step of the login: a provider error raised in it is answered by the flow."""
+
+    @functools.wraps(step)
+    async def answered(flow: LoginFlow, /, *args: Step.args, **kwargs: Step.kwargs) -> Response:
+        return await flow.answering(step(flow, *args, **kwargs))
+
+    return answered
 
 
 class LoginFlow:
@@ -119,52 +121,46 @@ class LoginFlow:
         self._backchannel = backchannel
         self._settings = settings
         self._store = store
+        self._logins = PendingLogins(store, settings.login_ttl_seconds)
         self._clients = clients
         self._providers = providers
         self._pages = pages
         self._browsers = browsers
 
+    @_answering_failures
     async def begin(
         self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
     ) -> Response:
-        eligible = self.eligible_providers(auth.client, auth.acr_values)
+        asked = auth.parameters
+        eligible = self.eligible_providers(auth.client, asked.acr_values)
         if not eligible:
             raise UnmetAuthenticationRequirementsError(
                 "no e-ID provider available to this client can deliver the requested acr_values"
             )
         browser, is_new = self._browsers.ensure_browser_id(request)
         selected = _preselected(eligible, authn_provider)
-        self._audit.event("login_started", client=auth.client.client_id)
+        self._audit.event("login_started", client=asked.client_id)
         login = PendingLogin(
             id=secrets.token_urlsafe(24),
-            client_id=auth.client.client_id,
-            redirect_uri=auth.redirect_uri,
-            state=auth.state,
-            nonce=auth.nonce,
-            scopes=auth.scopes,
-            code_challenge=auth.code_challenge,
-            prompt=tuple(sorted(auth.prompt)),
-            max_age=auth.max_age,
-            acr_values=auth.acr_values,
-            claims=auth.claims,
-            ui_locales=auth.ui_locales,
-            login_hint=auth.login_hint,
+            parameters=asked,
             authn_provider=authn_provider,
             browser=browser,
-            created_at=int(time.time()),
+            created_at=self._logins.now(),
             provider=selected.name if selected else None,
         )
         session = await self._sessions.current(request)
         if session is not None and _reusable(session, auth, eligible, authn_provider):
             response = await self._silent_login(login, session)
-        elif "none" in auth.prompt:
+        elif "none" in asked.prompt:
             raise LoginRequiredError("no session this e-service may use; the citizen must log in")
         else:
-            await self._save(login)  # with the provider already set, _start writes nothing more
+            await self._logins.save(
+                login
+            )  # with the provider already set, _start writes nothing more
             response = await self._proceed(request, login, eligible)
         if is_new:
             self._browsers.set_cookie(response, browser)
-        remember(response, LAST_SERVICE_COOKIE, login.client_id, self._settings.secure_cookies)
+        remember(response, LAST_SERVICE_COOKIE, asked.client_id, self._settings.secure_cookies)
         return response
 
     def eligible_providers(
@@ -176,11 +172,13 @@ class LoginFlow:
             return candidates
         return [p for p in candidates if p.loa & set(acr_values)]
 
+    @_answering_failures
     async def show(self, request: Request, login_id: str) -> Response:
         """GET /login/<id>: the chooser again (back button, language switch)."""
         login = await self._load_for_browser(request, login_id)
         return await self._proceed(request, login, self._eligible_for(login))
 
+    @_answering_failures
     async def choose(self, request: Request, login_id: str) -> Response:
         """POST /login/<id>: the citizen picked a provider on the chooser."""
         form = await request.form(max_files=0, max_fields=8)
@@ -195,66 +193,97 @@ class LoginFlow:
         remember(response, LAST_EID_COOKIE, provider.name, self._settings.secure_cookies)
         return response
 
+    @_answering_failures
     async def finish(self, request: Request, provider: Provider) -> Response:
         """The provider's callback: it verifies its upstream's answer, we complete the login.
         Safe to repeat until the code is written: nothing is taken before that."""
-        try:
-            login_id, identity = await provider.finish(request)
-        except NotFinishedYet as early:  # an early visit must not end the citizen's login
-            return RedirectResponse(early.url, status_code=303)
-        login = await self._load(login_id)
+        login_id, identity = await provider.finish(request)
+        self._audit.authenticated(identity)  # whether or not the login completes now
+        login = await self._logins.load(login_id)
         if login.provider != provider.name or identity.provider != provider.name:
             raise LoginStateLost(provider.name, None, "answer from another provider than chosen")
         browser = self._browsers.browser_id(request)
         if browser is None:
             parked = replace(login, identity=identity.to_dict())
-            await self._save(parked)
+            await self._logins.save(parked)
             return RedirectResponse(self._url(f"/login/{login.id}/resume"), status_code=303)
         return await self._complete(request, login, identity, browser)
 
+    def provider_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        """A provider's own route, whose provider errors the flow answers like its own."""
+
+        @functools.wraps(endpoint)
+        async def answered(request: Request) -> Response:
+            return await self.answering(endpoint(request))
+
+        return answered
+
+    async def answering(self, step: Awaitable[Response]) -> Response:
+        """Runs one step of a login. A provider error is answered here, once: the login it
+        ends is taken (one store round trip) and the way back built, so that rendering the
+        failure (`LoginFailed`) needs no store. An early visit leads back to the provider."""
+        try:
+            return await step
+        except NotFinishedYet as early:  # an early visit must not end the citizen's login
+            return RedirectResponse(early.url, status_code=303)
+        except ProviderError as error:
+            raise await self._failed(error) from error
+
+    @_answering_failures
     async def resume(self, request: Request, login_id: str) -> Response:
-        login = await self._load(login_id)
+        login = await self._logins.load(login_id)
         if login.identity is None:  # an early or stray visit must not end the citizen's login
             raise LoginStateLost("gateway", None, "nothing to resume yet")
         identity = Identity.from_dict(login.identity)
         return await self._complete(request, login, identity, self._browsers.browser_id(request))
 
+    @_answering_failures
     async def cancel(self, request: Request, login_id: str) -> Response:
         login = await self._load_for_browser(request, login_id)
-        back = await self.abandon(login.id, "access_denied", "the citizen cancelled the login")
+        back = await self._end(login.id, "access_denied", error_description("cancelled"))
         if back is None:
             raise LoginNotFound(login_id)
         return RedirectResponse(back.url, status_code=303)
 
-    async def abandon(self, login_id: str, error: str, description: str) -> WayBack | None:
-        """End a pending login with an error; the way back to the client with that answer."""
-        raw = await self._store.take(login_key("login", login_id))
-        if raw is None:
-            return None
-        login = PendingLogin.loads(raw)
-        url = self.client_redirect(
-            login.redirect_uri,
-            {"error": error, "error_description": description, "state": login.state},
+    async def _failed(self, error: ProviderError) -> LoginFailed:
+        login_id = error.ended_login
+        description = error_description(error.reason)
+        way_back = await self._end(login_id, error.oauth_error, description) if login_id else None
+        self._metrics.logins_failed.labels(error.provider, error.reason).inc()
+        self._audit.event(
+            "login_failed",
+            client=way_back.client_id if way_back else None,
+            provider=error.provider,
+            reason=error.reason,
         )
-        return WayBack(url, login.client_id)
+        return LoginFailed(error, way_back)
 
-    def client_redirect(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
-        """RFC 9207: every authorization response carries `iss`."""
-        values = [(k, v) for k, v in params.items() if v is not None]
-        return str(add_params_to_uri(redirect_uri, [*values, ("iss", self._settings.issuer)]))
+    async def _end(self, login_id: str, error: str, description: str) -> WayBack | None:
+        """End a pending login with an error; the way back to the client with that answer.
+        None when the login is gone already (completed, ended, expired)."""
+        login = await self._logins.take(login_id)
+        if login is None:
+            return None
+        params = {"error": error, "error_description": description, "state": login.parameters.state}
+        return WayBack(
+            self._answer_url(login.parameters.redirect_uri, params), login.parameters.client_id
+        )
+
+    def _answer_url(self, redirect_uri: str, params: Mapping[str, str | None]) -> str:
+        return authorization_response(self._settings.issuer, redirect_uri, params)
 
     async def _complete(
         self, request: Request, login: PendingLogin, identity: Identity, browser: str | None
     ) -> Response:
         if browser != login.browser:
             raise WrongBrowser(identity.provider, login.id, "finished in another browser")
-        if login.acr_values and identity.loa not in login.acr_values:
+        if login.parameters.acr_values and identity.loa not in login.parameters.acr_values:
             raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
-        client = self._clients.get(login.client_id)
+        client = self._clients.get(login.parameters.client_id)
         if client is None or not client.sso:
             return await self._issue_code(login, identity, None, consume=True)
         existing = await self._sessions.current(request)
-        session, to_end = self._sessions.after_login(existing, identity, login.client_id)
+        session, to_end = self._sessions.after_login(existing, identity, login.parameters.client_id)
         response = await self._issue_code(login, identity, session.sid, consume=True)
         # Only the instance whose code won the login touches the sessions.
         replaced = await self._sessions.end(to_end) if to_end is not None else None
@@ -272,7 +301,7 @@ class LoginFlow:
 
     async def _silent_login(self, login: PendingLogin, session: SsoSession) -> Response:
         """Single sign-on: the session's identity answers this e-service without a provider."""
-        session = self._sessions.add_client(session, login.client_id)
+        session = self._sessions.add_client(session, login.parameters.client_id)
         records = self._sessions.records(session)
         return await self._issue_code(login, session.person, session.sid, records)
 
@@ -286,20 +315,26 @@ class LoginFlow:
     ) -> Response:
         """The code, written before the pending login is taken (`consume`): of two instances
         finishing one login, the one whose take fails withdraws its code."""
-        client = self._clients.get(login.client_id)
+        client = self._clients.get(login.parameters.client_id)
         if client is None:  # unregistered while the citizen logged in: nowhere to send a code
             raise LoginNotFound(login.id)
-        consuming = login_key("login", login.id) if consume else None
-        code = await self._codes.issue(client, login, identity, sid, session_records, consuming)
+        consuming = pending_login_key(login.id) if consume else None
+        code = await self._codes.issue(
+            client, login.parameters, identity, sid, session_records, consuming
+        )
         if code is None:
             raise LoginNotFound(login.id)
         self._metrics.logins_completed.labels(identity.provider, identity.loa).inc()
-        who = self._audit.person(identity, login.client_id)
+        asked = login.parameters
+        who = self._audit.person(identity, asked.client_id)
         self._audit.event(
-            "login_completed", client=login.client_id, sso=str(sid is not None).lower(), **who
+            "login_completed",
+            client=asked.client_id,
+            sso=str(sid is not None).lower(),
+            **who,
         )
-        self._audit.event("code_issued", client=login.client_id, sub=who["sub"])
-        location = self.client_redirect(login.redirect_uri, {"code": code, "state": login.state})
+        self._audit.event("code_issued", client=asked.client_id, sub=who["sub"])
+        location = self._answer_url(asked.redirect_uri, {"code": code, "state": asked.state})
         return RedirectResponse(location, status_code=303)
 
     async def _proceed(
@@ -311,27 +346,28 @@ class LoginFlow:
         return self._chooser(request, login, eligible)
 
     async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
+        asked = login.parameters
         await self._limiter.provider_start(request, login.id, login.browser)
         problem = self._providers.problem(provider.name)
         if problem:  # fail now rather than make the citizen wait out the upstream's timeout
             raise ProviderUnavailable(provider.name, login.id, problem)
         self._metrics.logins_started.labels(provider.name).inc()
-        self._audit.event("provider_chosen", client=login.client_id, provider=provider.name)
+        self._audit.event("provider_chosen", client=asked.client_id, provider=provider.name)
         if login.provider != provider.name:
             login = replace(login, provider=provider.name)
-            await self._save(login)
-        client = self._clients.get(login.client_id)
+            await self._logins.save(login)
+        client = self._clients.get(asked.client_id)
         context = LoginContext(
             login_id=login.id,
-            client_id=login.client_id,
+            client_id=asked.client_id,
             client_display=client.display if client else {},
-            requested_loa=login.acr_values,
-            locale=negotiate_locale(request, login.ui_locales),
+            requested_loa=asked.acr_values,
+            locale=negotiate_locale(request, asked.ui_locales),
             client_ip=client_ip(request, self._settings.trusted_proxies),
-            identity_hint=_identity_hint(login.login_hint),
-            force_authn="login" in login.prompt or login.max_age is not None,
+            identity_hint=_identity_hint(asked.login_hint),
+            force_authn="login" in asked.prompt or asked.max_age is not None,
         )
-        request.state.preferred_locale = login.ui_locales
+        request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)
 
     def _chooser(
@@ -341,7 +377,7 @@ class LoginFlow:
         eligible: list[Provider],
         status_code: int = 200,
     ) -> Response:
-        request.state.preferred_locale = login.ui_locales
+        request.state.preferred_locale = login.parameters.ui_locales
         last_used = recall(request, LAST_EID_COOKIE)
         ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
         context = {
@@ -349,38 +385,25 @@ class LoginFlow:
             "providers": ordered,
             "last_used": last_used,
             "unavailable": {p.name for p in ordered if self._providers.problem(p.name)},
-            "client_id": login.client_id,
+            "client_id": login.parameters.client_id,
             "csrf": self._browsers.token(request, login.id),
             "action": self._url(f"/login/{login.id}"),
             "page_url": self._url(f"/login/{login.id}"),
             "cancel_url": self._url(f"/login/{login.id}/cancel"),
         }
-        return self._pages.render(request, "chooser.html", context, status_code, login.ui_locales)
+        return self._pages.render(
+            request, "chooser.html", context, status_code, login.parameters.ui_locales
+        )
 
     def _eligible_for(self, login: PendingLogin) -> list[Provider]:
-        client = self._clients.get(login.client_id)
-        return self.eligible_providers(client, login.acr_values) if client else []
+        client = self._clients.get(login.parameters.client_id)
+        return self.eligible_providers(client, login.parameters.acr_values) if client else []
 
     async def _load_for_browser(self, request: Request, login_id: str) -> PendingLogin:
-        raw = await self._store.get(login_key("login", login_id))
-        if raw is None:
-            raise LoginNotFound(login_id)
-        login = PendingLogin.loads(raw)
+        login = await self._logins.load(login_id)
         if self._browsers.browser_id(request) != login.browser:
             raise WrongBrowser("gateway", None, "login belongs to another browser")
         return login
-
-    async def _load(self, login_id: str) -> PendingLogin:
-        raw = await self._store.get(login_key("login", login_id))
-        if raw is None:
-            raise LoginNotFound(login_id)
-        return PendingLogin.loads(raw)
-
-    async def _save(self, login: PendingLogin) -> None:
-        remaining = self._settings.login_ttl_seconds - (int(time.time()) - login.created_at)
-        if remaining <= 0:
-            raise LoginNotFound(login.id)
-        await self._store.put(login_key("login", login.id), login.dumps(), remaining)
 
     def _url(self, path: str) -> str:
         return f"{self._settings.issuer}{path}"
@@ -393,14 +416,14 @@ def _reusable(
     authn_provider: str | None,
 ) -> bool:
     """OIDC Core §3.1.2.1: the session answers silently only if it meets this very request."""
-    identity = session.person
+    identity, asked = session.person, auth.parameters
     return (
         auth.client.sso
-        and "login" not in auth.prompt
+        and "login" not in asked.prompt
         and identity.provider in {provider.name for provider in eligible}
-        and (not auth.acr_values or identity.loa in auth.acr_values)
+        and (not asked.acr_values or identity.loa in asked.acr_values)
         and authn_provider in (None, identity.provider)
-        and (auth.max_age is None or time.time() - identity.auth_time <= auth.max_age)
+        and (asked.max_age is None or time.time() - identity.auth_time <= asked.max_age)
     )
 
 
@@ -418,3 +441,14 @@ def _identity_hint(login_hint: str | None) -> str | None:
         return parse_identity_number(login_hint).digits
     except InvalidIdentityNumber:
         return None
+
+
+def error_description(reason: str) -> str:
+    """The `error_description` the e-service gets for a provider's failure reason: a fixed
+    English sentence, never the upstream's own words (RFC 6749 §4.1.2.1 allows only
+    printable ASCII there, and the detail belongs in our log)."""
+    return {
+        "cancelled": "the citizen cancelled the login",
+        "unmet_loa": "the e-ID did not meet the requested level of assurance",
+        "unavailable": "the e-ID provider is temporarily unavailable",
+    }.get(reason, f"login failed: {reason}")

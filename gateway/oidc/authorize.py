@@ -8,10 +8,11 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     InvalidScopeError,
@@ -55,19 +56,47 @@ class UnmetAuthenticationRequirementsError(OAuth2Error):
 
 
 @dataclass(frozen=True)
-class AuthorizationRequest:
-    client: ClientSettings
+class AuthorizationParameters:
+    """What the e-service asked for, as validated (OIDC Core §3.1.2.1): one value that travels
+    unchanged from /authorize through the pending login to the code, serialised as one."""
+
+    client_id: str
     redirect_uri: str
     state: str | None
     nonce: str | None
     scopes: tuple[str, ...]
     code_challenge: str | None
-    prompt: frozenset[str]
+    prompt: tuple[str, ...]  # sorted
     max_age: int | None
     acr_values: tuple[str, ...]
     claims: dict[str, dict[str, Any]]
     ui_locales: str | None
     login_hint: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON values; the records that carry the parameters embed these keys as their own."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationParameters:
+        """The parameters among `data`'s keys (a record's other keys are left alone)."""
+        own = {field.name: data[field.name] for field in fields(cls)}
+        tuples = {name: tuple(own[name]) for name in ("scopes", "prompt", "acr_values")}
+        return cls(**{**own, **tuples})
+
+    @classmethod
+    def split(cls, record: Mapping[str, Any]) -> tuple[AuthorizationParameters, dict[str, Any]]:
+        """A record that embeds the parameters: them, and the record's own fields."""
+        names = {field.name for field in fields(cls)}
+        return cls.from_dict(record), {k: v for k, v in record.items() if k not in names}
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request: the registered client and what it asked for."""
+
+    client: ClientSettings
+    parameters: AuthorizationParameters
 
 
 async def read_parameters(request: Request) -> ImmutableMultiDict[str, str]:
@@ -101,25 +130,41 @@ def validate(
     for step in AUTHORIZE_STEPS:
         step(params, client)
     claims = parse_claims(params.get("claims"))
-    essential_acr = claims.get("id_token", {}).get("acr") or {}
-    acr_values = tuple(params.get("acr_values", "").split()) or tuple(
-        essential_acr.get("values")
-        or ([essential_acr["value"]] if "value" in essential_acr else [])
-    )
     return AuthorizationRequest(
-        client=client,
-        redirect_uri=redirect_uri,
-        state=params.get("state"),
-        nonce=params.get("nonce"),
-        scopes=granted_scopes(params.get("scope", "")),
-        code_challenge=params.get("code_challenge"),
-        prompt=frozenset(params.get("prompt", "").split()),
-        max_age=parse_max_age(params.get("max_age")),
-        acr_values=acr_values,
-        claims=claims,
-        ui_locales=params.get("ui_locales"),
-        login_hint=params.get("login_hint"),
+        client,
+        AuthorizationParameters(
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            state=params.get("state"),
+            nonce=params.get("nonce"),
+            scopes=granted_scopes(params.get("scope", "")),
+            code_challenge=params.get("code_challenge"),
+            prompt=tuple(sorted(set(params.get("prompt", "").split()))),
+            max_age=parse_max_age(params.get("max_age")),
+            acr_values=requested_acr_values(params, claims),
+            claims=claims,
+            ui_locales=params.get("ui_locales"),
+            login_hint=params.get("login_hint"),
+        ),
     )
+
+
+def requested_acr_values(
+    params: ImmutableMultiDict[str, str], claims: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, ...]:
+    """`acr_values`, or else the ID token's `acr` claim request (OIDC Core §5.5.1.1)."""
+    acr_values = tuple(params.get("acr_values", "").split())
+    if acr_values:
+        return acr_values
+    acr = claims.get("id_token", {}).get("acr") or {}
+    return tuple(acr.get("values") or ([acr["value"]] if "value" in acr else []))
+
+
+def authorization_response(issuer: str, redirect_uri: str, params: Mapping[str, str | None]) -> str:
+    """The redirect that answers the e-service (RFC 6749 §4.1.2, §4.1.2.1): a code or an
+    error, with its `state`; every answer carries `iss` (RFC 9207). None values are left out."""
+    values = [(key, value) for key, value in params.items() if value is not None]
+    return str(add_params_to_uri(redirect_uri, [*values, ("iss", issuer)]))
 
 
 def granted_scopes(requested: str) -> tuple[str, ...]:

@@ -11,14 +11,16 @@ nothing can present it until the code is redeemed; the grant's lifetime runs fro
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 
+from gateway.oidc.authorize import AuthorizationParameters
 from gateway.oidc.claims import subject
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store, StoreWrite
@@ -26,19 +28,23 @@ from providers.records import StoreRecord
 
 
 @dataclass(frozen=True)
-class IssuedCode(StoreRecord):
-    TUPLE_FIELDS = ("scopes",)
+class IssuedCode:
+    """A code's record: the authorization request it answers, as one value, and who logged in."""
 
-    client_id: str
-    redirect_uri: str
-    code_challenge: str | None
-    nonce: str | None
-    scopes: tuple[str, ...]
-    claims: dict[str, dict[str, Any]]
+    request: AuthorizationParameters
     identity: dict[str, Any]
     access_token: str
     expires_at: int  # when the access token stops working, as epoch seconds
     sid: str | None = None
+
+    def dumps(self) -> bytes:
+        own = {key: value for key, value in vars(self).items() if key != "request"}
+        return json.dumps({**self.request.to_dict(), **own}, separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> IssuedCode:
+        request, own = AuthorizationParameters.split(json.loads(raw))
+        return cls(request=request, **own)
 
 
 @dataclass(frozen=True)
@@ -54,21 +60,6 @@ class AccessGrant(StoreRecord):
     identity: dict[str, Any]
 
 
-class CodeBinding(Protocol):
-    """What the authorization request bound the code to (the flow's pending login)."""
-
-    @property
-    def redirect_uri(self) -> str: ...
-    @property
-    def code_challenge(self) -> str | None: ...
-    @property
-    def nonce(self) -> str | None: ...
-    @property
-    def scopes(self) -> tuple[str, ...]: ...
-    @property
-    def claims(self) -> dict[str, dict[str, Any]]: ...
-
-
 class AuthorizationCodes:
     def __init__(self, settings: Settings, store: Store, subject_salt: str) -> None:
         self._settings = settings
@@ -78,7 +69,7 @@ class AuthorizationCodes:
     async def issue(
         self,
         client: ClientSettings,
-        request: CodeBinding,
+        request: AuthorizationParameters,
         identity: Identity,
         sid: str | None,
         with_records: Sequence[StoreWrite] = (),
@@ -103,12 +94,7 @@ class AuthorizationCodes:
             identity=person,
         )
         issued = IssuedCode(
-            client_id=client.client_id,
-            redirect_uri=request.redirect_uri,
-            code_challenge=request.code_challenge,
-            nonce=request.nonce,
-            scopes=request.scopes,
-            claims=request.claims,
+            request=request,
             identity=person,
             access_token=access_token,
             expires_at=int(time.time()) + grant_ttl,

@@ -77,7 +77,7 @@ class TokenEndpoint:
             "access_token": issued.access_token,
             "token_type": "Bearer",
             "expires_in": max(issued.expires_at - int(time.time()), 0),
-            "scope": " ".join(issued.scopes),
+            "scope": " ".join(issued.request.scopes),
             "id_token": self.id_token(issued, client, identity, sub),
         }
 
@@ -94,10 +94,12 @@ class TokenEndpoint:
             "exp": now + self._settings.id_token_ttl_seconds,
             "auth_time": identity.auth_time,
             "acr": identity.loa,
-            **id_token_claims(identity, issued.scopes, issued.claims.get("id_token")),
+            **id_token_claims(
+                identity, issued.request.scopes, issued.request.claims.get("id_token")
+            ),
         }
-        if issued.nonce is not None:
-            claims["nonce"] = issued.nonce
+        if issued.request.nonce is not None:
+            claims["nonce"] = issued.request.nonce
         if issued.sid is not None:
             claims["sid"] = issued.sid  # Back-Channel Logout 1.0 §2.1
         return sign(self._keys, claims)
@@ -123,16 +125,17 @@ def single_valued(form: FormData) -> dict[str, str]:
 
 def check_code_binding(issued: IssuedCode, client: ClientSettings, form: dict[str, str]) -> None:
     """The code is bound to its client, its redirect_uri and its PKCE challenge (RFC 7636 §4.6)."""
-    if issued.client_id != client.client_id:
+    asked = issued.request
+    if asked.client_id != client.client_id:
         raise InvalidGrantError("code was issued to another client")
-    if form.get("redirect_uri") != issued.redirect_uri:
+    if form.get("redirect_uri") != asked.redirect_uri:
         raise InvalidGrantError("redirect_uri differs from the authorization request")
     verifier = form.get("code_verifier")
-    if issued.code_challenge is None:
+    if asked.code_challenge is None:
         if verifier is not None:
             raise InvalidGrantError("code_verifier sent, but no code_challenge was")
         return
     if verifier is None or not CODE_VERIFIER_PATTERN.match(verifier):
         raise InvalidGrantError("code_verifier is missing or malformed")
-    if not compare_s256_code_challenge(verifier, issued.code_challenge):
+    if not compare_s256_code_challenge(verifier, asked.code_challenge):
         raise InvalidGrantError("code_verifier does not match the code_challenge")

@@ -1,12 +1,16 @@
 """The audit log: what happened to whose login, as its own stream (logger `portvakt.audit`).
+This module is its one writer: providers return what happened (`Identity.evidence`) and never
+log to it themselves.
 
-Events: login_started, provider_chosen, login_completed, login_failed, code_issued,
-token_issued, logout (with `by`: `citizen` when they confirmed on our page, `e-service` when
-its request with an ID token ended it, `upstream` when the e-ID provider's logout did). Each
-carries the client and, where known, the provider, LoA, the pairwise `sub` the e-service sees
-and the identity number masked (`19121212****`). Never a code, token, secret or full identity
-number. The JSON formatter (gateway/ops/log_format.py) writes the fields as
-keys; the text form puts them after the event name.
+Events: login_started, provider_chosen, authenticated (an upstream proved who the citizen is,
+with its evidence: which IdP, OP or BankID, its reference, BankID's device address and
+certificate date), login_completed, login_failed, code_issued, token_issued, logout (with
+`by`: `citizen` when they confirmed on our page, `e-service` when its request with an ID token
+ended it, `upstream` when the e-ID provider's logout did). Each carries the client and, where
+known, the provider, LoA, the pairwise `sub` the e-service sees and the identity number masked
+(`19121212****`). Never a code, token, secret or full identity number. The JSON formatter
+(gateway/ops/log_format.py) writes the fields as keys; the text form puts them after the event
+name.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 
 from gateway.oidc.claims import subject
 from gateway.oidc.client_auth import ClientRegistry
-from providers.base import Identity
+from providers.base import Evidence, Identity
 from providers.identity_numbers import mask
 
 audit_log = logging.getLogger("portvakt.audit")
@@ -31,15 +35,46 @@ class Audit:
         text = " ".join(f"{key}={value}" for key, value in present.items())
         audit_log.info("%s %s", name, text, extra={"audit_event": name, "audit": present})
 
+    def authenticated(self, identity: Identity) -> None:
+        """An upstream proved who the citizen is (a provider's `finish` returned): written
+        whether or not the login then completes. A provider without evidence (the sandbox)
+        proved nothing anyone could check, and leaves no such event."""
+        evidence = identity.evidence
+        if evidence is None:
+            return
+        self.event(
+            "authenticated",
+            provider=identity.provider,
+            loa=identity.loa,
+            person=masked_person(identity),
+            **evidence_fields(evidence),
+        )
+
     def person(self, identity: Identity, client_id: str) -> dict[str, str | None]:
         """Who, as far as the audit may say: the client's pairwise sub and a masked number."""
         client = self._clients.get(client_id)
-        number = identity.personal_identity_number or identity.coordination_number
         return {
             "provider": identity.provider,
             "loa": identity.loa,
             "sub": subject(self._salt, client.subject_sector, identity) if client else None,
-            "person": mask(number)
-            if number
-            else (f"prid:{identity.prid[:2]}…" if identity.prid else None),
+            "person": masked_person(identity),
         }
+
+
+def masked_person(identity: Identity) -> str | None:
+    """The identity number with its last four digits masked, or the prid's country only."""
+    number = identity.personal_identity_number or identity.coordination_number
+    if number:
+        return mask(number)
+    return f"prid:{identity.prid[:2]}…" if identity.prid else None
+
+
+def evidence_fields(evidence: Evidence) -> dict[str, str | None]:
+    mapped = evidence.mapped_identity_number
+    return {
+        "upstream": evidence.upstream,
+        "reference": evidence.reference,
+        "device_ip": evidence.device_ip,
+        "certificate_issued": evidence.certificate_issued,
+        "mapped_person": mask(mapped) if mapped else None,
+    }

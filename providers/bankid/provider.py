@@ -40,6 +40,7 @@ from providers.base import (
     AuthenticationFailed,
     ChecksConfig,
     ConfigPath,
+    Evidence,
     FormRejected,
     HasLifecycle,
     Identity,
@@ -53,11 +54,10 @@ from providers.base import (
     UserCancelled,
     choose_loa,
 )
-from providers.identity_numbers import InvalidIdentityNumber, mask, parse_identity_number
+from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import StoreRecord, login_key
 
 log = logging.getLogger("portvakt.bankid")
-audit = logging.getLogger("portvakt.audit")
 
 COLLECT_INTERVAL_SECONDS = 2  # §3: collect every two seconds, not more often
 ORDER_TTL_SECONDS = 600
@@ -535,14 +535,6 @@ class BankIDProvider(HasLifecycle, ReportsHealth):
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
-        device_ip = str(completion.get("device", {}).get("ipAddress", ""))
-        audit.info(
-            "BankID login: order %s, person %s, device %s, issued %s",
-            order.order_ref,
-            mask(number.digits),
-            device_ip,
-            completion.get("bankIdIssueDate"),
-        )
         return Identity(
             provider=self.name,
             subject=number.digits,
@@ -554,14 +546,12 @@ class BankIDProvider(HasLifecycle, ReportsHealth):
             family_name=user.get("surname"),
             name=user.get("name"),
             birthdate=number.birthdate,
-            extra={
-                # kept with the login for audit; claims.PASSED_THROUGH never releases them
-                "bankid_order_ref": order.order_ref,
-                "bankid_device_ip": device_ip,
-                "bankid_issue_date": str(completion.get("bankIdIssueDate", "")),
-                "bankid_signature": str(completion.get("signature", "")),
-                "bankid_ocsp_response": str(completion.get("ocspResponse", "")),
-            },
+            evidence=Evidence(  # the signature and OCSP response name the person: not kept
+                upstream=self._config.url,
+                reference=order.order_ref,
+                device_ip=str(completion.get("device", {}).get("ipAddress", "")) or None,
+                certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
+            ),
         )
 
 

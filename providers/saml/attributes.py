@@ -44,9 +44,6 @@ EXTRA_CLAIMS: dict[IdentityField, str] = {
     "prid_persistence": "https://id.swedenconnect.se/claim/pridPersistence",
     "eidas_person_identifier": "https://id.swedenconnect.se/claim/eidasPersonIdentifier",
     "country": "https://id.swedenconnect.se/claim/eidasCountry",
-    "mapped_personal_identity_number": (
-        "https://id.swedenconnect.se/claim/mappedPersonalIdentityNumber"
-    ),
 }
 
 
@@ -88,4 +85,5 @@ def read_person(
         person["birthdate"] = person["birthdate"] or parsed.birthdate
     extra = {claim: value for field, claim in EXTRA_CLAIMS.items() if (value := single(field))}
     person["extra"] = extra
+    person["mapped_identity_number"] = single("mapped_personal_identity_number")  # evidence only
     return person

@@ -39,6 +39,7 @@ from providers.base import (
     ChecksConfig,
     ConfigPath,
     ConfigProblem,
+    Evidence,
     FormRejected,
     HasLifecycle,
     Identity,
@@ -55,7 +56,6 @@ from providers.base import (
     UpstreamLogout,
     UserCancelled,
 )
-from providers.identity_numbers import mask
 from providers.records import StoreRecord, login_key
 from providers.saml import checks
 from providers.saml.attributes import IdentityField, UnacceptableAttribute, read_person
@@ -97,7 +97,6 @@ from providers.saml.xml import (
 
 Result = TypeVar("Result")
 log = logging.getLogger("portvakt.saml")
-audit = logging.getLogger("portvakt.audit")
 
 REQUEST_TTL_SECONDS = 900
 PNR_ATTRIBUTE = "urn:oid:1.2.752.29.4.13"
@@ -454,21 +453,18 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
         session = UpstreamSession(
             assertion.issuer, assertion.name_id, assertion.name_id_format, assertion.session_index
         )
+        mapped = person.pop("mapped_identity_number", None)
+        evidence = Evidence(
+            idp.entity_id, assertion.id, mapped_identity_number=str(mapped) if mapped else None
+        )
         identity = Identity(
             provider=self.name,
             subject=assertion.name_id,
             loa=assertion.authn_context,
             auth_time=int(assertion.authn_instant),
             upstream_session=session.dumps().decode(),
+            evidence=evidence,
             **person,  # type: ignore[arg-type]
-        )
-        audit.info(
-            "saml login: idp=%s loa=%s person=%s",
-            idp.entity_id,
-            identity.loa,
-            mask(identity.personal_identity_number or identity.coordination_number)
-            if not identity.prid
-            else identity.prid.split(":")[0] + ":…",
         )
         return pending.login_id, identity
 

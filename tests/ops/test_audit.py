@@ -20,6 +20,22 @@ def audit_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, str]]:
     ]
 
 
+def authenticated_event(caplog: pytest.LogCaptureFixture, *secrets: str) -> dict[str, str]:
+    """The one `authenticated` event of a login, after checking that the audit stream holds
+    nothing but gateway/ops/audit.py's events (a provider's own line has no `audit_event`)
+    and none of `secrets` (the full identity number, the raw prid)."""
+    records = [record for record in caplog.records if record.name == "portvakt.audit"]
+    assert all(hasattr(record, "audit_event") for record in records), [
+        record.getMessage() for record in records if not hasattr(record, "audit_event")
+    ]
+    everything = json.dumps(audit_events(caplog)) + "".join(r.getMessage() for r in records)
+    for secret in secrets:
+        assert secret not in everything
+    found = [event for event in audit_events(caplog) if event["event"] == "authenticated"]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def test_a_login_leaves_its_trail_in_the_audit_log(
     gateway: LiveGateway, caplog: pytest.LogCaptureFixture
 ) -> None:

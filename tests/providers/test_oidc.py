@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import time
@@ -34,6 +35,7 @@ from tests.harness import (
     running_gateway,
     token_request,
 )
+from tests.ops.test_audit import authenticated_event
 
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
 COORDINATION_CLAIM = "https://id.oidc.se/claim/coordinationNumber"
@@ -343,3 +345,13 @@ def test_an_upstream_may_not_be_trusted_with_hmac_or_no_signature(algorithm: str
     config = {**oidc_provider(UpstreamOP("https://op.example")), "algorithms": [algorithm]}
     with pytest.raises(ValidationError, match="never none or HMAC"):
         OidcConfig.model_validate(config)
+
+
+def test_the_audit_writes_the_upstream_login_with_the_number_masked(
+    browser: Browser, op: UpstreamOP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="portvakt.audit")
+    browser.follow_to_client(to_callback(browser, acr_values=LOA3))
+    event = authenticated_event(caplog, "199908072391")
+    assert (event["provider"], event["upstream"]) == ("freja", op.base_url)
+    assert event["person"] == "19990807****" and event["loa"] == LOA3

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import ssl
 import time
 from collections.abc import Iterator
@@ -35,8 +36,10 @@ from tests.harness import (
     free_port,
     query_of,
     running_gateway,
+    stored_value,
     token_request,
 )
+from tests.ops.test_audit import authenticated_event
 
 PERSON = "199908072391"
 
@@ -803,3 +806,29 @@ def test_an_early_done_leads_back_to_the_order_and_the_login_goes_on(
     final = poll_until_done(browser, page)
     assert final["status"] == "complete"
     assert "code" in browser.follow_to_client(browser.http.get(final["next"]))
+
+
+def test_the_audit_writes_the_bankid_login_with_the_number_masked(
+    store_url: str | None,
+    gateway: LiveGateway,
+    browser: Browser,
+    bankid: BankIDSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="portvakt.audit")
+    bankid.behave(UserBehaviour(starts_on_collect=1, acts_on_collect=1))
+    sent = browser.authorize(**browser.authorize_params("basic"))
+    order = latest_order(bankid)
+    wait_page = browser.http.get(sent.headers["location"])  # its one collect: approved
+    assert wait_page.status_code == 303, wait_page.text
+    callback = browser.follow_to_client(wait_page)
+    code_record = stored_value(store_url, gateway, f"code:{callback['code']}")
+    event = authenticated_event(caplog, PERSON)
+    assert (event["provider"], event["person"]) == ("bankid", PERSON[:8] + "****")
+    assert event["reference"] == order.order_ref and event["device_ip"] == "127.0.0.1"
+    assert event["loa"].endswith("loa3") and event["upstream"].endswith("/rp/v6.0")
+    # The completion's signature and OCSP response (which name the person) are not kept with
+    # the code, its grant or the session: nothing ever read them there.
+    assert code_record is not None
+    assert b"signature" not in code_record and b"ocsp" not in code_record.lower()
+    assert b"bankid_" not in code_record and order.order_ref.encode() not in code_record

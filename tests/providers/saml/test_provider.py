@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -48,6 +49,7 @@ from tests.harness import (
     token_request,
 )
 from tests.login.test_flow import CodeWriteFailsOnce
+from tests.ops.test_audit import authenticated_event
 
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
 PRID_CLAIM = "https://id.swedenconnect.se/claim/prid"
@@ -701,3 +703,24 @@ def test_a_response_posted_again_after_the_code_could_not_be_written_completes(
         once_more = browser.http.post(action, data=fields)
         browser.close()
         assert once_more.status_code == 400 and "code=" not in once_more.text
+
+
+def test_the_audit_writes_the_saml_login_with_the_number_masked(
+    browser: Browser, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="portvakt.audit")
+    saml_login(browser, acr_values=LOA3)
+    event = authenticated_event(caplog, "196408233234")
+    assert (event["provider"], event["upstream"]) == ("sc", IDP_A)
+    assert event["person"] == "19640823****" and event["loa"] == LOA3
+    assert event["reference"]  # the assertion's ID, to find it at the IdP
+
+
+def test_the_audit_writes_an_eidas_login_without_the_prid(
+    browser: Browser, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="portvakt.audit")
+    idp.person = dict(EIDAS_PERSON)
+    saml_login(browser, acr_values=EIDAS_SUB, scope=f"openid {EIDAS_SCOPE} profile")
+    event = authenticated_event(caplog, "05068907693")
+    assert event["person"] == "prid:NO…" and event["upstream"] == IDP_A
