@@ -1,0 +1,30 @@
+"""Regressions for the server errors the properties found, one plain example each: text that
+is not ASCII where a secret is compared (hmac.compare_digest refuses such str)."""
+
+from __future__ import annotations
+
+from tests.properties.site import Live, Site
+
+
+def cookie(live: Live) -> dict[str, str]:
+    return {"cookie": "; ".join(f"{name}={value}" for name, value in live.cookies.items())}
+
+
+def test_a_form_token_that_is_not_ascii_is_refused_not_a_crash(site: Site) -> None:
+    live = site.at_sandbox()
+    form = {"login": live.login_id, "csrf": "ö", "pnr": "199908072391"}
+    answer = site.send("POST", "/providers/sandbox/login", data=form, headers=cookie(live))
+    assert answer.status_code == 403, answer.text
+
+
+def test_a_bankid_return_nonce_that_is_not_ascii_is_refused_not_a_crash(site: Site) -> None:
+    live = site.at_bankid()
+    query = {"login": live.login_id, "nonce": "ö"}
+    answer = site.send("GET", "/providers/bankid/return", params=query, headers=cookie(live))
+    assert answer.status_code == 400, answer.text
+
+
+def test_a_qr_code_whose_authentication_code_is_not_ascii_is_refused(site: Site) -> None:
+    token = site.at_bankid().extra["qr_start_token"]
+    answer = site.send("GET", "/bankid-simulator/phone", params={"qr": f"bankid.{token}.0.ö"})
+    assert answer.status_code == 400, answer.text
