@@ -232,7 +232,7 @@ class BankIDSimulator:
             return _error("unsupportedMediaType", "Content-Type must be application/json")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
             body = None
         self.calls.append((path, body if isinstance(body, dict) else {}))
         if not isinstance(body, dict):

@@ -1,9 +1,12 @@
 """Regressions for the server errors the properties found, one plain example each: text that
-is not ASCII where a secret is compared (hmac.compare_digest refuses such str)."""
+is not ASCII where a secret is compared (hmac.compare_digest refuses such str), and JSON nested
+deeper than Python's recursion limit sent to the BankID simulator."""
 
 from __future__ import annotations
 
 from tests.properties.site import Live, Site
+
+DEEP = "[" * 100_000 + "]" * 100_000
 
 
 def cookie(live: Live) -> dict[str, str]:
@@ -28,3 +31,9 @@ def test_a_qr_code_whose_authentication_code_is_not_ascii_is_refused(site: Site)
     token = site.at_bankid().extra["qr_start_token"]
     answer = site.send("GET", "/bankid-simulator/phone", params={"qr": f"bankid.{token}.0.ö"})
     assert answer.status_code == 400, answer.text
+
+
+def test_the_simulator_refuses_json_nested_too_deep(site: Site) -> None:
+    headers = {"content-type": "application/json"}
+    answer = site.send("POST", "/bankid-simulator/rp/v6.0/auth", content=DEEP, headers=headers)
+    assert (answer.status_code, answer.json()["errorCode"]) == (400, "invalidParameters")
