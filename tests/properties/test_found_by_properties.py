@@ -1,6 +1,7 @@
 """Regressions for the server errors the properties found, one plain example each: text that
 is not ASCII where a secret is compared (hmac.compare_digest refuses such str), and JSON nested
-deeper than Python's recursion limit sent to the BankID simulator."""
+deeper than Python's recursion limit sent to the BankID simulator, and client input quoted in an
+OAuth error_description, which authlib refuses outside RFC 6749's characters (ValueError)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,24 @@ def test_the_simulator_refuses_json_nested_too_deep(site: Site) -> None:
     headers = {"content-type": "application/json"}
     answer = site.send("POST", "/bankid-simulator/rp/v6.0/auth", content=DEEP, headers=headers)
     assert (answer.status_code, answer.json()["errorCode"]) == (400, "invalidParameters")
+
+
+def test_a_prompt_value_that_is_not_ascii_is_an_invalid_request(site: Site) -> None:
+    query = site.authorize_params(prompt="lögin")
+    answer = site.send("GET", "/authorize", params=query)
+    assert answer.status_code == 302, answer.text
+    assert "error=invalid_request" in answer.headers["location"]
+
+
+def test_a_repeated_parameter_whose_name_is_not_ascii_is_an_invalid_request(site: Site) -> None:
+    pairs = [*site.authorize_params().items(), ("ö\\", "1"), ("ö\\", "2")]
+    answer = site.send("GET", "/authorize", params=pairs)
+    assert answer.status_code == 302, answer.text
+    assert "error=invalid_request" in answer.headers["location"]
+    token = site.send(
+        "POST",
+        "/token",
+        content=b"%C3%B6=1&%C3%B6=2",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (token.status_code, token.json()["error"]) == (400, "invalid_request")
