@@ -66,4 +66,5 @@ class BrowserBinding:
     def verify(self, request: Request, login_id: str, token: str) -> bool:
         if not login_id or self.browser_id(request) is None:
             return False
-        return hmac.compare_digest(self.token(request, login_id), token)
+        # As bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+        return hmac.compare_digest(self.token(request, login_id).encode(), token.encode())

@@ -29,6 +29,7 @@ from starlette.requests import Request
 
 from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
+from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.settings import ClientSettings
 
@@ -176,9 +177,9 @@ def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) 
     """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
     for key in params:
         if len(params.getlist(key)) > 1:
-            raise InvalidRequestError(f"{key} is given more than once")
+            raise InvalidRequestError(f"{quoted(key)} is given more than once")
         if len(params[key]) > MAX_PARAMETER_LENGTH:
-            raise InvalidRequestError(f"{key} is too long")
+            raise InvalidRequestError(f"{quoted(key)} is too long")
 
 
 def no_request_objects(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
@@ -195,7 +196,9 @@ def code_response_type(params: ImmutableMultiDict[str, str], client: ClientSetti
     if not response_type:
         raise InvalidRequestError("response_type is missing")
     if response_type != "code":
-        raise UnsupportedResponseTypeError(response_type, "only response_type=code is supported")
+        raise UnsupportedResponseTypeError(
+            quoted(response_type), "only response_type=code is supported"
+        )
     if params.get("response_mode", "query") != "query":
         raise InvalidRequestError("only response_mode=query is supported")
 
@@ -224,7 +227,8 @@ def pkce_s256(params: ImmutableMultiDict[str, str], client: ClientSettings) -> N
 def prompt_and_max_age(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
     prompt = set(params.get("prompt", "").split())
     if not prompt <= PROMPT_VALUES:
-        raise InvalidRequestError(f"unsupported prompt value: {sorted(prompt - PROMPT_VALUES)[0]}")
+        unsupported = sorted(prompt - PROMPT_VALUES)[0]
+        raise InvalidRequestError(f"unsupported prompt value: {quoted(unsupported)}")
     if "none" in prompt and len(prompt) > 1:
         raise InvalidRequestError("prompt=none cannot be combined with other values")
     parse_max_age(params.get("max_age"))

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.oidc.claims import id_token_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
+from gateway.oidc.error_text import quoted
 from gateway.oidc.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.ops.audit import Audit
 from gateway.ops.rate_limit import RateLimiter
@@ -115,9 +116,9 @@ def single_valued(form: FormData) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
-            raise InvalidRequestError(f"{key} must be a plain form field")
+            raise InvalidRequestError(f"{quoted(key)} must be a plain form field")
         if key in values:
-            raise InvalidRequestError(f"{key} is given more than once")
+            raise InvalidRequestError(f"{quoted(key)} is given more than once")
         if value != "":
             values[key] = value
     return values

@@ -284,7 +284,8 @@ class BankIDProvider(HasLifecycle, ReportsHealth):
         """The BankID app's returnUrl after a same-device login (§2.1): back to the order."""
         login_id = request.query_params.get("login", "")
         order = await self._load(login_id)
-        if not secrets.compare_digest(request.query_params.get("nonce", ""), order.return_nonce):
+        nonce = request.query_params.get("nonce", "").encode()  # bytes: any text compares
+        if not secrets.compare_digest(nonce, order.return_nonce.encode()):
             raise LoginStateLost(self.name, None, "returnUrl nonce does not match")
         return self._to_wait_page(login_id)
 

@@ -169,7 +169,8 @@ class BankIDSimulator:
         if order is None:
             raise SimulatorError("unknown QR code")
         qr_time = int(qr_time_text)
-        if not hmac.compare_digest(self.qr_auth_code(order.qr_start_secret, qr_time), code):
+        expected = self.qr_auth_code(order.qr_start_secret, qr_time).encode()
+        if not hmac.compare_digest(expected, code.encode()):  # bytes: any text compares
             raise SimulatorError("the QR code's authentication code is wrong")
         age = self.clock() - order.created_at
         if qr_time > age + 1:
@@ -231,7 +232,7 @@ class BankIDSimulator:
             return _error("unsupportedMediaType", "Content-Type must be application/json")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
             body = None
         self.calls.append((path, body if isinstance(body, dict) else {}))
         if not isinstance(body, dict):

@@ -1,0 +1,651 @@
+"""Every public endpoint as the properties see it: how to reach a live state for it (a login part
+of the way through), how to make probes for it from that state, and what its answers must be."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import quote, unquote
+
+from hypothesis import strategies as st
+from lxml import etree
+
+from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from tests.doubles.saml_idp import LOA2, LOA3
+from tests.harness import INFO_SCOPE, NUMBER_SCOPE, REDIRECT_URI, TEST_PERSON, pkce_pair
+from tests.properties import checks
+from tests.properties.site import CLIENT_IDS, LOGOUT_URI, PROVIDERS, SECRETS, Live, Site
+from tests.properties.strategies import (
+    Body,
+    Pairs,
+    Probe,
+    basic_credentials,
+    bearer,
+    bodies,
+    deep_values,
+    form_body,
+    fuzz_text,
+    headers,
+    json_values,
+    odd_digits,
+    parameters,
+    value_or_fuzz,
+)
+
+OTHER_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH")
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SIMULATOR = "/bankid-simulator"
+MAX_URL = 32_000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    probes: Callable[[Site, Live], st.SearchStrategy[Probe]]
+    check: Callable[..., None]
+    live: Callable[[Site], Live] | None = None
+
+
+def methods(*usual: str) -> st.SearchStrategy[str]:
+    """Mostly the endpoint's own methods, sometimes any other."""
+    return st.one_of(st.sampled_from(usual), st.sampled_from(usual), st.sampled_from(OTHER_METHODS))
+
+
+def probe(
+    method: st.SearchStrategy[str],
+    path: st.SearchStrategy[str] | str,
+    query: st.SearchStrategy[Pairs] | None = None,
+    body: st.SearchStrategy[Body] | None = None,
+    live: Live | None = None,
+    authorization: st.SearchStrategy[bytes] | None = None,
+) -> st.SearchStrategy[Probe]:
+    """A probe whose headers match its body's content type unless the fuzz says otherwise."""
+    paths = st.just(path) if isinstance(path, str) else path
+    queries = query if query is not None else st.just([])
+    cookies = live.cookies if live else {}
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Probe:
+        chosen_body = draw(body) if body is not None else None
+        kind = chosen_body.content_type if chosen_body else None
+        chosen = draw(headers(cookies, authorization, kind))
+        return Probe(draw(method), draw(paths), draw(queries), chosen, chosen_body)
+
+    # Longer URLs are refused by the HTTP client before they are sent (and by servers anyway).
+    return build().filter(lambda made: len(made.target) < MAX_URL)
+
+
+def login_path(live: Live, suffix: str = "") -> st.SearchStrategy[str]:
+    segment = value_or_fuzz(live.login_id or "x").map(lambda s: quote(s or "-", safe=""))
+    return segment.map(lambda s: f"/login/{s}{suffix}")
+
+
+def scopes() -> st.SearchStrategy[str]:
+    words = st.sampled_from(["openid", "profile", NUMBER_SCOPE, INFO_SCOPE, "email", "offline"])
+    return st.lists(words, max_size=4).map(" ".join)
+
+
+def claims_values() -> st.SearchStrategy[str]:
+    shaped = st.fixed_dictionaries(
+        {},
+        optional={
+            "id_token": st.dictionaries(
+                st.sampled_from(["acr", "name", "x"]),
+                st.none()
+                | st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "essential": json_values(2),
+                        "value": json_values(2),
+                        "values": json_values(4),
+                    },
+                ),
+            ),
+            "userinfo": json_values(6),
+        },
+    )
+    return st.one_of(deep_values(), shaped.map(json.dumps), json_values().map(json.dumps))
+
+
+AUTHORIZE_CANONICAL = {
+    "client_id": "basic",
+    "redirect_uri": REDIRECT_URI,
+    "response_type": "code",
+    "scope": f"openid {NUMBER_SCOPE}",
+    "state": "s",
+    "nonce": "n",
+}
+
+
+def authorize_parameters(focus: str | None = None) -> st.SearchStrategy[Pairs]:
+    challenge = pkce_pair()[1]
+    return parameters(
+        {
+            "client_id": value_or_fuzz(*CLIENT_IDS),
+            "redirect_uri": value_or_fuzz(
+                REDIRECT_URI, REDIRECT_URI + "/", "https://evil.example/cb"
+            ),
+            "response_type": value_or_fuzz("code", "token", "code id_token"),
+            "scope": st.one_of(st.just(f"openid {NUMBER_SCOPE}"), scopes()),
+            "state": fuzz_text(),
+            "nonce": fuzz_text(),
+            "code_challenge": value_or_fuzz(challenge, "short"),
+            "code_challenge_method": value_or_fuzz("S256", "plain"),
+            "prompt": value_or_fuzz("none", "login", "consent select_account", "none login"),
+            "max_age": st.one_of(st.integers(0, 10**12).map(str), odd_digits()),
+            "acr_values": value_or_fuzz(LOA3, LOA2, f"{LOA2} {LOA3}", "urn:other"),
+            "claims": claims_values(),
+            "ui_locales": value_or_fuzz("sv", "en", "en sv", "xx"),
+            "login_hint": value_or_fuzz(TEST_PERSON, "19990807-2391", "990807-2391"),
+            AUTHN_PROVIDER_PARAMETER: value_or_fuzz(*PROVIDERS, "bankid-tls"),
+        },
+        ("request", "request_uri", "registration", "response_mode", "display", "id_token_hint"),
+        focus,
+        AUTHORIZE_CANONICAL,
+    )
+
+
+AUTHORIZE_PARAMETERS = (
+    *AUTHORIZE_CANONICAL,
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "acr_values",
+    "claims",
+    "ui_locales",
+    "login_hint",
+    AUTHN_PROVIDER_PARAMETER,
+)
+
+
+def authorize_get(site: Site, live: Live, focus: str | None = None) -> st.SearchStrategy[Probe]:
+    method = st.just("GET") if focus else methods("GET")
+    return probe(method, "/authorize", authorize_parameters(focus), live=live)
+
+
+def authorize_post(site: Site, live: Live, focus: str | None = None) -> st.SearchStrategy[Probe]:
+    made = authorize_parameters(focus)
+    form = form_body(made) if focus else bodies(made)
+    return probe(st.just("POST") if focus else methods("POST"), "/authorize", body=form, live=live)
+
+
+def each_authorize_parameter() -> tuple[Endpoint, ...]:
+    """/authorize once per parameter: that one hostile, the others those of a valid request."""
+    return tuple(
+        Endpoint(
+            f"authorize {method} {name.rsplit('/', 1)[-1]}",
+            partial(make, focus=name),
+            checks.authorize,
+            signed_in,
+        )
+        for method, make in (("GET", authorize_get), ("POST", authorize_post))
+        for name in AUTHORIZE_PARAMETERS
+    )
+
+
+def token_parameters(live: Live, auth: str) -> st.SearchStrategy[Pairs]:
+    """The grant's parameters and those of one client authentication method (`auth`), or of
+    several at once ("mixed")."""
+    assertion = st.one_of(
+        st.sampled_from(["not.a.jwt", "e30.W10.", "e30.e30.", "..", "a.b.c.d.e"]),
+        st.one_of(json_values(), deep_values(200_000)).map(
+            lambda v: (
+                ".".join(
+                    base64.urlsafe_b64encode(json.dumps(x).encode()).rstrip(b"=").decode()
+                    for x in ({"alg": "RS256", "kid": "jwt-1"}, v)
+                )
+                + ".c2ln"
+            )
+        ),
+        fuzz_text(),
+    )
+    grant = {
+        "grant_type": value_or_fuzz("authorization_code", "refresh_token", "password"),
+        "code": value_or_fuzz(live.extra.get("code", "x")),
+        "redirect_uri": value_or_fuzz(REDIRECT_URI),
+        "code_verifier": value_or_fuzz(live.extra.get("verifier", "v" * 43)),
+    }
+    client = {
+        "client_id": value_or_fuzz(*CLIENT_IDS),
+        "client_secret": value_or_fuzz(*SECRETS.values()),
+        "client_assertion_type": value_or_fuzz(JWT_BEARER),
+        "client_assertion": assertion,
+    }
+    used = {
+        "basic": (),
+        "post": ("client_id", "client_secret"),
+        "none": ("client_id",),
+        "jwt": ("client_id", "client_assertion_type", "client_assertion"),
+    }
+    chosen = client if auth == "mixed" else {k: v for k, v in client.items() if k in used[auth]}
+    return parameters({**grant, **chosen}, ("scope", "refresh_token", "access_token"))
+
+
+def token_endpoint(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    def by(auth: str) -> st.SearchStrategy[Probe]:
+        basic = basic_credentials(CLIENT_IDS, SECRETS)
+        authorization = basic if auth == "basic" else st.one_of(basic, bearer())
+        return probe(
+            methods("POST"),
+            "/token",
+            body=bodies(token_parameters(live, auth)),
+            live=live,
+            authorization=authorization,
+        )
+
+    return st.sampled_from(["basic", "post", "jwt", "none", "mixed"]).flatmap(by)
+
+
+def with_code(site: Site) -> Live:
+    code, verifier = site.code()
+    return Live(extra={"code": code, "verifier": verifier or ""})
+
+
+def userinfo_endpoint(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    form = parameters({"access_token": value_or_fuzz(site.access_token)})
+    return probe(
+        methods("GET", "POST"),
+        "/userinfo",
+        body=st.none() | bodies(form),
+        live=live,
+        authorization=bearer(site.access_token),
+    )
+
+
+def logout_parameters(site: Site) -> st.SearchStrategy[Pairs]:
+    hint = site.id_token
+    return parameters(
+        {
+            "id_token_hint": value_or_fuzz(hint, hint[:-4] + "AAAA", hint.split(".")[0] + ".e30."),
+            "client_id": value_or_fuzz(*CLIENT_IDS),
+            "post_logout_redirect_uri": value_or_fuzz(LOGOUT_URI, REDIRECT_URI),
+            "state": fuzz_text(),
+            "ui_locales": value_or_fuzz("sv", "en"),
+            "csrf": fuzz_text(),
+            "confirm": st.just("1"),
+        }
+    )
+
+
+def signed_in(site: Site) -> Live:
+    return Live(cookies=dict(site.session_cookies))
+
+
+def logout_get(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    return probe(methods("GET"), "/logout", logout_parameters(site), live=live)
+
+
+def logout_post(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    return probe(methods("POST"), "/logout", body=bodies(logout_parameters(site)), live=live)
+
+
+def fixed_document(path: str) -> Callable[[Site, Live], st.SearchStrategy[Probe]]:
+    def probes(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        query = parameters({}, ("callback", "format"))
+        return probe(methods("GET"), path, query, st.none() | bodies(query), live)
+
+    return probes
+
+
+# -- the login between the OP and a provider -----------------------------------------------------
+
+
+def login_form(live: Live, **fields: st.SearchStrategy[str]) -> st.SearchStrategy[Pairs]:
+    return parameters(
+        {
+            "login": value_or_fuzz(live.login_id or "x"),
+            "csrf": value_or_fuzz(live.csrf or "x"),
+            **fields,
+        }
+    )
+
+
+def login_page_get(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    query = parameters({"lang": value_or_fuzz("sv", "en")})
+    return probe(methods("GET"), login_path(live), query, live=live)
+
+
+def login_page_post(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    form = parameters(
+        {"csrf": value_or_fuzz(live.csrf or "x"), "provider": value_or_fuzz(*PROVIDERS)}
+    )
+    return probe(methods("POST"), login_path(live), body=bodies(form), live=live)
+
+
+def login_suffix(suffix: str) -> Callable[[Site, Live], st.SearchStrategy[Probe]]:
+    def probes(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        return probe(methods("GET"), login_path(live, suffix), parameters({}), live=live)
+
+    return probes
+
+
+def error_page(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    signed = site.send("GET", "/login/nothing").text  # a real failure page links its signed form
+    token = signed.split("/error?e=")[1].split('"')[0] if "/error?e=" in signed else "x"
+    query = parameters({"e": value_or_fuzz(token, token[:-3]), "lang": value_or_fuzz("sv", "en")})
+    return probe(methods("GET"), "/error", query, live=live)
+
+
+def provider_get(path: str, **fields: Callable[[Live], st.SearchStrategy[str]]):
+    def probes(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        query = parameters(
+            {
+                "login": value_or_fuzz(live.login_id or "x"),
+                **{name: make(live) for name, make in fields.items()},
+            }
+        )
+        return probe(methods("GET"), path, query, live=live)
+
+    return probes
+
+
+def provider_post(path: str, **fields: Callable[[Live], st.SearchStrategy[str]]):
+    def probes(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        form = login_form(live, **{name: make(live) for name, make in fields.items()})
+        return probe(methods("POST"), path, body=bodies(form), live=live)
+
+    return probes
+
+
+def identity_numbers(live: Live) -> st.SearchStrategy[str]:
+    return value_or_fuzz(TEST_PERSON, "19990807-2391", "990807+2391", "199908072390", "٣" * 12)
+
+
+def flags(live: Live) -> st.SearchStrategy[str]:
+    return st.sampled_from(["", "1", "yes"])
+
+
+# -- SAML -----------------------------------------------------------------------------------------
+
+
+def saml_response(live: Live) -> st.SearchStrategy[str]:
+    """The IdP's real answer, bent at one byte, cut short, or replaced with fuzz."""
+    real = live.extra.get("SAMLResponse", "")
+    xml = base64.b64decode(real) if real else b"<samlp:Response/>"
+
+    def bent(position: int, byte: int) -> str:
+        data = bytearray(xml)
+        data[position % len(data)] = byte
+        return base64.b64encode(bytes(data)).decode()
+
+    return st.one_of(
+        st.just(real),
+        st.builds(bent, st.integers(min_value=0), st.integers(0, 255)),
+        st.integers(0, len(xml)).map(lambda n: base64.b64encode(xml[:n]).decode()),
+        st.binary(max_size=200).map(lambda b: base64.b64encode(b).decode()),
+        json_values().map(lambda v: base64.b64encode(json.dumps(v).encode()).decode()),
+        st.integers(1, 20_000).map(lambda n: base64.b64encode(b"<a>" * n + b"</a>" * n).decode()),
+        fuzz_text(),
+    )
+
+
+def saml_acs(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    form = parameters(
+        {"SAMLResponse": saml_response(live), "RelayState": value_or_fuzz(live.relay_state or "x")}
+    )
+    return probe(methods("POST"), "/providers/sc/acs", body=bodies(form), live=live)
+
+
+def deflated(text: str) -> str:
+    compressor = zlib.compressobj(wbits=-15)
+    return base64.b64encode(compressor.compress(text.encode()) + compressor.flush()).decode()
+
+
+def saml_messages(site: Site) -> st.SearchStrategy[str]:
+    idp = site.idps[0]
+    request = idp.logout_message("LogoutRequest")
+    xml = etree.tostring(request).decode()
+    return st.one_of(
+        st.just(deflated(xml)),
+        st.just(base64.b64encode(xml.encode()).decode()),
+        st.builds(
+            lambda a, b: deflated(xml[:a] + b + xml[a:]), st.integers(0, len(xml)), fuzz_text(8)
+        ),
+        st.binary(max_size=100).map(lambda b: base64.b64encode(b).decode()),
+        st.binary(max_size=100).map(lambda b: deflated(b.decode("latin-1"))),
+        fuzz_text(),
+    )
+
+
+def saml_slo(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    signed = site.idps[0].idp_initiated_logout_url().split("?", 1)[1]
+    names = st.sampled_from(["SAMLRequest", "SAMLResponse"])
+    fields = parameters(
+        {
+            "RelayState": fuzz_text(),
+            "SigAlg": value_or_fuzz(
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            ),
+            "Signature": value_or_fuzz(base64.b64encode(b"x" * 256).decode()),
+        }
+    )
+    built = st.builds(lambda n, m, rest: [(n, m), *rest], names, saml_messages(site), fields)
+    as_sent = st.just(signed).map(lambda q: [tuple(p.split("=", 1)) for p in q.split("&")])
+    query = st.one_of(built, as_sent.map(lambda ps: [(k, unquote(v)) for k, v in ps]))
+    return st.one_of(
+        probe(st.just("GET"), "/providers/sc/slo", query, live=live),
+        probe(methods("POST"), "/providers/sc/slo", body=bodies(built), live=live),
+    )
+
+
+def idp_choice(live: Live) -> st.SearchStrategy[str]:
+    return value_or_fuzz("https://idp-a.test.example/idp", "https://idp-b.test.example/idp")
+
+
+# -- upstream OIDC ---------------------------------------------------------------------------------
+
+
+def oidc_callback(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    query = parameters(
+        {
+            "state": value_or_fuzz(live.state or "x"),
+            "code": value_or_fuzz(live.extra.get("code", "c")),
+            "iss": value_or_fuzz(site.upstream.base_url),
+            "error": value_or_fuzz("access_denied", "login_required"),
+            "error_description": fuzz_text(),
+        },
+        ("session_state",),
+    )
+    return probe(methods("GET"), "/providers/freja/callback", query, live=live)
+
+
+# -- the bundled BankID simulator -----------------------------------------------------------
+
+
+def simulator_bodies(site: Site) -> st.SearchStrategy[Body]:
+    start = {
+        "endUserIp": "127.0.0.1",
+        "userVisibleData": base64.b64encode(b"Hej").decode(),
+        "requirement": {"certificatePolicies": ["1.2.3.4.5"], "personalNumber": TEST_PERSON},
+        "returnUrl": "http://127.0.0.1/r",
+        "web": {"referringDomain": "127.0.0.1", "deviceIdentifier": "d"},
+        "personalNumber": TEST_PERSON,
+        "callInitiator": "user",
+        "orderRef": "00000000-0000-0000-0000-000000000000",
+    }
+    keys = st.sampled_from(
+        [*sorted(start), "userNonVisibleData", "userVisibleDataFormat", "app", "returnRisk", "x"]
+    )
+
+    @st.composite
+    def objects(draw: st.DrawFn) -> dict[str, object]:
+        chosen = draw(st.lists(keys, unique=True, max_size=6))
+        return {
+            k: draw(st.one_of(st.just(start.get(k)), json_values(6), odd_digits())) for k in chosen
+        }
+
+    as_json = st.one_of(
+        objects().map(json.dumps), json_values().map(json.dumps), deep_values(100_000)
+    )
+    return st.one_of(
+        as_json.map(lambda text: Body(text.encode("utf-8", "surrogatepass"), "application/json")),
+        bodies(st.just([])),
+        st.binary(max_size=100).map(lambda b: Body(b, "application/json")),
+    )
+
+
+def simulator_api(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    paths = st.sampled_from(["auth", "sign", "phone/auth", "phone/sign", "collect", "cancel"])
+    path = st.one_of(
+        paths,
+        paths,
+        fuzz_text(10).filter(lambda p: p not in (".", "..")).map(lambda p: quote(p, safe="")),
+    )
+    return probe(
+        methods("POST"),
+        path.map(lambda p: f"{SIMULATOR}/rp/v6.0/{p}"),
+        body=simulator_bodies(site),
+        live=live,
+    )
+
+
+def qr_codes(live: Live) -> st.SearchStrategy[str]:
+    token = live.extra.get("qr_start_token", "t")
+    return st.one_of(
+        st.builds(
+            lambda t, s, c: f"bankid.{t}.{s}.{c}",
+            value_or_fuzz(token),
+            st.one_of(odd_digits(), st.integers(0, 10**10).map(str)),
+            fuzz_text(64),
+        ),
+        fuzz_text(),
+    )
+
+
+def simulator_phone(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    query = parameters({"qr": qr_codes(live), "autostarttoken": fuzz_text()})
+    return probe(methods("GET"), f"{SIMULATOR}/phone", query, live=live)
+
+
+def simulator_phone_post(suffix: str) -> Callable[[Site, Live], st.SearchStrategy[Probe]]:
+    def probes(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        form = parameters(
+            {
+                "orderRef": value_or_fuzz(live.extra.get("order_ref", "x")),
+                "personal_number": value_or_fuzz(TEST_PERSON, "196408233234"),
+            }
+        )
+        return probe(methods("POST"), f"{SIMULATOR}/phone/{suffix}", body=bodies(form), live=live)
+
+    return probes
+
+
+def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    known = [
+        "/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/demo/",
+        "/demo/login",
+        "/demo/callback",
+        "/demo/logout",
+        "/static/portvakt.css",
+        "/branding/basic/brand.css",
+        "/branding/basic/logo",
+        "/providers/freja/jwks",
+        "/providers/sc/metadata",
+        "/providers/sc/discovered",
+        "/static/../gateway/app.py",
+    ]
+    paths = st.one_of(st.sampled_from(known), fuzz_text(30).map(lambda p: "/" + quote(p, safe="/")))
+    query = parameters(
+        {
+            "code": fuzz_text(),
+            "state": fuzz_text(),
+            "entityID": idp_choice(live),
+            "login": fuzz_text(),
+        }
+    )
+    return probe(methods("GET", "POST"), paths, query, st.none() | bodies(query), live)
+
+
+def any_login(site: Site) -> Live:
+    return site.chooser()
+
+
+ENDPOINTS = (
+    Endpoint("authorize GET", authorize_get, checks.authorize, signed_in),
+    Endpoint("authorize POST", authorize_post, checks.authorize, signed_in),
+    Endpoint("token", token_endpoint, checks.token, with_code),
+    Endpoint("userinfo", userinfo_endpoint, checks.userinfo),
+    Endpoint("logout GET", logout_get, checks.page, signed_in),
+    Endpoint("logout POST", logout_post, checks.page, signed_in),
+    Endpoint("discovery", fixed_document("/.well-known/openid-configuration"), checks.public_json),
+    Endpoint("jwks", fixed_document("/jwks"), checks.public_json),
+    Endpoint("login GET", login_page_get, checks.page, Site.chooser),
+    Endpoint("login POST", login_page_post, checks.page, Site.chooser),
+    Endpoint("login resume", login_suffix("/resume"), checks.page, Site.chooser),
+    Endpoint("login cancel", login_suffix("/cancel"), checks.page, Site.chooser),
+    Endpoint("error page", error_page, checks.page),
+    Endpoint(
+        "sandbox login GET", provider_get("/providers/sandbox/login"), checks.page, Site.at_sandbox
+    ),
+    Endpoint(
+        "sandbox login POST",
+        provider_post("/providers/sandbox/login", pnr=identity_numbers, cancel=flags),
+        checks.page,
+        Site.at_sandbox,
+    ),
+    Endpoint("sandbox done", provider_get("/providers/sandbox/done"), checks.page, Site.at_sandbox),
+    Endpoint("saml acs", saml_acs, checks.page, Site.at_saml_acs),
+    Endpoint("saml slo", saml_slo, checks.page),
+    Endpoint("saml idp GET", provider_get("/providers/sc/idp"), checks.page, Site.at_saml_idp_page),
+    Endpoint(
+        "saml idp POST",
+        provider_post("/providers/sc/idp", idp=idp_choice, cancel=flags),
+        checks.page,
+        Site.at_saml_idp_page,
+    ),
+    Endpoint(
+        "saml discovered",
+        provider_get("/providers/sc/discovered", entityID=idp_choice),
+        checks.page,
+        Site.at_saml_idp_page,
+    ),
+    Endpoint("saml metadata", fixed_document("/providers/sc/metadata"), checks.any_answer),
+    Endpoint("oidc callback", oidc_callback, checks.page, Site.at_upstream_oidc),
+    Endpoint("bankid wait", provider_get("/providers/bankid/wait"), checks.page, Site.at_bankid),
+    Endpoint(
+        "bankid status",
+        provider_get("/providers/bankid/status"),
+        checks.page_or_json,
+        Site.at_bankid,
+    ),
+    Endpoint("bankid open", provider_get("/providers/bankid/open"), checks.page, Site.at_bankid),
+    Endpoint(
+        "bankid return",
+        provider_get("/providers/bankid/return", nonce=lambda live: fuzz_text()),
+        checks.page,
+        Site.at_bankid,
+    ),
+    Endpoint("bankid retry", provider_post("/providers/bankid/retry"), checks.page, Site.at_bankid),
+    Endpoint(
+        "bankid cancel",
+        provider_post("/providers/bankid/cancel", other=flags),
+        checks.page,
+        Site.at_bankid,
+    ),
+    Endpoint("bankid done", provider_get("/providers/bankid/done"), checks.page, Site.at_bankid),
+    Endpoint("simulator api", simulator_api, checks.bankid_api),
+    Endpoint("simulator phone", simulator_phone, checks.simulator_page, Site.at_bankid),
+    Endpoint(
+        "simulator approve",
+        simulator_phone_post("approve"),
+        checks.simulator_page,
+        Site.at_bankid_app,
+    ),
+    Endpoint(
+        "simulator cancel",
+        simulator_phone_post("cancel"),
+        checks.simulator_page,
+        Site.at_bankid_app,
+    ),
+    Endpoint("anywhere else", anywhere, checks.any_answer, any_login),
+)

@@ -1,0 +1,31 @@
+"""Hypothesis settings for the properties: a quick run in `make test` and a long one in the slow
+suite. Both are derandomized and keep no example database, so CI sees the same examples on
+every run (no flaky failures); the long run explores further in the same reproducible way.
+PORTVAKT_PROPERTY_EXAMPLES overrides the quick run's count per endpoint while developing."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+QUICK_EXAMPLES = int(os.environ.get("PORTVAKT_PROPERTY_EXAMPLES", "0")) or 50
+LONG_EXAMPLES = 600
+
+settings.register_profile(
+    "portvakt-quick",
+    max_examples=QUICK_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,  # round trips to a served app on shared cores: time is not the property
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "portvakt-long", settings.get_profile("portvakt-quick"), max_examples=LONG_EXAMPLES
+)
+QUICK = settings(settings.get_profile("portvakt-quick"))
+LONG = settings(settings.get_profile("portvakt-long"))
+# One parameter at a time (tests/properties/endpoints.py each_authorize_parameter): fewer each.
+QUICK_FOCUSED = settings(QUICK, max_examples=max(QUICK_EXAMPLES * 2 // 5, 10))
+LONG_FOCUSED = settings(LONG, max_examples=LONG_EXAMPLES // 3)
