@@ -662,7 +662,7 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
                     params.get("SigAlg", ""),
                     idp.signing_keys,
                 )
-            except (XmlRejected, binascii.Error):
+            except (XmlRejected, ValueError):  # binascii.Error, or base64 of non-ASCII text
                 valid = False
             if not valid:
                 raise AuthenticationFailed(self.name, None, "SLO: signature does not verify")
@@ -675,7 +675,7 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
             idp = self._issuer_of(message)
             if not await _xml_step(verify_enveloped, message, idp.signing_keys):
                 raise XmlRejected("unsigned")
-        except (binascii.Error, XmlRejected) as error:
+        except (ValueError, XmlRejected) as error:  # ValueError: binascii's, or not ASCII
             raise AuthenticationFailed(self.name, None, f"SLO: rejected: {error}") from None
         relay = form.get("RelayState")
         return message, str(relay) if relay is not None else None, idp

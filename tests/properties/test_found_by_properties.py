@@ -59,3 +59,14 @@ def test_a_repeated_parameter_whose_name_is_not_ascii_is_an_invalid_request(site
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert (token.status_code, token.json()["error"]) == (400, "invalid_request")
+
+
+def test_a_logout_signature_that_is_not_ascii_is_refused_not_a_crash(site: Site) -> None:
+    """SAML SLO over HTTP-Redirect: base64 of text that is not ASCII raised ValueError."""
+    signed = site.idps[0].idp_initiated_logout_url().split("?", 1)[1]
+    query = "&".join(
+        part if not part.startswith("Signature=") else "Signature=%E0%AD%AA"
+        for part in signed.split("&")
+    )
+    answer = site.send("GET", f"/providers/sc/slo?{query}")
+    assert answer.status_code == 400, answer.text
