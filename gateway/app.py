@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.clock import Clock
 from gateway.demo.defaults import DEMO_SUBJECT_SALT
 from gateway.demo.mounts import demo_mounts
 from gateway.errors import exception_handlers
@@ -55,7 +57,10 @@ log = logging.getLogger("portvakt")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette:
+def create_app(
+    settings: Settings, keys: SigningKeys | None = None, clock: Clock = time.time
+) -> Starlette:
+    """`clock` is what sessions, codes, pending logins and rate limits are judged by."""
     secret_key = settings.secret_key or secrets.token_urlsafe(32)
     subject_salt = settings.subject_salt or _development_salt()
     keys = keys or load_signing_keys(settings.keys.dir, settings.environment != "production")
@@ -77,7 +82,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     clients = ClientRegistry(settings)
     audit = Audit(clients, subject_salt)
     metrics = Metrics()
-    sessions = Sessions(settings, store, secret_key)
+    sessions = Sessions(settings, store, secret_key, clock)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
 
     async def end_upstream_session(provider: str, key: str) -> int:
@@ -91,8 +96,8 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
     shared = GatewayServices(store, pages, browsers, metrics.upstream, end_upstream_session)
     providers = build_providers(settings, shared, secret_key)
     metrics.watch(providers)
-    limiter = RateLimiter(settings, store)
-    codes = AuthorizationCodes(settings, store, subject_salt)
+    limiter = RateLimiter(settings, store, clock)
+    codes = AuthorizationCodes(settings, store, subject_salt, clock)
     flow = LoginFlow(
         settings,
         store,
@@ -106,6 +111,7 @@ def create_app(settings: Settings, keys: SigningKeys | None = None) -> Starlette
         metrics,
         audit,
         codes,
+        clock,
     )
     audiences = (settings.issuer, f"{settings.issuer}{discovery.TOKEN_PATH}")
     token = TokenEndpoint(

@@ -21,6 +21,7 @@ from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.clock import Clock
 from gateway.login.browser import BrowserBinding
 from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.registry import Providers
@@ -112,6 +113,7 @@ class LoginFlow:
         metrics: Metrics,
         audit: Audit,
         codes: AuthorizationCodes,
+        clock: Clock = time.time,
     ) -> None:
         self._codes = codes
         self._audit = audit
@@ -121,7 +123,7 @@ class LoginFlow:
         self._backchannel = backchannel
         self._settings = settings
         self._store = store
-        self._logins = PendingLogins(store, settings.login_ttl_seconds)
+        self._logins = PendingLogins(store, settings.login_ttl_seconds, clock)
         self._clients = clients
         self._providers = providers
         self._pages = pages
@@ -149,7 +151,8 @@ class LoginFlow:
             provider=selected.name if selected else None,
         )
         session = await self._sessions.current(request)
-        if session is not None and _reusable(session, auth, eligible, authn_provider):
+        now = self._logins.now()
+        if session is not None and _reusable(session, auth, eligible, authn_provider, now):
             response = await self._silent_login(login, session)
         elif "none" in asked.prompt:
             raise LoginRequiredError("no session this e-service may use; the citizen must log in")
@@ -414,6 +417,7 @@ def _reusable(
     auth: AuthorizationRequest,
     eligible: list[Provider],
     authn_provider: str | None,
+    now: int,
 ) -> bool:
     """OIDC Core §3.1.2.1: the session answers silently only if it meets this very request."""
     identity, asked = session.person, auth.parameters
@@ -423,7 +427,7 @@ def _reusable(
         and identity.provider in {provider.name for provider in eligible}
         and (not asked.acr_values or identity.loa in asked.acr_values)
         and authn_provider in (None, identity.provider)
-        and (asked.max_age is None or time.time() - identity.auth_time <= asked.max_age)
+        and (asked.max_age is None or now - identity.auth_time <= asked.max_age)
     )
 
 
