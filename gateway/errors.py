@@ -19,6 +19,7 @@ from gateway.oidc.authorize import AuthorizeRequestRejected, authorization_respo
 from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
 from gateway.oidc.end_session import LogoutRequestRejected
 from gateway.oidc.token import NO_STORE
+from gateway.ops.health import HEALTHZ_PATH, READYZ_PATH
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimited
 from gateway.store import StoreUnavailable
@@ -26,7 +27,7 @@ from gateway.ui.failure import FailurePages
 from providers.base import ProviderError
 
 log = logging.getLogger("portvakt.errors")
-API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, "/healthz", "/readyz")
+API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, HEALTHZ_PATH, READYZ_PATH)
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
 

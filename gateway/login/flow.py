@@ -26,6 +26,9 @@ from gateway.login.browser import BrowserBinding
 from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.registry import Providers
 from gateway.oidc.authorize import (
+    AUTHN_PROVIDER_PARAMETER as AUTHN_PROVIDER_PARAMETER,  # where the tests have found it
+)
+from gateway.oidc.authorize import (
     AuthorizationRequest,
     UnmetAuthenticationRequirementsError,
     authorization_response,
@@ -56,8 +59,6 @@ from providers.base import (
     UpstreamLogout,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
-
-AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
 
 
 class WrongBrowser(ProviderError):

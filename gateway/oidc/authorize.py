@@ -8,9 +8,9 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import (
@@ -26,13 +26,17 @@ from authlib.oidc.core.errors import (
 )
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
+from starlette.responses import Response
 
 from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
+from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
 
+# The Swedish OIDC profile's parameter naming the e-ID to use, which skips the chooser.
+AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_PARAMETER_LENGTH = 4096
@@ -98,6 +102,34 @@ class AuthorizationRequest:
 
     client: ClientSettings
     parameters: AuthorizationParameters
+
+
+class BeginsLogin(Protocol):
+    """What answers a valid authorization request: the login flow (gateway/login/flow.py)."""
+
+    def begin(
+        self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
+    ) -> Awaitable[Response]: ...
+
+
+class AuthorizeEndpoint:
+    """GET or POST /authorize: rate-limited per address, checked, then handed to the login."""
+
+    def __init__(self, clients: ClientRegistry, limiter: RateLimiter, login: BeginsLogin) -> None:
+        self._clients = clients
+        self._limiter = limiter
+        self._login = login
+
+    async def __call__(self, request: Request) -> Response:
+        await self._limiter.authorize(request)
+        params = await read_parameters(request)
+        client, redirect_uri = trusted_client(params, self._clients)
+        try:
+            auth = validate(params, client, redirect_uri)
+            return await self._login.begin(request, auth, params.get(AUTHN_PROVIDER_PARAMETER))
+        except OAuth2Error as error:  # from here on, errors may redirect to the e-service
+            error.redirect_uri, error.state = redirect_uri, params.get("state")
+            raise
 
 
 async def read_parameters(request: Request) -> ImmutableMultiDict[str, str]:
