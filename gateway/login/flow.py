@@ -14,7 +14,7 @@ import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Concatenate, ParamSpec
 
 from authlib.oidc.core.errors import LoginRequiredError
@@ -42,6 +42,7 @@ from gateway.ops.client_ip import client_ip
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings, Settings
+from gateway.ui.failure import WayBack
 from gateway.ui.pages import PageRenderer, negotiate_locale
 from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
 from providers.base import (
@@ -63,14 +64,6 @@ from providers.identity_numbers import InvalidIdentityNumber, parse_identity_num
 
 class WrongBrowser(ProviderError):
     reason = "wrong_browser"
-
-
-@dataclass(frozen=True)
-class WayBack:
-    """The redirect that answers an ended login with an error, and whose login it was."""
-
-    url: str
-    client_id: str
 
 
 class LoginFailed(Exception):
@@ -100,7 +93,7 @@ def _answering_failures(
 
 
 class LoginFlow:
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         settings: Settings,
         store: Store,
