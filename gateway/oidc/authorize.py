@@ -205,7 +205,7 @@ def granted_scopes(requested: str) -> tuple[str, ...]:
     return tuple(scope for scope in dict.fromkeys(requested.split()) if scope in SUPPORTED_SCOPES)
 
 
-def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def single_values(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
     for key in params:
         if len(params.getlist(key)) > 1:
@@ -214,7 +214,7 @@ def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) 
             raise InvalidRequestError(f"{quoted(key)} is too long")
 
 
-def no_request_objects(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def no_request_objects(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     if "request" in params:
         raise RequestNotSupportedError("request objects are not supported by this provider")
     if "request_uri" in params:
@@ -223,7 +223,7 @@ def no_request_objects(params: ImmutableMultiDict[str, str], client: ClientSetti
         raise RegistrationNotSupportedError("the registration parameter is not supported")
 
 
-def code_response_type(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def code_response_type(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     response_type = params.get("response_type")
     if not response_type:
         raise InvalidRequestError("response_type is missing")
@@ -235,7 +235,7 @@ def code_response_type(params: ImmutableMultiDict[str, str], client: ClientSetti
         raise InvalidRequestError("only response_mode=query is supported")
 
 
-def openid_scope(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def openid_scope(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     if "openid" not in params.get("scope", "").split():
         raise InvalidScopeError("scope must include openid")
 
@@ -256,7 +256,7 @@ def pkce_s256(params: ImmutableMultiDict[str, str], client: ClientSettings) -> N
         raise InvalidRequestError("code_challenge is malformed")
 
 
-def prompt_and_max_age(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def prompt_and_max_age(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     prompt = set(params.get("prompt", "").split())
     if not prompt <= PROMPT_VALUES:
         unsupported = sorted(prompt - PROMPT_VALUES)[0]
@@ -306,7 +306,7 @@ def _check_claim_request(request: dict[str, Any]) -> None:
         raise InvalidRequestError("claims: values must be a list of strings")
 
 
-def valid_claims(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def valid_claims(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     parse_claims(params.get("claims"))
 
 

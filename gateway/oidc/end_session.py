@@ -89,7 +89,7 @@ class UpstreamSessionEnd:
 
 
 class LogoutEndpoint:
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         settings: Settings,
         keys: SigningKeys,

@@ -31,7 +31,7 @@ FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (m
 
 
 class TokenEndpoint:
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         settings: Settings,
         codes: AuthorizationCodes,
