@@ -149,7 +149,7 @@ def run_idp(port: int, keys: Path, sp_metadata: Path) -> None:
 class _Forgetful(list):  # type: ignore[type-arg]
     """The IdP's request log, kept empty: a benchmark makes hundreds of thousands."""
 
-    def append(self, item: object) -> None:
+    def append(self, _item: object) -> None:
         return None
 
 

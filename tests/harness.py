@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,9 +148,9 @@ class ServedApp:
 class LiveGateway(ServedApp):
     """The gateway served on the port of its issuer."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, clock=clock)
         super().__init__(self.app, int(urlsplit(settings.issuer).port or 80))
 
     @property
@@ -189,9 +189,12 @@ def base_settings(issuer: str, store_url: str | None = None, **overrides: Any) -
 
 
 @contextmanager
-def running_gateway(store_url: str | None = None, **overrides: Any) -> Iterator[LiveGateway]:
+def running_gateway(
+    store_url: str | None = None, clock: Callable[[], float] = time.time, **overrides: Any
+) -> Iterator[LiveGateway]:
+    """The gateway on a free port; `clock` (tests/clock.py) is what it judges time by."""
     issuer = f"http://127.0.0.1:{free_port()}"
-    with LiveGateway(base_settings(issuer, store_url, **overrides)) as gateway:
+    with LiveGateway(base_settings(issuer, store_url, **overrides), clock) as gateway:
         yield gateway
 
 

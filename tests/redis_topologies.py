@@ -6,6 +6,7 @@ condition under a deadline, and a start that fails half-way stops what it had st
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 import signal
 import socket
@@ -246,7 +247,7 @@ class SentinelNode(RedisNode):
     """`redis-server sentinel.conf --sentinel` watching one master. The config file is written
     afresh at each start (Sentinel rewrites it as it learns replicas, peers and epochs)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  sentinel.conf's settings, each with its default
         self,
         directory: Path,
         port: int,
@@ -396,30 +397,39 @@ class RedisSentinelSet:
         if not isinstance(role, list) or role[0] != "master":
             return f"the master {master_address} says ROLE {role}"
         replicas = [node for node in self.data_nodes if node is not master and node.running]
+        problems = itertools.chain(  # lazily: the first problem found is the answer
+            (self._replica_problem(replica, master) for replica in replicas),
+            (self._sentinel_problem(sentinel, replicas) for sentinel in self.sentinel_nodes),
+        )
+        return next((problem for problem in problems if problem), None)
+
+    @staticmethod
+    def _replica_problem(replica: RedisNode, master: RedisNode) -> str | None:
+        info = replica.info("replication")
+        if info.get("role") != "slave" or info.get("master_port") != str(master.port):
+            return f"{replica.address} does not replicate {master.address}: {info}"
+        if info.get("master_link_status") != "up":
+            return f"{replica.address} is not in sync with {master.address}"
+        return None
+
+    def _sentinel_problem(self, sentinel: SentinelNode, replicas: list[RedisNode]) -> str | None:
+        state = pairs(sentinel.call("SENTINEL", "MASTER", self.service_name))
+        if state.get("flags") != "master":
+            return f"Sentinel {sentinel.port} flags the master {state.get('flags')}"
+        if int(state.get("num-other-sentinels", "0")) < len(self.sentinel_nodes) - 1:
+            return f"Sentinel {sentinel.port} knows {state.get('num-other-sentinels')} peers"
+        seen = sentinel.call("SENTINEL", "REPLICAS", self.service_name)
+        assert isinstance(seen, list)
+        known = {int(entry["port"]): entry for entry in map(pairs, seen)}
         for replica in replicas:
-            info = replica.info("replication")
-            if info.get("role") != "slave" or info.get("master_port") != str(master.port):
-                return f"{replica.address} does not replicate {master_address}: {info}"
-            if info.get("master_link_status") != "up":
-                return f"{replica.address} is not in sync with {master_address}"
-        for sentinel in self.sentinel_nodes:
-            state = pairs(sentinel.call("SENTINEL", "MASTER", self.service_name))
-            if state.get("flags") != "master":
-                return f"Sentinel {sentinel.port} flags the master {state.get('flags')}"
-            if int(state.get("num-other-sentinels", "0")) < len(self.sentinel_nodes) - 1:
-                return f"Sentinel {sentinel.port} knows {state.get('num-other-sentinels')} peers"
-            seen = sentinel.call("SENTINEL", "REPLICAS", self.service_name)
-            assert isinstance(seen, list)
-            known = {int(entry["port"]): entry for entry in map(pairs, seen)}
-            for replica in replicas:
-                entry = known.get(replica.port)
-                if entry is None:
-                    return f"Sentinel {sentinel.port} does not know the replica {replica.port}"
-                if entry.get("flags") != "slave":
-                    return f"Sentinel {sentinel.port} flags {replica.port} {entry.get('flags')}"
-                # a replica whose INFO Sentinel has not read lately cannot be promoted
-                if int(entry.get("info-refresh", "0")) > 25_000:
-                    return f"Sentinel {sentinel.port} has not refreshed {replica.port}"
+            entry = known.get(replica.port)
+            if entry is None:
+                return f"Sentinel {sentinel.port} does not know the replica {replica.port}"
+            if entry.get("flags") != "slave":
+                return f"Sentinel {sentinel.port} flags {replica.port} {entry.get('flags')}"
+            # a replica whose INFO Sentinel has not read lately cannot be promoted
+            if int(entry.get("info-refresh", "0")) > 25_000:
+                return f"Sentinel {sentinel.port} has not refreshed {replica.port}"
         return None
 
     def wait_healthy(self, timeout: float = 30) -> None:

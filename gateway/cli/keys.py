@@ -23,16 +23,9 @@ from providers.base import PublishesMetadata
 def keys_command(args: argparse.Namespace) -> int:
     if args.keys_command == "saml":
         return _saml_pair(args)
-    settings: Settings | None = None
-    if args.config is not None:
-        try:
-            settings = load_settings(args.config)
-        except SettingsError as error:
-            print(f"portvakt: {error.source}: {'; '.join(error.problems)}", file=sys.stderr)
-            return 2
-        if settings.keys.dir is None:
-            print(f"portvakt: {args.config}: keys.dir is not set", file=sys.stderr)
-            return 2
+    settings = _settings_with_key_dir(args.config) if args.config is not None else None
+    if isinstance(settings, int):
+        return settings
     key_settings = settings.keys if settings else KeySettings(dir=args.dir)
     directory = key_settings.dir
     assert directory is not None
@@ -41,25 +34,9 @@ def keys_command(args: argparse.Namespace) -> int:
             for path in generate(directory):
                 print(f"wrote {path}")
         elif args.keys_command == "rotate":
-            done = rotate(
-                directory,
-                key_settings.reload_seconds,
-                key_settings.retired_keep_seconds,
-                now=args.now,
-            )
-            print(f"signing:   {done.promoted}")
-            print(f"retired:   {', '.join(done.retired)}")
-            print(f"next:      {done.created} (published now)")
-            if done.removed:
-                print(f"removed:   {', '.join(done.removed)}")
-            print(
-                f"Every instance signs with {done.promoted} within {key_settings.reload_seconds} s."
-            )
+            _rotate(key_settings, directory, args.now)
         else:
-            lines = listing(directory)
-            print("\n".join(lines) if lines else f"{directory}: no keys")
-            if settings is not None:
-                _list_published_certificates(settings)
+            _list(directory, settings)
     except RotationRefused as refusal:
         print(f"portvakt: {refusal}", file=sys.stderr)
         return 1
@@ -67,6 +44,38 @@ def keys_command(args: argparse.Namespace) -> int:
         print(f"portvakt: {directory}: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _settings_with_key_dir(config: Path) -> Settings | int:
+    """The settings of `config`, or the exit status after saying what is wrong with them."""
+    try:
+        settings = load_settings(config)
+    except SettingsError as error:
+        print(f"portvakt: {error.source}: {'; '.join(error.problems)}", file=sys.stderr)
+        return 2
+    if settings.keys.dir is None:
+        print(f"portvakt: {config}: keys.dir is not set", file=sys.stderr)
+        return 2
+    return settings
+
+
+def _rotate(key_settings: KeySettings, directory: Path, now: bool) -> None:
+    done = rotate(
+        directory, key_settings.reload_seconds, key_settings.retired_keep_seconds, now=now
+    )
+    print(f"signing:   {done.promoted}")
+    print(f"retired:   {', '.join(done.retired)}")
+    print(f"next:      {done.created} (published now)")
+    if done.removed:
+        print(f"removed:   {', '.join(done.removed)}")
+    print(f"Every instance signs with {done.promoted} within {key_settings.reload_seconds} s.")
+
+
+def _list(directory: Path, settings: Settings | None) -> None:
+    lines = listing(directory)
+    print("\n".join(lines) if lines else f"{directory}: no keys")
+    if settings is not None:
+        _list_published_certificates(settings)
 
 
 def _saml_pair(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.demo.defaults import DEMO_REDIRECT_URIS, demo_settings
 from gateway.oidc.keys import KeysUnavailable, load_signing_keys
@@ -19,6 +19,9 @@ from gateway.ops.log_format import configure_logging
 from gateway.ops.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, SettingsError, load_settings
 from providers.base import PublishesMetadata
+
+if TYPE_CHECKING:  # starlette and the app load only for `serve`: the other commands stay quick
+    from starlette.applications import Starlette
 
 # A socket per worker, which the kernel balances, where SO_REUSEPORT does that (Linux);
 # elsewhere the workers share uvicorn's one socket.
@@ -156,17 +159,13 @@ def saml_metadata(path: Path, name: str) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
+def _settings_and_app(
+    args: argparse.Namespace, issuer: str
+) -> tuple[Settings, Starlette | None] | int:
+    """The settings to serve and, with one worker, the app; or the exit status after saying
+    what keeps them from loading."""
     from gateway.app import create_app
-    from gateway.cli.worker_sockets import run_workers
 
-    if args.workers < 1:
-        print("portvakt: --workers must be at least 1", file=sys.stderr)
-        return 2
-    configure_logging(args.log_level, args.log_format, args.audit_log)
-    issuer = args.issuer or f"http://{_url_host(args.host)}:{args.port}"
     try:
         if args.config is None:
             settings = demo_settings(issuer)
@@ -181,6 +180,23 @@ def run(args: argparse.Namespace) -> int:
     except (KeysUnavailable, OSError) as error:
         print(f"portvakt: keys.dir: cannot load the signing keys: {error}", file=sys.stderr)
         return 2
+    return settings, app
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.cli.worker_sockets import run_workers
+
+    if args.workers < 1:
+        print("portvakt: --workers must be at least 1", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, args.log_format, args.audit_log)
+    issuer = args.issuer or f"http://{_url_host(args.host)}:{args.port}"
+    loaded = _settings_and_app(args, issuer)
+    if isinstance(loaded, int):
+        return loaded
+    settings, app = loaded
     if args.workers > 1:
         refusal = workers_refusal(settings, args.config)
         if refusal:

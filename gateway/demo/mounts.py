@@ -3,10 +3,13 @@ that the demo's BankID provider talks to."""
 
 from __future__ import annotations
 
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
 
 from gateway.demo.app import demo_app
 from gateway.demo.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID
+from gateway.oidc.discovery import DISCOVERY_PATH
 from gateway.settings import Settings
 from gateway.ui.pages import PageRenderer
 from providers.bankid.simulator import BankIDSimulator
@@ -19,3 +22,13 @@ def demo_mounts(settings: Settings, pages: PageRenderer) -> list[Mount]:
     # Long enough for a person to switch tabs; the real BankID gives up after about 30 s.
     simulator = BankIDSimulator(start_timeout=120, mount_path=BANKID_SIMULATOR_PATH)
     return [Mount("/demo", demo), Mount(BANKID_SIMULATOR_PATH, simulator.app)]
+
+
+def home_route(settings: Settings) -> Route:
+    """/ leads to the demo e-service when it runs, otherwise to the discovery document."""
+    target = "/demo/" if settings.demo else DISCOVERY_PATH
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse(target, status_code=307)
+
+    return Route("/", home)

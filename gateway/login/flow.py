@@ -14,16 +14,20 @@ import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Concatenate, ParamSpec
 
 from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.clock import Clock
 from gateway.login.browser import BrowserBinding
 from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.registry import Providers
+from gateway.oidc.authorize import (
+    AUTHN_PROVIDER_PARAMETER as AUTHN_PROVIDER_PARAMETER,  # where the tests have found it
+)
 from gateway.oidc.authorize import (
     AuthorizationRequest,
     UnmetAuthenticationRequirementsError,
@@ -38,6 +42,7 @@ from gateway.ops.client_ip import client_ip
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings, Settings
+from gateway.ui.failure import WayBack
 from gateway.ui.pages import PageRenderer, negotiate_locale
 from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
 from providers.base import (
@@ -56,19 +61,9 @@ from providers.base import (
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 
-AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
-
 
 class WrongBrowser(ProviderError):
     reason = "wrong_browser"
-
-
-@dataclass(frozen=True)
-class WayBack:
-    """The redirect that answers an ended login with an error, and whose login it was."""
-
-    url: str
-    client_id: str
 
 
 class LoginFailed(Exception):
@@ -98,7 +93,7 @@ def _answering_failures(
 
 
 class LoginFlow:
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         settings: Settings,
         store: Store,
@@ -112,6 +107,7 @@ class LoginFlow:
         metrics: Metrics,
         audit: Audit,
         codes: AuthorizationCodes,
+        clock: Clock = time.time,
     ) -> None:
         self._codes = codes
         self._audit = audit
@@ -121,7 +117,7 @@ class LoginFlow:
         self._backchannel = backchannel
         self._settings = settings
         self._store = store
-        self._logins = PendingLogins(store, settings.login_ttl_seconds)
+        self._logins = PendingLogins(store, settings.login_ttl_seconds, clock)
         self._clients = clients
         self._providers = providers
         self._pages = pages
@@ -149,7 +145,8 @@ class LoginFlow:
             provider=selected.name if selected else None,
         )
         session = await self._sessions.current(request)
-        if session is not None and _reusable(session, auth, eligible, authn_provider):
+        now = self._logins.now()
+        if session is not None and _reusable(session, auth, eligible, authn_provider, now):
             response = await self._silent_login(login, session)
         elif "none" in asked.prompt:
             raise LoginRequiredError("no session this e-service may use; the citizen must log in")
@@ -414,6 +411,7 @@ def _reusable(
     auth: AuthorizationRequest,
     eligible: list[Provider],
     authn_provider: str | None,
+    now: int,
 ) -> bool:
     """OIDC Core §3.1.2.1: the session answers silently only if it meets this very request."""
     identity, asked = session.person, auth.parameters
@@ -423,7 +421,7 @@ def _reusable(
         and identity.provider in {provider.name for provider in eligible}
         and (not asked.acr_values or identity.loa in asked.acr_values)
         and authn_provider in (None, identity.provider)
-        and (asked.max_age is None or time.time() - identity.auth_time <= asked.max_age)
+        and (asked.max_age is None or now - identity.auth_time <= asked.max_age)
     )
 
 

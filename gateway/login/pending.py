@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.clock import Clock
 from gateway.oidc.authorize import AuthorizationParameters
 from providers.base import Store
 from providers.records import login_key
@@ -50,9 +50,7 @@ def pending_login_key(login_id: str) -> str:
 class PendingLogins:
     """Load, take and save pending logins; each is one store round trip."""
 
-    def __init__(
-        self, store: Store, ttl_seconds: int, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, store: Store, ttl_seconds: int, clock: Clock = time.time) -> None:
         self._store = store
         self._ttl = ttl_seconds
         self._clock = clock

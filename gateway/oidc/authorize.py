@@ -8,9 +8,9 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import (
@@ -26,13 +26,17 @@ from authlib.oidc.core.errors import (
 )
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
+from starlette.responses import Response
 
 from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
+from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
 
+# The Swedish OIDC profile's parameter naming the e-ID to use, which skips the chooser.
+AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_PARAMETER_LENGTH = 4096
@@ -98,6 +102,34 @@ class AuthorizationRequest:
 
     client: ClientSettings
     parameters: AuthorizationParameters
+
+
+class BeginsLogin(Protocol):
+    """What answers a valid authorization request: the login flow (gateway/login/flow.py)."""
+
+    def begin(
+        self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
+    ) -> Awaitable[Response]: ...
+
+
+class AuthorizeEndpoint:
+    """GET or POST /authorize: rate-limited per address, checked, then handed to the login."""
+
+    def __init__(self, clients: ClientRegistry, limiter: RateLimiter, login: BeginsLogin) -> None:
+        self._clients = clients
+        self._limiter = limiter
+        self._login = login
+
+    async def __call__(self, request: Request) -> Response:
+        await self._limiter.authorize(request)
+        params = await read_parameters(request)
+        client, redirect_uri = trusted_client(params, self._clients)
+        try:
+            auth = validate(params, client, redirect_uri)
+            return await self._login.begin(request, auth, params.get(AUTHN_PROVIDER_PARAMETER))
+        except OAuth2Error as error:  # from here on, errors may redirect to the e-service
+            error.redirect_uri, error.state = redirect_uri, params.get("state")
+            raise
 
 
 async def read_parameters(request: Request) -> ImmutableMultiDict[str, str]:
@@ -173,7 +205,7 @@ def granted_scopes(requested: str) -> tuple[str, ...]:
     return tuple(scope for scope in dict.fromkeys(requested.split()) if scope in SUPPORTED_SCOPES)
 
 
-def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def single_values(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
     for key in params:
         if len(params.getlist(key)) > 1:
@@ -182,7 +214,7 @@ def single_values(params: ImmutableMultiDict[str, str], client: ClientSettings) 
             raise InvalidRequestError(f"{quoted(key)} is too long")
 
 
-def no_request_objects(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def no_request_objects(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     if "request" in params:
         raise RequestNotSupportedError("request objects are not supported by this provider")
     if "request_uri" in params:
@@ -191,7 +223,7 @@ def no_request_objects(params: ImmutableMultiDict[str, str], client: ClientSetti
         raise RegistrationNotSupportedError("the registration parameter is not supported")
 
 
-def code_response_type(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def code_response_type(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     response_type = params.get("response_type")
     if not response_type:
         raise InvalidRequestError("response_type is missing")
@@ -203,7 +235,7 @@ def code_response_type(params: ImmutableMultiDict[str, str], client: ClientSetti
         raise InvalidRequestError("only response_mode=query is supported")
 
 
-def openid_scope(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def openid_scope(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     if "openid" not in params.get("scope", "").split():
         raise InvalidScopeError("scope must include openid")
 
@@ -224,7 +256,7 @@ def pkce_s256(params: ImmutableMultiDict[str, str], client: ClientSettings) -> N
         raise InvalidRequestError("code_challenge is malformed")
 
 
-def prompt_and_max_age(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def prompt_and_max_age(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     prompt = set(params.get("prompt", "").split())
     if not prompt <= PROMPT_VALUES:
         unsupported = sorted(prompt - PROMPT_VALUES)[0]
@@ -274,7 +306,7 @@ def _check_claim_request(request: dict[str, Any]) -> None:
         raise InvalidRequestError("claims: values must be a list of strings")
 
 
-def valid_claims(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
+def valid_claims(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
     parse_claims(params.get("claims"))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 
+from gateway.clock import Clock
 from gateway.oidc.authorize import AuthorizationParameters
 from gateway.oidc.claims import subject
 from gateway.settings import ClientSettings, Settings
@@ -61,8 +62,11 @@ class AccessGrant(StoreRecord):
 
 
 class AuthorizationCodes:
-    def __init__(self, settings: Settings, store: Store, subject_salt: str) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, subject_salt: str, clock: Clock = time.time
+    ) -> None:
         self._settings = settings
+        self._clock = clock
         self._store = store
         self._subject_salt = subject_salt
 
@@ -97,7 +101,7 @@ class AuthorizationCodes:
             request=request,
             identity=person,
             access_token=access_token,
-            expires_at=int(time.time()) + grant_ttl,
+            expires_at=self.now() + grant_ttl,
             sid=sid,
         )
         records = [
@@ -114,6 +118,10 @@ class AuthorizationCodes:
                 await self._store.delete(key)
             return None
         return code
+
+    def now(self) -> int:
+        """Epoch seconds by the clock that dates the grants (`expires_at`)."""
+        return int(self._clock())
 
     async def redeem(self, code: str) -> IssuedCode:
         """Single use; a code presented again revokes the access token it was exchanged for."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
 from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
-from gateway.oidc.keys import SIGNING_ALGORITHM
+from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKeys
 from gateway.ui.pages import LOCALES
 from providers.base import Provider
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
@@ -16,6 +19,24 @@ TOKEN_PATH = "/token"  # noqa: S105 - a path, not a password
 USERINFO_PATH = "/userinfo"
 JWKS_PATH = "/jwks"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+METADATA_MAX_AGE_SECONDS = 300
+
+
+class Discovery:
+    """The two documents an e-service fetches before anything else: the metadata (built once,
+    it changes only with the configuration) and the JWKS (read per request: keys rotate)."""
+
+    def __init__(self, issuer: str, providers: Iterable[Provider], keys: SigningKeys) -> None:
+        self._metadata = provider_metadata(issuer, providers)
+        self._keys = keys
+
+    async def configuration(self, _request: Request) -> Response:
+        cache = {"Cache-Control": f"public, max-age={METADATA_MAX_AGE_SECONDS}"}
+        return JSONResponse(self._metadata, headers=cache)
+
+    async def jwks(self, _request: Request) -> Response:
+        cache = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
+        return JSONResponse(self._keys.jwks(), headers=cache)
 
 
 def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, Any]:

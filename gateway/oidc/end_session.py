@@ -70,8 +70,26 @@ class LogoutOutcome:
         )
 
 
+class UpstreamSessionEnd:
+    """What a provider calls when its upstream ends a session (SAML SLO from the IdP): the
+    gateway session it names ends, and that session's e-services hear of it."""
+
+    def __init__(self, sessions: Sessions, backchannel: BackchannelLogout, audit: Audit) -> None:
+        self._sessions = sessions
+        self._backchannel = backchannel
+        self._audit = audit
+
+    async def __call__(self, provider: str, key: str) -> int:
+        ended = await self._sessions.end_by_upstream(provider, key)
+        if ended is None:
+            return 0
+        self._backchannel.notify(ended, except_client=None)
+        self._audit.event("logout", provider=provider, by="upstream")
+        return 1
+
+
 class LogoutEndpoint:
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         settings: Settings,
         keys: SigningKeys,

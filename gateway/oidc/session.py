@@ -4,7 +4,8 @@ it has served, and nothing outlives it: no citizen account is ever kept.
 
 A session is reused silently for another e-service only when it meets that request (see
 `LoginFlow`); it ends on logout, after `session.idle_seconds` without use, or after
-`session.ttl_seconds` in all.
+`session.ttl_seconds` in all. Both are judged by the timestamps in the record against the clock;
+the record's store TTL only cleans up.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from itsdangerous import BadSignature, Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.clock import Clock
 from gateway.settings import Settings
 from providers.base import Identity, Store, StoreWrite
 from providers.records import StoreRecord
@@ -34,6 +36,11 @@ class SsoSession(StoreRecord):
     identity: dict[str, Any]
     created_at: int
     clients: tuple[str, ...]
+    used_at: int = 0  # when last written; 0 in records from before it was kept
+
+    @property
+    def last_used_at(self) -> int:
+        return max(self.used_at, self.created_at)
 
     @property
     def person(self) -> Identity:
@@ -41,8 +48,11 @@ class SsoSession(StoreRecord):
 
 
 class Sessions:
-    def __init__(self, settings: Settings, store: Store, secret_key: str) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, secret_key: str, clock: Clock = time.time
+    ) -> None:
         self._settings = settings.session
+        self._clock = clock
         self._store = store
         self._signer = Signer(secret_key, salt="portvakt.session")
         self._secure = settings.secure_cookies
@@ -57,7 +67,20 @@ class Sessions:
         except BadSignature:
             return None
         raw = await self._store.get(f"session:{sid}")
-        return SsoSession.loads(raw) if raw is not None else None
+        if raw is None:
+            return None
+        session = SsoSession.loads(raw)
+        return session if self._lives(session) else None
+
+    def _lives(self, session: SsoSession) -> bool:
+        now = self._now()
+        return (
+            now - session.created_at < self._settings.ttl_seconds
+            and now - session.last_used_at < self._settings.idle_seconds
+        )
+
+    def _now(self) -> int:
+        return int(self._clock())
 
     def after_login(
         self, existing: SsoSession | None, identity: Identity, client_id: str
@@ -71,7 +94,7 @@ class Sessions:
         session = SsoSession(
             sid=secrets.token_urlsafe(24),
             identity=identity.to_dict(),
-            created_at=int(time.time()),
+            created_at=self._now(),
             clients=(client_id,),
         )
         return session, existing
@@ -87,12 +110,13 @@ class Sessions:
         """The session's record, and the index that lets its upstream's own logout (SAML SLO
         from the IdP) find it by `upstream_keys`: for the caller to write with its own records
         in one round trip. Nothing when the session has outlived its maximum."""
-        age = int(time.time()) - session.created_at
-        left = self._settings.ttl_seconds - age
+        now = self._now()
+        left = self._settings.ttl_seconds - (now - session.created_at)
         if left <= 0:
             return []
         idle = min(self._settings.idle_seconds, left)
-        writes = [(f"session:{session.sid}", session.dumps(), idle)]
+        used = replace(session, used_at=now)
+        writes = [(f"session:{session.sid}", used.dumps(), idle)]
         sid = session.sid.encode()
         writes += [(f"upstream:{provider}:{key}", sid, left) for key in upstream_keys]
         return writes

@@ -3,7 +3,6 @@ for its opaque access token and a signed ID token (gateway/oidc/codes.py wrote b
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
@@ -32,7 +31,7 @@ FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (m
 
 
 class TokenEndpoint:
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         settings: Settings,
         codes: AuthorizationCodes,
@@ -77,7 +76,7 @@ class TokenEndpoint:
         return {
             "access_token": issued.access_token,
             "token_type": "Bearer",
-            "expires_in": max(issued.expires_at - int(time.time()), 0),
+            "expires_in": max(issued.expires_at - self._codes.now(), 0),
             "scope": " ".join(issued.request.scopes),
             "id_token": self.id_token(issued, client, identity, sub),
         }
@@ -86,7 +85,7 @@ class TokenEndpoint:
         self, issued: IssuedCode, client: ClientSettings, identity: Identity, sub: str
     ) -> str:
         """OIDC Core §2 and the Swedish profile §3.2.1: auth_time always, exp at most 5 minutes."""
-        now = int(time.time())
+        now = self._codes.now()
         claims: dict[str, Any] = {
             "iss": self._settings.issuer,
             "sub": sub,

@@ -92,7 +92,7 @@ class Metrics:
     def upstream(self, provider: str) -> UpstreamTimer:
         return UpstreamTimer(self, provider)
 
-    async def endpoint(self, request: Request) -> Response:
+    async def endpoint(self, _request: Request) -> Response:
         return Response(generate_latest(self.exposition), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -12,6 +12,7 @@ from ipaddress import IPv6Address, IPv6Network, ip_address
 
 from starlette.requests import Request
 
+from gateway.clock import Clock
 from gateway.ops.client_ip import client_ip
 from gateway.settings import Settings
 from providers.base import Store
@@ -27,7 +28,8 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock = time.time) -> None:
+        self._clock = clock
         self._limits = settings.rate_limits
         self._proxies = settings.trusted_proxies
         self._store = store
@@ -60,7 +62,7 @@ class RateLimiter:
         active = [(bucket, key, limit) for bucket, key, limit in limits if limit > 0]
         if not active:
             return
-        now = int(time.time())
+        now = int(self._clock())
         window = now // WINDOW_SECONDS
         keys = [f"rl:{bucket}:{key}:{window}" for bucket, key, _ in active]
         counts = await self._store.count(keys, WINDOW_SECONDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import astuple, dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
@@ -21,6 +22,25 @@ from gateway.ui.remembered import LAST_SERVICE_COOKIE, recall
 log = logging.getLogger("portvakt.errors")
 ERROR_PATH = "/error"
 SWITCH_VALID_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class WayBack:
+    """The redirect that answers an ended login with an error, and whose login it was."""
+
+    url: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure as its page shows it, and as `/error?e=…` carries it signed."""
+
+    reason: str
+    status: int
+    back_url: str | None
+    client_id: str | None
+    reference: str
 
 
 def N_(message: str) -> str:
@@ -110,14 +130,13 @@ class FailurePages:
         request: Request,
         reason: str,
         status: int,
-        back_url: str | None = None,
-        client_id: str | None = None,
+        way_back: WayBack | None = None,
         detail: str = "",
         exc_info: BaseException | None = None,
     ) -> Response:
-        """`client_id` is the e-service this request proves (its pending login, its ID token):
-        only that one is named and branded on the page. `back_url` answers its pending login;
-        without one the citizen is led to its start page or, when the request names no
+        """`way_back` names the e-service this request proves (its pending login) and answers
+        that login: only that e-service is named and branded on the page. Without one the
+        citizen is led to its start page or, when the request names no
         e-service, to that of the e-service which started this browser's latest login (from a
         cookie, so unnamed). `detail` goes to the log under the page's reference, never to the
         page."""
@@ -125,13 +144,11 @@ class FailurePages:
         level = logging.ERROR if status >= 500 else logging.INFO
         log.log(level, "%s (reference %s): %s", reason, reference, detail, exc_info=exc_info)
         request.state.error_reference = reference
-        client = self._settings.client(client_id or "")
-        if back_url is None:
-            back_url = self._way_back(request, reason, client)
-        signed = self._serializer.dumps(
-            [reason, status, back_url, client.client_id if client else None, reference]
-        )
-        return self._page(request, reason, status, back_url, client, reference, signed)
+        client = self._settings.client(way_back.client_id if way_back else "")
+        back_url = way_back.url if way_back else self._way_back(request, reason, client)
+        client_id = client.client_id if client else None
+        failure = Failure(reason, status, back_url, client_id, reference)
+        return self._page(request, failure, self._serializer.dumps(list(astuple(failure))))
 
     def _way_back(self, request: Request, reason: str, client: ClientSettings | None) -> str | None:
         if client is not None:
@@ -145,31 +162,20 @@ class FailurePages:
         """GET /error?e=…: the same failure again, in the language the citizen switched to."""
         try:
             token = request.query_params.get("e", "")
-            reason, status, back_url, client_id, reference = self._serializer.loads(
-                token, max_age=SWITCH_VALID_SECONDS
-            )
+            failure = Failure(*self._serializer.loads(token, max_age=SWITCH_VALID_SECONDS))
         except (BadSignature, ValueError, TypeError):
             return self.render(request, "not_found", 404)
-        client = self._settings.client(client_id or "")
-        return self._page(request, reason, status, back_url, client, reference, token)
+        return self._page(request, failure, token)
 
-    def _page(
-        self,
-        request: Request,
-        reason: str,
-        status: int,
-        back_url: str | None,
-        client: ClientSettings | None,
-        reference: str,
-        signed: str,
-    ) -> Response:
-        title, advice = ERROR_TEXTS[reason]
+    def _page(self, request: Request, failure: Failure, signed: str) -> Response:
+        title, advice = ERROR_TEXTS[failure.reason]
+        client = self._settings.client(failure.client_id or "")
         context = {
             "title": title,
             "advice": advice,
-            "back_url": back_url,
-            "reference": reference,
+            "back_url": failure.back_url,
+            "reference": failure.reference,
             "client_id": client.client_id if client else None,
             "page_url": f"{ERROR_PATH}?e={signed}",
         }
-        return self._pages.render(request, "error.html", context, status)
+        return self._pages.render(request, "error.html", context, failure.status)

@@ -3,7 +3,6 @@ clients and the sandbox, a real HTTP listener for the back-channel, MemoryStore 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.clock import ManualClock
 from tests.harness import (
     REDIRECT_URI,
     Browser,
@@ -38,7 +38,9 @@ def listener() -> Iterator[LogoutListener]:
 
 
 @pytest.fixture
-def sso(store_url: str | None, listener: LogoutListener) -> Iterator[LiveGateway]:
+def sso(
+    store_url: str | None, listener: LogoutListener, clock: ManualClock
+) -> Iterator[LiveGateway]:
     listener.tokens.clear()
     listener.attempts = listener.fail_first = 0
     clients = [
@@ -66,8 +68,13 @@ def sso(store_url: str | None, listener: LogoutListener) -> Iterator[LiveGateway
         "sandbox": {"type": "sandbox", "loa": LOA3},
         "low": {"type": "sandbox", "loa": LOA2},
     }
-    with running_gateway(store_url, clients=clients, providers=providers) as live:
+    with running_gateway(store_url, clock, clients=clients, providers=providers) as live:
         yield live
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -162,11 +169,14 @@ def test_prompt_none_uses_a_session_and_fails_without_one(
     assert "code" in query_of(answer.headers["location"])
 
 
-def test_prompt_login_and_stale_max_age_force_a_fresh_login(citizen: Browser) -> None:
+def test_prompt_login_and_stale_max_age_force_a_fresh_login(
+    citizen: Browser, clock: ManualClock
+) -> None:
     login_at(citizen)
     assert silent(citizen, "post", prompt="login").status_code == 200  # the sandbox page
-    time.sleep(1.1)
+    clock.advance(60)
     assert silent(citizen, "post", max_age="0").status_code == 200
+    assert silent(citizen, "post", max_age="30").status_code == 200
     assert silent(citizen, "post", max_age="600").status_code == 303
 
 
@@ -198,12 +208,29 @@ def test_forged_or_expired_session_cookies_are_ignored(
     forged.http.cookies.set("pv_session", "made-up.signature", domain="127.0.0.1")
     assert silent(forged, "post").status_code == 200
     forged.close()
-    with running_gateway(store_url, session={"idle_seconds": 1}) as short:
+    clock = ManualClock()
+    with running_gateway(store_url, clock, session={"idle_seconds": 60}) as short:
         person = Browser(short)
         person.login("basic")  # the default test gateway: one sandbox, no chooser
+        clock.advance(59)
+        assert silent(person, "post").status_code == 303  # each use restarts the idle time
+        clock.advance(59)
         assert silent(person, "post").status_code == 303
-        time.sleep(2.1)
+        clock.advance(61)
         assert silent(person, "post").status_code == 200  # idle too long: log in again
+        person.close()
+
+
+def test_a_session_in_use_still_ends_at_its_maximum_lifetime(store_url: str | None) -> None:
+    clock = ManualClock()
+    lifetime = {"ttl_seconds": 120, "idle_seconds": 100}
+    with running_gateway(store_url, clock, session=lifetime) as short:
+        person = Browser(short)
+        person.login("basic")
+        clock.advance(90)
+        assert silent(person, "post").status_code == 303
+        clock.advance(40)  # 130 s since the login, 40 s since its last use
+        assert silent(person, "post").status_code == 200  # the sandbox page: log in again
         person.close()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.ops.rate_limit import WINDOW_SECONDS
+from tests.clock import ManualClock
 from tests.harness import (
     Browser,
     LiveGateway,
@@ -29,20 +30,22 @@ LIMITS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def whole_window() -> None:
-    """The counts live in one-minute windows: never start a test in a window's last seconds."""
-    left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
-    if left < 5:
-        time.sleep(left + 0.1)
+@pytest.fixture
+def clock() -> ManualClock:
+    """The counts live in one-minute windows: each test starts 15 s into one, which lasts until
+    the test advances the clock."""
+    now = time.time()
+    return ManualClock(now - now % WINDOW_SECONDS + 15)
 
 
 @pytest.fixture
-def two_instances(redis_server: RedisServer) -> Iterator[tuple[LiveGateway, LiveGateway]]:
+def two_instances(
+    redis_server: RedisServer, clock: ManualClock
+) -> Iterator[tuple[LiveGateway, LiveGateway]]:
     redis_server.command("FLUSHALL")
     with (
-        running_gateway(redis_server.url, rate_limits=LIMITS) as first,
-        running_gateway(redis_server.url, rate_limits=LIMITS) as second,
+        running_gateway(redis_server.url, clock, rate_limits=LIMITS) as first,
+        running_gateway(redis_server.url, clock, rate_limits=LIMITS) as second,
     ):
         yield first, second
 
@@ -54,7 +57,7 @@ def test_authorize_is_limited_per_ip_across_instances(
     answers = [browsers[i % 2].authorize(**browsers[i % 2].authorize_params()) for i in range(5)]
     assert [a.status_code for a in answers[:4]] == [200, 200, 200, 200]
     limited = answers[4]
-    assert limited.status_code == 429 and 0 < int(limited.headers["retry-after"]) <= 60
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "45"
     assert "Vänta en minut" in limited.text
     for browser in browsers:
         browser.close()
@@ -76,10 +79,10 @@ def test_token_is_limited_per_client_across_instances(
     assert answer.headers["retry-after"]
 
 
-def test_provider_starts_are_limited(redis_server: RedisServer) -> None:
+def test_provider_starts_are_limited(redis_server: RedisServer, clock: ManualClock) -> None:
     redis_server.command("FLUSHALL")
     limits = {**LIMITS, "authorize_per_ip_per_minute": 0, "provider_starts_per_ip_per_minute": 2}
-    with running_gateway(redis_server.url, rate_limits=limits) as gateway:
+    with running_gateway(redis_server.url, clock, rate_limits=limits) as gateway:
         citizen = Browser(gateway)
         codes = [citizen.authorize(**citizen.authorize_params()).status_code for _ in range(3)]
         citizen.close()
@@ -87,14 +90,14 @@ def test_provider_starts_are_limited(redis_server: RedisServer) -> None:
 
 
 def test_the_per_ip_and_per_client_token_limits_hold_each_on_its_own(
-    redis_server: RedisServer,
+    redis_server: RedisServer, clock: ManualClock
 ) -> None:
     """Both token limits are counted in one round trip; whichever is exceeded answers 429."""
     redis_server.command("FLUSHALL")
     limits = {**LIMITS, "token_per_ip_per_minute": 5, "token_per_client_per_minute": 3}
     bad_code = {"grant_type": "authorization_code", "code": "x", "redirect_uri": "x"}
     post_client = {**bad_code, "client_id": "post", "client_secret": "post-secret"}
-    with running_gateway(redis_server.url, rate_limits=limits) as gateway:
+    with running_gateway(redis_server.url, clock, rate_limits=limits) as gateway:
         basic = [token_request(gateway, bad_code, auth=("basic", "basic-secret")) for _ in range(4)]
         post = [token_request(gateway, post_client) for _ in range(2)]
     # the fourth from `basic` is over its client limit (the IP has sent 4 of 5); the second
@@ -105,12 +108,12 @@ def test_the_per_ip_and_per_client_token_limits_hold_each_on_its_own(
 
 
 def test_the_defaults_let_a_shared_address_through_and_stop_one_browser(
-    redis_server: RedisServer,
+    redis_server: RedisServer, clock: ManualClock
 ) -> None:
     """250 citizens behind one CGNAT address each start a login within the minute; one
     scripted browser that keeps starting logins is stopped after 20."""
     redis_server.command("FLUSHALL")
-    with running_gateway(redis_server.url, rate_limits={}) as gateway:
+    with running_gateway(redis_server.url, clock, rate_limits={}) as gateway:
         citizen = Browser(gateway)
         statuses = set()
         for _ in range(250):
@@ -123,11 +126,15 @@ def test_the_defaults_let_a_shared_address_through_and_stop_one_browser(
     assert flood == [200] * 20 + [429]
 
 
-def test_provider_starts_are_limited_per_pending_login(redis_server: RedisServer) -> None:
+def test_provider_starts_are_limited_per_pending_login(
+    redis_server: RedisServer, clock: ManualClock
+) -> None:
     redis_server.command("FLUSHALL")
     limits = {**LIMITS, "authorize_per_ip_per_minute": 0, "provider_starts_per_login_per_minute": 2}
     providers = {"sandbox": {"type": "sandbox"}, "other": {"type": "sandbox"}}
-    with running_gateway(redis_server.url, rate_limits=limits, providers=providers) as gateway:
+    with running_gateway(
+        redis_server.url, clock, rate_limits=limits, providers=providers
+    ) as gateway:
         citizen = Browser(gateway)
         chooser = citizen.authorize(**citizen.authorize_params())
         form = {"csrf": hidden_field(chooser.text, "csrf"), "provider": "other"}
@@ -142,13 +149,13 @@ def test_provider_starts_are_limited_per_pending_login(redis_server: RedisServer
     assert picks == [200, 200, 429] and chosen.status_code == 200
 
 
-def test_ipv6_addresses_are_counted_per_64(redis_server: RedisServer) -> None:
+def test_ipv6_addresses_are_counted_per_64(redis_server: RedisServer, clock: ManualClock) -> None:
     """One household or phone gets a whole /64: counting each address apart would let it
     start without limit."""
     redis_server.command("FLUSHALL")
     limits = {**LIMITS, "authorize_per_ip_per_minute": 0, "provider_starts_per_ip_per_minute": 2}
     proxied = {"rate_limits": limits, "trusted_proxies": ["127.0.0.1/32"]}
-    with running_gateway(redis_server.url, **proxied) as gateway:
+    with running_gateway(redis_server.url, clock, **proxied) as gateway:
         citizen = Browser(gateway)
 
         def start_from(address: str) -> int:
@@ -174,17 +181,32 @@ def test_ipv6_addresses_are_counted_per_64(redis_server: RedisServer) -> None:
     ],
 )
 def test_the_limit_page_is_calm_and_says_when_to_try_again(
-    redis_server: RedisServer, locale: str, title: str, when: str
+    redis_server: RedisServer, clock: ManualClock, locale: str, title: str, when: str
 ) -> None:
     redis_server.command("FLUSHALL")
     limits = {**LIMITS, "authorize_per_ip_per_minute": 1}
-    with running_gateway(redis_server.url, rate_limits=limits) as gateway:
+    with running_gateway(redis_server.url, clock, rate_limits=limits) as gateway:
         citizen = Browser(gateway)
         citizen.http.headers["Accept-Language"] = locale
         citizen.authorize(**citizen.authorize_params())
         limited = citizen.authorize(**citizen.authorize_params())
         citizen.close()
-    assert limited.status_code == 429 and 0 < int(limited.headers["retry-after"]) <= 60
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "45"
     assert title in limited.text and when in limited.text
     for blame in ("För många", "Too many", "misstänkt", "suspicious"):
         assert blame not in limited.text
+
+
+def test_a_new_window_counts_afresh(
+    two_instances: tuple[LiveGateway, LiveGateway], clock: ManualClock
+) -> None:
+    citizen = Browser(two_instances[0])
+    first = [citizen.authorize(**citizen.authorize_params()).status_code for _ in range(5)]
+    clock.advance(44)  # the window's last second: still counted in it
+    last_second = citizen.authorize(**citizen.authorize_params())
+    clock.advance(1)
+    next_window = citizen.authorize(**citizen.authorize_params())
+    citizen.close()
+    assert first == [200, 200, 200, 200, 429]
+    assert (last_second.status_code, last_second.headers["retry-after"]) == (429, "1")
+    assert next_window.status_code == 200

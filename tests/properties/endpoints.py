@@ -621,7 +621,7 @@ ENDPOINTS = (
     Endpoint("bankid open", provider_get("/providers/bankid/open"), checks.page, Site.at_bankid),
     Endpoint(
         "bankid return",
-        provider_get("/providers/bankid/return", nonce=lambda live: fuzz_text()),
+        provider_get("/providers/bankid/return", nonce=lambda _live: fuzz_text()),
         checks.page,
         Site.at_bankid,
     ),

@@ -132,7 +132,7 @@ OPERATIONS: list[Operation] = [
     lambda store, key: store.take(key),
     lambda store, key: store.delete(key),
     lambda store, key: store.count([key, f"{key}:n"], 60),
-    lambda store, key: store.ping(),
+    lambda store, _key: store.ping(),
 ]
 
 
