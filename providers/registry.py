@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar
 from providers.bankid.provider import BankIDConfig, BankIDProvider
 from providers.base import Provider, ProviderConfig, ProviderServices
 from providers.oidc import OidcConfig, OidcProvider
-from providers.saml.provider import SamlConfig, SamlProvider
+from providers.saml.config import SamlConfig
+from providers.saml.provider import SamlProvider
 from providers.sandbox import SandboxConfig, SandboxProvider
 
 C = TypeVar("C", bound=ProviderConfig)
