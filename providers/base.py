@@ -9,6 +9,7 @@ declares by subclassing them, and the `ProviderError` family. `providers` never 
 from __future__ import annotations
 
 import dataclasses
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -292,6 +293,9 @@ class ProviderServices:
     # An upstream logged the citizen out (SAML SLO): end the gateway sessions indexed under the
     # keys the provider gave for them (`UpstreamLogout.session_keys`).
     end_upstream_session: EndUpstreamSession = no_sessions_to_end
+    # Now, in seconds: what a provider judges its own intervals by (BankID's collect pacing and
+    # QR time), so that tests move time instead of waiting for it.
+    clock: Callable[[], float] = time.time
 
 
 @runtime_checkable

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from providers.bankid.provider import BankIDConfig, BankIDProvider
+from providers.bankid.config import BankIDConfig
+from providers.bankid.provider import BankIDProvider
 from providers.base import Provider, ProviderConfig, ProviderServices
 from providers.oidc import OidcConfig, OidcProvider
 from providers.saml.config import SamlConfig
