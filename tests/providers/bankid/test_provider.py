@@ -29,7 +29,7 @@ from providers.bankid.config import BankIDConfig
 from providers.bankid.provider import BankIDProvider
 from providers.bankid.simulator import API_VERSION, BankIDSimulator, UserBehaviour
 from providers.base import ProviderServices
-from providers.registry import PROVIDER_TYPES, ProviderType, register, unregister
+from providers.registry import PROVIDER_TYPES, ProviderType
 from tests.doubles.tls import P12_PASSWORD, BrokenBankID, LocalPKI, make_pki, tls_server_context
 from tests.harness import (
     REDIRECT_URI,
@@ -76,18 +76,13 @@ def clock() -> Clock:
 @pytest.fixture(scope="module", autouse=True)
 def bankid_on_the_test_clock(clock: Clock) -> Iterator[None]:
     """Every BankID provider this module's gateways build is handed the test's clock."""
-    row = PROVIDER_TYPES["bankid"]
 
     def build(config: BankIDConfig, services: ProviderServices) -> BankIDProvider:
         return BankIDProvider(config, replace(services, clock=clock))
 
-    unregister("bankid")
-    register(ProviderType("bankid", BankIDConfig, build))
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # the row replaced in place, then put back
+        patch.setitem(PROVIDER_TYPES, "bankid", ProviderType("bankid", BankIDConfig, build))
         yield
-    finally:
-        unregister("bankid")
-        register(row)
 
 
 @pytest.fixture(scope="module")
