@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.login.upstream_health import FAILURES_TO_OPEN
-from providers.oidc import OidcConfig
+from providers.oidc.config import OidcConfig
 from tests.doubles.oidc_op import LOA3, Twist, UpstreamOP
 from tests.harness import (
     REDIRECT_URI,
