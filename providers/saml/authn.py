@@ -15,7 +15,7 @@ from providers.base import NamespacedStore
 from providers.records import StoreRecord
 from providers.saml.bindings import Bindings, Outgoing
 from providers.saml.idp_choice import PendingChoice
-from providers.saml.messages import authn_request, new_id
+from providers.saml.messages import Header, authn_request, new_id
 from providers.saml.metadata import IdentityProvider
 
 REQUEST_TTL_SECONDS = 900
@@ -56,11 +56,8 @@ class AuthnRequests:
         now = time.time()
         request_id, relay = new_id(), secrets.token_urlsafe(24)
         message = authn_request(
-            request_id=request_id,
-            issued_at=now,
-            destination=endpoint.location,
+            Header(request_id, now, endpoint.location, self._sp_entity_id),
             acs_url=self._acs_url,
-            sp_entity_id=self._sp_entity_id,
             loa=choice.loa,
             force_authn=choice.force_authn,
             principal={PNR_ATTRIBUTE: choice.hint} if choice.hint else {},

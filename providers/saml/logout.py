@@ -24,7 +24,13 @@ from providers.base import AuthenticationFailed, Identity, LoginStateLost, Provi
 from providers.records import StoreRecord
 from providers.saml.bindings import Bindings, Outgoing, redirect_signed_part, xml_step
 from providers.saml.config import SLO_PATH
-from providers.saml.messages import inflate, logout_request, logout_response, new_id
+from providers.saml.messages import (
+    Header,
+    inflate,
+    logout_request,
+    logout_response,
+    new_id,
+)
 from providers.saml.metadata import IdentityProvider, MetadataSource
 from providers.saml.xml import (
     NS,
@@ -90,10 +96,7 @@ class SingleLogout:
         endpoint = self._bindings.endpoint(idp.slo)
         request_id, relay = new_id(), secrets.token_urlsafe(24)
         message = logout_request(
-            request_id=request_id,
-            issued_at=time.time(),
-            destination=endpoint.location,
-            sp_entity_id=self._sp_entity_id,
+            Header(request_id, time.time(), endpoint.location, self._sp_entity_id),
             name_id=session.name_id,
             name_id_format=session.name_id_format,
             session_index=session.session_index,
@@ -199,12 +202,7 @@ class SingleLogout:
                 ended += await self._services.end_upstream_session(self._name, key)
         log.info("%s: IdP %s logged out %d gateway session(s)", self._name, idp.entity_id, ended)
         endpoint = self._bindings.endpoint(idp.slo)
-        answer = logout_response(
-            response_id=new_id(),
-            issued_at=time.time(),
-            destination=endpoint.location,
-            in_response_to=message.get("ID", ""),
-            sp_entity_id=self._sp_entity_id,
-        )
+        header = Header(new_id(), time.time(), endpoint.location, self._sp_entity_id)
+        answer = logout_response(header, in_response_to=message.get("ID", ""))
         outgoing = Outgoing(endpoint, answer, "SAMLResponse", relay)
         return await self._bindings.deliver(request, outgoing)
