@@ -51,7 +51,7 @@ class ProviderConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    def refused_in_production(self, name: str) -> str | None:
+    def refused_in_production(self, name: str) -> str | None:  # noqa: ARG002 -- the overrides name it
         """Why providers.`name` must not load with `environment: production` (a simulator, test
         identities, a test federation's relaxed rule), as one sentence naming it; else None."""
         return None
@@ -69,7 +69,7 @@ class ChecksConfig:
         """The key of each certificate in use (e.g. `signing.cert`) -> when it expires (Unix)."""
         return {}
 
-    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:
+    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:  # noqa: ARG002 -- overrides fetch with it
         """Whether the upstream's metadata can be fetched and used now."""
         return []
 
@@ -267,14 +267,14 @@ class UpstreamObserver(Protocol):
 
 class NoUpstreamMetrics:
     def observe(self, operation: str, seconds: float, outcome: str) -> None:
-        return None
+        """UpstreamObserver's signature; with no metrics, nothing is recorded."""
 
 
 EndUpstreamSession = Callable[[str, str], Awaitable[int]]
 """(provider name, upstream session key) -> how many gateway sessions were ended."""
 
 
-async def no_sessions_to_end(provider: str, key: str) -> int:
+async def no_sessions_to_end(_provider: str, _key: str) -> int:
     return 0
 
 

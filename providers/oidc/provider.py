@@ -116,7 +116,7 @@ class OidcProvider(HasLifecycle, ReportsHealth):
 
     # -- login ------------------------------------------------------------------------------------
 
-    async def start(self, request: Request, login: LoginContext) -> Response:
+    async def start(self, request: Request, login: LoginContext) -> Response:  # noqa: ARG002 -- Provider.start; a redirect needs no request
         if self.problem or not self._upstream.metadata:
             raise ProviderUnavailable(self.name, login.login_id, self.problem or "not loaded")
         if login.requested_loa:

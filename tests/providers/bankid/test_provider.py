@@ -354,9 +354,8 @@ def test_maintenance_is_retried_silently(browser: Browser, bankid: BankIDSimulat
     bankid.fail_next("auth", "maintenance", times=0)
 
 
-def test_cancel_cancels_the_order_at_bankid(
-    gateway: LiveGateway, browser: Browser, bankid: BankIDSimulator
-) -> None:
+@pytest.mark.usefixtures("gateway")
+def test_cancel_cancels_the_order_at_bankid(browser: Browser, bankid: BankIDSimulator) -> None:
     bankid.behave(UserBehaviour(action="ignore", starts_on_collect=99))
     page = start(browser, state="s-cancel")
     order = latest_order(bankid)
@@ -384,8 +383,9 @@ def test_choosing_another_e_id_cancels_the_order(browser: Browser, bankid: BankI
     assert order.cancelled_by_rp
 
 
+@pytest.mark.usefixtures("bankid")
 def test_another_browser_learns_nothing_of_the_order(
-    gateway: LiveGateway, browser: Browser, bankid: BankIDSimulator
+    gateway: LiveGateway, browser: Browser
 ) -> None:
     page = start(browser)
     stranger = Browser(gateway)
@@ -673,7 +673,7 @@ def test_a_required_mrtd_check_must_have_passed(
         ({}, "19990807-2391", {"user": {"personalNumber": "196408233234"}}),
     ],
 )
-def test_a_completion_that_misses_a_requirement_logs_nobody_in(
+def test_a_completion_that_misses_a_requirement_logs_nobody_in(  # noqa: PLR0913 -- fixtures and parameters
     store_url: str | None,
     pki: LocalPKI,
     scripted: tuple[ScriptedBankID, str],
