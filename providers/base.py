@@ -9,6 +9,7 @@ declares by subclassing them, and the `ProviderError` family. `providers` never 
 from __future__ import annotations
 
 import dataclasses
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class ProviderConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    def refused_in_production(self, name: str) -> str | None:
+    def refused_in_production(self, name: str) -> str | None:  # noqa: ARG002 -- the overrides name it
         """Why providers.`name` must not load with `environment: production` (a simulator, test
         identities, a test federation's relaxed rule), as one sentence naming it; else None."""
         return None
@@ -68,7 +69,7 @@ class ChecksConfig:
         """The key of each certificate in use (e.g. `signing.cert`) -> when it expires (Unix)."""
         return {}
 
-    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:
+    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:  # noqa: ARG002 -- overrides fetch with it
         """Whether the upstream's metadata can be fetched and used now."""
         return []
 
@@ -266,14 +267,14 @@ class UpstreamObserver(Protocol):
 
 class NoUpstreamMetrics:
     def observe(self, operation: str, seconds: float, outcome: str) -> None:
-        return None
+        """UpstreamObserver's signature; with no metrics, nothing is recorded."""
 
 
 EndUpstreamSession = Callable[[str, str], Awaitable[int]]
 """(provider name, upstream session key) -> how many gateway sessions were ended."""
 
 
-async def no_sessions_to_end(provider: str, key: str) -> int:
+async def no_sessions_to_end(_provider: str, _key: str) -> int:
     return 0
 
 
@@ -292,6 +293,9 @@ class ProviderServices:
     # An upstream logged the citizen out (SAML SLO): end the gateway sessions indexed under the
     # keys the provider gave for them (`UpstreamLogout.session_keys`).
     end_upstream_session: EndUpstreamSession = no_sessions_to_end
+    # Now, in seconds: what a provider judges its own intervals by (BankID's collect pacing and
+    # QR time), so that tests move time instead of waiting for it.
+    clock: Callable[[], float] = time.time
 
 
 @runtime_checkable

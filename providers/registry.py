@@ -11,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from providers.bankid.provider import BankIDConfig, BankIDProvider
+from providers.bankid.config import BankIDConfig
+from providers.bankid.provider import BankIDProvider
 from providers.base import Provider, ProviderConfig, ProviderServices
-from providers.oidc import OidcConfig, OidcProvider
-from providers.saml.provider import SamlConfig, SamlProvider
+from providers.oidc.config import OidcConfig
+from providers.oidc.provider import OidcProvider
+from providers.saml.config import SamlConfig
+from providers.saml.provider import SamlProvider
 from providers.sandbox import SandboxConfig, SandboxProvider
 
 C = TypeVar("C", bound=ProviderConfig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -61,6 +62,14 @@ class SandboxConfig(ProviderConfig):
             f"provider {name!r} is the sandbox (test identities); it refuses to load "
             "with environment: production. Remove it or set environment: test"
         )
+
+
+@dataclass(frozen=True)
+class RefusedNumber:
+    """What the tester typed (shown again, shortened) and why it is no identity number."""
+
+    typed: str
+    reason: str
 
 
 class SandboxProvider:
@@ -121,8 +130,8 @@ class SandboxProvider:
         try:
             number = parse_identity_number(str(form.get("pnr", "")))
         except InvalidIdentityNumber as invalid:
-            typed = str(form.get("pnr", ""))[:20]
-            return self._page(request, login_id, transaction, invalid.reason, typed, status=400)
+            refused = RefusedNumber(str(form.get("pnr", ""))[:20], invalid.reason)
+            return self._page(request, login_id, transaction, refused)
         transaction["chosen"] = number.digits
         await self._services.store.put(
             login_key("txn", login_id), json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
@@ -148,9 +157,7 @@ class SandboxProvider:
         request: Request,
         login_id: str,
         transaction: Mapping[str, Any],
-        error: str | None = None,
-        typed: str | None = None,
-        status: int = 200,
+        refused: RefusedNumber | None = None,
     ) -> Response:
         action = f"{self._services.base_url}/providers/{self.name}/login"
         context = {
@@ -162,9 +169,10 @@ class SandboxProvider:
             "page_url": self._login_url(login_id),
             "identities": TEST_IDENTITIES,
             "loa": transaction["loa"],
-            "value": typed if typed is not None else transaction.get("hint") or "",
-            "error": error,
+            "value": refused.typed if refused else transaction.get("hint") or "",
+            "error": refused.reason if refused else None,
         }
+        status = 400 if refused else 200
         return self._services.pages.render(
             request, "sandbox_login.html", context, status, transaction.get("locale")
         )

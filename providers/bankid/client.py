@@ -156,7 +156,7 @@ class BankIDClient:
         return await self._call("collect", {"orderRef": order_ref}, _collected_order)
 
     async def cancel(self, order_ref: str) -> None:
-        await self._call("cancel", {"orderRef": order_ref}, lambda answer: None)
+        await self._call("cancel", {"orderRef": order_ref}, lambda _answer: None)
 
     async def _call(
         self, path: str, body: dict[str, Any], read: Callable[[dict[str, Any]], T]

@@ -108,6 +108,17 @@ class SimulatorError(Exception):
     pass
 
 
+def _refused_request(path: str, request: Request) -> Response | None:
+    """The RP API's error for a request of no known path, method or media type."""
+    if path not in ("auth", "sign", "phone/auth", "phone/sign", "collect", "cancel"):
+        return _error("notFound", f"no such path: {path}")
+    if request.method != "POST":
+        return _error("methodNotAllowed", "only POST")
+    if request.headers.get("content-type", "") != "application/json":
+        return _error("unsupportedMediaType", "Content-Type must be application/json")
+    return None
+
+
 def _error(code: str, details: str) -> JSONResponse:
     return JSONResponse({"errorCode": code, "details": details}, ERROR_STATUS.get(code, 400))
 
@@ -224,12 +235,9 @@ class BankIDSimulator:
 
     async def _api(self, request: Request) -> Response:
         path = request.path_params["path"]
-        if path not in ("auth", "sign", "phone/auth", "phone/sign", "collect", "cancel"):
-            return _error("notFound", f"no such path: {path}")
-        if request.method != "POST":
-            return _error("methodNotAllowed", "only POST")
-        if request.headers.get("content-type", "") != "application/json":
-            return _error("unsupportedMediaType", "Content-Type must be application/json")
+        refusal = _refused_request(path, request)
+        if refusal is not None:
+            return refusal
         try:
             body = await request.json()
         except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
@@ -241,16 +249,19 @@ class BankIDSimulator:
         if queued:
             return _error(queued.pop(0), "simulated failure")
         try:
-            if path in ("auth", "sign"):
-                return JSONResponse(self._start_order(body, sign=path == "sign"))
-            if path.startswith("phone/"):
-                return JSONResponse(self._phone_order(body, sign=path == "phone/sign"))
-            if path == "collect":
-                return JSONResponse(self._collect(body))
-            self._cancel(body)
-            return JSONResponse({})
+            return JSONResponse(self._answer(path, body))
         except ApiError as error:
             return _error(error.code, error.details)
+
+    def _answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path in ("auth", "sign"):
+            return self._start_order(body, sign=path == "sign")
+        if path.startswith("phone/"):
+            return self._phone_order(body, sign=path == "phone/sign")
+        if path == "collect":
+            return self._collect(body)
+        self._cancel(body)
+        return {}
 
     def _start_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
         checked = checked_start(body, sign)

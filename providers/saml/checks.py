@@ -13,7 +13,7 @@ from providers.saml.metadata import MetadataRejected, read_federation
 from providers.saml.xml import KeyPair, VerificationKey
 
 if TYPE_CHECKING:
-    from providers.saml.provider import SamlConfig
+    from providers.saml.config import SamlConfig
 
 
 def certificate_expiries(config: SamlConfig) -> dict[str, float]:

@@ -13,6 +13,7 @@ import base64
 import secrets
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -43,29 +44,45 @@ def _element(name: str, parent: etree._Element | None = None, **attributes: str)
     return etree.SubElement(parent, tag(prefix, local), attributes)
 
 
+@dataclass(frozen=True)
+class Header:
+    """What every protocol message of ours carries (SAML core §3.2.1): its ID, when it was
+    issued, the endpoint it is for, and our entityID as its Issuer."""
+
+    id: str
+    issued_at: float
+    destination: str
+    issuer: str
+
+
+def _message(name: str, header: Header, **attributes: str) -> etree._Element:
+    common = {
+        "ID": header.id,
+        "Version": "2.0",
+        "IssueInstant": instant(header.issued_at),
+        "Destination": header.destination,
+    }
+    message = _element(name, None, **common, **attributes)
+    _element("saml:Issuer", message).text = header.issuer
+    return message
+
+
 def authn_request(
+    header: Header,
     *,
-    request_id: str,
-    issued_at: float,
-    destination: str,
     acs_url: str,
-    sp_entity_id: str,
     loa: Sequence[str],
     force_authn: bool,
     principal: Mapping[str, str],
 ) -> etree._Element:
-    request = _element(
+    request = _message(
         "samlp:AuthnRequest",
-        ID=request_id,
-        Version="2.0",
-        IssueInstant=instant(issued_at),
-        Destination=destination,
+        header,
         AssertionConsumerServiceURL=acs_url,
         ProtocolBinding=HTTP_POST,
         ForceAuthn="true" if force_authn else "false",
         IsPassive="false",
     )
-    _element("saml:Issuer", request).text = sp_entity_id
     if principal:
         extensions = _element("samlp:Extensions", request)
         selection = etree.SubElement(
@@ -82,23 +99,9 @@ def authn_request(
 
 
 def logout_request(
-    *,
-    request_id: str,
-    issued_at: float,
-    destination: str,
-    sp_entity_id: str,
-    name_id: str,
-    name_id_format: str | None,
-    session_index: str | None,
+    header: Header, *, name_id: str, name_id_format: str | None, session_index: str | None
 ) -> etree._Element:
-    request = _element(
-        "samlp:LogoutRequest",
-        ID=request_id,
-        Version="2.0",
-        IssueInstant=instant(issued_at),
-        Destination=destination,
-    )
-    _element("saml:Issuer", request).text = sp_entity_id
+    request = _message("samlp:LogoutRequest", header)
     name = _element("saml:NameID", request)
     if name_id_format:
         name.set("Format", name_id_format)
@@ -109,23 +112,9 @@ def logout_request(
 
 
 def logout_response(
-    *,
-    response_id: str,
-    issued_at: float,
-    destination: str,
-    in_response_to: str,
-    sp_entity_id: str,
-    status: str = SUCCESS,
+    header: Header, *, in_response_to: str, status: str = SUCCESS
 ) -> etree._Element:
-    response = _element(
-        "samlp:LogoutResponse",
-        ID=response_id,
-        Version="2.0",
-        IssueInstant=instant(issued_at),
-        Destination=destination,
-        InResponseTo=in_response_to,
-    )
-    _element("saml:Issuer", response).text = sp_entity_id
+    response = _message("samlp:LogoutResponse", header, InResponseTo=in_response_to)
     _element("samlp:StatusCode", _element("samlp:Status", response), Value=status)
     return response
 

@@ -191,7 +191,7 @@ class MetadataSource:
     and is fetched at start-up and every `refresh_seconds`.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only: every caller names each setting
         self,
         provider: str,
         *,

@@ -74,8 +74,20 @@ class Assertion:
 def validate_response(
     root: etree._Element, expected: Expectation, decryption: DecryptionKeys, now: float
 ) -> Assertion:
+    response_signed = _check_response(root, expected, now)
+    _check_status(root)
+    assertion = _the_assertion(root, expected, decryption)
+    assertion_signed = verify_enveloped(assertion, expected.idp.signing_keys)
+    if not (response_signed or assertion_signed):
+        raise ResponseRejected("neither the Response nor the Assertion is signed")
+    if expected.require_signed_assertion and not assertion_signed:
+        raise ResponseRejected("the Assertion is not signed")
+    return _read_assertion(assertion, expected, now)
+
+
+def _check_response(root: etree._Element, expected: Expectation, now: float) -> bool:
+    """The Response element answers our request, from our IdP, to us, now; True if signed."""
     skew = expected.clock_skew
-    keys = expected.idp.signing_keys
     if root.tag != tag("samlp", "Response") or root.get("Version") != "2.0" or not root.get("ID"):
         raise ResponseRejected("not a SAML 2.0 Response")
     if root.get("InResponseTo") != expected.request_id:
@@ -83,30 +95,28 @@ def validate_response(
     issuer = root.findtext("saml:Issuer", namespaces=NS)
     if issuer is not None and issuer.strip() != expected.idp.entity_id:
         raise ResponseRejected("Response Issuer is not the IdP we sent the request to")
-    response_signed = verify_enveloped(root, keys)
+    response_signed = verify_enveloped(root, expected.idp.signing_keys)
     destination = root.get("Destination")
     if destination != expected.acs_url and (destination is not None or response_signed):
         raise ResponseRejected("Destination is not this ACS")
     issued = _instant(root.get("IssueInstant"))
     if not now - RESPONSE_MAX_AGE_SECONDS - skew <= issued <= now + skew:
         raise ResponseRejected("Response IssueInstant is outside the accepted window")
-    _check_status(root)
+    return response_signed
 
+
+def _the_assertion(
+    root: etree._Element, expected: Expectation, decryption: DecryptionKeys
+) -> etree._Element:
+    """The one assertion of the Response, decrypted; plain only where encryption is not required."""
     if root.xpath("count(//saml:Assertion | //saml:EncryptedAssertion)", namespaces=NS) != 1:
         raise ResponseRejected("the Response must carry exactly one assertion")
     encrypted = root.find("saml:EncryptedAssertion", NS)
     if encrypted is not None:
-        assertion = decryption.decrypt_assertion(encrypted)
-    elif expected.require_encryption:
+        return decryption.decrypt_assertion(encrypted)
+    if expected.require_encryption:
         raise ResponseRejected("the assertion is not encrypted")
-    else:
-        assertion = _child(root, "saml", "Assertion")
-    assertion_signed = verify_enveloped(assertion, keys)
-    if not (response_signed or assertion_signed):
-        raise ResponseRejected("neither the Response nor the Assertion is signed")
-    if expected.require_signed_assertion and not assertion_signed:
-        raise ResponseRejected("the Assertion is not signed")
-    return _read_assertion(assertion, expected, now)
+    return _child(root, "saml", "Assertion")
 
 
 def _check_status(root: etree._Element) -> None:
@@ -125,7 +135,6 @@ def _check_status(root: etree._Element) -> None:
 
 
 def _read_assertion(assertion: etree._Element, expected: Expectation, now: float) -> Assertion:
-    skew = expected.clock_skew
     if assertion.get("Version") != "2.0" or not assertion.get("ID"):
         raise ResponseRejected("not a SAML 2.0 Assertion")
     if (assertion.findtext("saml:Issuer", namespaces=NS) or "").strip() != expected.idp.entity_id:
@@ -136,8 +145,24 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
     if not (name_id.text or "").strip():
         raise ResponseRejected("empty NameID")
     confirmed_until = _bearer_confirmation(subject, expected, now)
+    valid_until = _check_conditions(_child(assertion, "saml", "Conditions"), expected, now)
+    statement, authn_instant, loa = _authn_statement(assertion, expected, now)
+    return Assertion(
+        id=assertion.get("ID", ""),
+        issuer=expected.idp.entity_id,
+        name_id=(name_id.text or "").strip(),
+        name_id_format=name_id.get("Format"),
+        session_index=statement.get("SessionIndex"),
+        authn_context=loa,
+        authn_instant=authn_instant,
+        valid_until=min(valid_until, confirmed_until),
+        attributes=_attributes(assertion),
+    )
 
-    conditions = _child(assertion, "saml", "Conditions")
+
+def _check_conditions(conditions: etree._Element, expected: Expectation, now: float) -> float:
+    """Valid now and meant for us; the time it stops being valid."""
+    skew = expected.clock_skew
     not_before = conditions.get("NotBefore")
     if not_before is not None and _instant(not_before) > now + skew:
         raise ResponseRejected("Conditions NotBefore is in the future")
@@ -151,7 +176,14 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
         for r in restrictions
     ):
         raise ResponseRejected("we are not the Audience")
+    return valid_until
 
+
+def _authn_statement(
+    assertion: etree._Element, expected: Expectation, now: float
+) -> tuple[etree._Element, float, str]:
+    """The one AuthnStatement, fresh enough, at a requested LoA: (it, AuthnInstant, the LoA)."""
+    skew = expected.clock_skew
     statements = assertion.findall("saml:AuthnStatement", NS)
     if len(statements) != 1:
         raise ResponseRejected("the Assertion must have exactly one AuthnStatement")
@@ -170,7 +202,11 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
     )
     if loa not in expected.acceptable_loa:
         raise AssuranceNotRequested(f"AuthnContextClassRef {loa!r} was not requested")
+    return statement, authn_instant, loa
 
+
+def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
+    """Attribute Name -> its values, from at most one AttributeStatement, each Name once."""
     attribute_statements = assertion.findall("saml:AttributeStatement", NS)
     if len(attribute_statements) > 1:
         raise ResponseRejected("more than one AttributeStatement")
@@ -187,17 +223,7 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
                 for value in attribute.findall("saml:AttributeValue", NS)
                 if value.get(XSI_NIL) not in ("true", "1")
             )
-    return Assertion(
-        id=assertion.get("ID", ""),
-        issuer=expected.idp.entity_id,
-        name_id=(name_id.text or "").strip(),
-        name_id_format=name_id.get("Format"),
-        session_index=statement.get("SessionIndex"),
-        authn_context=loa,
-        authn_instant=authn_instant,
-        valid_until=min(valid_until, confirmed_until),
-        attributes=attributes,
-    )
+    return attributes
 
 
 def _bearer_confirmation(subject: etree._Element, expected: Expectation, now: float) -> float:

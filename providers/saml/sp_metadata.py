@@ -71,14 +71,7 @@ def sp_metadata(sp: SpDescription, signing: KeyPair, encryption: KeyPair) -> byt
         WantAssertionsSigned="true" if sp.want_assertions_signed else "false",
         protocolSupportEnumeration=PROTOCOL,
     )
-    ui = etree.SubElement(
-        etree.SubElement(descriptor, tag("md", "Extensions")), tag("mdui", "UIInfo")
-    )
-    for element, texts in (("DisplayName", sp.display), ("Description", sp.description)):
-        for language, text in texts.items():
-            etree.SubElement(ui, tag("mdui", element), {XML_LANG: language}).text = text
-    if sp.logo_url:
-        etree.SubElement(ui, tag("mdui", "Logo"), height="64", width="64").text = sp.logo_url
+    _ui_info(descriptor, sp)
     _key_descriptor(descriptor, "signing", signing, ())
     _key_descriptor(descriptor, "encryption", encryption, ENCRYPTION_METHODS)
     for binding in (BINDING_REDIRECT, BINDING_POST):
@@ -96,25 +89,41 @@ def sp_metadata(sp: SpDescription, signing: KeyPair, encryption: KeyPair) -> byt
         isDefault="true",
     )
     if sp.organization_name:
-        organization = etree.SubElement(entity, tag("md", "Organization"))
-        if sp.organization_number:
-            org_extensions = etree.SubElement(organization, tag("md", "Extensions"))
-            number = etree.SubElement(
-                org_extensions, f"{{{MDORGEXT}}}OrganizationNumber", nsmap={"mdorgext": MDORGEXT}
-            )
-            number.text = sp.organization_number
-        for element, texts in (
-            ("OrganizationName", sp.organization_name),
-            ("OrganizationDisplayName", sp.organization_name),
-            ("OrganizationURL", sp.organization_url),
-        ):
-            for language, text in texts.items():
-                etree.SubElement(organization, tag("md", element), {XML_LANG: language}).text = text
+        _organization(entity, sp)
     if sp.contact_email:
         contact = etree.SubElement(entity, tag("md", "ContactPerson"), contactType="technical")
         etree.SubElement(contact, tag("md", "EmailAddress")).text = f"mailto:{sp.contact_email}"
     signing.sign_element(entity, after=None)
     return etree.tostring(entity, xml_declaration=True, encoding="UTF-8")
+
+
+def _ui_info(descriptor: etree._Element, sp: SpDescription) -> None:
+    """What a discovery service or an IdP shows of us (MDUI: names, descriptions, logo)."""
+    ui = etree.SubElement(
+        etree.SubElement(descriptor, tag("md", "Extensions")), tag("mdui", "UIInfo")
+    )
+    for element, texts in (("DisplayName", sp.display), ("Description", sp.description)):
+        for language, text in texts.items():
+            etree.SubElement(ui, tag("mdui", element), {XML_LANG: language}).text = text
+    if sp.logo_url:
+        etree.SubElement(ui, tag("mdui", "Logo"), height="64", width="64").text = sp.logo_url
+
+
+def _organization(entity: etree._Element, sp: SpDescription) -> None:
+    organization = etree.SubElement(entity, tag("md", "Organization"))
+    if sp.organization_number:
+        org_extensions = etree.SubElement(organization, tag("md", "Extensions"))
+        number = etree.SubElement(
+            org_extensions, f"{{{MDORGEXT}}}OrganizationNumber", nsmap={"mdorgext": MDORGEXT}
+        )
+        number.text = sp.organization_number
+    for element, texts in (
+        ("OrganizationName", sp.organization_name),
+        ("OrganizationDisplayName", sp.organization_name),
+        ("OrganizationURL", sp.organization_url),
+    ):
+        for language, text in texts.items():
+            etree.SubElement(organization, tag("md", element), {XML_LANG: language}).text = text
 
 
 def _key_descriptor(

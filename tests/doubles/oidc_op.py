@@ -101,7 +101,7 @@ class UpstreamOP:
             ]
         )
 
-    async def _discovery(self, request: Request) -> Response:
+    async def _discovery(self, _request: Request) -> Response:
         return JSONResponse(
             {
                 "issuer": self.base_url,
@@ -116,7 +116,7 @@ class UpstreamOP:
             }
         )
 
-    async def _jwks(self, request: Request) -> Response:
+    async def _jwks(self, _request: Request) -> Response:
         self.jwks_fetches += 1
         return JSONResponse(KeySet(self.keys).as_dict(private=False))
 

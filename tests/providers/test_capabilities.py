@@ -51,7 +51,7 @@ def test_each_config_model_declares_its_capabilities(kind: str, declared: set[ty
 
 def test_a_capability_without_defaults_must_be_implemented() -> None:
     class HalfLogout(UpstreamLogout):
-        def session_keys(self, identity: object) -> list[str]:  # type: ignore[override]
+        def session_keys(self, _identity: object) -> list[str]:  # type: ignore[override]
             return []
 
     with pytest.raises(TypeError, match="logout"):

@@ -207,7 +207,8 @@ def test_injected_errors_use_the_documented_status(
     assert call(api, "collect", {"orderRef": "x"})[0] == 500
 
 
-def test_the_phone_page_identifies_and_cancels(api: TestClient, simulator: BankIDSimulator) -> None:
+@pytest.mark.usefixtures("simulator")
+def test_the_phone_page_identifies_and_cancels(api: TestClient) -> None:
     started = auth(api, userVisibleData=base64.b64encode("Logga in på Bygglov".encode()).decode())
     payload = qr_payload(str(started["qrStartToken"]), str(started["qrStartSecret"]), 0)
     page = api.get("/phone", params={"qr": payload})

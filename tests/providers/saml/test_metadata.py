@@ -83,7 +83,7 @@ class MetadataServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/md.xml"
 
-        async def serve(request: Request) -> Response:
+        async def serve(_request: Request) -> Response:
             return Response(self.document, media_type="application/samlmetadata+xml")
 
         self.server = ServedApp(Starlette(routes=[Route("/md.xml", serve)]), self.port)
@@ -104,7 +104,7 @@ def source(url: str, cache: Path, keys: dict[str, KeyPairPaths]) -> MetadataSour
         signer=signer(keys),
         cache=cache,
         refresh_seconds=3600,
-        accept=lambda idp: True,
+        accept=lambda _idp: True,
     )
 
 

@@ -172,7 +172,7 @@ def saml_login(browser: Browser, **extra: str) -> dict[str, str]:
     return browser.follow_to_client(answer)
 
 
-def assert_refused(browser: Browser, answer: httpx2.Response, error: str = "access_denied") -> None:
+def assert_refused(answer: httpx2.Response, error: str = "access_denied") -> None:
     """No code, no 500: the citizen sees our error page with the way back carrying `error`."""
     assert answer.status_code in (400, 403), answer.text
     assert "code=" not in answer.text
@@ -231,7 +231,7 @@ def test_post_binding_and_a_signed_assertion(store_url: str | None, federation: 
         idp.twist = Twist(sign_assertion=False)  # the SP wants signed assertions: refused
         response = browser.authorize(**browser.authorize_params("basic", prompt="login"))
         action, fields = form_of(response.text)
-        assert_refused(browser, post_to_acs(browser, browser.http.post(action, data=fields)))
+        assert_refused(post_to_acs(browser, browser.http.post(action, data=fields)))
         browser.close()
         idp.reset()
 
@@ -247,7 +247,7 @@ def test_prompt_login_forces_authn_and_login_hint_selects_the_person(
 
 def test_forced_authn_needs_a_fresh_authentication(browser: Browser, idp: FakeIdP) -> None:
     idp.twist = Twist(authn_age_seconds=3600)
-    assert_refused(browser, post_to_acs(browser, to_idp(browser, prompt="login")))
+    assert_refused(post_to_acs(browser, to_idp(browser, prompt="login")))
 
 
 def test_eidas_login_gets_prid_claims_and_no_personal_number(
@@ -300,7 +300,7 @@ def test_an_idp_outside_the_allow_list_is_never_offered_nor_believed(
     forged = impostor.response_to(idp.requests[-1])
     action, fields = form_of(idp_page.text)
     fields["SAMLResponse"] = forged
-    assert_refused(browser, browser.http.post(action, data=fields))
+    assert_refused(browser.http.post(action, data=fields))
 
 
 # -- status errors ----------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_saml_status_errors_reach_citizen_and_e_service(
 ) -> None:
     idp.twist = Twist(status=("urn:oasis:names:tc:SAML:2.0:status:Responder", subcode))
     answer = post_to_acs(browser, to_idp(browser))
-    assert_refused(browser, answer, oauth_error)
+    assert_refused(answer, oauth_error)
     if text_sv:
         assert text_sv in answer.text
 
@@ -388,7 +388,7 @@ def test_bad_responses_are_refused_without_a_code(
     browser: Browser, idp: FakeIdP, twist: Twist
 ) -> None:
     idp.twist = twist
-    assert_refused(browser, post_to_acs(browser, to_idp(browser)))
+    assert_refused(post_to_acs(browser, to_idp(browser)))
 
 
 def tamper_signed(response: etree._Element) -> etree._Element:
@@ -412,7 +412,7 @@ def test_the_wrapping_attack_is_refused_even_where_encryption_is_optional(
             encrypt=False,
             after=wrap_assertion_in_extensions,
         )
-        assert_refused(browser, post_to_acs(browser, to_idp(browser, prompt="login")))
+        assert_refused(post_to_acs(browser, to_idp(browser, prompt="login")))
         browser.close()
         idp.reset()
 
@@ -420,10 +420,11 @@ def test_the_wrapping_attack_is_refused_even_where_encryption_is_optional(
 def test_a_lower_loa_than_requested_is_refused(browser: Browser, idp: FakeIdP) -> None:
     idp.twist = Twist(loa=LOA2)
     answer = post_to_acs(browser, to_idp(browser, acr_values=LOA3))
-    assert_refused(browser, answer, "unmet_authentication_requirements")
+    assert_refused(answer, "unmet_authentication_requirements")
 
 
-def test_a_replayed_response_is_refused(browser: Browser, idp: FakeIdP) -> None:
+@pytest.mark.usefixtures("idp")
+def test_a_replayed_response_is_refused(browser: Browser) -> None:
     idp_page = to_idp(browser)
     action, fields = form_of(idp_page.text)
     first = browser.http.post(action, data=fields)
@@ -432,8 +433,9 @@ def test_a_replayed_response_is_refused(browser: Browser, idp: FakeIdP) -> None:
     assert again.status_code == 400 and "code=" not in again.text
 
 
+@pytest.mark.usefixtures("idp")
 def test_the_replay_cache_holds_even_if_the_request_were_outstanding_again(
-    store_url: str | None, gateway: LiveGateway, browser: Browser, idp: FakeIdP
+    store_url: str | None, gateway: LiveGateway, browser: Browser
 ) -> None:
     """Defence in depth: the assertion ID itself serves one login, not only our request."""
     idp_page = to_idp(browser)
@@ -465,16 +467,16 @@ def test_the_replay_cache_holds_even_if_the_request_were_outstanding_again(
     ],
     ids=["xxe", "entity-expansion", "garbage", "empty"],
 )
-def test_hostile_xml_is_refused_without_a_500(
-    browser: Browser, idp: FakeIdP, payload: bytes
-) -> None:
+@pytest.mark.usefixtures("idp")
+def test_hostile_xml_is_refused_without_a_500(browser: Browser, payload: bytes) -> None:
     idp_page = to_idp(browser)
     action, fields = form_of(idp_page.text)
     fields["SAMLResponse"] = base64.b64encode(payload).decode()
-    assert_refused(browser, browser.http.post(action, data=fields))
+    assert_refused(browser.http.post(action, data=fields))
 
 
-def test_an_unsolicited_or_unknown_relay_state_is_refused(browser: Browser, idp: FakeIdP) -> None:
+@pytest.mark.usefixtures("idp")
+def test_an_unsolicited_or_unknown_relay_state_is_refused(browser: Browser) -> None:
     answer = browser.http.post(
         "/providers/sc/acs", data={"SAMLResponse": "PHg+", "RelayState": "nothing-we-sent"}
     )
@@ -617,7 +619,7 @@ def test_an_encryption_key_rollover_decrypts_for_old_and_new_certificates(
         stranger = make_key_pair(tmp_path, "never-ours")
         idp.sp = replace(idp.sp, encryption_cert_pem=stranger.cert.read_text())
         browser = Browser(live)
-        assert_refused(browser, post_to_acs(browser, to_idp(browser)))
+        assert_refused(post_to_acs(browser, to_idp(browser)))
         browser.close()
     idp.reset()
 
@@ -705,8 +707,9 @@ def test_a_response_posted_again_after_the_code_could_not_be_written_completes(
         assert once_more.status_code == 400 and "code=" not in once_more.text
 
 
+@pytest.mark.usefixtures("idp")
 def test_the_audit_writes_the_saml_login_with_the_number_masked(
-    browser: Browser, idp: FakeIdP, caplog: pytest.LogCaptureFixture
+    browser: Browser, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="portvakt.audit")
     saml_login(browser, acr_values=LOA3)

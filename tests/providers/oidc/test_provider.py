@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.login.upstream_health import FAILURES_TO_OPEN
-from providers.oidc import OidcConfig
+from providers.oidc.config import OidcConfig
 from tests.doubles.oidc_op import LOA3, Twist, UpstreamOP
 from tests.harness import (
     REDIRECT_URI,
@@ -197,7 +197,8 @@ def test_an_upstream_failure_is_temporarily_unavailable_not_a_500(
     assert_refused(answer, "temporarily_unavailable")
 
 
-def test_a_wrong_state_is_refused(browser: Browser, op: UpstreamOP) -> None:
+@pytest.mark.usefixtures("op")
+def test_a_wrong_state_is_refused(browser: Browser) -> None:
     sent = browser.authorize(**browser.authorize_params("basic"))
     at_upstream = browser.http.get(sent.headers["location"])
     forged = at_upstream.headers["location"].replace("state=", "state=x")
@@ -279,9 +280,8 @@ def test_other_client_authentication_methods(
         browser.close()
 
 
-def test_upstream_calls_are_timed_in_the_metrics(
-    gateway: LiveGateway, browser: Browser, op: UpstreamOP
-) -> None:
+@pytest.mark.usefixtures("op")
+def test_upstream_calls_are_timed_in_the_metrics(gateway: LiveGateway, browser: Browser) -> None:
     browser.follow_to_client(to_callback(browser))
     text = httpx2.get(f"{gateway.url}/metrics").text
     for operation in ("token", "userinfo", "metadata"):

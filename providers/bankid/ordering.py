@@ -1,0 +1,141 @@
+"""Placing an `/auth` order (RP API §2.1): what BankID is asked for (the requirement, the text
+the app shows, the browser it is bound to) and the order record that starts from its answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from providers.bankid.client import BankIDClient, BankIDError
+from providers.bankid.config import DEFAULT_VISIBLE_TEXT, BankIDConfig, in_language
+from providers.bankid.messages import error_message
+from providers.bankid.order import BankIDOrder
+from providers.base import ProviderServices
+
+log = logging.getLogger("portvakt.bankid")
+
+TEST_POLICIES = ["1.2.3.4.5", "1.2.3.4.10", "1.2.3.4.25", "1.2.752.60.1.6"]
+PRODUCTION_POLICIES = ["1.2.752.78.1.1", "1.2.752.78.1.2", "1.2.752.78.1.5"]
+MOBILE_MARKERS = ("iPhone", "iPad", "Android", "Mobile")
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What an order is placed for: the login, its e-service and the citizen; a retry asks
+    for the same again."""
+
+    login_id: str
+    client_id: str
+    client_display: dict[str, str]
+    end_user_ip: str
+    locale: str
+    loa: str
+    identity_hint: str | None
+
+    @classmethod
+    def again(cls, login_id: str, order: BankIDOrder, locale: str) -> OrderRequest:
+        return cls(
+            login_id,
+            order.client_id,
+            order.client_display,
+            order.end_user_ip,
+            locale,
+            order.loa,
+            order.identity_hint,
+        )
+
+
+class OrderPlacer:
+    def __init__(
+        self, config: BankIDConfig, services: ProviderServices, client: BankIDClient
+    ) -> None:
+        self._config = config
+        self._services = services
+        self._client = client
+        self._return_url = f"{services.base_url}/providers/{services.name}/return"
+        self._policies = config.certificate_policies or (
+            PRODUCTION_POLICIES if services.environment == "production" else TEST_POLICIES
+        )
+
+    async def place(
+        self, request: Request, wanted: OrderRequest, device_identifier: str
+    ) -> BankIDOrder:
+        """The new order; a failed one (with BankID's message) when BankID refused it."""
+        nonce = secrets.token_urlsafe(16)
+        user_agent = request.headers.get("user-agent", "")
+        unplaced = BankIDOrder(
+            order_ref="",
+            qr_start_token="",
+            qr_start_secret="",
+            auto_start_token="",
+            started_at=self._services.clock(),
+            browser_token=self._services.forms.token(request, wanted.login_id),
+            end_user_ip=wanted.end_user_ip,
+            client_id=wanted.client_id,
+            client_display=wanted.client_display,
+            locale=wanted.locale,
+            loa=wanted.loa,
+            mobile=any(marker in user_agent for marker in MOBILE_MARKERS),
+            return_nonce=nonce,
+            identity_hint=wanted.identity_hint,
+            required_mrtd=self._config.mrtd,
+        )
+        text = self._visible_text(request, wanted)
+        body = {
+            "endUserIp": wanted.end_user_ip,
+            "requirement": self._requirement(wanted.identity_hint),
+            "userVisibleData": base64.b64encode(text.encode()).decode(),
+            "returnUrl": f"{self._return_url}?login={wanted.login_id}&nonce={nonce}",
+            "web": self._web(user_agent, device_identifier),
+        }
+        try:
+            started = await self._client.auth(body)
+        except BankIDError as error:
+            log.warning("BankID auth refused: %s", error.error_code)
+            return unplaced.failed(error_message(error.error_code))
+        return replace(
+            unplaced,
+            order_ref=started.order_ref,
+            qr_start_token=started.qr_start_token,
+            qr_start_secret=started.qr_start_secret,
+            auto_start_token=started.auto_start_token,
+            started_at=self._services.clock(),  # §6: qrTime counts from the response's arrival
+        )
+
+    def _requirement(self, identity_hint: str | None) -> dict[str, Any]:
+        requirement: dict[str, Any] = {"certificatePolicies": self._policies}
+        if self._config.pin_code:
+            requirement["pinCode"] = True
+        if self._config.mrtd:
+            requirement["mrtd"] = True
+        if identity_hint:  # restricts who may sign; secure start still needs QR or autostart
+            requirement["personalNumber"] = identity_hint
+        return requirement
+
+    def _web(self, user_agent: str, device_identifier: str) -> dict[str, str]:
+        """§2.1 `web`: binds the order to this browser for BankID's risk assessment."""
+        web = {
+            "referringDomain": urlsplit(self._services.base_url).hostname or "",
+            "deviceIdentifier": device_identifier,
+        }
+        if user_agent:
+            web["userAgent"] = user_agent[:256]
+        return web
+
+    def _visible_text(self, request: Request, wanted: OrderRequest) -> str:
+        """What the BankID app shows: the e-service's name, in the citizen's language (§2.1)."""
+        configured = self._config.user_visible_data_per_client.get(wanted.client_id)
+        configured = configured or self._config.user_visible_data
+        if configured:
+            template = in_language(configured, wanted.locale)
+        else:
+            template = self._services.pages.translate(request, DEFAULT_VISIBLE_TEXT, wanted.locale)
+        service = in_language(wanted.client_display, wanted.locale) or wanted.client_id
+        return template.replace("{service}", service)  # not str.format: config text is literal

@@ -1,0 +1,75 @@
+"""The AuthnRequest (Sweden Connect deployment profile §5): built for the login's LoA and
+identity-number hint, remembered by its RelayState, and sent signed to the chosen IdP.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from providers.base import NamespacedStore
+from providers.records import StoreRecord
+from providers.saml.bindings import Bindings, Outgoing
+from providers.saml.idp_choice import PendingChoice
+from providers.saml.messages import Header, authn_request, new_id
+from providers.saml.metadata import IdentityProvider
+
+REQUEST_TTL_SECONDS = 900
+PNR_ATTRIBUTE = "urn:oid:1.2.752.29.4.13"
+
+
+@dataclass(frozen=True)
+class PendingRequest(StoreRecord):
+    """An AuthnRequest we sent, by its RelayState. The ACS reads it and leaves it to expire: the
+    pending login's single use decides whether a login completes, so a Response posted again
+    to another instance (this one died before writing the code) can still finish."""
+
+    request_id: str
+    login_id: str
+    idp: str
+    loa: tuple[str, ...]
+    force_authn: bool
+    requested_at: float
+
+    TUPLE_FIELDS = ("loa",)
+
+
+class AuthnRequests:
+    """Sends our AuthnRequests and finds them again when the Response comes to the ACS."""
+
+    def __init__(
+        self, sp_entity_id: str, acs_url: str, store: NamespacedStore, bindings: Bindings
+    ) -> None:
+        self._sp_entity_id = sp_entity_id
+        self._acs_url = acs_url
+        self._store = store
+        self._bindings = bindings
+
+    async def send(
+        self, request: Request, choice: PendingChoice, idp: IdentityProvider
+    ) -> Response:
+        endpoint = self._bindings.endpoint(idp.sso)
+        now = time.time()
+        request_id, relay = new_id(), secrets.token_urlsafe(24)
+        message = authn_request(
+            Header(request_id, now, endpoint.location, self._sp_entity_id),
+            acs_url=self._acs_url,
+            loa=choice.loa,
+            force_authn=choice.force_authn,
+            principal={PNR_ATTRIBUTE: choice.hint} if choice.hint else {},
+        )
+        pending = PendingRequest(
+            request_id, choice.login_id, idp.entity_id, choice.loa, choice.force_authn, now
+        )
+        await self._store.put(f"request:{relay}", pending.dumps(), REQUEST_TTL_SECONDS)
+        outgoing = Outgoing(endpoint, message, "SAMLRequest", relay)
+        return await self._bindings.deliver(request, outgoing, choice.locale)
+
+    async def outstanding(self, relay: str) -> PendingRequest | None:
+        """The request a Response's RelayState answers, if it is ours and not expired."""
+        raw = await self._store.get(f"request:{relay}") if relay else None
+        return PendingRequest.loads(raw) if raw is not None else None
