@@ -76,7 +76,7 @@ def create_app(
     sessions = Sessions(settings, store, secret_key, clock)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
     upstream_logout = UpstreamSessionEnd(sessions, backchannel, audit)
-    shared = GatewayServices(store, pages, browsers, metrics.upstream, upstream_logout)
+    shared = GatewayServices(store, pages, browsers, metrics.upstream, upstream_logout, clock)
     providers = build_providers(settings, shared, secret_key)
     metrics.watch(providers)
     limiter = RateLimiter(settings, store, clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -71,6 +72,7 @@ class GatewayServices:
     forms: FormGuard
     upstream_metrics: Callable[[str], UpstreamObserver]
     end_upstream_session: EndUpstreamSession
+    clock: Callable[[], float] = time.time  # the app's one clock (tests move it)
 
 
 def build_providers(settings: Settings, shared: GatewayServices, secret_key: str) -> Providers:
@@ -89,6 +91,7 @@ def build_providers(settings: Settings, shared: GatewayServices, secret_key: str
             secret=provider_secret(secret_key, name),
             upstream=WatchedUpstream(shared.upstream_metrics(name), breakers[name]),
             end_upstream_session=shared.end_upstream_session,
+            clock=shared.clock,
         )
         providers[name] = PROVIDER_TYPES[config.type].build(config, services)
     return Providers(providers, breakers)

@@ -50,7 +50,7 @@ class PigeonConfig(ProviderConfig, ChecksConfig):
         expiry = self.certificate_expires_at
         return {} if expiry is None else {"ring.cert": expiry}
 
-    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:  # noqa: ARG002 -- no upstream to ask
+    async def upstream_problems(self, http: httpx2.AsyncClient) -> list[ConfigProblem]:
         return [("loft", "the loft is closed")] if self.loft == "closed" else []
 
 
@@ -73,11 +73,11 @@ class PigeonProvider(ReportsHealth):
     def routes(self) -> list[BaseRoute]:
         return []
 
-    async def start(self, request: Request, login: LoginContext) -> Response:  # noqa: ARG002 -- Provider.start
+    async def start(self, request: Request, login: LoginContext) -> Response:
         self._services.upstream.observe("fly", 0.01, "error")
         raise ProviderUnavailable(self.name, login.login_id, "the pigeon did not come back")
 
-    async def finish(self, request: Request) -> tuple[str, Identity]:  # noqa: ARG002 -- Provider.finish
+    async def finish(self, request: Request) -> tuple[str, Identity]:
         raise ProviderUnavailable(self.name, None, "no pigeon has landed")
 
 

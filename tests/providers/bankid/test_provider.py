@@ -673,7 +673,7 @@ def test_a_required_mrtd_check_must_have_passed(
         ({}, "19990807-2391", {"user": {"personalNumber": "196408233234"}}),
     ],
 )
-def test_a_completion_that_misses_a_requirement_logs_nobody_in(  # noqa: PLR0913 -- fixtures and parameters
+def test_a_completion_that_misses_a_requirement_logs_nobody_in(
     store_url: str | None,
     pki: LocalPKI,
     scripted: tuple[ScriptedBankID, str],
