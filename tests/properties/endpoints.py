@@ -546,6 +546,7 @@ def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
         "/demo/login",
         "/demo/callback",
         "/demo/logout",
+        "/demo/backchannel-logout",
         "/static/portvakt.css",
         "/branding/basic/brand.css",
         "/branding/basic/logo",
