@@ -28,6 +28,7 @@ from gateway.login.routes import login_routes
 from gateway.oidc.authorize import AuthorizeEndpoint
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
+from gateway.oidc.client_keys import ClientKeys
 from gateway.oidc.codes import AuthorizationCodes
 from gateway.oidc.discovery import (
     AUTHORIZE_PATH,
@@ -86,7 +87,8 @@ def create_app(
         metrics, audit, codes, clock,
     )  # fmt: skip
     audiences = (settings.issuer, f"{settings.issuer}{TOKEN_PATH}")
-    authenticator = ClientAuthenticator(clients, store, audiences)
+    client_keys = ClientKeys(settings.clients, clock)
+    authenticator = ClientAuthenticator(clients, client_keys, store, audiences)
     token = TokenEndpoint(settings, codes, keys, authenticator, subject_salt, limiter, audit)
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
     logout = LogoutEndpoint(
@@ -116,7 +118,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        lifespan=_lifespan(settings, store, keys, providers, backchannel),
+        lifespan=_lifespan(settings, store, keys, providers, (backchannel, client_keys)),
         exception_handlers=exception_handlers(failures, settings.issuer, metrics),
         middleware=_middleware(settings, metrics),
     )
@@ -129,7 +131,7 @@ def _lifespan(
     store: DeferredStore,
     keys: SigningKeys,
     providers: Providers,
-    backchannel: BackchannelLogout,
+    http_users: tuple[BackchannelLogout, ClientKeys],
 ) -> Lifespan:
     """The store's connections, the providers' background work and the key directory's
     follower live as long as the serving loop (a Redis pool made elsewhere breaks)."""
@@ -146,7 +148,8 @@ def _lifespan(
             finally:
                 following.cancel()
                 store.attach(None)
-                await backchannel.aclose()
+                for user in http_users:
+                    await user.aclose()
                 await providers.aclose()
 
     return lifespan

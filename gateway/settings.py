@@ -222,6 +222,15 @@ class ClientSettings(Model):
     sso: bool = True
     post_logout_redirect_uris: list[str] = Field(default_factory=list)
     backchannel_logout_uri: str | None = None
+    # Request objects and PAR (RFC 9101 §10.5, RFC 9126 §6, OIDC Registration §2 names)
+    jwks_uri: str | None = Field(
+        default=None, description="where the client publishes its public keys (instead of jwks)"
+    )
+    request_object_signing_alg: Literal["RS256", "PS256", "ES256", "none"] | None = Field(
+        default=None, description="the one alg its request objects must use; none: unsigned"
+    )
+    require_signed_request_object: bool = False
+    require_pushed_authorization_requests: bool = False
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -239,6 +248,17 @@ class ClientSettings(Model):
             parts = urlsplit(uri)
             if parts.scheme not in ("https", "http") or not parts.netloc:
                 raise ValueError(f"{uri!r} must be an absolute http(s) URI")
+        return uri
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _https_key_set(cls, uri: str | None) -> str | None:
+        """Keys decide whose requests are believed: fetched over TLS, or from this machine."""
+        if uri is not None:
+            parts = urlsplit(uri)
+            local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
+            if not (parts.scheme == "https" or local) or not parts.netloc or parts.fragment:
+                raise ValueError(f"{uri!r} must be an absolute https URI (http only on localhost)")
         return uri
 
     @field_validator("jwks")
@@ -259,10 +279,13 @@ class ClientSettings(Model):
         method = self.auth_methods()
         if self.client_secret is not None and self.client_secret_sha256 is not None:
             raise ValueError("give either client_secret or client_secret_sha256, not both")
-        if self.has_secret and self.jwks is not None:
-            raise ValueError("give either client_secret or jwks, not both")
-        if "private_key_jwt" in method and self.jwks is None:
-            raise ValueError("private_key_jwt needs the client's public keys in jwks")
+        if self.has_secret and self.has_keys:
+            raise ValueError("give either client_secret or jwks (or jwks_uri), not both")
+        if self.jwks is not None and self.jwks_uri is not None:
+            raise ValueError("give either jwks or jwks_uri, not both (RFC 7591 §2)")
+        if "private_key_jwt" in method and not self.has_keys:
+            raise ValueError("private_key_jwt needs the client's public keys in jwks or jwks_uri")
+        self._request_object_rules()
         if method & {"client_secret_basic", "client_secret_post"} and not self.has_secret:
             raise ValueError(f"{sorted(method)[0]} needs client_secret")
         if self.subject_type == "pairwise" and self.sector_identifier is None:
@@ -274,15 +297,31 @@ class ClientSettings(Model):
                 )
         return self
 
+    def _request_object_rules(self) -> None:
+        alg = self.request_object_signing_alg
+        if alg not in (None, "none") and not self.has_keys:
+            raise ValueError(f"request_object_signing_alg {alg} needs jwks or jwks_uri")
+        if self.require_signed_request_object and alg == "none":
+            raise ValueError(
+                "require_signed_request_object contradicts request_object_signing_alg: none"
+            )
+        if self.require_signed_request_object and not self.has_keys:
+            raise ValueError("require_signed_request_object needs jwks or jwks_uri")
+
     @property
     def has_secret(self) -> bool:
         return bool(self.client_secret) or self.client_secret_sha256 is not None
+
+    @property
+    def has_keys(self) -> bool:
+        """Public keys registered by value or by reference (RFC 7591 §2)."""
+        return self.jwks is not None or self.jwks_uri is not None
 
     def auth_methods(self) -> frozenset[str]:
         """The token endpoint authentication methods this client may use."""
         if self.token_endpoint_auth_method is not None:
             return frozenset({self.token_endpoint_auth_method})
-        if self.jwks is not None:
+        if self.has_keys:
             return frozenset({"private_key_jwt"})
         if self.has_secret:
             return frozenset({"client_secret_basic", "client_secret_post"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from urllib.parse import unquote_plus
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 from starlette.requests import Request
 
+from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
 from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
 from gateway.settings import ClientSettings, Settings
 from providers.base import Store
@@ -38,30 +39,32 @@ class BasicCredentials:
     secrets: tuple[str, ...]
 
 
+def replay_key(kind: str, client_id: str, jti: str) -> str:
+    """The store key that makes a client's `jti` single use for one kind of JWT. Hashed as a
+    JSON pair, so that no client_id or jti (with any `:` in it) can meet another client's."""
+    digest = hashlib.sha256(json.dumps([client_id, jti]).encode()).hexdigest()
+    return f"jti:{kind}:{digest}"
+
+
 class ClientRegistry:
-    """The registered e-services, with each private_key_jwt client's keys parsed once."""
+    """The registered e-services, by client_id."""
 
     def __init__(self, settings: Settings) -> None:
         self._clients = {client.client_id: client for client in settings.clients}
-        self._keys = {
-            client.client_id: KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
-            for client in settings.clients
-            if client.jwks is not None
-        }
 
     def get(self, client_id: str) -> ClientSettings | None:
         return self._clients.get(client_id)
-
-    def keys(self, client_id: str) -> KeySet:
-        return self._keys[client_id]
 
     def __iter__(self) -> Iterator[ClientSettings]:
         return iter(self._clients.values())
 
 
 class ClientAuthenticator:
-    def __init__(self, clients: ClientRegistry, store: Store, audiences: tuple[str, ...]) -> None:
+    def __init__(
+        self, clients: ClientRegistry, keys: ClientKeys, store: Store, audiences: tuple[str, ...]
+    ) -> None:
         self._clients = clients
+        self._keys = keys
         self._store = store
         self._audiences = audiences
 
@@ -124,10 +127,10 @@ class ClientAuthenticator:
     async def _check_assertion(self, client: ClientSettings, assertion: str) -> None:
         """RFC 7523 §3: iss = sub = client_id, aud = our issuer or token endpoint, jti once."""
         try:
-            compact_jwt_parts(assertion)  # no JSON that could exhaust the JOSE library's parser
-            token = jwt.decode(
-                assertion, self._clients.keys(client.client_id), ACCEPTED_JWS_ALGORITHMS
-            )
+            header, _ = compact_jwt_parts(assertion)  # no JSON that could exhaust JOSE's parser
+            kid = header.get("kid")
+            keys = await self._keys.for_token(client, kid if isinstance(kid, str) else None)
+            token = jwt.decode(assertion, keys, ACCEPTED_JWS_ALGORITHMS)
             JWTClaimsRegistry(
                 leeway=CLOCK_SKEW,
                 iss={"essential": True, "value": client.client_id},
@@ -136,7 +139,7 @@ class ClientAuthenticator:
                 exp={"essential": True},
                 jti={"essential": True},
             ).validate(token.claims)
-        except (JoseError, ValueError) as error:
+        except (JoseError, ValueError, ClientKeysUnavailable) as error:
             raise self._failure("private_key_jwt", "client assertion rejected") from error
         expires_in = int(token.claims["exp"] - time.time())
         issued_at = token.claims.get("iat")
@@ -145,8 +148,8 @@ class ClientAuthenticator:
         ):
             raise self._failure("private_key_jwt", "client assertion lives too long")
         # Kept for as long as the assertion could be accepted; SET NX makes the check atomic.
-        replay_key = f"jti:{client.client_id}:{token.claims['jti']}"
-        if not await self._store.add(replay_key, b"1", max(expires_in, 0) + CLOCK_SKEW + 1):
+        once = replay_key("assertion", client.client_id, str(token.claims["jti"]))
+        if not await self._store.add(once, b"1", max(expires_in, 0) + CLOCK_SKEW + 1):
             raise self._failure("private_key_jwt", "client assertion was already used")
 
     @staticmethod

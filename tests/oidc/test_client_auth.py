@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import hashlib
 import json
 import secrets
 import string
@@ -20,6 +21,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from gateway.oidc.client_keys import REFETCH_INTERVAL_SECONDS
+from tests.clock import ManualClock
+from tests.doubles.client_jwks import PublishedKeys
 from tests.harness import REDIRECT_URI, Browser, LiveGateway, code_form, running_gateway
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -232,7 +236,10 @@ def test_a_used_jti_is_kept_until_the_assertion_expires(redis_server) -> None:
         assertion = authlib_assertion(gateway)
         assert post_token(gateway, assertion_form(gateway, assertion)).status_code == 200
         jti = pyjwt.decode(assertion, options={"verify_signature": False})["jti"]
-        ttl = int(redis_server.command("TTL", f"jti:jwt-client:{jti}").lstrip(":"))
+        key = (
+            "jti:assertion:" + hashlib.sha256(json.dumps(["jwt-client", jti]).encode()).hexdigest()
+        )
+        ttl = int(redis_server.command("TTL", key).lstrip(":"))
         assert ttl >= 3600 - 5
         assert_invalid_client(post_token(gateway, assertion_form(gateway, assertion)))
 
@@ -262,3 +269,77 @@ def test_a_deeply_nested_signed_assertion_is_invalid_client(live: LiveGateway) -
 )
 def test_malformed_assertions_are_invalid_client(live: LiveGateway, assertion: str) -> None:
     assert_invalid_client(post_token(live, assertion_form(live, assertion)))
+
+
+def bogus_code_form(client_id: str, assertion: str) -> dict[str, str]:
+    """Client authentication runs before the code is looked at: invalid_grant means it passed."""
+    return {"grant_type": "authorization_code", "code": "no-such-code",
+            "redirect_uri": REDIRECT_URI, "client_id": client_id,
+            "client_assertion_type": JWT_BEARER, "client_assertion": assertion}  # fmt: skip
+
+
+def test_a_colon_in_client_ids_cannot_make_two_clients_share_a_jti(store_url) -> None:
+    """Client "a" with jti "b:c" is not client "a:b" with jti "c" (RFC 7523 §3: jti is
+    unique per issuer)."""
+    clients = [{"client_id": cid, "jwks": {"keys": [public_jwk()]}, "redirect_uris": [REDIRECT_URI]}
+               for cid in ("a", "a:b")]  # fmt: skip
+    with running_gateway(store_url, clients=clients) as gateway:
+        aud = f"{gateway.url}/token"
+        first = sign(claims_now(iss="a:b", sub="a:b", aud=aud, jti="c"))
+        second = sign(claims_now(iss="a", sub="a", aud=aud, jti="b:c"))
+        for client_id, assertion in (("a:b", first), ("a", second)):
+            response = post_token(gateway, bogus_code_form(client_id, assertion))
+            assert response.json()["error"] == "invalid_grant", response.text
+
+
+def rotated_key() -> tuple[rsa.RSAPrivateKey, dict]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key, {**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "rotated"}
+
+
+def test_private_key_jwt_verifies_with_keys_from_the_jwks_uri(store_url) -> None:
+    """RFC 7591 §2 jwks_uri: fetched, kept, and fetched again when a new kid appears."""
+    clock = ManualClock()
+    with PublishedKeys(public_jwk()) as published:
+        clients = [{"client_id": "jwt-client", "jwks_uri": published.url,
+                    "redirect_uris": [REDIRECT_URI]}]  # fmt: skip
+        with running_gateway(store_url, clock, clients=clients) as gateway:
+            assert (
+                post_token(gateway, assertion_form(gateway, pyoidc_assertion(gateway))).status_code
+                == 200
+            )
+            assert (
+                post_token(gateway, assertion_form(gateway, pyoidc_assertion(gateway))).status_code
+                == 200
+            )
+            assert published.fetches == 1
+            new_key, new_jwk = rotated_key()
+            published.keys = [new_jwk]
+            clock.advance(REFETCH_INTERVAL_SECONDS)  # a miss right after a fetch waits that long
+            claims = claims_now(aud=f"{gateway.url}/token")
+            assertion = pyjwt.encode(claims, new_key, algorithm="RS256", headers={"kid": "rotated"})
+            response = post_token(gateway, assertion_form(gateway, assertion))
+            assert response.status_code == 200, response.text
+            assert published.fetches == 2
+
+
+def test_unknown_kids_cannot_make_the_gateway_fetch_the_jwks_uri_each_time(store_url) -> None:
+    with PublishedKeys(public_jwk()) as published:
+        clients = [{"client_id": "jwt-client", "jwks_uri": published.url,
+                    "redirect_uris": [REDIRECT_URI]}]  # fmt: skip
+        with running_gateway(store_url, clients=clients) as gateway:
+            for n in range(5):
+                claims = claims_now(aud=f"{gateway.url}/token")
+                assertion = sign(claims, kid=f"unknown-{n}")
+                assert_invalid_client(post_token(gateway, bogus_code_form("jwt-client", assertion)))
+            assert published.fetches <= 2
+
+
+def test_an_unreachable_jwks_uri_is_invalid_client_not_an_error(store_url) -> None:
+    with PublishedKeys(public_jwk()) as published:
+        published.status = 500
+        clients = [{"client_id": "jwt-client", "jwks_uri": published.url,
+                    "redirect_uris": [REDIRECT_URI]}]  # fmt: skip
+        with running_gateway(store_url, clients=clients) as gateway:
+            assertion = pyoidc_assertion(gateway)
+            assert_invalid_client(post_token(gateway, bogus_code_form("jwt-client", assertion)))
