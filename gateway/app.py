@@ -34,12 +34,15 @@ from gateway.oidc.discovery import (
     AUTHORIZE_PATH,
     DISCOVERY_PATH,
     JWKS_PATH,
+    PAR_PATH,
     TOKEN_PATH,
     USERINFO_PATH,
     Discovery,
 )
 from gateway.oidc.end_session import LOGOUT_PATH, LogoutEndpoint, UpstreamSessionEnd
 from gateway.oidc.keys import SigningKeys, follow_key_directory, load_signing_keys
+from gateway.oidc.par import PushedAuthorizationEndpoint
+from gateway.oidc.request_object import RequestObjects
 from gateway.oidc.session import Sessions
 from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
@@ -95,7 +98,12 @@ def create_app(
         settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit
     )
     discovery = Discovery(settings.issuer, providers.values(), keys)
-    authorize = AuthorizeEndpoint(clients, limiter, flow)
+    # OIDC Sweden §2.1.7: a request object's aud may be the issuer or the authorization endpoint
+    requests = RequestObjects(
+        (settings.issuer, f"{settings.issuer}{AUTHORIZE_PATH}"), client_keys, store, clock
+    )
+    authorize = AuthorizeEndpoint(clients, limiter, flow, requests)
+    pushed = PushedAuthorizationEndpoint(clients, authenticator, limiter, requests)
     readiness = Readiness(store, keys, providers)
     # An endpoint object is routed by its bound __call__: Starlette treats a bare instance as
     # an ASGI app, not as a request -> response endpoint.
@@ -105,6 +113,7 @@ def create_app(
         Route(JWKS_PATH, discovery.jwks),
         Route(AUTHORIZE_PATH, authorize.__call__, methods=["GET", "POST"]),
         Route(TOKEN_PATH, token.__call__, methods=["POST"]),
+        Route(PAR_PATH, pushed.__call__, methods=["POST"]),
         Route(USERINFO_PATH, userinfo.__call__, methods=["GET", "POST"]),
         Route(LOGOUT_PATH, logout.__call__, methods=["GET", "POST"]),
         *login_routes(flow, providers.values()),

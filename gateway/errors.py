@@ -16,7 +16,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from gateway.login.flow import LoginFailed
 from gateway.login.pending import LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected, authorization_response
-from gateway.oidc.discovery import DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH, USERINFO_PATH
+from gateway.oidc.discovery import (
+    DISCOVERY_PATH,
+    JWKS_PATH,
+    PAR_PATH,
+    TOKEN_PATH,
+    USERINFO_PATH,
+)
 from gateway.oidc.end_session import LogoutRequestRejected
 from gateway.oidc.token import NO_STORE
 from gateway.ops.health import HEALTHZ_PATH, READYZ_PATH
@@ -27,7 +33,9 @@ from gateway.ui.failure import FailurePages
 from providers.base import ProviderError
 
 log = logging.getLogger("portvakt.errors")
-API_PATHS = (TOKEN_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, HEALTHZ_PATH, READYZ_PATH)
+API_PATHS = (
+    TOKEN_PATH, PAR_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, HEALTHZ_PATH, READYZ_PATH
+)  # fmt: skip
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
 

@@ -19,11 +19,7 @@ from authlib.oauth2.rfc6749.errors import (
     OAuth2Error,
     UnsupportedResponseTypeError,
 )
-from authlib.oidc.core.errors import (
-    RegistrationNotSupportedError,
-    RequestNotSupportedError,
-    RequestURINotSupportedError,
-)
+from authlib.oidc.core.errors import RegistrationNotSupportedError
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +28,7 @@ from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
+from gateway.oidc.request_object import RequestObjects, ResolvedRequest, required_forms
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
 
@@ -113,22 +110,49 @@ class BeginsLogin(Protocol):
 
 
 class AuthorizeEndpoint:
-    """GET or POST /authorize: rate-limited per address, checked, then handed to the login."""
+    """GET or POST /authorize: rate-limited per address, its request object or pushed request
+    resolved, checked, then handed to the login."""
 
-    def __init__(self, clients: ClientRegistry, limiter: RateLimiter, login: BeginsLogin) -> None:
+    def __init__(
+        self,
+        clients: ClientRegistry,
+        limiter: RateLimiter,
+        login: BeginsLogin,
+        requests: RequestObjects,
+    ) -> None:
         self._clients = clients
         self._limiter = limiter
         self._login = login
+        self._requests = requests
 
     async def __call__(self, request: Request) -> Response:
         await self._limiter.authorize(request)
-        params = await read_parameters(request)
+        resolved = await self._resolve(await read_parameters(request))
+        params = resolved.params
         client, redirect_uri = trusted_client(params, self._clients)
         try:
+            required_forms(client, resolved, pushing=False)
             auth = validate(params, client, redirect_uri)
             return await self._login.begin(request, auth, params.get(AUTHN_PROVIDER_PARAMETER))
         except OAuth2Error as error:  # from here on, errors may redirect to the e-service
             error.redirect_uri, error.state = redirect_uri, params.get("state")
+            raise
+
+    async def _resolve(self, query: ImmutableMultiDict[str, str]) -> ResolvedRequest:
+        """The parameters after `request`/`request_uri` (OIDC Core §6.1, RFC 9126 §4). A bad
+        object redirects only when the query itself names a trusted redirect_uri."""
+        if "request" not in query and "request_uri" not in query:
+            return ResolvedRequest(query)
+        client_ids = query.getlist("client_id")
+        if len(client_ids) != 1 or (client := self._clients.get(client_ids[0])) is None:
+            raise AuthorizeRequestRejected(
+                "unknown_client", "client_id is missing or not registered"
+            )
+        try:
+            return await self._requests.resolve(query, client)
+        except OAuth2Error as error:
+            _, redirect_uri = trusted_client(query, self._clients)
+            error.redirect_uri, error.state = redirect_uri, query.get("state")
             raise
 
 
@@ -214,11 +238,11 @@ def single_values(params: ImmutableMultiDict[str, str], _client: ClientSettings)
             raise InvalidRequestError(f"{quoted(key)} is too long")
 
 
-def no_request_objects(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
-    if "request" in params:
-        raise RequestNotSupportedError("request objects are not supported by this provider")
-    if "request_uri" in params:
-        raise RequestURINotSupportedError("request_uri is not supported by this provider")
+def request_objects_resolved(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
+    """`request` and `request_uri` were replaced by what they carry before the steps run
+    (gateway/oidc/request_object.py); a nested one is never followed."""
+    if "request" in params or "request_uri" in params:
+        raise InvalidRequestError("request and request_uri cannot be nested")
     if "registration" in params:
         raise RegistrationNotSupportedError("the registration parameter is not supported")
 
@@ -312,7 +336,7 @@ def valid_claims(params: ImmutableMultiDict[str, str], _client: ClientSettings) 
 
 AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings], None]] = (
     single_values,
-    no_request_objects,
+    request_objects_resolved,
     code_response_type,
     openid_scope,
     pkce_s256,

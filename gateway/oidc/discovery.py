@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKeys
+from gateway.oidc.request_object import SIGNING_ALGORITHMS
 from gateway.ui.pages import LOCALES
 from providers.base import Provider
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
@@ -18,6 +19,7 @@ AUTHORIZE_PATH = "/authorize"
 TOKEN_PATH = "/token"  # noqa: S105 - a path, not a password
 USERINFO_PATH = "/userinfo"
 JWKS_PATH = "/jwks"
+PAR_PATH = "/par"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 METADATA_MAX_AGE_SECONDS = 300
 
@@ -68,8 +70,14 @@ def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, A
         "acr_values_supported": acr_values,
         "claims_supported": list(SUPPORTED_CLAIMS),
         "claims_parameter_supported": True,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        # RFC 9101 and RFC 9126: signed request objects by value, request_uri only from /par;
+        # encrypted request objects are not supported, so no request_object_encryption_* keys.
+        "request_parameter_supported": True,
+        "request_uri_parameter_supported": True,
+        "require_request_uri_registration": False,
+        "request_object_signing_alg_values_supported": [*SIGNING_ALGORITHMS, "none"],
+        "pushed_authorization_request_endpoint": f"{issuer}{PAR_PATH}",
+        "require_pushed_authorization_requests": False,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": list(LOCALES),
         "claim_types_supported": ["normal"],

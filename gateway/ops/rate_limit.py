@@ -44,6 +44,14 @@ class RateLimiter:
             ("token-client", client_id, self._limits.token_per_client_per_minute),
         )
 
+    async def pushed_request(self, request: Request, client_id: str) -> None:
+        """/par (RFC 9126) is a back-channel call like /token: the token endpoint's limits,
+        counted apart."""
+        await self._count(
+            ("par-ip", self._address(request), self._limits.token_per_ip_per_minute),
+            ("par-client", client_id, self._limits.token_per_client_per_minute),
+        )
+
     async def provider_start(self, request: Request, login_id: str, browser: str) -> None:
         """Each upstream start (a BankID order, a SAML request) costs: limited per address,
         per browser and per pending login."""

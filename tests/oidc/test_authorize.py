@@ -173,9 +173,13 @@ def test_malformed_claims_parameter_is_invalid_request(
     assert_redirected_error(gateway, response, "invalid_request", "s15")
 
 
-def test_request_object_is_not_supported(gateway: LiveGateway, browser: Browser) -> None:
+def test_an_unsigned_request_object_is_invalid_request_object(
+    gateway: LiveGateway, browser: Browser
+) -> None:
+    """RFC 9101 §6.3: `alg: none` only from a client registered for it (test_request_object.py
+    covers request objects in full)."""
     response = browser.authorize(**browser.authorize_params(request="e30.e30.", state="s16"))
-    assert_redirected_error(gateway, response, "request_not_supported", "s16")
+    assert_redirected_error(gateway, response, "invalid_request_object", "s16")
 
 
 def test_form_post_response_mode_is_rejected(gateway: LiveGateway, browser: Browser) -> None:
