@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The tests start their own redis-server on a free loopback port and drive Debian's chromium
-# headless; this makes sure both binaries are here, and any other command named as an argument
+# The tests start their own redis-server on a free loopback port, drive Debian's chromium
+# headless and run an unmodified openid-client under node (tests/interop); this makes sure
+# those binaries are here, and any other command named as an argument
 # whose Debian package has the same name (`make bench` asks for wrk). On a fresh Debian/Ubuntu
 # machine it installs the missing packages with apt (root or sudo needed).
 set -euo pipefail
@@ -8,6 +9,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # fonts: --no-install-recommends would leave the screenshots without glyphs
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+# openid-client 6 wants Node 20+; Debian 12's nodejs is 18 (the interop test turns on its
+# Web Crypto global there), Debian 13's is 20.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 for extra in "$@"; do
   command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
 done
@@ -25,6 +29,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts a system redis service on install; the tests do not use it.
 ($SUDO service redis-server stop >/dev/null 2>&1 || true)
-for needed in redis-server chromium "$@"; do
+for needed in redis-server chromium node npm "$@"; do
   command -v "$needed" >/dev/null || { echo "still missing after apt-get: $needed" >&2; exit 1; }
 done
