@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import quote, unquote
 
+import httpx2
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -121,10 +122,66 @@ AUTHORIZE_CANONICAL = {
 }
 
 
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+
+
+def b64_json(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def request_objects() -> st.SearchStrategy[str]:
+    """JWT-shaped request objects (RFC 9101): any alg, plausible or odd claims, fuzzed or no
+    signature, JWE-shaped, deeply nested."""
+    claims = st.fixed_dictionaries(
+        {},
+        optional={
+            "iss": value_or_fuzz(*CLIENT_IDS),
+            "aud": value_or_fuzz("http://127.0.0.1", "https://elsewhere.example"),
+            "exp": st.one_of(st.integers(-(10**12), 10**12), json_values(2)),
+            "nbf": st.integers(0, 10**10),
+            "jti": st.one_of(fuzz_text(), json_values(2)),
+            "client_id": value_or_fuzz(*CLIENT_IDS),
+            "redirect_uri": value_or_fuzz(REDIRECT_URI),
+            "claims": st.one_of(claims_values(), json_values(6)),
+            "request_uri": value_or_fuzz(REQUEST_URI_PREFIX + "x"),
+            "max_age": st.one_of(st.integers(), st.floats(), fuzz_text()),
+        },
+    )
+    header = st.fixed_dictionaries(
+        {"alg": value_or_fuzz("none", "RS256", "PS256", "ES256", "HS256", "RSA-OAEP")},
+        optional={"kid": value_or_fuzz("jwt-1"), "enc": st.just("A256GCM")},
+    )
+    jws = st.builds(
+        lambda h, c, sig: f"{b64_json(h)}.{b64_json(c)}.{sig}",
+        header,
+        st.one_of(claims, json_values()),
+        st.sampled_from(["", "c2ln", "A" * 342]),
+    )
+    return st.one_of(
+        jws,
+        st.builds(lambda h: f"{b64_json(h)}.a.b.c.d", header),
+        deep_values(40_000).map(lambda v: f"{b64_json({'alg': 'none'})}.{v}."),
+        fuzz_text(),
+    )
+
+
+def request_uris() -> st.SearchStrategy[str]:
+    return value_or_fuzz(
+        REQUEST_URI_PREFIX + "x", REQUEST_URI_PREFIX, "https://rp.example/r.jwt", "urn:other"
+    ).map(lambda v: v or REQUEST_URI_PREFIX)
+
+
+REQUEST_PARAMETERS = {"request": request_objects, "request_uri": request_uris}
+
+
 def authorize_parameters(focus: str | None = None) -> st.SearchStrategy[Pairs]:
+    """With focus on `request` or `request_uri`, that one is added (left out otherwise, so
+    that most probes reach the other parameters' checks)."""
     challenge = pkce_pair()[1]
+    by_reference = {focus: REQUEST_PARAMETERS[focus]()} if focus in REQUEST_PARAMETERS else {}
     return parameters(
         {
+            **by_reference,
             "client_id": value_or_fuzz(*CLIENT_IDS),
             "redirect_uri": value_or_fuzz(
                 REDIRECT_URI, REDIRECT_URI + "/", "https://evil.example/cb"
@@ -160,6 +217,7 @@ AUTHORIZE_PARAMETERS = (
     "ui_locales",
     "login_hint",
     AUTHN_PROVIDER_PARAMETER,
+    *REQUEST_PARAMETERS,
 )
 
 
@@ -239,6 +297,41 @@ def token_endpoint(site: Site, live: Live) -> st.SearchStrategy[Probe]:
         )
 
     return st.sampled_from(["basic", "post", "jwt", "none", "mixed"]).flatmap(by)
+
+
+def pushed_request_endpoint(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    """/par (RFC 9126): an authorization request plus client authentication, as a form."""
+    authentication = parameters(
+        {
+            "client_secret": value_or_fuzz(*SECRETS.values()),
+            "client_assertion_type": value_or_fuzz(JWT_BEARER),
+            "client_assertion": fuzz_text(),
+            "request": request_objects(),
+            "request_uri": request_uris(),
+        }
+    )
+    pairs = st.builds(lambda a, b: a + b, authorize_parameters(), authentication)
+    basic = basic_credentials(CLIENT_IDS, SECRETS)
+    return probe(
+        methods("POST"),
+        "/par",
+        body=bodies(pairs),
+        live=live,
+        authorization=st.one_of(basic, bearer()),
+    )
+
+
+def pushed_request_answer(probe: Probe, response: httpx2.Response) -> None:
+    """RFC 9126 §2.2/§2.3: 201 with a request_uri of ours, or an OAuth JSON error; no-store."""
+    checks.no_server_error(probe, response)
+    assert "no-store" in response.headers.get("cache-control", ""), checks.describe(probe, response)
+    if response.status_code == 201:
+        body = checks.json_body(probe, response)
+        assert body["request_uri"].startswith(REQUEST_URI_PREFIX), checks.describe(probe, response)
+        assert body["expires_in"] == 60, checks.describe(probe, response)
+        return
+    errors = checks.TOKEN_ERRORS | checks.AUTHORIZE_ERRORS | {"temporarily_unavailable"}
+    checks.oauth_error(probe, response, errors)
 
 
 def with_code(site: Site) -> Live:
@@ -575,6 +668,7 @@ ENDPOINTS = (
     Endpoint("authorize GET", authorize_get, checks.authorize, signed_in),
     Endpoint("authorize POST", authorize_post, checks.authorize, signed_in),
     Endpoint("token", token_endpoint, checks.token, with_code),
+    Endpoint("par", pushed_request_endpoint, pushed_request_answer),
     Endpoint("userinfo", userinfo_endpoint, checks.userinfo),
     Endpoint("logout GET", logout_get, checks.page, signed_in),
     Endpoint("logout POST", logout_post, checks.page, signed_in),
