@@ -5,7 +5,8 @@ certificate must not stop a running service); check-config exits non-zero on any
 - certificates expired or expiring within 30 days (SAML keys, the BankID RP certificate);
 - redirect URIs over plain http outside localhost;
 - upstream metadata that cannot be fetched and verified now (SAML metadata URLs, OIDC
-  discovery and JWKS).
+  discovery and JWKS);
+- clients' `jwks_uri` that cannot be fetched now or hold no usable public key.
 
 What each provider entry has to check it says itself (`providers.base.ChecksConfig`).
 """
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from gateway.oidc.client_keys import ClientKeysUnavailable, fetch_key_set
 from gateway.settings import Settings
 from providers.base import ChecksConfig, ConfigProblem
 
@@ -31,6 +33,7 @@ def deeper_problems(settings: Settings, now: float | None = None) -> list[str]:
     problems = list(_certificate_problems(settings, now))
     problems += list(_redirect_uri_problems(settings))
     problems += asyncio.run(_upstream_problems(settings))
+    problems += asyncio.run(_client_key_problems(settings))
     return problems
 
 
@@ -68,6 +71,22 @@ async def _upstream_problems(settings: Settings) -> list[str]:
             if isinstance(provider, ChecksConfig):
                 found = await provider.upstream_problems(http)
                 problems += [_under_provider(name, problem) for problem in found]
+    return problems
+
+
+async def _client_key_problems(settings: Settings) -> list[str]:
+    """Fetched as the gateway fetches them (bounded, no redirects) and checked the same way."""
+    problems: list[str] = []
+    async with httpx2.AsyncClient(timeout=10, follow_redirects=False) as http:
+        for index, client in enumerate(settings.clients):
+            if client.jwks_uri is None:
+                continue
+            try:
+                await fetch_key_set(http, client.jwks_uri)
+            except ClientKeysUnavailable as error:
+                problems.append(
+                    f"clients[{index}].jwks_uri: the client's keys cannot be used now: {error}"
+                )
     return problems
 
 

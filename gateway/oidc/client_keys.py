@@ -46,12 +46,12 @@ def public_key_set(data: Any) -> KeySet:
     """A JWK Set of public keys only, with at least one key joserfc can use."""
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise ClientKeysUnavailable("not a JWK Set")
+    if not data["keys"]:
+        raise ClientKeysUnavailable("the JWK Set holds no keys")
     try:
         keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError, KeyError) as error:
         raise ClientKeysUnavailable(f"not a JWK Set with usable keys ({error})") from None
-    if not keys.keys:
-        raise ClientKeysUnavailable("the JWK Set holds no keys")
     if any(key.is_private for key in keys):
         raise ClientKeysUnavailable("the JWK Set holds a private key")
     return keys

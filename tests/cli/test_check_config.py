@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.cli.main import main
 from tests.cli.test_main import console_script
+from tests.doubles.client_jwks import PublishedKeys
 from tests.doubles.pigeon import PIGEON_TYPE, pigeons_registered
 from tests.doubles.saml_idp import FakeIdP, make_key_pair
 from tests.harness import free_port
@@ -192,3 +193,55 @@ def test_check_config_names_every_missing_variable_and_the_file_it_read(tmp_path
         "  - clients[0].redirect_uris[0]: refers to ${PV_TEST_UNSET_HOST}, which is not set; "
         "export PV_TEST_UNSET_HOST",
     ]
+
+
+def with_jwks_uri_client(config: Path, jwks_uri: str) -> Path:
+    data = yaml.safe_load(config.read_text())
+    data["clients"].append(
+        {"client_id": "by-uri", "jwks_uri": jwks_uri, "redirect_uris": ["https://e.example/cb"]}
+    )
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def client_public_jwk() -> dict:
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k"}
+
+
+def test_a_reachable_jwks_uri_with_a_public_key_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signing = short_lived_pair(tmp_path, "sign", 365)
+    with PublishedKeys(client_public_jwk()) as published:
+        config = with_jwks_uri_client(
+            write(tmp_path, {"sc": saml(tmp_path, signing)}), published.url
+        )
+        assert problems(capsys, config) == []
+
+
+@pytest.mark.parametrize(
+    ("keys", "status", "reason"),
+    [
+        ([], 200, "the JWK Set holds no keys"),
+        ([{"kty": "RSA", "n": "x"}], 200, "not a JWK Set with usable keys"),
+        (None, 500, "answered 500"),
+        (None, None, "ConnectError"),
+    ],
+    ids=["no-keys", "unusable-key", "server-error", "unreachable"],
+)
+def test_a_client_jwks_uri_that_cannot_be_used_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keys, status, reason
+) -> None:
+    """The keys that verify the client's request objects and assertions (RFC 7591 §2)."""
+    signing = short_lived_pair(tmp_path, "sign", 365)
+    with PublishedKeys(*(keys or [client_public_jwk()])) as published:
+        published.keys = keys if keys is not None else published.keys
+        published.status = status or 200
+        url = published.url if status is not None else f"http://127.0.0.1:{free_port()}/jwks"
+        config = with_jwks_uri_client(write(tmp_path, {"sc": saml(tmp_path, signing)}), url)
+        [problem] = problems(capsys, config)
+    assert problem.startswith("clients[1].jwks_uri: the client's keys cannot be used now: ")
+    assert reason in problem
