@@ -192,3 +192,48 @@ def test_a_secret_file_that_is_not_utf8_names_its_key(tmp_config, tmp_path) -> N
     assert problem.startswith(
         f"clients[0].client_secret: cannot read {tmp_path / 'secret'}: it is not UTF-8 text"
     )
+
+
+PUBLIC_JWK = {
+    "kty": "EC",
+    "crv": "P-256",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+}  # fmt: skip (RFC 7517 A.1)
+
+
+@pytest.mark.parametrize(
+    ("client", "expected"),
+    [
+        (f"jwks: {{keys: [{json.dumps(PUBLIC_JWK)}]}}, jwks_uri: 'https://rp.example/jwks'",
+         "clients[0]: give either jwks or jwks_uri, not both"),
+        ("client_secret: s, jwks_uri: 'https://rp.example/jwks'",
+         "clients[0]: give either client_secret or jwks (or jwks_uri), not both"),
+        ("jwks_uri: 'http://rp.example/jwks'",
+         "clients[0].jwks_uri: 'http://rp.example/jwks' must be an absolute https URI"),
+        ("client_secret: s, request_object_signing_alg: RS256",
+         "clients[0]: request_object_signing_alg RS256 needs jwks or jwks_uri"),
+        ("client_secret: s, require_signed_request_object: true",
+         "clients[0]: require_signed_request_object needs jwks or jwks_uri"),
+        ("jwks_uri: 'https://rp.example/jwks', request_object_signing_alg: none, "
+         "require_signed_request_object: true",
+         "clients[0]: require_signed_request_object contradicts request_object_signing_alg: none"),
+        ("jwks_uri: 'https://rp.example/jwks', request_object_signing_alg: HS256",
+         "clients[0].request_object_signing_alg: Input should be"),
+    ],
+    ids=["jwks-and-jwks-uri", "secret-and-jwks-uri", "plain-http-jwks-uri", "alg-without-keys",
+         "signed-required-without-keys", "signed-required-but-none", "hmac-alg"],
+)  # fmt: skip
+def test_request_object_client_metadata_is_checked(tmp_config, client: str, expected: str) -> None:
+    """RFC 7591 §2, RFC 9101 §10.5: each inconsistent registration named with its key."""
+    text = MINIMAL.replace(
+        "client_secret: s,", client.replace("client_secret: s", "client_secret: s") + ","
+    )
+    [problem] = problems_of(tmp_config, text)
+    assert problem.startswith(expected), problem
+
+
+def test_a_jwks_uri_client_authenticates_with_private_key_jwt(tmp_config) -> None:
+    text = MINIMAL.replace("client_secret: s,", "jwks_uri: 'https://rp.example/jwks',")
+    [client] = load_settings(tmp_config(text)).clients
+    assert client.auth_methods() == {"private_key_jwt"}
