@@ -12,7 +12,9 @@ from html import escape
 import httpx2
 import pytest
 
-from tests.harness import REDIRECT_URI, Browser, LiveGateway, query_of
+from gateway.login.pending import pending_login_key
+from tests.harness import REDIRECT_URI, Browser, LiveGateway, hidden_field, query_of
+from tests.providers.saml.test_provider import raw_store
 
 USER_MESSAGE = "https://id.oidc.se/param/userMessage"
 
@@ -185,3 +187,17 @@ def test_discovery_advertises_user_messages(gateway: LiveGateway) -> None:
         "text/plain",
         "text/markdown",
     ]
+
+
+def test_a_login_begun_before_the_upgrade_finishes_without_a_message(
+    store_url: str | None, gateway: LiveGateway, browser: Browser
+) -> None:
+    """A pending login written by a version without `user_message` still loads (default None)."""
+    page, _ = browser.sandbox_page()
+    key = pending_login_key(hidden_field(page.text, "login"))
+    record = json.loads(raw_store(store_url, gateway, "get", key))
+    del record["user_message"]
+    raw_store(store_url, gateway, "set", key, json.dumps(record).encode())
+    submitted = browser.submit_sandbox(page)
+    assert submitted.status_code == 303, submitted.text
+    assert "code" in browser.follow_to_client(submitted)
