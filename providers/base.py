@@ -214,6 +214,47 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class UserMessage:
+    """What the e-service wants the citizen to read while logging in (RPar 1.1 §2.1,
+    `https://id.oidc.se/param/userMessage`), decoded: the texts by language tag ("" for the
+    untagged `message`), in the e-service's order, and their MIME type."""
+
+    texts: Mapping[str, str]
+    mime_type: str = "text/plain"
+
+    @property
+    def is_markdown(self) -> bool:
+        return self.mime_type == "text/markdown"
+
+    def text_for(self, locale: str) -> str | None:
+        """RPar §2.1: the text in the UI locale in use; else the untagged one; else (where the
+        spec lets the OP choose) the first tagged one the e-service gave."""
+        tag = self.tag_for(locale)
+        if tag is not None:
+            return self.texts[tag]
+        if "" in self.texts:
+            return self.texts[""]
+        return next(iter(self.texts.values()), None)
+
+    def tag_for(self, locale: str) -> str | None:
+        """The language tag that matches `locale`: the same tag, else one of its language
+        (`sv-SE` for `sv`), compared without case as BCP 47 says; None when none matches."""
+        wanted = locale.lower()
+        tagged = [tag for tag in self.texts if tag]
+        exact = next((tag for tag in tagged if tag.lower() == wanted), None)
+        primary = wanted.split("-")[0]
+        return exact or next((t for t in tagged if t.lower().split("-")[0] == primary), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a provider's store record keeps it."""
+        return {"texts": dict(self.texts), "mime_type": self.mime_type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UserMessage:
+        return cls(dict(data["texts"]), str(data["mime_type"]))
+
+
+@dataclass(frozen=True)
 class LoginContext:
     """What a provider needs to know about the pending login it is asked to start."""
 
@@ -225,6 +266,7 @@ class LoginContext:
     client_ip: str
     identity_hint: str | None = None
     force_authn: bool = False
+    user_message: UserMessage | None = None  # never set when no one is to be authenticated
 
 
 class Pages(Protocol):

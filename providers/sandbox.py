@@ -29,6 +29,7 @@ from providers.base import (
     ProviderServices,
     UnmetAssurance,
     UserCancelled,
+    UserMessage,
     choose_loa,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
@@ -96,6 +97,7 @@ class SandboxProvider:
             "hint": login.identity_hint,
             "locale": login.locale,
             "client_id": login.client_id,
+            "user_message": login.user_message.to_dict() if login.user_message else None,
         }
         await self._services.store.put(
             login_key("txn", login.login_id),
@@ -171,11 +173,22 @@ class SandboxProvider:
             "loa": transaction["loa"],
             "value": refused.typed if refused else transaction.get("hint") or "",
             "error": refused.reason if refused else None,
+            "user_message": self._user_message_lines(request, transaction),
         }
         status = 400 if refused else 200
         return self._services.pages.render(
             request, "sandbox_login.html", context, status, transaction.get("locale")
         )
+
+    def _user_message_lines(self, request: Request, transaction: Mapping[str, Any]) -> list[str]:
+        """The e-service's message in the page's language, as lines of text: Markdown is shown
+        as written, never rendered (the template escapes every line), so no HTML gets in."""
+        stored = transaction.get("user_message")
+        if not stored:
+            return []
+        locale = self._services.pages.locale(request, transaction.get("locale"))
+        text = UserMessage.from_dict(stored).text_for(locale) or ""
+        return text.splitlines()
 
     def _identity(self, digits: str, loa: str) -> Identity:
         number = parse_identity_number(digits)

@@ -37,6 +37,7 @@ from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
 from gateway.oidc.session import Sessions, SsoSession
+from gateway.oidc.user_message import user_message_of
 from gateway.ops.audit import Audit
 from gateway.ops.client_ip import client_ip
 from gateway.ops.metrics import Metrics
@@ -363,6 +364,7 @@ class LoginFlow:
             client_ip=client_ip(request, self._settings.trusted_proxies),
             identity_hint=_identity_hint(asked.login_hint),
             force_authn="login" in asked.prompt or asked.max_age is not None,
+            user_message=user_message_of(asked.user_message, asked.prompt),
         )
         request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)

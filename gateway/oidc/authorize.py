@@ -29,6 +29,11 @@ from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.oidc.request_object import RequestObjects, ResolvedRequest, required_forms
+from gateway.oidc.user_message import (
+    USER_MESSAGE_PARAMETER,
+    parse_user_message,
+    valid_user_message,
+)
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
 
@@ -74,6 +79,7 @@ class AuthorizationParameters:
     claims: dict[str, dict[str, Any]]
     ui_locales: str | None
     login_hint: str | None
+    user_message: dict[str, str] | None = None  # RPar §2.1's object, as validated
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values; the records that carry the parameters embed these keys as their own."""
@@ -82,7 +88,8 @@ class AuthorizationParameters:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationParameters:
         """The parameters among `data`'s keys (a record's other keys are left alone)."""
-        own = {field.name: data[field.name] for field in fields(cls)}
+        # A field added later has a default: a record written before it takes that default.
+        own = {field.name: data[field.name] for field in fields(cls) if field.name in data}
         tuples = {name: tuple(own[name]) for name in ("scopes", "prompt", "acr_values")}
         return cls(**{**own, **tuples})
 
@@ -202,6 +209,7 @@ def validate(
             claims=claims,
             ui_locales=params.get("ui_locales"),
             login_hint=params.get("login_hint"),
+            user_message=parse_user_message(params.get(USER_MESSAGE_PARAMETER)),
         ),
     )
 
@@ -342,4 +350,5 @@ AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings
     pkce_s256,
     prompt_and_max_age,
     valid_claims,
+    valid_user_message,
 )

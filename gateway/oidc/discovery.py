@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.request_object import SIGNING_ALGORITHMS
+from gateway.oidc.user_message import MIME_TYPES
 from gateway.ui.pages import LOCALES
 from providers.base import Provider
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
@@ -83,4 +84,6 @@ def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, A
         "claim_types_supported": ["normal"],
         "authorization_response_iss_parameter_supported": True,
         "https://id.oidc.se/disco/authnProviderSupported": True,
+        "https://id.oidc.se/disco/userMessageSupported": True,
+        "https://id.oidc.se/disco/userMessageSupportedMimeTypes": list(MIME_TYPES),
     }

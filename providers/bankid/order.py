@@ -50,6 +50,7 @@ class BankIDOrder(StoreRecord):
     message: str = "RFA1"
     autostarted: bool = False
     completion: dict[str, Any] | None = field(default=None)
+    user_message: dict[str, Any] | None = None  # UserMessage.to_dict(): shown again on retry
 
     def qr_time(self, now: float) -> int:
         return max(0, int(now - self.started_at))

@@ -17,7 +17,7 @@ from providers.bankid.client import BankIDClient, BankIDError
 from providers.bankid.config import DEFAULT_VISIBLE_TEXT, BankIDConfig, in_language
 from providers.bankid.messages import error_message
 from providers.bankid.order import BankIDOrder
-from providers.base import ProviderServices
+from providers.base import ProviderServices, UserMessage
 
 log = logging.getLogger("portvakt.bankid")
 
@@ -38,6 +38,7 @@ class OrderRequest:
     locale: str
     loa: str
     identity_hint: str | None
+    user_message: UserMessage | None = None
 
     @classmethod
     def again(cls, login_id: str, order: BankIDOrder, locale: str) -> OrderRequest:
@@ -49,6 +50,7 @@ class OrderRequest:
             locale,
             order.loa,
             order.identity_hint,
+            UserMessage.from_dict(order.user_message) if order.user_message else None,
         )
 
 
@@ -86,12 +88,12 @@ class OrderPlacer:
             return_nonce=nonce,
             identity_hint=wanted.identity_hint,
             required_mrtd=self._config.mrtd,
+            user_message=wanted.user_message.to_dict() if wanted.user_message else None,
         )
-        text = self._visible_text(request, wanted)
         body = {
             "endUserIp": wanted.end_user_ip,
             "requirement": self._requirement(wanted.identity_hint),
-            "userVisibleData": base64.b64encode(text.encode()).decode(),
+            **self._visible_data(request, wanted),
             "returnUrl": f"{self._return_url}?login={wanted.login_id}&nonce={nonce}",
             "web": self._web(user_agent, device_identifier),
         }
@@ -128,6 +130,19 @@ class OrderPlacer:
         if user_agent:
             web["userAgent"] = user_agent[:256]
         return web
+
+    def _visible_data(self, request: Request, wanted: OrderRequest) -> dict[str, str]:
+        """§2.1 `userVisibleData`: the e-service's own message in the citizen's language when it
+        sent one (RPar §2.1; /authorize kept it within /auth's 1 500 Base64 characters), with
+        `simpleMarkdownV1` for Markdown; else our text naming the e-service."""
+        message = wanted.user_message
+        text = message.text_for(wanted.locale) if message else None
+        if message is None or text is None:
+            text = self._visible_text(request, wanted)
+        fields = {"userVisibleData": base64.b64encode(text.encode()).decode()}
+        if message is not None and message.is_markdown:
+            fields["userVisibleDataFormat"] = "simpleMarkdownV1"
+        return fields
 
     def _visible_text(self, request: Request, wanted: OrderRequest) -> str:
         """What the BankID app shows: the e-service's name, in the citizen's language (§2.1)."""

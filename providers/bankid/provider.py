@@ -100,6 +100,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth):
             self._services.pages.locale(request, login.locale),
             loa,
             login.identity_hint,
+            login.user_message,
         )
         return await self._order_and_wait(request, wanted)
 

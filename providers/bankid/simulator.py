@@ -102,6 +102,7 @@ class Order:
     completion: dict[str, Any] | None = None
     behaviour: UserBehaviour | None = None
     finished_at: float | None = None
+    user_visible_data_format: str | None = None  # as the RP sent it
 
 
 class SimulatorError(Exception):
@@ -270,6 +271,7 @@ class BankIDSimulator:
             checked.requirement,
             checked.user_visible_data,
             checked.return_url,
+            checked.user_visible_data_format,
         )
         return {
             "orderRef": order.order_ref,
@@ -284,6 +286,7 @@ class BankIDSimulator:
         requirement: dict[str, Any],
         visible: str | None,
         return_url: str | None,
+        visible_format: str | None = None,
     ) -> Order:
         number = requirement.get("personalNumber")
         if number:
@@ -307,6 +310,7 @@ class BankIDSimulator:
             return_url=return_url,
             created_at=self.clock(),
             behaviour=self._behaviour,
+            user_visible_data_format=visible_format,
         )
         self.orders[order.order_ref] = order
         return order

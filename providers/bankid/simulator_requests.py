@@ -72,6 +72,7 @@ class StartRequest:
     requirement: dict[str, Any]
     user_visible_data: str | None
     return_url: str | None
+    user_visible_data_format: str | None = None
 
 
 def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
@@ -92,7 +93,8 @@ def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
     _device(body.get("web"), "web", WEB_LIMITS)
     _device(body.get("app"), "app", APP_LIMITS)
     requirement = checked_requirement(body.get("requirement", {}), REQUIREMENT_KEYS)
-    return StartRequest(end_user_ip, requirement, visible, return_url)
+    visible_format = body.get("userVisibleDataFormat")  # _texts checked its one value
+    return StartRequest(end_user_ip, requirement, visible, return_url, visible_format)
 
 
 def checked_phone(body: dict[str, Any], sign: bool) -> tuple[str, dict[str, Any], str | None]:

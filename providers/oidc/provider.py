@@ -16,6 +16,8 @@ JOSE work is done with joserfc (Authlib's JOSE library).
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import secrets
 import time
@@ -45,6 +47,7 @@ from providers.base import (
     ReportsHealth,
     UnmetAssurance,
     UserCancelled,
+    UserMessage,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.oidc.config import DEFAULT_CLAIMS, OidcConfig
@@ -55,6 +58,9 @@ from providers.records import StoreRecord
 log = logging.getLogger("portvakt.oidc_upstream")
 
 TRANSACTION_TTL_SECONDS = 900
+USER_MESSAGE_PARAMETER = "https://id.oidc.se/param/userMessage"
+USER_MESSAGE_SUPPORTED = "https://id.oidc.se/disco/userMessageSupported"
+USER_MESSAGE_MIME_TYPES = "https://id.oidc.se/disco/userMessageSupportedMimeTypes"
 IDENTIFYING_FIELDS = ("personal_identity_number", "coordination_number", "prid")
 
 
@@ -149,9 +155,22 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             params["prompt"] = "login"
         if login.identity_hint:
             params["login_hint"] = login.identity_hint
+        if login.user_message and self._shows(login.user_message):
+            params[USER_MESSAGE_PARAMETER] = user_message_parameter(login.user_message)
         endpoint = self._upstream.metadata["authorization_endpoint"]
         separator = "&" if "?" in endpoint else "?"
         return RedirectResponse(f"{endpoint}{separator}{urlencode(params)}", status_code=303)
+
+    def _shows(self, message: UserMessage) -> bool:
+        """RPar 1.1 §3.1: the upstream says it takes the parameter, and this MIME type
+        (`["text/plain"]` when it lists none); else the message is not sent (RPar §2.1)."""
+        metadata = self._upstream.metadata
+        mime_types = metadata.get(USER_MESSAGE_MIME_TYPES, ["text/plain"])
+        return (
+            metadata.get(USER_MESSAGE_SUPPORTED) is True
+            and isinstance(mime_types, list)
+            and message.mime_type in mime_types
+        )
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         params = request.query_params
@@ -284,3 +303,14 @@ def _upstream_error(
     if error == "unmet_authentication_requirements":
         return UnmetAssurance(provider, login_id, detail)
     return AuthenticationFailed(provider, login_id, detail)
+
+
+def user_message_parameter(message: UserMessage) -> str:
+    """RPar §2.1's JSON object again, member for member: /authorize accepted only the one
+    Base64 spelling of each text, so re-encoding gives back what the e-service sent
+    (`mime_type` written out even where the e-service left text/plain implied)."""
+    members = {
+        f"message#{tag}" if tag else "message": base64.b64encode(text.encode()).decode()
+        for tag, text in message.texts.items()
+    }
+    return json.dumps({**members, "mime_type": message.mime_type}, separators=(",", ":"))

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from providers.base import NamespacedStore
+from providers.base import NamespacedStore, UserMessage
 from providers.records import StoreRecord
 from providers.saml.bindings import Bindings, Outgoing
 from providers.saml.idp_choice import PendingChoice
-from providers.saml.messages import Header, authn_request, new_id
+from providers.saml.messages import Header, SamlUserMessage, authn_request, new_id
 from providers.saml.metadata import IdentityProvider
 
 REQUEST_TTL_SECONDS = 900
@@ -36,6 +36,14 @@ class PendingRequest(StoreRecord):
     requested_at: float
 
     TUPLE_FIELDS = ("loa",)
+
+
+def _user_message_for(choice: PendingChoice, idp: IdentityProvider) -> SamlUserMessage | None:
+    """UMsg 1.0 §3.2: the SP checks the IdP's entity category; other IdPs get no message
+    (RPar 1.1 §2.1 lets the OP ignore what the e-ID cannot show)."""
+    if choice.user_message is None or not idp.shows_user_messages:
+        return None
+    return SamlUserMessage.of(UserMessage.from_dict(choice.user_message), choice.locale)
 
 
 class AuthnRequests:
@@ -61,6 +69,7 @@ class AuthnRequests:
             loa=choice.loa,
             force_authn=choice.force_authn,
             principal={PNR_ATTRIBUTE: choice.hint} if choice.hint else {},
+            user_message=_user_message_for(choice, idp),
         )
         pending = PendingRequest(
             request_id, choice.login_id, idp.entity_id, choice.loa, choice.force_authn, now

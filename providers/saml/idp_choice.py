@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -37,6 +38,7 @@ class PendingChoice(StoreRecord):
     force_authn: bool
     hint: str | None
     locale: str
+    user_message: dict[str, Any] | None = None  # UserMessage.to_dict()
 
     TUPLE_FIELDS = ("loa",)
 

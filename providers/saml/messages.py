@@ -2,7 +2,8 @@
 
 AuthnRequest per Sweden Connect profile §5: Destination, our HTTP-POST ACS, ForceAuthn set
 explicitly, RequestedAuthnContext with Comparison="exact" listing every acceptable LoA, and the
-PrincipalSelection extension when the e-service named the person. LogoutRequest/LogoutResponse
+PrincipalSelection extension when the e-service named the person, and the UserMessage extension
+(UMsg 1.0) when it sent a message for an IdP that shows one. LogoutRequest/LogoutResponse
 for single logout. Element order follows the schema: Issuer, Signature, Extensions, Subject,
 NameIDPolicy, RequestedAuthnContext.
 """
@@ -19,12 +20,15 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
+from providers.base import UserMessage
 from providers.saml.xml import NS, RSA_SHA256, KeyPair, tag
 
 PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 REDIRECT_SIZE_LIMIT = 64 * 1024
+UMSG = "http://id.swedenconnect.se/authn/1.0/user-message/ns"  # UMsg 1.0 §2
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def new_id() -> str:
@@ -74,6 +78,7 @@ def authn_request(
     loa: Sequence[str],
     force_authn: bool,
     principal: Mapping[str, str],
+    user_message: SamlUserMessage | None = None,
 ) -> etree._Element:
     request = _message(
         "samlp:AuthnRequest",
@@ -83,19 +88,57 @@ def authn_request(
         ForceAuthn="true" if force_authn else "false",
         IsPassive="false",
     )
-    if principal:
+    if principal or user_message:
         extensions = _element("samlp:Extensions", request)
-        selection = etree.SubElement(
-            extensions, tag("psc", "PrincipalSelection"), nsmap={"psc": NS["psc"]}
-        )
-        for name, value in principal.items():
-            etree.SubElement(selection, tag("psc", "MatchValue"), Name=name).text = value
+        if principal:
+            _principal_selection(extensions, principal)
+        if user_message:
+            _user_message(extensions, user_message)
     _element("samlp:NameIDPolicy", request, Format=PERSISTENT, AllowCreate="true")
     if loa:
         context = _element("samlp:RequestedAuthnContext", request, Comparison="exact")
         for uri in loa:
             _element("saml:AuthnContextClassRef", context).text = uri
     return request
+
+
+def _principal_selection(extensions: etree._Element, principal: Mapping[str, str]) -> None:
+    selection = etree.SubElement(
+        extensions, tag("psc", "PrincipalSelection"), nsmap={"psc": NS["psc"]}
+    )
+    for name, value in principal.items():
+        etree.SubElement(selection, tag("psc", "MatchValue"), Name=name).text = value
+
+
+def _user_message(extensions: etree._Element, message: SamlUserMessage) -> None:
+    """`<umsg:UserMessage mimeType>` with one Base64 `<umsg:Message xml:lang>` per language."""
+    element = etree.SubElement(
+        extensions, f"{{{UMSG}}}UserMessage", mimeType=message.mime_type, nsmap={"umsg": UMSG}
+    )
+    for language, text in message.texts:
+        encoded = base64.b64encode(text.encode()).decode()
+        etree.SubElement(element, f"{{{UMSG}}}Message", {XML_LANG: language}).text = encoded
+
+
+@dataclass(frozen=True)
+class SamlUserMessage:
+    """UMsg 1.0's UserMessage: one MIME type, and (xml:lang, text) in the order sent."""
+
+    mime_type: str
+    texts: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, message: UserMessage, locale: str) -> SamlUserMessage:
+        """SAML requires xml:lang: the untagged OIDC message gets the login's locale, unless a
+        text is tagged with it (which RPar §2.1 prefers). The text for the login's locale comes
+        first, since an IdP matching no language shows the first (UMsg §3.1): the citizen then
+        reads what OIDC's rules would choose."""
+        tagged = {tag: text for tag, text in message.texts.items() if tag}
+        if "" in message.texts and message.tag_for(locale) is None:
+            tagged[locale] = message.texts[""]
+        first = message.tag_for(locale) or (locale if locale in tagged else None)
+        ordered = sorted(tagged.items(), key=lambda item: item[0] != first)  # stable sort
+        return cls(message.mime_type, tuple(ordered))
 
 
 def logout_request(

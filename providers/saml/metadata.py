@@ -37,6 +37,8 @@ PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 ENTITY_CATEGORY = "http://macedir.org/entity-category"
+# UMsg 1.0 §3.2 / Entity Categories §6.3: the IdP shows a UserMessage in an AuthnRequest.
+SUPPORTS_USER_MESSAGE = "http://id.swedenconnect.se/general-ec/1.0/supports-user-message"
 ASSURANCE_CERTIFICATION = "urn:oasis:names:tc:SAML:attribute:assurance-certification"
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -57,6 +59,10 @@ class IdentityProvider:
     assurance: frozenset[str]
     display: Mapping[str, str]  # language -> name
     principal_selection: frozenset[str]  # attribute names the IdP accepts in PrincipalSelection
+
+    @property
+    def shows_user_messages(self) -> bool:
+        return SUPPORTS_USER_MESSAGE in self.entity_categories
 
     def name(self, locale: str) -> str:
         return self.display.get(locale) or self.display.get("en") or self.entity_id

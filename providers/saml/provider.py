@@ -150,6 +150,7 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
             force_authn=login.force_authn,
             hint=login.identity_hint,
             locale=login.locale,
+            user_message=login.user_message.to_dict() if login.user_message else None,
         )
         idps = candidates(self.metadata, loa)
         if not idps:

@@ -46,6 +46,7 @@ NS = {
     "mdattr": "urn:oasis:names:tc:SAML:metadata:attribute",
     "mdui": "urn:oasis:names:tc:SAML:metadata:ui",
     "psc": "http://id.swedenconnect.se/authn/1.0/principal-selection/ns",
+    "umsg": "http://id.swedenconnect.se/authn/1.0/user-message/ns",
     "xs": "http://www.w3.org/2001/XMLSchema",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }
@@ -59,6 +60,8 @@ EIDAS_SUB = "http://id.elegnamnden.se/loa/1.0/eidas-nf-sub"
 PNR = "urn:oid:1.2.752.29.4.13"
 GIVEN_NAME = "urn:oid:2.5.4.42"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+SUPPORTS_USER_MESSAGE = "http://id.swedenconnect.se/general-ec/1.0/supports-user-message"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 PERSON = {
     PNR: "196408233234",
@@ -233,6 +236,8 @@ class ReceivedRequest:
     comparison: str | None
     principal: dict[str, str]
     xml: bytes
+    # UMsg 1.0's extension as received: (mimeType, [(xml:lang, decoded text), ...]), or None
+    user_message: tuple[str | None, list[tuple[str | None, str]]] | None = None
 
 
 @dataclass
@@ -392,6 +397,7 @@ class FakeIdP:
                 for e in root.findall("samlp:Extensions/psc:PrincipalSelection/psc:MatchValue", NS)
             },
             xml=xml,
+            user_message=_user_message(root),
         )
 
     @staticmethod
@@ -610,6 +616,21 @@ def aggregate(
     if signer is not None:
         root = sign(root, signer)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _user_message(
+    request: etree._Element,
+) -> tuple[str | None, list[tuple[str | None, str]]] | None:
+    """The UserMessage extension of an AuthnRequest, its messages decoded as an IdP would."""
+    found = request.findall("samlp:Extensions/umsg:UserMessage", NS)
+    if not found:
+        return None
+    assert len(found) == 1, "more than one UserMessage"
+    messages = [
+        (message.get(XML_LANG), base64.b64decode(message.text or "", validate=True).decode())
+        for message in found[0].findall("umsg:Message", NS)
+    ]
+    return found[0].get("mimeType"), messages
 
 
 def reissued(idp: FakeIdP, **changes: Any) -> FakeIdP:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.oidc.user_message import USER_MESSAGE_PARAMETER
 from tests.doubles.saml_idp import LOA2, LOA3
 from tests.harness import INFO_SCOPE, NUMBER_SCOPE, REDIRECT_URI, TEST_PERSON, pkce_pair
 from tests.properties import checks
@@ -112,6 +113,21 @@ def claims_values() -> st.SearchStrategy[str]:
     return st.one_of(deep_values(), shaped.map(json.dumps), json_values().map(json.dumps))
 
 
+def user_message_values() -> st.SearchStrategy[str]:
+    """RPar §2.1's object, with its members' names, Base64 and MIME type each right or wrong."""
+    texts = fuzz_text().map(lambda text: base64.b64encode(text.encode()).decode())
+    member = st.one_of(texts, texts.map(lambda encoded: encoded.rstrip("=")), json_values(2))
+    shaped = st.dictionaries(
+        st.one_of(
+            st.sampled_from(["message", "message#sv", "message#en-GB", "message#", "mime_type"]),
+            fuzz_text(12).map(lambda tag: f"message#{tag}"),
+        ),
+        st.one_of(member, st.sampled_from(["text/plain", "text/markdown", "text/html"])),
+        max_size=4,
+    )
+    return st.one_of(deep_values(), shaped.map(json.dumps), json_values().map(json.dumps))
+
+
 AUTHORIZE_CANONICAL = {
     "client_id": "basic",
     "redirect_uri": REDIRECT_URI,
@@ -199,6 +215,7 @@ def authorize_parameters(focus: str | None = None) -> st.SearchStrategy[Pairs]:
             "ui_locales": value_or_fuzz("sv", "en", "en sv", "xx"),
             "login_hint": value_or_fuzz(TEST_PERSON, "19990807-2391", "990807-2391"),
             AUTHN_PROVIDER_PARAMETER: value_or_fuzz(*PROVIDERS, "bankid-tls"),
+            USER_MESSAGE_PARAMETER: user_message_values(),
         },
         ("request", "request_uri", "registration", "response_mode", "display", "id_token_hint"),
         focus,
@@ -218,6 +235,7 @@ AUTHORIZE_PARAMETERS = (
     "login_hint",
     AUTHN_PROVIDER_PARAMETER,
     *REQUEST_PARAMETERS,
+    USER_MESSAGE_PARAMETER,
 )
 
 
