@@ -7,6 +7,8 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -31,12 +33,18 @@ from starlette.responses import Response
 from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
+from gateway.oidc.named_person import named_person
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
 
 # The Swedish OIDC profile's parameter naming the e-ID to use, which skips the chooser.
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
+# RPar 1.1 §2.3: a proxy in front of us names the e-service behind it; we pass them on upstream.
+ORIGINAL_CLIENT_ID_PARAMETER = "https://id.oidc.se/param/originalClientId"
+ORIGINAL_CLIENT_TOKEN_PARAMETER = "https://id.oidc.se/param/originalClientToken"  # noqa: S105 -- a parameter name
+MAX_ORIGINAL_CLIENT_ID_LENGTH = 256
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}", re.ASCII)
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_PARAMETER_LENGTH = 4096
@@ -77,6 +85,8 @@ class AuthorizationParameters:
     claims: dict[str, dict[str, Any]]
     ui_locales: str | None
     login_hint: str | None
+    original_client_id: str | None = None
+    original_client_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values; the records that carry the parameters embed these keys as their own."""
@@ -85,7 +95,7 @@ class AuthorizationParameters:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationParameters:
         """The parameters among `data`'s keys (a record's other keys are left alone)."""
-        own = {field.name: data[field.name] for field in fields(cls)}
+        own = {field.name: data[field.name] for field in fields(cls) if field.name in data}
         tuples = {name: tuple(own[name]) for name in ("scopes", "prompt", "acr_values")}
         return cls(**{**own, **tuples})
 
@@ -178,6 +188,8 @@ def validate(
             claims=claims,
             ui_locales=params.get("ui_locales"),
             login_hint=params.get("login_hint"),
+            original_client_id=params.get(ORIGINAL_CLIENT_ID_PARAMETER),
+            original_client_token=params.get(ORIGINAL_CLIENT_TOKEN_PARAMETER),
         ),
     )
 
@@ -310,6 +322,33 @@ def valid_claims(params: ImmutableMultiDict[str, str], _client: ClientSettings) 
     parse_claims(params.get("claims"))
 
 
+def one_named_person(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
+    """A `claims` value of the personal identity number must be one, and name the same person
+    as a login_hint that is one (gateway/oidc/named_person.py)."""
+    named_person(params.get("login_hint"), parse_claims(params.get("claims")))
+
+
+def original_client(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
+    """RPar 1.1 §2.3: originalClientId is a string, originalClientToken a Base64 string."""
+    client_id = params.get(ORIGINAL_CLIENT_ID_PARAMETER)
+    if client_id is not None and not 0 < len(client_id) <= MAX_ORIGINAL_CLIENT_ID_LENGTH:
+        raise InvalidRequestError("originalClientId must be 1 to 256 characters")
+    token = params.get(ORIGINAL_CLIENT_TOKEN_PARAMETER)
+    if token is not None and not _is_base64(token):
+        raise InvalidRequestError("originalClientToken must be Base64")
+
+
+def _is_base64(text: str) -> bool:
+    if not BASE64.fullmatch(text):
+        return False
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings], None]] = (
     single_values,
     no_request_objects,
@@ -318,4 +357,6 @@ AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings
     pkce_s256,
     prompt_and_max_age,
     valid_claims,
+    one_named_person,
+    original_client,
 )

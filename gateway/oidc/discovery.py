@@ -75,4 +75,7 @@ def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, A
         "claim_types_supported": ["normal"],
         "authorization_response_iss_parameter_supported": True,
         "https://id.oidc.se/disco/authnProviderSupported": True,
+        # RPar 1.1 §3.3: accepted, and passed on to an upstream OP that declares it takes them.
+        "https://id.oidc.se/disco/originalClientIdSupported": True,
+        "https://id.oidc.se/disco/originalClientTokenSupported": True,
     }
