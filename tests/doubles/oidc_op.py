@@ -72,6 +72,7 @@ class UpstreamOP:
     jwks_fetches: int = 0
     client_auth: str = "client_secret_basic"
     client_jwks_url: str | None = None  # private_key_jwt: where the client publishes its keys
+    discovery_extra: dict[str, Any] = field(default_factory=dict)  # more metadata to declare
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -113,6 +114,7 @@ class UpstreamOP:
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "code_challenge_methods_supported": ["S256"],
                 "authorization_response_iss_parameter_supported": True,
+                **self.discovery_extra,
             }
         )
 
