@@ -471,4 +471,5 @@ def error_description(reason: str) -> str:
         "cancelled": "the citizen cancelled the login",
         "unmet_loa": "the e-ID did not meet the requested level of assurance",
         "unavailable": "the e-ID provider is temporarily unavailable",
+        "wrong_person": "another person than the one the e-service named logged in",
     }.get(reason, f"login failed: {reason}")

@@ -229,6 +229,7 @@ def test_logging_in_as_another_person_than_named_is_refused(
     answer = citizen.http.get(submitted.headers["location"])  # the sandbox's finish
     back = refused_to_client(answer)
     assert back["error"] == "access_denied" and back["state"] == "s-1"
+    assert back["error_description"] == "another person than the one the e-service named logged in"
     assert "annan person än den e-tjänsten bad om" in answer.text
 
 
