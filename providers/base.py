@@ -201,6 +201,10 @@ class Identity:
     upstream_session: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
     evidence: Evidence | None = None
+    # Which e-ID provider authenticated (the `https://id.oidc.se/claim/authnProvider` value):
+    # the IdP's entityID or its AuthenticatingAuthority, the upstream OP's issuer or its own
+    # authnProvider claim, or a provider's fixed URI. None: the claim is left out.
+    authn_provider: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The identity as sessions, codes and grants keep it: without the evidence."""
@@ -264,9 +268,17 @@ class LoginContext:
     requested_loa: tuple[str, ...]
     locale: str
     client_ip: str
-    identity_hint: str | None = None
+    identity_hint: str | None = None  # the person the e-service named (login_hint or claims)
     force_authn: bool = False
     user_message: UserMessage | None = None  # never set when no one is to be authenticated
+    # RPar §2.2: the e-service's `https://id.oidc.se/param/authnProvider`, verbatim.
+    authn_provider: str | None = None
+    # RPar §2.3: what an upstream OP is told of the e-service behind us.
+    original_client_id: str | None = None
+    original_client_token: str | None = None
+    # The named person came as a `claims` value (not only a login_hint): an upstream OP is
+    # asked with the same `claims` value.
+    identity_hint_claimed: bool = False
 
 
 class Pages(Protocol):
@@ -388,6 +400,15 @@ class UpstreamLogout(ABC):
         logs it out."""
 
 
+class SelectableUpstream(ABC):
+    """A provider that answers to `authnProvider` values (RPar §2.2) besides its name: those of
+    the `authnProvider` claim it puts in its identities."""
+
+    @abstractmethod
+    def answers_to(self, authn_provider: str) -> bool:
+        """Whether this `authnProvider` value names this provider (or one of its upstreams)."""
+
+
 class ReportsHealth:
     """What a provider knows of its own state, for the chooser, /readyz and /metrics."""
 
@@ -464,6 +485,12 @@ class FormRejected(ProviderError):
     status_code = 403
 
 
+class WrongPerson(ProviderError):
+    """The e-service named the person (login_hint or a `claims` value) and another logged in."""
+
+    reason = "wrong_person"
+
+
 class PassiveLoginImpossible(ProviderError):
     """The upstream could not log the citizen in without showing a page (prompt=none upstream)."""
 
@@ -492,3 +519,8 @@ def choose_loa(offered: frozenset[str], requested: Sequence[str], default: str) 
     if not requested:
         return default
     return next((uri for uri in requested if uri in offered), None)
+
+
+def identity_number(identity: Identity) -> str | None:
+    """The person's Swedish identity number: personal or coordination number, if any."""
+    return identity.personal_identity_number or identity.coordination_number

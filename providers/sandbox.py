@@ -27,6 +27,7 @@ from providers.base import (
     NotFinishedYet,
     ProviderConfig,
     ProviderServices,
+    SelectableUpstream,
     UnmetAssurance,
     UserCancelled,
     UserMessage,
@@ -44,6 +45,8 @@ TEST_IDENTITIES: tuple[tuple[str, str, str], ...] = (
     ("191401682396", "Astrid", "Samordnadsson"),
 )
 TRANSACTION_TTL_SECONDS = 900
+# The `authnProvider` claim value of a sandbox login (RPar §2.2): ours, registered nowhere.
+SANDBOX_AUTHN_PROVIDER = "urn:portvakt:sandbox"
 
 
 class SandboxConfig(ProviderConfig):
@@ -73,7 +76,7 @@ class RefusedNumber:
     reason: str
 
 
-class SandboxProvider:
+class SandboxProvider(SelectableUpstream):
     finish_path = "/done"
     finish_methods: Sequence[str] = ("GET",)
 
@@ -84,6 +87,9 @@ class SandboxProvider:
         self.loa = frozenset(config.loa)
         self._default_loa = config.loa[0]
         self._services = services
+
+    def answers_to(self, authn_provider: str) -> bool:
+        return authn_provider == SANDBOX_AUTHN_PROVIDER
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/login", self._login_page, methods=["GET", "POST"])]
@@ -206,4 +212,5 @@ class SandboxProvider:
             family_name=family,
             name=f"{given} {family}",
             birthdate=number.birthdate,
+            authn_provider=SANDBOX_AUTHN_PROVIDER,
         )

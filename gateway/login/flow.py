@@ -29,6 +29,7 @@ from gateway.oidc.authorize import (
     AUTHN_PROVIDER_PARAMETER as AUTHN_PROVIDER_PARAMETER,  # where the tests have found it
 )
 from gateway.oidc.authorize import (
+    AuthorizationParameters,
     AuthorizationRequest,
     UnmetAuthenticationRequirementsError,
     authorization_response,
@@ -36,6 +37,7 @@ from gateway.oidc.authorize import (
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
+from gateway.oidc.named_person import NamedPerson, named_person
 from gateway.oidc.session import Sessions, SsoSession
 from gateway.oidc.user_message import user_message_of
 from gateway.ops.audit import Audit
@@ -55,12 +57,14 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderUnavailable,
+    SelectableUpstream,
     Store,
     StoreWrite,
     UnmetAssurance,
     UpstreamLogout,
+    WrongPerson,
+    identity_number,
 )
-from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 
 
 class WrongBrowser(ProviderError):
@@ -277,6 +281,8 @@ class LoginFlow:
             raise WrongBrowser(identity.provider, login.id, "finished in another browser")
         if login.parameters.acr_values and identity.loa not in login.parameters.acr_values:
             raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
+        if not _is_named_person(identity, _named(login.parameters)):
+            raise WrongPerson(identity.provider, login.id, "another person than the one named")
         client = self._clients.get(login.parameters.client_id)
         if client is None or not client.sso:
             return await self._issue_code(login, identity, None, consume=True)
@@ -355,6 +361,7 @@ class LoginFlow:
             login = replace(login, provider=provider.name)
             await self._logins.save(login)
         client = self._clients.get(asked.client_id)
+        named = _named(asked)
         context = LoginContext(
             login_id=login.id,
             client_id=asked.client_id,
@@ -362,9 +369,14 @@ class LoginFlow:
             requested_loa=asked.acr_values,
             locale=negotiate_locale(request, asked.ui_locales),
             client_ip=client_ip(request, self._settings.trusted_proxies),
-            identity_hint=_identity_hint(asked.login_hint),
+            identity_hint=named.digits if named else None,
             force_authn="login" in asked.prompt or asked.max_age is not None,
             user_message=user_message_of(asked.user_message, asked.prompt),
+            authn_provider=login.authn_provider,
+            # A proxy in front of us named its e-service; else the e-service is our client.
+            original_client_id=asked.original_client_id or asked.client_id,
+            original_client_token=asked.original_client_token,
+            identity_hint_claimed=named.claimed if named else False,
         )
         request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)
@@ -422,25 +434,35 @@ def _reusable(
         and "login" not in asked.prompt
         and identity.provider in {provider.name for provider in eligible}
         and (not asked.acr_values or identity.loa in asked.acr_values)
-        and authn_provider in (None, identity.provider)
+        and authn_provider in (None, identity.provider, identity.authn_provider)
         and (asked.max_age is None or now - identity.auth_time <= asked.max_age)
+        and _is_named_person(identity, _named(asked))
     )
 
 
 def _preselected(eligible: list[Provider], authn_provider: str | None) -> Provider | None:
-    """The chooser is skipped when only one provider qualifies or the client named one."""
-    named = next((p for p in eligible if p.name == authn_provider), None)
+    """The chooser is skipped when only one provider qualifies or the client named one: by its
+    name, or by an `authnProvider` claim value it answers to (RPar §2.2). A value no provider
+    answers to shows the chooser (RPar leaves unknown values to the OP)."""
+    named = next((p for p in eligible if p.name == authn_provider), None) or next(
+        (
+            p
+            for p in eligible
+            if authn_provider and isinstance(p, SelectableUpstream) and p.answers_to(authn_provider)
+        ),
+        None,
+    )
     return named or (eligible[0] if len(eligible) == 1 else None)
 
 
-def _identity_hint(login_hint: str | None) -> str | None:
-    """A login_hint that is a valid identity number pre-fills or selects the person upstream."""
-    if not login_hint:
-        return None
-    try:
-        return parse_identity_number(login_hint).digits
-    except InvalidIdentityNumber:
-        return None
+def _named(asked: AuthorizationParameters) -> NamedPerson | None:
+    """The person the e-service named; /authorize has refused a request naming two."""
+    return named_person(asked.login_hint, asked.claims)
+
+
+def _is_named_person(identity: Identity, named: NamedPerson | None) -> bool:
+    """No person named, or this identity is that person (by personal or coordination number)."""
+    return named is None or identity_number(identity) == named.digits
 
 
 def error_description(reason: str) -> str:
@@ -451,4 +473,5 @@ def error_description(reason: str) -> str:
         "cancelled": "the citizen cancelled the login",
         "unmet_loa": "the e-ID did not meet the requested level of assurance",
         "unavailable": "the e-ID provider is temporarily unavailable",
+        "wrong_person": "another person than the one the e-service named logged in",
     }.get(reason, f"login failed: {reason}")

@@ -7,6 +7,8 @@ e-service with `error`, `error_description`, `state` and `iss` (RFC 9207).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -27,6 +29,7 @@ from starlette.responses import Response
 from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
+from gateway.oidc.named_person import named_person
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.oidc.request_object import RequestObjects, ResolvedRequest, required_forms
 from gateway.oidc.user_message import (
@@ -39,6 +42,11 @@ from gateway.settings import ClientSettings
 
 # The Swedish OIDC profile's parameter naming the e-ID to use, which skips the chooser.
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
+# RPar 1.1 §2.3: a proxy in front of us names the e-service behind it; we pass them on upstream.
+ORIGINAL_CLIENT_ID_PARAMETER = "https://id.oidc.se/param/originalClientId"
+ORIGINAL_CLIENT_TOKEN_PARAMETER = "https://id.oidc.se/param/originalClientToken"  # noqa: S105 -- a parameter name
+MAX_ORIGINAL_CLIENT_ID_LENGTH = 256
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}", re.ASCII)
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_PARAMETER_LENGTH = 4096
@@ -80,6 +88,8 @@ class AuthorizationParameters:
     ui_locales: str | None
     login_hint: str | None
     user_message: dict[str, str] | None = None  # RPar §2.1's object, as validated
+    original_client_id: str | None = None
+    original_client_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values; the records that carry the parameters embed these keys as their own."""
@@ -210,6 +220,8 @@ def validate(
             ui_locales=params.get("ui_locales"),
             login_hint=params.get("login_hint"),
             user_message=parse_user_message(params.get(USER_MESSAGE_PARAMETER)),
+            original_client_id=params.get(ORIGINAL_CLIENT_ID_PARAMETER),
+            original_client_token=params.get(ORIGINAL_CLIENT_TOKEN_PARAMETER),
         ),
     )
 
@@ -342,6 +354,33 @@ def valid_claims(params: ImmutableMultiDict[str, str], _client: ClientSettings) 
     parse_claims(params.get("claims"))
 
 
+def one_named_person(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
+    """A `claims` value of the personal identity number must be one, and name the same person
+    as a login_hint that is one (gateway/oidc/named_person.py)."""
+    named_person(params.get("login_hint"), parse_claims(params.get("claims")))
+
+
+def original_client(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
+    """RPar 1.1 §2.3: originalClientId is a string, originalClientToken a Base64 string."""
+    client_id = params.get(ORIGINAL_CLIENT_ID_PARAMETER)
+    if client_id is not None and not 0 < len(client_id) <= MAX_ORIGINAL_CLIENT_ID_LENGTH:
+        raise InvalidRequestError("originalClientId must be 1 to 256 characters")
+    token = params.get(ORIGINAL_CLIENT_TOKEN_PARAMETER)
+    if token is not None and not _is_base64(token):
+        raise InvalidRequestError("originalClientToken must be Base64")
+
+
+def _is_base64(text: str) -> bool:
+    if not BASE64.fullmatch(text):
+        return False
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings], None]] = (
     single_values,
     request_objects_resolved,
@@ -351,4 +390,6 @@ AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings
     prompt_and_max_age,
     valid_claims,
     valid_user_message,
+    one_named_person,
+    original_client,
 )

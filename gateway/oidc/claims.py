@@ -18,6 +18,9 @@ PRID = "https://id.swedenconnect.se/claim/prid"
 PRID_PERSISTENCE = "https://id.swedenconnect.se/claim/pridPersistence"
 EIDAS_PERSON_IDENTIFIER = "https://id.swedenconnect.se/claim/eidasPersonIdentifier"
 EIDAS_COUNTRY = "https://id.swedenconnect.se/claim/eidasCountry"
+# Claims §2.3.5: which e-ID provider authenticated; the e-service may send it back as the
+# `https://id.oidc.se/param/authnProvider` parameter (RPar §2.2).
+AUTHN_PROVIDER = "https://id.oidc.se/claim/authnProvider"
 
 NATURAL_PERSON_INFO = "https://id.oidc.se/scope/naturalPersonInfo"
 NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
@@ -45,11 +48,14 @@ SCOPE_CLAIMS: dict[str, ScopeClaims] = {
     ),
 }
 SUPPORTED_SCOPES = ("openid", *SCOPE_CLAIMS)
+# Authentication information (Claims §2.3): always in the ID token, at userinfo when asked.
+ALWAYS_IN_ID_TOKEN = frozenset({AUTHN_PROVIDER})
 # Raw upstream attributes a provider may pass through in Identity.extra, by claim name.
 PASSED_THROUGH = frozenset({PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER, EIDAS_COUNTRY})
 SUPPORTED_CLAIMS = (
     "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
     *sorted(NAME_CLAIMS), *sorted(NUMBER_CLAIMS), PRID, *sorted(PASSED_THROUGH),
+    AUTHN_PROVIDER,
 )  # fmt: skip
 
 
@@ -63,6 +69,7 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
         PERSONAL_IDENTITY_NUMBER: identity.personal_identity_number,
         COORDINATION_NUMBER: identity.coordination_number,
         PRID: identity.prid,
+        AUTHN_PROVIDER: identity.authn_provider,
         **{k: v for k, v in identity.extra.items() if k in PASSED_THROUGH},
     }
     return {name: value for name, value in values.items() if value is not None}
@@ -72,9 +79,9 @@ def id_token_claims(
     identity: Identity, scopes: Iterable[str], requested: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The person's claims in the ID token: its scopes' rules plus the `claims` request's
-    `id_token` member."""
+    `id_token` member, and the authentication information claims always."""
     by_scope = (SCOPE_CLAIMS[scope].id_token for scope in scopes if scope in SCOPE_CLAIMS)
-    return _released(identity, set(requested or ()).union(*by_scope))
+    return _released(identity, set(requested or ()).union(ALWAYS_IN_ID_TOKEN, *by_scope))
 
 
 def userinfo_claims(

@@ -86,4 +86,7 @@ def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, A
         "https://id.oidc.se/disco/authnProviderSupported": True,
         "https://id.oidc.se/disco/userMessageSupported": True,
         "https://id.oidc.se/disco/userMessageSupportedMimeTypes": list(MIME_TYPES),
+        # RPar 1.1 §3.3: accepted, and passed on to an upstream OP that declares it takes them.
+        "https://id.oidc.se/disco/originalClientIdSupported": True,
+        "https://id.oidc.se/disco/originalClientTokenSupported": True,
     }

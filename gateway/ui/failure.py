@@ -93,6 +93,13 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
         N_("The e-ID belongs to someone else"),
         N_("The e-service asked for a particular person. Log in with that person's own e-ID."),
     ),
+    "wrong_person": (
+        N_("You logged in as another person than the e-service asked for"),
+        N_(
+            "The e-service asked for a particular person. Go back to the e-service and log in "
+            "with that person's own e-ID, or contact the e-service if this is wrong."
+        ),
+    ),
     "store_unavailable": (
         N_("The login service is temporarily unavailable"),
         N_("Nothing has been saved. Wait a minute and try again."),

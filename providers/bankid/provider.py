@@ -37,6 +37,7 @@ from providers.base import (
     NotFinishedYet,
     ProviderServices,
     ReportsHealth,
+    SelectableUpstream,
     UnmetAssurance,
     UserCancelled,
     choose_loa,
@@ -45,8 +46,12 @@ from providers.identity_numbers import parse_identity_number
 
 log = logging.getLogger("portvakt.bankid")
 
+# The `authnProvider` claim value of a login with BankID itself (RPar §2.2, Claims §2.3.5). No
+# URI is registered for BankID; this is ours (docs/integrating.md), BankID's own address.
+BANKID_AUTHN_PROVIDER = "https://www.bankid.com"
 
-class BankIDProvider(HasLifecycle, ReportsHealth):
+
+class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
     finish_path = "/done"
     finish_methods: Sequence[str] = ("GET",)
 
@@ -70,6 +75,9 @@ class BankIDProvider(HasLifecycle, ReportsHealth):
         self._certificate_expiry = (
             {"client": certificate_not_after(cert.file, cert.password)} if cert else {}
         )
+
+    def answers_to(self, authn_provider: str) -> bool:
+        return authn_provider == BANKID_AUTHN_PROVIDER
 
     def certificates(self) -> dict[str, float]:
         """Expiry of the RP certificate (Unix time), for /metrics."""
@@ -239,4 +247,5 @@ class BankIDProvider(HasLifecycle, ReportsHealth):
                 device_ip=str(completion.get("device", {}).get("ipAddress", "")) or None,
                 certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
             ),
+            authn_provider=BANKID_AUTHN_PROVIDER,
         )

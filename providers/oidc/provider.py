@@ -45,6 +45,7 @@ from providers.base import (
     ProviderServices,
     ProviderUnavailable,
     ReportsHealth,
+    SelectableUpstream,
     UnmetAssurance,
     UserCancelled,
     UserMessage,
@@ -61,6 +62,13 @@ TRANSACTION_TTL_SECONDS = 900
 USER_MESSAGE_PARAMETER = "https://id.oidc.se/param/userMessage"
 USER_MESSAGE_SUPPORTED = "https://id.oidc.se/disco/userMessageSupported"
 USER_MESSAGE_MIME_TYPES = "https://id.oidc.se/disco/userMessageSupportedMimeTypes"
+AUTHN_PROVIDER_CLAIM = "https://id.oidc.se/claim/authnProvider"
+# RPar 1.1 §2.3 and §3.3: what we tell an upstream OP that declares it accepts it.
+ORIGINAL_CLIENT_ID = "https://id.oidc.se/param/originalClientId"
+ORIGINAL_CLIENT_TOKEN = "https://id.oidc.se/param/originalClientToken"  # noqa: S105 -- a name
+ORIGINAL_CLIENT_ID_SUPPORTED = "https://id.oidc.se/disco/originalClientIdSupported"
+ORIGINAL_CLIENT_TOKEN_SUPPORTED = "https://id.oidc.se/disco/originalClientTokenSupported"  # noqa: S105 -- a name
+MAX_AUTHN_PROVIDER_LENGTH = 1024
 IDENTIFYING_FIELDS = ("personal_identity_number", "coordination_number", "prid")
 
 
@@ -82,7 +90,7 @@ class Transaction(StoreRecord):
     TUPLE_FIELDS = ("loa",)
 
 
-class OidcProvider(HasLifecycle, ReportsHealth):
+class OidcProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
     finish_path = "/callback"
     finish_methods: Sequence[str] = ("GET",)
 
@@ -112,6 +120,10 @@ class OidcProvider(HasLifecycle, ReportsHealth):
     @property
     def problem(self) -> str | None:
         return self._upstream.problem
+
+    def answers_to(self, authn_provider: str) -> bool:
+        """RPar §2.2: the upstream's issuer selects it."""
+        return authn_provider == self._config.issuer
 
     @property
     def metadata_loaded_at(self) -> float | None:
@@ -153,10 +165,10 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             params["acr_values"] = " ".join(self._config.acr_map.get(uri, uri) for uri in loa)
         if login.force_authn:
             params["prompt"] = "login"
-        if login.identity_hint:
-            params["login_hint"] = login.identity_hint
         if login.user_message and self._shows(login.user_message):
             params[USER_MESSAGE_PARAMETER] = user_message_parameter(login.user_message)
+        params.update(self._person_parameters(login))
+        params.update(self._original_client(login))
         endpoint = self._upstream.metadata["authorization_endpoint"]
         separator = "&" if "?" in endpoint else "?"
         return RedirectResponse(f"{endpoint}{separator}{urlencode(params)}", status_code=303)
@@ -171,6 +183,29 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             and isinstance(mime_types, list)
             and message.mime_type in mime_types
         )
+
+    def _person_parameters(self, login: LoginContext) -> dict[str, str]:
+        """The named person: as login_hint, and as the same `claims` value the e-service used
+        (OIDC Core §5.5.1) where the upstream declares it takes `claims`."""
+        if not login.identity_hint:
+            return {}
+        params = {"login_hint": login.identity_hint}
+        if login.identity_hint_claimed and self._upstream.metadata.get(
+            "claims_parameter_supported"
+        ):
+            claim = self._claims["personal_identity_number"]
+            params["claims"] = json.dumps({"id_token": {claim: {"value": login.identity_hint}}})
+        return params
+
+    def _original_client(self, login: LoginContext) -> dict[str, str]:
+        """RPar 1.1 §2.3: the e-service behind us, to an upstream that declares it takes it."""
+        metadata = self._upstream.metadata
+        params: dict[str, str] = {}
+        if login.original_client_id and metadata.get(ORIGINAL_CLIENT_ID_SUPPORTED) is True:
+            params[ORIGINAL_CLIENT_ID] = login.original_client_id
+        if login.original_client_token and metadata.get(ORIGINAL_CLIENT_TOKEN_SUPPORTED) is True:
+            params[ORIGINAL_CLIENT_TOKEN] = login.original_client_token
+        return params
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
         params = request.query_params
@@ -265,8 +300,17 @@ class OidcProvider(HasLifecycle, ReportsHealth):
             subject=str(claims["sub"]),
             loa=loa,
             auth_time=int(auth_time) if isinstance(auth_time, int | float) else int(time.time()),
+            authn_provider=self._authn_provider(claims),
             **person,
         )
+
+    def _authn_provider(self, claims: Mapping[str, Any]) -> str:
+        """Claims §2.3.5: an upstream that is itself a proxy names who authenticated; else
+        the upstream did."""
+        named = claims.get(AUTHN_PROVIDER_CLAIM)
+        if isinstance(named, str) and 0 < len(named) <= MAX_AUTHN_PROVIDER_LENGTH:
+            return named
+        return self._config.issuer
 
     def _identity_number(self, person: dict[str, Any], login_id: str) -> dict[str, str]:
         """The one identity number the claims give, under the kind it really is; two different

@@ -68,7 +68,7 @@ class AuthnRequests:
             acs_url=self._acs_url,
             loa=choice.loa,
             force_authn=choice.force_authn,
-            principal={PNR_ATTRIBUTE: choice.hint} if choice.hint else {},
+            principal=_principal_selection(choice.hint, idp),
             user_message=_user_message_for(choice, idp),
         )
         pending = PendingRequest(
@@ -82,3 +82,11 @@ class AuthnRequests:
         """The request a Response's RelayState answers, if it is ours and not expired."""
         raw = await self._store.get(f"request:{relay}") if relay else None
         return PendingRequest.loads(raw) if raw is not None else None
+
+
+def _principal_selection(hint: str | None, idp: IdentityProvider) -> dict[str, str]:
+    """PrincipalSelection 1.0 §2: sent only to an IdP whose metadata asks for the attribute
+    (psc:RequestedPrincipalSelection); another could not read it, or refuse the request."""
+    if hint and PNR_ATTRIBUTE in idp.principal_selection:
+        return {PNR_ATTRIBUTE: hint}
+    return {}

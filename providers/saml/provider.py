@@ -34,6 +34,7 @@ from providers.base import (
     ProviderError,
     ProviderServices,
     ReportsHealth,
+    SelectableUpstream,
     UnmetAssurance,
     UpstreamLogout,
     UserCancelled,
@@ -68,7 +69,7 @@ class PrincipalMismatch(ProviderError):
     reason = "unknown_principal"
 
 
-class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
+class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstream):
     finish_path = ACS_PATH
     finish_methods: Sequence[str] = ("POST",)
 
@@ -126,6 +127,10 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
         """Why this provider cannot log anyone in right now (for /readyz), or None."""
         return self.metadata.problem if not self.metadata.idps else None
 
+    def answers_to(self, authn_provider: str) -> bool:
+        """RPar §2.2: an IdP's entityID selects this provider and that IdP."""
+        return authn_provider in self.metadata.idps
+
     async def logout(
         self, request: Request, identity: Identity, continue_url: str
     ) -> Response | None:
@@ -155,6 +160,9 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
         idps = candidates(self.metadata, loa)
         if not idps:
             raise NoIdentityProviderAvailable(self.name, login.login_id, "no IdP offers the LoA")
+        named = next((idp for idp in idps if idp.entity_id == login.authn_provider), None)
+        if named is not None:  # RPar §2.2: the e-service chose the IdP; no IdP page
+            return await self._requests.send(request, choice, named)
         if len(idps) == 1:
             return await self._requests.send(request, choice, idps[0])
         return await self._choice.ask(request, choice, idps)
@@ -232,6 +240,7 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth):
             auth_time=int(assertion.authn_instant),
             upstream_session=session.dumps().decode(),
             evidence=evidence,
+            authn_provider=_authn_provider(assertion),
             **person,  # type: ignore[arg-type]
         )
 
@@ -257,6 +266,13 @@ def _metadata_source(config: SamlConfig, services: ProviderServices) -> Metadata
         accept=config.allow.accepts,
         upstream=services.upstream,
     )
+
+
+def _authn_provider(assertion: Assertion) -> str:
+    """Claims §2.3.5: the IdP that authenticated. A proxy IdP names the one it relied on in
+    AuthenticatingAuthority; of a chain, the first listed (the origin) is taken."""
+    authorities = assertion.authenticating_authorities
+    return authorities[0] if authorities else assertion.issuer
 
 
 def _validate(encoded: str, expected: Expectation, decryption: DecryptionKeys) -> Assertion:

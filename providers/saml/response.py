@@ -69,6 +69,8 @@ class Assertion:
     authn_instant: float
     valid_until: float
     attributes: Mapping[str, tuple[str, ...]]
+    # SAML Core §2.7.2.2: the authorities the issuer relied on (a proxy IdP names the real one).
+    authenticating_authorities: tuple[str, ...] = ()
 
 
 def validate_response(
@@ -157,6 +159,7 @@ def _read_assertion(assertion: etree._Element, expected: Expectation, now: float
         authn_instant=authn_instant,
         valid_until=min(valid_until, confirmed_until),
         attributes=_attributes(assertion),
+        authenticating_authorities=_authenticating_authorities(statement),
     )
 
 
@@ -203,6 +206,11 @@ def _authn_statement(
     if loa not in expected.acceptable_loa:
         raise AssuranceNotRequested(f"AuthnContextClassRef {loa!r} was not requested")
     return statement, authn_instant, loa
+
+
+def _authenticating_authorities(statement: etree._Element) -> tuple[str, ...]:
+    found = statement.findall("saml:AuthnContext/saml:AuthenticatingAuthority", NS)
+    return tuple(text for element in found if (text := (element.text or "").strip()))
 
 
 def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:

@@ -187,6 +187,7 @@ class Twist:
     comment_in: str | None = None  # attribute Name whose value gets a comment in its middle
     attributes: dict[str, str] | None = None
     more_attributes: tuple[tuple[str, str], ...] = ()  # added after the person's, signed with them
+    authenticating_authorities: tuple[str, ...] = ()  # a proxy IdP names who authenticated
     after: Callable[[etree._Element], etree._Element] | None = None  # edits the signed Response
 
 
@@ -250,6 +251,7 @@ class FakeIdP:
     display: dict[str, str] = field(default_factory=lambda: {"sv": "Test-IdP", "en": "Test IdP"})
     assurance: tuple[str, ...] = (LOA3, LOA2)
     categories: tuple[str, ...] = ("http://id.elegnamnden.se/ec/1.0/loa3-pnr",)
+    principal_selection: tuple[str, ...] = (PNR,)  # psc:RequestedPrincipalSelection names
     sp: SpView | None = None
     person: dict[str, str] = field(default_factory=lambda: dict(PERSON))
     twist: Twist = field(default_factory=Twist)
@@ -308,8 +310,10 @@ class FakeIdP:
                 f"{{{NS['mdui']}}}DisplayName",
                 {"{http://www.w3.org/XML/1998/namespace}lang": language},
             ).text = name
-        selection = etree.SubElement(extensions, f"{{{NS['psc']}}}RequestedPrincipalSelection")
-        etree.SubElement(selection, f"{{{NS['psc']}}}MatchValue", Name=PNR)
+        if self.principal_selection:
+            selection = etree.SubElement(extensions, f"{{{NS['psc']}}}RequestedPrincipalSelection")
+            for name in self.principal_selection:
+                etree.SubElement(selection, f"{{{NS['psc']}}}MatchValue", Name=name)
         key = etree.SubElement(descriptor, f"{{{md}}}KeyDescriptor", use="signing")
         data = etree.SubElement(
             etree.SubElement(key, f"{{{NS['ds']}}}KeyInfo"), f"{{{NS['ds']}}}X509Data"
@@ -502,6 +506,8 @@ class FakeIdP:
         context = etree.SubElement(statement, f"{{{saml}}}AuthnContext")
         loa = twist.loa or (request.loa[0] if request.loa else LOA3)
         etree.SubElement(context, f"{{{saml}}}AuthnContextClassRef").text = loa
+        for authority in twist.authenticating_authorities:
+            etree.SubElement(context, f"{{{saml}}}AuthenticatingAuthority").text = authority
         attributes = etree.SubElement(assertion, f"{{{saml}}}AttributeStatement")
         for name, value in [*(twist.attributes or self.person).items(), *twist.more_attributes]:
             attribute = etree.SubElement(

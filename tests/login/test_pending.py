@@ -104,3 +104,11 @@ def test_what_authorize_was_asked_reaches_the_pending_login_and_the_code_unchang
 
 def code_form_for(code: str) -> dict[str, str]:
     return {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+
+
+def test_a_record_written_before_the_original_client_fields_still_loads() -> None:
+    """A pending login or code stored by the previous release lacks the RPar §2.3 keys."""
+    login = PendingLogin("id-1", ASKED, None, "browser-1", 1_700_000_000)
+    older = json.loads(login.dumps())
+    del older["original_client_id"], older["original_client_token"]
+    assert PendingLogin.loads(json.dumps(older).encode()) == login

@@ -41,6 +41,11 @@ from tests.properties.strategies import (
 OTHER_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SIMULATOR = "/bankid-simulator"
+PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
+AUTHN_PROVIDER_CLAIM = "https://id.oidc.se/claim/authnProvider"
+ORIGINAL_CLIENT_ID = "https://id.oidc.se/param/originalClientId"
+ORIGINAL_CLIENT_TOKEN = "https://id.oidc.se/param/originalClientToken"
+AUTHN_PROVIDER_VALUES = ("urn:portvakt:sandbox", "https://www.bankid.com", "https://idp.example")
 MAX_URL = 32_000
 
 
@@ -96,13 +101,13 @@ def claims_values() -> st.SearchStrategy[str]:
         {},
         optional={
             "id_token": st.dictionaries(
-                st.sampled_from(["acr", "name", "x"]),
+                st.sampled_from(["acr", "name", "x", PNR_CLAIM, AUTHN_PROVIDER_CLAIM]),
                 st.none()
                 | st.fixed_dictionaries(
                     {},
                     optional={
                         "essential": json_values(2),
-                        "value": json_values(2),
+                        "value": value_or_fuzz(TEST_PERSON, "196408233234") | json_values(2),
                         "values": json_values(4),
                     },
                 ),
@@ -214,8 +219,12 @@ def authorize_parameters(focus: str | None = None) -> st.SearchStrategy[Pairs]:
             "claims": claims_values(),
             "ui_locales": value_or_fuzz("sv", "en", "en sv", "xx"),
             "login_hint": value_or_fuzz(TEST_PERSON, "19990807-2391", "990807-2391"),
-            AUTHN_PROVIDER_PARAMETER: value_or_fuzz(*PROVIDERS, "bankid-tls"),
             USER_MESSAGE_PARAMETER: user_message_values(),
+            AUTHN_PROVIDER_PARAMETER: value_or_fuzz(
+                *PROVIDERS, "bankid-tls", *AUTHN_PROVIDER_VALUES
+            ),
+            ORIGINAL_CLIENT_ID: value_or_fuzz("e-tjanst", "x" * 257),
+            ORIGINAL_CLIENT_TOKEN: value_or_fuzz("ZXlKaGJHY2k=", "ZXlK-_w", "not base64"),
         },
         ("request", "request_uri", "registration", "response_mode", "display", "id_token_hint"),
         focus,
@@ -236,6 +245,8 @@ AUTHORIZE_PARAMETERS = (
     AUTHN_PROVIDER_PARAMETER,
     *REQUEST_PARAMETERS,
     USER_MESSAGE_PARAMETER,
+    ORIGINAL_CLIENT_ID,
+    ORIGINAL_CLIENT_TOKEN,
 )
 
 

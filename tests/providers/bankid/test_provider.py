@@ -851,3 +851,49 @@ def test_the_audit_writes_the_bankid_login_with_the_number_masked(
     assert code_record is not None
     assert b"signature" not in code_record and b"ocsp" not in code_record.lower()
     assert b"bankid_" not in code_record and order.order_ref.encode() not in code_record
+
+
+# -- the person the e-service names, and the authnProvider claim -----------------------------------
+
+PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
+AUTHN_PROVIDER_CLAIM = "https://id.oidc.se/claim/authnProvider"
+
+
+def claims_value(number: str) -> str:
+    return json.dumps({"id_token": {PNR_CLAIM: {"essential": True, "value": number}}})
+
+
+def test_a_claims_value_restricts_the_order_and_the_id_token_names_bankid(
+    gateway: LiveGateway, browser: Browser, bankid: BankIDSimulator, clock: Clock
+) -> None:
+    """Claims §2.3.5: a BankID login's authnProvider is BankID's fixed URI (docs/integrating.md)."""
+    ingrid = "196408233234"  # whom no other test's order left pending (BankID's RFA4)
+    bankid.behave(UserBehaviour(personal_number=ingrid, given_name="Ingrid", surname="Testsson"))
+    page = start(browser, claims=claims_value(ingrid))
+    auth_body = [body for path, body in bankid.calls if path == "auth"][-1]
+    assert auth_body["requirement"]["personalNumber"] == ingrid
+    final = poll_until_done(browser, page, clock)
+    assert final["status"] == "complete", final
+    callback = browser.follow_to_client(browser.http.get(final["next"]))
+    tokens = token_request(
+        gateway, code_form(LoginResult(callback, None)), auth=("basic", "basic-secret")
+    ).json()
+    payload = tokens["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims[PNR_CLAIM] == ingrid
+    assert claims[AUTHN_PROVIDER_CLAIM] == "https://www.bankid.com"
+
+
+def test_a_completion_of_another_person_than_the_claims_value_logs_nobody_in(
+    store_url: str | None, pki: LocalPKI, scripted: tuple[ScriptedBankID, str]
+) -> None:
+    data = {"user": {"personalNumber": PERSON, "givenName": "Erik"}}
+    collected = {"orderRef": "131daac9-16c6-4618-beb0-365768f37288", "status": "complete"}
+    answer = json.dumps({**collected, "completionData": data}).encode()
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, answer)}
+    with (
+        running_gateway(store_url, providers={"bankid": bankid_provider(pki, scripted[1])}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        state = status(citizen, start(citizen, claims=claims_value("196408233234")))
+    assert state["status"] == "failed" and "next" not in state

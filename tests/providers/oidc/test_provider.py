@@ -11,6 +11,7 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -355,3 +356,114 @@ def test_the_audit_writes_the_upstream_login_with_the_number_masked(
     event = authenticated_event(caplog, "199908072391")
     assert (event["provider"], event["upstream"]) == ("freja", op.base_url)
     assert event["person"] == "19990807****" and event["loa"] == LOA3
+
+
+# -- the proxy's duties: authnProvider, originalClientId/Token, the named person -------------------
+
+AUTHN_PROVIDER_CLAIM = "https://id.oidc.se/claim/authnProvider"
+ORIGINAL_CLIENT_ID = "https://id.oidc.se/param/originalClientId"
+ORIGINAL_CLIENT_TOKEN = "https://id.oidc.se/param/originalClientToken"
+ORIGINAL_CLIENT_ID_SUPPORTED = "https://id.oidc.se/disco/originalClientIdSupported"
+ORIGINAL_CLIENT_TOKEN_SUPPORTED = "https://id.oidc.se/disco/originalClientTokenSupported"
+CLIENT_TOKEN = "ZXlKaGJHY2lPaUpTVXpJMU5pSjku"
+
+
+def id_token_after(gateway: LiveGateway, browser: Browser, **extra: str) -> dict[str, Any]:
+    callback = browser.follow_to_client(to_callback(browser, **extra))
+    form = {"grant_type": "authorization_code", "code": callback["code"]}
+    tokens = token_request(
+        gateway, {**form, "redirect_uri": REDIRECT_URI}, ("basic", "basic-secret")
+    )
+    assert tokens.status_code == 200, tokens.text
+    return claims_of(tokens.json()["id_token"])
+
+
+def test_the_id_token_names_the_upstream_issuer(
+    gateway: LiveGateway, browser: Browser, op: UpstreamOP
+) -> None:
+    assert id_token_after(gateway, browser)[AUTHN_PROVIDER_CLAIM] == op.base_url
+
+
+def test_an_upstream_proxy_names_the_provider_it_used(
+    gateway: LiveGateway, browser: Browser, op: UpstreamOP
+) -> None:
+    """Claims §2.3.5: an upstream that is itself a proxy says who authenticated."""
+    op.twist = Twist(id_token_claims={AUTHN_PROVIDER_CLAIM: "https://www.bankid.com"})
+    assert id_token_after(gateway, browser)[AUTHN_PROVIDER_CLAIM] == "https://www.bankid.com"
+
+
+def test_the_upstream_issuer_as_authn_provider_selects_that_upstream(
+    store_url: str | None, op: UpstreamOP
+) -> None:
+    """RPar §2.2: the claim's value sent back skips the chooser."""
+    providers = {"sandbox": {"type": "sandbox"}, "freja": oidc_provider(op)}
+    with running_gateway(store_url, providers=providers) as live, closing(Browser(live)) as citizen:
+        sent = citizen.authorize(
+            **citizen.authorize_params("basic", **{AUTHN_PROVIDER_PARAMETER: op.base_url})
+        )
+        assert sent.status_code == 303 and sent.headers["location"].startswith(op.base_url)
+
+
+def original_client_run(
+    store_url: str | None, declared: dict[str, Any], **extra: str
+) -> dict[str, str]:
+    """One login through an upstream OP whose discovery declares `declared`: what it was sent."""
+    port = free_port()
+    upstream = UpstreamOP(f"http://127.0.0.1:{port}", discovery_extra=declared)
+    with (
+        ServedApp(upstream.app, port),
+        running_gateway(store_url, providers={"freja": oidc_provider(upstream)}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        assert "code" in citizen.follow_to_client(to_callback(citizen, **extra))
+    return upstream.authorize_requests[-1]
+
+
+def test_original_client_parameters_go_to_an_upstream_that_declares_them(
+    store_url: str | None,
+) -> None:
+    """RPar 1.1 §2.3: the e-service's client_id, and a received token passed on."""
+    declared = {ORIGINAL_CLIENT_ID_SUPPORTED: True, ORIGINAL_CLIENT_TOKEN_SUPPORTED: True}
+    sent = original_client_run(store_url, declared)
+    assert sent[ORIGINAL_CLIENT_ID] == "basic" and ORIGINAL_CLIENT_TOKEN not in sent
+    proxied = {ORIGINAL_CLIENT_ID: "e-tjanst-bakom", ORIGINAL_CLIENT_TOKEN: CLIENT_TOKEN}
+    sent = original_client_run(store_url, declared, **proxied)
+    assert sent[ORIGINAL_CLIENT_ID] == "e-tjanst-bakom"
+    assert sent[ORIGINAL_CLIENT_TOKEN] == CLIENT_TOKEN
+
+
+def test_original_client_parameters_are_not_sent_to_an_upstream_that_does_not_declare_them(
+    store_url: str | None,
+) -> None:
+    proxied = {ORIGINAL_CLIENT_ID: "e-tjanst-bakom", ORIGINAL_CLIENT_TOKEN: CLIENT_TOKEN}
+    sent = original_client_run(store_url, {}, **proxied)
+    assert ORIGINAL_CLIENT_ID not in sent and ORIGINAL_CLIENT_TOKEN not in sent
+    only_id = original_client_run(store_url, {ORIGINAL_CLIENT_ID_SUPPORTED: True}, **proxied)
+    assert only_id[ORIGINAL_CLIENT_ID] == "e-tjanst-bakom" and ORIGINAL_CLIENT_TOKEN not in only_id
+
+
+def test_the_named_person_is_sent_as_login_hint_and_claims_value(store_url: str | None) -> None:
+    wanted = json.dumps({"id_token": {PNR_CLAIM: {"essential": True, "value": "199908072391"}}})
+    sent = original_client_run(store_url, {"claims_parameter_supported": True}, claims=wanted)
+    assert sent["login_hint"] == "199908072391"
+    assert json.loads(sent["claims"]) == {"id_token": {PNR_CLAIM: {"value": "199908072391"}}}
+    without = original_client_run(store_url, {}, claims=wanted)
+    assert without["login_hint"] == "199908072391" and "claims" not in without
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        pytest.param({"login_hint": "196408233234"}, id="login-hint"),
+        pytest.param(
+            {"claims": json.dumps({"id_token": {PNR_CLAIM: {"value": "196408233234"}}})},
+            id="claims-value",
+        ),
+    ],
+)
+def test_an_upstream_answering_with_another_person_is_refused(
+    browser: Browser, op: UpstreamOP, named: dict[str, str]
+) -> None:
+    answer = to_callback(browser, **named)  # the double logs in its own person, 199908072391
+    assert_refused(answer)
+    assert "annan person än den e-tjänsten bad om" in answer.text

@@ -727,3 +727,104 @@ def test_the_audit_writes_an_eidas_login_without_the_prid(
     saml_login(browser, acr_values=EIDAS_SUB, scope=f"openid {EIDAS_SCOPE} profile")
     event = authenticated_event(caplog, "05068907693")
     assert event["person"] == "prid:NO…" and event["upstream"] == IDP_A
+
+
+# -- the proxy's duties: authnProvider, PrincipalSelection, the named person ---------------------
+
+AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"
+AUTHN_PROVIDER_CLAIM = "https://id.oidc.se/claim/authnProvider"
+COUNTRY_PROXY = "http://id.swedenconnect.se/eidas/1.0/proxy-service/de"
+
+
+def id_token_from(gateway: LiveGateway, callback: dict[str, str]) -> dict[str, Any]:
+    tokens = token_request(gateway, code_form_from(callback), auth=("basic", "basic-secret"))
+    assert tokens.status_code == 200, tokens.text
+    return jwt_claims(tokens.json()["id_token"])
+
+
+def test_the_id_token_names_the_idp_that_authenticated(
+    gateway: LiveGateway, browser: Browser, idp: FakeIdP
+) -> None:
+    """Claims §2.3.5: the IdP's entityID."""
+    claims = id_token_from(gateway, saml_login(browser))
+    assert claims[AUTHN_PROVIDER_CLAIM] == IDP_A
+
+
+def test_a_proxy_idp_names_the_authority_it_relied_on(
+    gateway: LiveGateway, browser: Browser, idp: FakeIdP
+) -> None:
+    """Claims §2.3.5 ≈ SAML AuthenticatingAuthority: of a chain, the first is the origin."""
+    idp.twist = Twist(authenticating_authorities=(COUNTRY_PROXY, "https://middle.example/idp"))
+    claims = id_token_from(gateway, saml_login(browser, prompt="login"))
+    assert claims[AUTHN_PROVIDER_CLAIM] == COUNTRY_PROXY
+
+
+def test_the_idp_named_by_authn_provider_gets_the_request_without_the_idp_page(
+    store_url: str | None, federation: Federation
+) -> None:
+    """RPar §2.2: the entityID (the claim's value) selects the provider and that IdP; a session
+    from another IdP of the same provider does not answer for it."""
+    with gateway_with(store_url, federation, allow={"entity_ids": [IDP_A, IDP_B]}) as live:
+        introduce(live, federation.idp_a, federation.idp_b)
+        browser = Browser(live)
+        via_a = browser.authorize(**browser.authorize_params(**{AUTHN_PROVIDER_PARAMETER: IDP_A}))
+        assert via_a.status_code == 303, via_a.text
+        assert via_a.headers["location"].startswith(federation.idp_a.base_url)
+        answer = post_to_acs(browser, browser.http.get(via_a.headers["location"]))
+        assert id_token_from(live, browser.follow_to_client(answer))[AUTHN_PROVIDER_CLAIM] == IDP_A
+
+        via_b = browser.authorize(**browser.authorize_params(**{AUTHN_PROVIDER_PARAMETER: IDP_B}))
+        assert via_b.status_code == 303, via_b.text  # not silently from IdP A's session
+        assert via_b.headers["location"].startswith(federation.idp_b.base_url)
+        passive = browser.authorize(
+            **browser.authorize_params(**{AUTHN_PROVIDER_PARAMETER: IDP_B, "prompt": "none"})
+        )
+        assert query_of(passive.headers["location"])["error"] == "login_required"
+        again = browser.authorize(
+            **browser.authorize_params(**{AUTHN_PROVIDER_PARAMETER: IDP_A, "prompt": "none"})
+        )
+        assert "code" in query_of(again.headers["location"])
+        browser.close()
+
+
+def test_principal_selection_is_sent_for_a_claims_value(browser: Browser, idp: FakeIdP) -> None:
+    wanted = json.dumps({"id_token": {PNR_CLAIM: {"essential": True, "value": "196408233234"}}})
+    saml_login(browser, claims=wanted)
+    assert idp.requests[-1].principal == {PNR: "196408233234"}
+
+
+def test_principal_selection_is_not_sent_to_an_idp_that_does_not_ask_for_it(
+    store_url: str | None, federation: Federation, tmp_path: Path
+) -> None:
+    """PrincipalSelection 1.0 §2: only IdPs declaring psc:RequestedPrincipalSelection get it."""
+    silent_idp = tmp_path / "idp-a-without-principal-selection.xml"
+    silent_idp.write_bytes(replace(federation.idp_a, principal_selection=()).metadata())
+    with gateway_with(store_url, federation, metadata={"file": str(silent_idp)}, allow={}) as live:
+        idp = federation.idp_a
+        idp.reset()
+        introduce(live, idp)
+        browser = Browser(live)
+        assert "code" in saml_login(browser, login_hint="196408233234")
+        assert idp.requests[-1].principal == {}
+        assert b"PrincipalSelection" not in idp.requests[-1].xml
+        browser.close()
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        pytest.param({"login_hint": "199908072391"}, id="login-hint"),
+        pytest.param(
+            {"claims": json.dumps({"userinfo": {PNR_CLAIM: {"value": "199908072391"}}})},
+            id="claims-value",
+        ),
+    ],
+)
+def test_an_idp_answering_with_another_person_is_refused(
+    browser: Browser, idp: FakeIdP, named: dict[str, str]
+) -> None:
+    """The IdP may ignore PrincipalSelection; the gateway still refuses another person."""
+    answer = post_to_acs(browser, to_idp(browser, **named))
+    assert idp.requests[-1].principal == {PNR: "199908072391"}
+    assert_refused(answer)
+    assert "annan person än den e-tjänsten bad om" in answer.text
