@@ -25,6 +25,7 @@ from gateway.clock import Clock
 from gateway.login.browser import BrowserBinding
 from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.registry import Providers
+from gateway.oidc import sweden_connect
 from gateway.oidc.authorize import (
     AUTHN_PROVIDER_PARAMETER as AUTHN_PROVIDER_PARAMETER,  # where the tests have found it
 )
@@ -127,6 +128,7 @@ class LoginFlow:
     async def begin(
         self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
     ) -> Response:
+        auth = sweden_connect.adapted(auth)
         asked = auth.parameters
         eligible = self.eligible_providers(auth.client, asked.acr_values)
         if not eligible:
@@ -146,10 +148,15 @@ class LoginFlow:
         )
         session = await self._sessions.current(request)
         now = self._logins.now()
-        if session is not None and _reusable(session, auth, eligible, authn_provider, now):
+        refusal = (
+            sweden_connect.sso_refusal(session, auth, now)
+            if session is not None and _reusable(session, auth, eligible, authn_provider, now)
+            else LoginRequiredError("no session this e-service may use; the citizen must log in")
+        )
+        if session is not None and refusal is None:
             response = await self._silent_login(login, session)
-        elif "none" in asked.prompt:
-            raise LoginRequiredError("no session this e-service may use; the citizen must log in")
+        elif refusal is not None and "none" in asked.prompt:
+            raise refusal
         else:
             await self._logins.save(
                 login
@@ -281,6 +288,7 @@ class LoginFlow:
             return await self._issue_code(login, identity, None, consume=True)
         existing = await self._sessions.current(request)
         session, to_end = self._sessions.after_login(existing, identity, login.parameters.client_id)
+        session = self._sessions.granted(session, identity, login.parameters)
         response = await self._issue_code(login, identity, session.sid, consume=True)
         # Only the instance whose code won the login touches the sessions.
         replaced = await self._sessions.end(to_end) if to_end is not None else None
