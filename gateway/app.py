@@ -92,7 +92,7 @@ def create_app(
     logout = LogoutEndpoint(
         settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit
     )
-    discovery = Discovery(settings.issuer, providers.values(), keys)
+    discovery = Discovery(settings.issuer, providers.values(), keys, settings.clients)
     authorize = AuthorizeEndpoint(clients, limiter, flow)
     readiness = Readiness(store, keys, providers)
     # An endpoint object is routed by its bound __call__: Starlette treats a bare instance as
