@@ -44,7 +44,7 @@ from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.failure import WayBack
-from gateway.ui.pages import PageRenderer, negotiate_locale
+from gateway.ui.pages import PageRenderer, allow_images_from, negotiate_locale
 from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
 from providers.base import (
     FormRejected,
@@ -383,6 +383,7 @@ class LoginFlow:
         status_code: int = 200,
     ) -> Response:
         request.state.preferred_locale = login.parameters.ui_locales
+        client = self._clients.get(login.parameters.client_id)
         last_used = recall(request, LAST_EID_COOKIE)
         ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
         context = {
@@ -395,10 +396,14 @@ class LoginFlow:
             "action": self._url(f"/login/{login.id}"),
             "page_url": self._url(f"/login/{login.id}"),
             "cancel_url": self._url(f"/login/{login.id}/cancel"),
+            "client_logo": client.logo_uri if client else None,
         }
-        return self._pages.render(
+        response = self._pages.render(
             request, "chooser.html", context, status_code, login.parameters.ui_locales
         )
+        if client is not None and client.logo_origin is not None:
+            allow_images_from(response, client.logo_origin)
+        return response
 
     def _eligible_for(self, login: PendingLogin) -> list[Provider]:
         client = self._clients.get(login.parameters.client_id)
