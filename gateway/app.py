@@ -97,7 +97,7 @@ def create_app(
     logout = LogoutEndpoint(
         settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit
     )
-    discovery = Discovery(settings.issuer, providers.values(), keys)
+    discovery = Discovery(settings.issuer, providers.values(), keys, settings.clients)
     # OIDC Sweden §2.1.7: a request object's aud may be the issuer or the authorization endpoint
     requests = RequestObjects(
         (settings.issuer, f"{settings.issuer}{AUTHORIZE_PATH}"), client_keys, store, clock

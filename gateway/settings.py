@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ import yaml
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,7 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gateway.ui.branding import (
     HEX_COLOUR,
@@ -37,6 +39,11 @@ from providers.base import ConfigPath, ProviderConfig
 from providers.registry import PROVIDER_TYPES
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+SWEDEN_CONNECT = "sweden-connect"
+# An e-mail address as operators write one; deliverability is not ours to judge.
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# A logo's host goes into a Content-Security-Policy: letters, digits, dots and dashes only.
+PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+")
 _ENV_REFERENCE = re.compile(r"\$\{(file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -199,6 +206,12 @@ class BrandingSettings(Model):
         return self
 
 
+def _email_address(address: str) -> str:
+    if not EMAIL_ADDRESS.fullmatch(address):
+        raise ValueError(f"{address!r} is not an e-mail address; write it as name@example.se")
+    return address
+
+
 class ClientSettings(Model):
     client_id: str = Field(min_length=1)
     client_secret: str | None = None
@@ -231,6 +244,9 @@ class ClientSettings(Model):
     )
     require_signed_request_object: bool = False
     require_pushed_authorization_requests: bool = False
+    profile: Literal["swedish-oidc", "sweden-connect"] = "swedish-oidc"
+    contacts: list[Annotated[str, AfterValidator(_email_address)]] = Field(default_factory=list)
+    logo_uri: str | None = None
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -259,6 +275,30 @@ class ClientSettings(Model):
             local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
             if not (parts.scheme == "https" or local) or not parts.netloc or parts.fragment:
                 raise ValueError(f"{uri!r} must be an absolute https URI (http only on localhost)")
+        return uri
+
+    @field_validator("logo_uri")
+    @classmethod
+    def _logo_address(cls, uri: str | None) -> str | None:
+        """The citizen's browser loads it, and its origin is allowed by the chooser's CSP."""
+        if uri is None:
+            return None
+        parts = urlsplit(uri)
+        try:
+            port_ok = parts.port is not None or ":" not in parts.netloc
+        except ValueError:
+            port_ok = False
+        local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
+        if (
+            (parts.scheme != "https" and not local)
+            or not PLAIN_HOST.fullmatch(parts.hostname or "")
+            or "@" in parts.netloc
+            or not port_ok
+        ):
+            raise ValueError(
+                f"{uri!r} must be an https URL of an image on a plain host name "
+                "(http only on localhost), without user name or password"
+            )
         return uri
 
     @field_validator("jwks")
@@ -295,6 +335,8 @@ class ClientSettings(Model):
                     "redirect_uris span several hosts: set sector_identifier so that the "
                     "pairwise sub is the same for all of them"
                 )
+        if self.profile == SWEDEN_CONNECT:
+            self._meets_sweden_connect()
         return self
 
     def _request_object_rules(self) -> None:
@@ -307,6 +349,31 @@ class ClientSettings(Model):
             )
         if self.require_signed_request_object and not self.has_keys:
             raise ValueError("require_signed_request_object needs jwks or jwks_uri")
+
+    def _meets_sweden_connect(self) -> None:
+        """SC.OIDC 1.0 §2.3 (client authentication) and §3.2 (client metadata), each missing
+        piece its own line."""
+        problems = list(sweden_connect_problems(self))
+        if problems:
+            raise ValidationError.from_exception_data(
+                "ClientSettings",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("sweden_connect", text),
+                        loc=(key,),
+                        input=getattr(self, key),
+                    )
+                    for key, text in problems
+                ],
+            )
+
+    @property
+    def logo_origin(self) -> str | None:
+        """Where its logo comes from, for the chooser's Content-Security-Policy."""
+        if self.logo_uri is None:
+            return None
+        parts = urlsplit(self.logo_uri)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def has_secret(self) -> bool:
@@ -348,6 +415,42 @@ class ClientSettings(Model):
     @property
     def sector(self) -> str:
         return self.sector_identifier or urlsplit(self.redirect_uris[0]).hostname or ""
+
+
+def sweden_connect_problems(client: ClientSettings) -> Iterator[tuple[str, str]]:
+    """(key, problem; fix) for each thing the sweden-connect profile requires and is missing."""
+    profile = "the sweden-connect profile"
+    if client.auth_methods() != {"private_key_jwt"}:
+        only = f"{profile} allows only private_key_jwt (SC.OIDC §2.3; mTLS is not implemented)"
+        if client.has_secret:
+            key = "client_secret_sha256" if client.client_secret is None else "client_secret"
+            yield key, f"{only}; remove {key} and register the client's public keys in jwks"
+        else:
+            yield "token_endpoint_auth_method", f"{only}; register the client's public keys in jwks"
+    if not client.contacts:
+        yield (
+            "contacts",
+            f"{profile} needs at least one contact e-mail address (SC.OIDC §3.2); "
+            "add contacts: [drift@example.se]",
+        )
+    if not (client.display.get("sv") and client.display.get("en")):
+        yield (
+            "display",
+            f"{profile} needs the e-service's name in Swedish and English (client_name#sv, #en; "
+            "SC.OIDC §3.2); add display: {sv: …, en: …}",
+        )
+    for key, what, fix in (
+        ("logo_uri", "logo", "serve the logo over https"),
+        ("client_uri", "home page", "serve the page over https"),
+    ):
+        uri = getattr(client, key)
+        if uri is None:
+            yield (
+                key,
+                f"{profile} needs the e-service's {what} (SC.OIDC §3.2); add {key}: https://…",
+            )
+        elif urlsplit(uri).scheme != "https":
+            yield key, f"{profile} needs an https URL (SC.OIDC §3.2); {fix}"
 
 
 class SessionSettings(Model):

@@ -237,3 +237,107 @@ def test_a_jwks_uri_client_authenticates_with_private_key_jwt(tmp_config) -> Non
     text = MINIMAL.replace("client_secret: s,", "jwks_uri: 'https://rp.example/jwks',")
     [client] = load_settings(tmp_config(text)).clients
     assert client.auth_methods() == {"private_key_jwt"}
+
+
+# --- profile: sweden-connect (SC.OIDC 1.0 §2.3, §3.2) -------------------------------------------
+
+SC_JWK = {
+    "kty": "EC", "crv": "P-256", "kid": "k1",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+}  # fmt: skip
+SWEDEN_CONNECT_CLIENT = {
+    "client_id": "sc",
+    "profile": "sweden-connect",
+    "jwks": {"keys": [SC_JWK]},
+    "redirect_uris": ["https://tjanst.example/cb"],
+    "display": {"sv": "Exempeltjänsten", "en": "The Example Service"},
+    "contacts": ["drift@tjanst.example"],
+    "logo_uri": "https://tjanst.example/logo.svg",
+    "client_uri": "https://tjanst.example/",
+}
+
+
+def sc_config(**changes: object) -> str:
+    client = {k: v for k, v in {**SWEDEN_CONNECT_CLIENT, **changes}.items() if v is not None}
+    return json.dumps(
+        {"issuer": "http://127.0.0.1:8080", "providers": {"sandbox": {"type": "sandbox"}},
+         "clients": [client]}
+    )  # fmt: skip
+
+
+def test_a_complete_sweden_connect_client_is_valid(tmp_config) -> None:
+    client = load_settings(tmp_config(sc_config())).client("sc")
+    assert client.profile == "sweden-connect"
+    assert client.contacts == ["drift@tjanst.example"]
+    assert client.logo_uri == "https://tjanst.example/logo.svg"
+
+
+def test_the_default_profile_keeps_todays_rules(tmp_config) -> None:
+    assert load_settings(tmp_config(MINIMAL)).client("a").profile == "swedish-oidc"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"jwks": None, "client_secret": "s" * 40},
+         "clients[0].client_secret: the sweden-connect profile allows only private_key_jwt "
+         "(SC.OIDC §2.3; mTLS is not implemented); remove client_secret and register the "
+         "client's public keys in jwks"),
+        ({"jwks": None},
+         "clients[0].token_endpoint_auth_method: the sweden-connect profile allows only "
+         "private_key_jwt (SC.OIDC §2.3; mTLS is not implemented); register the client's "
+         "public keys in jwks"),
+        ({"contacts": None},
+         "clients[0].contacts: the sweden-connect profile needs at least one contact e-mail "
+         "address (SC.OIDC §3.2); add contacts: [drift@example.se]"),
+        ({"display": {"sv": "Exempeltjänsten"}},
+         "clients[0].display: the sweden-connect profile needs the e-service's name in Swedish "
+         "and English (client_name#sv, #en; SC.OIDC §3.2); add display: {sv: …, en: …}"),
+        ({"logo_uri": None},
+         "clients[0].logo_uri: the sweden-connect profile needs the e-service's logo "
+         "(SC.OIDC §3.2); add logo_uri: https://…"),
+        ({"logo_uri": "http://127.0.0.1:9000/logo.svg"},
+         "clients[0].logo_uri: the sweden-connect profile needs an https URL (SC.OIDC §3.2); "
+         "serve the logo over https"),
+        ({"client_uri": None},
+         "clients[0].client_uri: the sweden-connect profile needs the e-service's home page "
+         "(SC.OIDC §3.2); add client_uri: https://…"),
+        ({"client_uri": "http://tjanst.example/"},
+         "clients[0].client_uri: the sweden-connect profile needs an https URL (SC.OIDC §3.2); "
+         "serve the page over https"),
+    ],
+    ids=["secret", "public", "contacts", "english-name", "no-logo", "http-logo", "no-home",
+         "http-home"],
+)  # fmt: skip
+def test_a_sweden_connect_client_missing_what_the_profile_requires_is_refused(
+    tmp_config, changes, expected
+) -> None:
+    assert problems_of(tmp_config, sc_config(**changes)) == [expected]
+
+
+def test_every_missing_sweden_connect_requirement_is_its_own_line(tmp_config) -> None:
+    text = sc_config(contacts=None, logo_uri=None, client_uri=None)
+    assert [line.split(":")[0] for line in problems_of(tmp_config, text)] == [
+        "clients[0].contacts", "clients[0].logo_uri", "clients[0].client_uri",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"contacts": ["drift@tjanst.example", "not an address"]}, "contacts[1]"),
+        ({"logo_uri": "https://user@tjanst.example/logo.svg"}, "logo_uri"),
+        ({"logo_uri": "https://tjanst.example;script-src */logo.svg"}, "logo_uri"),
+        ({"logo_uri": "javascript:alert(1)"}, "logo_uri"),
+    ],
+)
+def test_contacts_and_logo_uri_are_checked_for_every_client(tmp_config, changes, key) -> None:
+    """The logo's origin goes into the chooser's Content-Security-Policy: only a plain host."""
+    [problem] = problems_of(tmp_config, sc_config(profile=None, **changes))
+    assert problem.startswith(f"clients[0].{key}: ")
+
+
+def test_a_local_http_logo_is_allowed_outside_the_profile(tmp_config) -> None:
+    text = sc_config(profile=None, logo_uri="http://127.0.0.1:9000/logo.svg")
+    assert load_settings(tmp_config(text)).client("sc").logo_uri.startswith("http://127.0.0.1")

@@ -25,6 +25,7 @@ from gateway.clock import Clock
 from gateway.login.browser import BrowserBinding
 from gateway.login.pending import LoginNotFound, PendingLogin, PendingLogins, pending_login_key
 from gateway.login.registry import Providers
+from gateway.oidc import sweden_connect
 from gateway.oidc.authorize import (
     AUTHN_PROVIDER_PARAMETER as AUTHN_PROVIDER_PARAMETER,  # where the tests have found it
 )
@@ -46,7 +47,7 @@ from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.failure import WayBack
-from gateway.ui.pages import PageRenderer, negotiate_locale
+from gateway.ui.pages import PageRenderer, allow_images_from, negotiate_locale
 from gateway.ui.remembered import LAST_EID_COOKIE, LAST_SERVICE_COOKIE, recall, remember
 from providers.base import (
     FormRejected,
@@ -132,6 +133,7 @@ class LoginFlow:
     async def begin(
         self, request: Request, auth: AuthorizationRequest, authn_provider: str | None
     ) -> Response:
+        auth = sweden_connect.adapted(auth)
         asked = auth.parameters
         eligible = self.eligible_providers(auth.client, asked.acr_values)
         if not eligible:
@@ -151,10 +153,15 @@ class LoginFlow:
         )
         session = await self._sessions.current(request)
         now = self._logins.now()
-        if session is not None and _reusable(session, auth, eligible, authn_provider, now):
+        refusal = (
+            sweden_connect.sso_refusal(session, auth, now)
+            if session is not None and _reusable(session, auth, eligible, authn_provider, now)
+            else LoginRequiredError("no session this e-service may use; the citizen must log in")
+        )
+        if session is not None and refusal is None:
             response = await self._silent_login(login, session)
-        elif "none" in asked.prompt:
-            raise LoginRequiredError("no session this e-service may use; the citizen must log in")
+        elif refusal is not None and "none" in asked.prompt:
+            raise refusal
         else:
             await self._logins.save(
                 login
@@ -288,6 +295,7 @@ class LoginFlow:
             return await self._issue_code(login, identity, None, consume=True)
         existing = await self._sessions.current(request)
         session, to_end = self._sessions.after_login(existing, identity, login.parameters.client_id)
+        session = self._sessions.granted(session, identity, login.parameters)
         response = await self._issue_code(login, identity, session.sid, consume=True)
         # Only the instance whose code won the login touches the sessions.
         replaced = await self._sessions.end(to_end) if to_end is not None else None
@@ -389,6 +397,7 @@ class LoginFlow:
         status_code: int = 200,
     ) -> Response:
         request.state.preferred_locale = login.parameters.ui_locales
+        client = self._clients.get(login.parameters.client_id)
         last_used = recall(request, LAST_EID_COOKIE)
         ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
         context = {
@@ -401,10 +410,14 @@ class LoginFlow:
             "action": self._url(f"/login/{login.id}"),
             "page_url": self._url(f"/login/{login.id}"),
             "cancel_url": self._url(f"/login/{login.id}/cancel"),
+            "client_logo": client.logo_uri if client else None,
         }
-        return self._pages.render(
+        response = self._pages.render(
             request, "chooser.html", context, status_code, login.parameters.ui_locales
         )
+        if client is not None and client.logo_origin is not None:
+            allow_images_from(response, client.logo_origin)
+        return response
 
     def _eligible_for(self, login: PendingLogin) -> list[Provider]:
         client = self._clients.get(login.parameters.client_id)

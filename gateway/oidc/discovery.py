@@ -8,10 +8,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.oidc import sweden_connect
 from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.request_object import SIGNING_ALGORITHMS
 from gateway.oidc.user_message import MIME_TYPES
+from gateway.settings import ClientSettings
 from gateway.ui.pages import LOCALES
 from providers.base import Provider
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
@@ -29,8 +31,14 @@ class Discovery:
     """The two documents an e-service fetches before anything else: the metadata (built once,
     it changes only with the configuration) and the JWKS (read per request: keys rotate)."""
 
-    def __init__(self, issuer: str, providers: Iterable[Provider], keys: SigningKeys) -> None:
-        self._metadata = provider_metadata(issuer, providers)
+    def __init__(
+        self,
+        issuer: str,
+        providers: Iterable[Provider],
+        keys: SigningKeys,
+        clients: Iterable[ClientSettings] = (),
+    ) -> None:
+        self._metadata = provider_metadata(issuer, providers, clients)
         self._keys = keys
 
     async def configuration(self, _request: Request) -> Response:
@@ -42,8 +50,11 @@ class Discovery:
         return JSONResponse(self._keys.jwks(), headers=cache)
 
 
-def provider_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, Any]:
-    acr_values = sorted({uri for provider in providers for uri in provider.loa})
+def provider_metadata(
+    issuer: str, providers: Iterable[Provider], clients: Iterable[ClientSettings] = ()
+) -> dict[str, Any]:
+    delivered = {uri for provider in providers for uri in provider.loa}
+    acr_values = sorted(delivered | sweden_connect.offered_acr_values(clients, delivered))
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}{AUTHORIZE_PATH}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from itsdangerous import BadSignature, Signer
@@ -21,11 +21,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.clock import Clock
+from gateway.oidc.authorize import AuthorizationParameters
 from gateway.settings import Settings
 from providers.base import Identity, Store, StoreWrite
 from providers.records import StoreRecord
 
 SESSION_COOKIE = "pv_session"
+
+
+@dataclass(frozen=True)
+class ClientGrant:
+    """What one e-service's last full login in this session was: which upstream and LoA
+    authenticated, and which identity claims it asked for (its scopes and `claims` request).
+    SC.OIDC 1.0 §2.2.1 lets `prompt=none` reuse the session only for the same ones."""
+
+    provider: str
+    acr: str
+    claims: tuple[str, ...]
+
+    @classmethod
+    def of(cls, identity: Identity, parameters: AuthorizationParameters) -> ClientGrant:
+        return cls(identity.provider, identity.loa, requested_identity_claims(parameters))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClientGrant:
+        return cls(str(data["provider"]), str(data["acr"]), tuple(data["claims"]))
+
+
+def requested_identity_claims(parameters: AuthorizationParameters) -> tuple[str, ...]:
+    """The scopes and the claim names of the `claims` request, whatever their target."""
+    named = {name for target in parameters.claims.values() for name in target}
+    return tuple(sorted({*parameters.scopes, *named}))
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,13 @@ class SsoSession(StoreRecord):
     created_at: int
     clients: tuple[str, ...]
     used_at: int = 0  # when last written; 0 in records from before it was kept
+    # client_id -> ClientGrant as a dict; empty in records from before it was kept
+    grants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def grant(self, client_id: str) -> ClientGrant | None:
+        """What `client_id`'s own full login in this session was; None if it had none."""
+        data = self.grants.get(client_id)
+        return ClientGrant.from_dict(data) if data is not None else None
 
     @property
     def last_used_at(self) -> int:
@@ -98,6 +131,13 @@ class Sessions:
             clients=(client_id,),
         )
         return session, existing
+
+    def granted(
+        self, session: SsoSession, identity: Identity, parameters: AuthorizationParameters
+    ) -> SsoSession:
+        """After a full login: remember what that e-service's login was (`ClientGrant`)."""
+        grant = asdict(ClientGrant.of(identity, parameters))
+        return replace(session, grants={**session.grants, parameters.client_id: grant})
 
     def add_client(self, session: SsoSession, client_id: str) -> SsoSession:
         """A silent login: the session serves one more e-service (write it with `records`; its

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.oidc import sweden_connect
 from gateway.oidc.claims import id_token_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
@@ -93,7 +94,7 @@ class TokenEndpoint:
             "iat": now,
             "exp": now + self._settings.id_token_ttl_seconds,
             "auth_time": identity.auth_time,
-            "acr": identity.loa,
+            "acr": sweden_connect.delivered_acr(client, identity.loa),
             **id_token_claims(
                 identity, issued.request.scopes, issued.request.claims.get("id_token")
             ),

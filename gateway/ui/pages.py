@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 import providers
+from gateway.ops.security import CONTENT_SECURITY_POLICY
 from gateway.ui.branding import Brand
 from gateway.ui.remembered import remember
 
@@ -160,6 +161,17 @@ def localized(mapping: dict[str, str] | Any, locale: str) -> str:
     if not isinstance(mapping, dict) or not mapping:
         return str(mapping or "")
     return str(mapping.get(locale) or mapping.get(DEFAULT_LOCALE) or next(iter(mapping.values())))
+
+
+def allow_images_from(response: Response, origin: str) -> None:
+    """This page's Content-Security-Policy lets images come from `origin` too (an e-service's
+    logo_uri on the chooser), and nothing else is loosened; every other page keeps the strict
+    policy the security headers set."""
+    directives = [directive.strip() for directive in CONTENT_SECURITY_POLICY.split(";")]
+    response.headers["content-security-policy"] = "; ".join(
+        f"{directive} {origin}" if directive.startswith("img-src ") else directive
+        for directive in directives
+    )
 
 
 def _with_language(url: str, locale: str) -> str:

@@ -245,3 +245,31 @@ def test_a_client_jwks_uri_that_cannot_be_used_is_reported(
         [problem] = problems(capsys, config)
     assert problem.startswith("clients[1].jwks_uri: the client's keys cannot be used now: ")
     assert reason in problem
+
+
+def test_a_sweden_connect_client_without_its_metadata_is_reported_line_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "portvakt.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "issuer": "http://127.0.0.1:8080",
+                "providers": {"sandbox": {"type": "sandbox"}},
+                "clients": [
+                    {"client_id": "sc", "profile": "sweden-connect", "client_secret": "s" * 40,
+                     "redirect_uris": ["https://e.example/cb"],
+                     "display": {"sv": "Tjänsten", "en": "The service"},
+                     "logo_uri": "https://e.example/logo.svg",
+                     "client_uri": "https://e.example/"}
+                ],
+            }
+        )
+    )  # fmt: skip
+    assert problems(capsys, config) == [
+        "clients[0].client_secret: the sweden-connect profile allows only private_key_jwt "
+        "(SC.OIDC §2.3; mTLS is not implemented); remove client_secret and register the "
+        "client's public keys in jwks",
+        "clients[0].contacts: the sweden-connect profile needs at least one contact e-mail "
+        "address (SC.OIDC §3.2); add contacts: [drift@example.se]",
+    ]
