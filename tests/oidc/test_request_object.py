@@ -349,3 +349,22 @@ def test_request_and_request_uri_together_are_refused(live: LiveGateway, citizen
         redirect_uri=REDIRECT_URI, state="query-state",
     )  # fmt: skip
     assert_redirected(citizen.authorize(**outer), "invalid_request")
+
+
+def test_a_user_message_object_inside_reaches_the_e_id(live: LiveGateway, citizen: Browser) -> None:
+    """RPar 1.1 §2.1 fn 1: in a request object the userMessage is a JSON object, not text; it
+    goes through the userMessage step and is shown by the e-ID (here the sandbox)."""
+    text = "Logga in för att söka bygglov"
+    message = {"message#sv": base64.b64encode(text.encode()).decode(), "mime_type": "text/plain"}
+    made = claims(live, ui_locales="sv", **{"https://id.oidc.se/param/userMessage": message})
+    page = citizen.authorize(**query(request=signed(made)))
+    assert page.status_code == 200, page.text
+    assert text in page.text
+
+
+def test_a_malformed_user_message_object_inside_is_invalid_request(
+    live: LiveGateway, citizen: Browser
+) -> None:
+    made = claims(live, **{"https://id.oidc.se/param/userMessage": {"message": 42}})
+    response = citizen.authorize(**query(request=signed(made), state="query-state"))
+    assert_redirected(response, "invalid_request", "object-state")
