@@ -205,6 +205,12 @@ class Identity:
     # the IdP's entityID or its AuthenticatingAuthority, the upstream OP's issuer or its own
     # authnProvider claim, or a provider's fixed URI. None: the claim is left out.
     authn_provider: str | None = None
+    # Signature Extension 1.1 §5.2: what a signing e-ID returned (Base64, verbatim), for the ID
+    # token of a `https://id.oidc.se/scope/sign` request: the signature
+    # (`https://id.oidc.se/claim/userSignature`) and its proof (`.../authnEvidence`, BankID's
+    # OCSP response). A sign flow never becomes a session, so no session keeps them.
+    user_signature: str | None = None
+    authn_evidence: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The identity as sessions, codes and grants keep it: without the evidence."""
@@ -259,6 +265,33 @@ class UserMessage:
 
 
 @dataclass(frozen=True)
+class SignRequest:
+    """What the e-service asks the citizen to sign, or to approve (Signature Extension 1.1
+    §3.1, `https://id.oidc.se/param/signRequest`), as /authorize validated it: the sign
+    message, decoded like a user message, and `tbs_data` verbatim (the e-service's Base64
+    text), None when only the approval of a signature made elsewhere is asked for."""
+
+    message: UserMessage
+    tbs_data: str | None = None
+
+    @property
+    def signs(self) -> bool:
+        """A signature over `tbs_data` is asked for (scope `.../sign`), not only an approval."""
+        return self.tbs_data is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a provider's store record keeps it."""
+        return {"message": self.message.to_dict(), "tbs_data": self.tbs_data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SignRequest:
+        tbs_data = data.get("tbs_data")
+        return cls(
+            UserMessage.from_dict(data["message"]), None if tbs_data is None else str(tbs_data)
+        )
+
+
+@dataclass(frozen=True)
 class LoginContext:
     """What a provider needs to know about the pending login it is asked to start."""
 
@@ -279,6 +312,9 @@ class LoginContext:
     # The named person came as a `claims` value (not only a login_hint): an upstream OP is
     # asked with the same `claims` value.
     identity_hint_claimed: bool = False
+    # Signature Extension 1.1: the citizen is to sign or approve, not (only) log in. Set only
+    # for a provider that `Signs` and said it `can_sign` this request.
+    sign: SignRequest | None = None
 
 
 class Pages(Protocol):
@@ -409,6 +445,22 @@ class SelectableUpstream(ABC):
         """Whether this `authnProvider` value names this provider (or one of its upstreams)."""
 
 
+class Signs(ABC):
+    """A provider that can have the citizen sign (BankID's /sign, the sandbox) or approve a
+    signature made elsewhere (a SAML IdP serving signature services), showing the sign message
+    first. Only providers that subclass this are offered for a sign request."""
+
+    @abstractmethod
+    def can_sign(self, sign: SignRequest) -> bool:
+        """Whether it can do what `sign` asks now: sign `tbs_data` (`sign.signs`) or approve;
+        the MIME type of the message is one it can show."""
+
+    @property
+    def logs_in(self) -> bool:
+        """Whether it is offered for plain logins too (a SAML signature-service SP is not)."""
+        return True
+
+
 class ReportsHealth:
     """What a provider knows of its own state, for the chooser, /readyz and /metrics."""
 
@@ -489,6 +541,13 @@ class WrongPerson(ProviderError):
     """The e-service named the person (login_hint or a `claims` value) and another logged in."""
 
     reason = "wrong_person"
+
+
+class SignatureNotMade(ProviderError):
+    """A sign request ended without the proof it needs: no signature came back, or the
+    upstream did not prove the sign message was shown (SAML `signMessageDigest`)."""
+
+    reason = "not_signed"
 
 
 class PassiveLoginImpossible(ProviderError):
