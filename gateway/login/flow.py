@@ -141,13 +141,13 @@ class LoginFlow:
         auth = sweden_connect.adapted(auth)
         asked = auth.parameters
         eligible = self.eligible_providers(auth.client, asked)
+        sign = sign_request_of(asked.sign_request)
+        if sign is not None:
+            self._check_signing(auth.client, eligible, sign, authn_provider)
         if not eligible:
             raise UnmetAuthenticationRequirementsError(
                 "no e-ID provider available to this client can deliver the requested acr_values"
             )
-        sign = sign_request_of(asked.sign_request)
-        if sign is not None:
-            eligible = self._signing(auth.client, eligible, sign, authn_provider)
         browser, is_new = self._browsers.ensure_browser_id(request)
         selected = _preselected(eligible, authn_provider)
         self._audit.event("login_started", client=asked.client_id)
@@ -195,24 +195,25 @@ class LoginFlow:
             return [p for p in candidates if not isinstance(p, Signs) or p.logs_in]
         return [p for p in candidates if isinstance(p, Signs) and p.can_sign(sign)]
 
-    def _signing(
+    def _check_signing(
         self,
         client: ClientSettings,
         eligible: list[Provider],
         sign: SignRequest,
         authn_provider: str | None,
-    ) -> list[Provider]:
+    ) -> None:
         """Providers for a sign request: a named one must be among them, and one must exist.
         Both failures go back to the e-service as invalid_request: the request asks for
         something its (chosen) e-ID cannot do."""
         kind = "sign" if sign.signs else "approve a signature"
         if not eligible:
-            raise InvalidRequestError(f"no e-ID provider available to this client can {kind}")
+            raise InvalidRequestError(
+                f"no e-ID provider available to this client can {kind} at the requested LoA"
+            )
         names = client.providers if client.providers is not None else list(self._providers)
         named = _named_provider([self._providers[name] for name in names], authn_provider)
         if named is not None and named not in eligible:
             raise InvalidRequestError(f"the e-ID provider named by authnProvider cannot {kind}")
-        return eligible
 
     @_answering_failures
     async def show(self, request: Request, login_id: str) -> Response:
