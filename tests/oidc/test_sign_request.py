@@ -18,6 +18,7 @@ import httpx2
 import jwt as pyjwt
 import pytest
 
+from gateway.settings import SettingsError, settings_from_data
 from tests.doubles.pigeon import PIGEON_TYPE, pigeons_registered
 from tests.harness import (
     INFO_SCOPE,
@@ -488,3 +489,36 @@ def test_the_signature_is_not_at_userinfo_unless_asked(live: LiveGateway, citize
         info = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 200, info.text
     assert USER_SIGNATURE not in info.json()
+
+
+def test_a_scope_outside_the_clients_list_is_not_granted(
+    live: LiveGateway, citizen: Browser
+) -> None:
+    """The `scopes` key: other scopes outside it are simply not granted."""
+    scope = f"openid {NUMBER_SCOPE} {INFO_SCOPE}"
+    result = citizen.login("approver", scope=scope, **{AUTHN_PROVIDER: "sandbox"})
+    now = int(time.time())
+    assertion = signed(
+        {"iss": "approver", "sub": "approver", "aud": f"{live.url}/token",
+         "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
+    )  # fmt: skip
+    form = {**code_form(result), "client_assertion_type": JWT_BEARER, "client_assertion": assertion}
+    with httpx2.Client(base_url=live.url, timeout=10) as http:
+        tokens = http.post("/token", data=form).json()
+    assert tokens["scope"].split() == ["openid", NUMBER_SCOPE]
+
+
+@pytest.mark.parametrize(
+    ("scopes", "problem"),
+    [(["openid", "https://id.oidc.se/scope/unknown"], "unknown scope"),
+     ([NUMBER_SCOPE, SIGN], "must include openid")],
+)  # fmt: skip
+def test_the_scopes_key_is_validated(scopes: list[str], problem: str) -> None:
+    data = {
+        "issuer": "http://127.0.0.1:1", "environment": "test",
+        "secret_key": "k" * 48, "subject_salt": "salt",
+        "providers": {"sandbox": {"type": "sandbox"}},
+        "clients": [client("signer", scopes=scopes)],
+    }  # fmt: skip
+    with pytest.raises(SettingsError, match=problem):
+        settings_from_data(data)
