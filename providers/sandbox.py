@@ -285,6 +285,8 @@ class SandboxProvider(SelectableUpstream, Signs):
             "value": refused.typed if refused else transaction.get("hint") or "",
             "error": refused.reason if refused else None,
             "user_message": self._user_message_lines(request, transaction),
+            "signing": bool(transaction.get("sign")),
+            "signs": bool(transaction.get("sign") and transaction["sign"].get("tbs_data")),
         }
         status = 400 if refused else 200
         return self._services.pages.render(

@@ -18,6 +18,7 @@ import httpx2
 import jwt as pyjwt
 import pytest
 
+from gateway.oidc.discovery import provider_metadata
 from gateway.settings import SettingsError, settings_from_data
 from tests.doubles.pigeon import PIGEON_TYPE, pigeons_registered
 from tests.harness import (
@@ -300,6 +301,21 @@ def test_a_sign_flow_leaves_no_session_behind(live: LiveGateway, citizen: Browse
     assert "pv_session" not in citizen.http.cookies
     silent = citizen.authorize(**citizen.authorize_params("signer", prompt="none"))
     assert error_of(silent)["error"] == "login_required"
+
+
+def test_the_test_person_page_says_a_signature_follows(live: LiveGateway, citizen: Browser) -> None:
+    page = citizen.authorize(**sign_params(live, ui_locales="en"))
+    assert "You are going to sign" in page.text
+    plain = citizen.authorize(
+        **citizen.authorize_params("signer", ui_locales="en", **{AUTHN_PROVIDER: "sandbox"})
+    )
+    assert plain.status_code == 200 and "You are going to sign" not in plain.text
+
+
+def test_no_sign_scope_is_advertised_without_a_provider_that_signs() -> None:
+    """§5.3: scopes_supported lists only what a configured provider can do."""
+    metadata = provider_metadata("https://op.example", [])
+    assert not {SIGN, APPROVAL} & set(metadata["scopes_supported"])
 
 
 def test_the_sign_message_is_shown_as_text_never_as_html(
