@@ -758,6 +758,15 @@ ENDPOINTS = (
         Site.at_sandbox,
     ),
     Endpoint("sandbox done", provider_get("/providers/sandbox/done"), checks.page, Site.at_sandbox),
+    Endpoint(
+        "sandbox sign GET", provider_get("/providers/sandbox/sign"), checks.page, Site.at_sandbox
+    ),
+    Endpoint(
+        "sandbox sign POST",
+        provider_post("/providers/sandbox/sign", sign=flags, cancel=flags),
+        checks.page,
+        Site.at_sandbox,
+    ),
     Endpoint("saml acs", saml_acs, checks.page, Site.at_saml_acs),
     Endpoint("saml slo", saml_slo, checks.page),
     Endpoint("saml idp GET", provider_get("/providers/sc/idp"), checks.page, Site.at_saml_idp_page),
