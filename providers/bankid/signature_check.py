@@ -18,8 +18,8 @@ from typing import Any
 
 import xmlsec
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -33,6 +33,19 @@ C14N_METHODS = frozenset(
         "http://www.w3.org/2001/10/xml-exc-c14n#",
     }
 )
+# BankID signs with rsa-sha256 and sha256 digests; nothing weaker is accepted.
+SIGNATURE_METHODS = frozenset(
+    f"http://www.w3.org/2001/04/xmldsig-more#{name}"
+    for name in ("rsa-sha256", "rsa-sha384", "rsa-sha512")
+)
+DIGEST_METHODS = frozenset(
+    {
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
+OCSP_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
 REFERENCES = ("#bidSignedData", "#bidKeyInfo")
 MAX_CHAIN = 4  # user, customer CA, bank CA: BankID's chains are three long below the root
 NONCE_PREFIX_BYTES = 20
@@ -40,6 +53,11 @@ NONCE_PREFIX_BYTES = 20
 
 class SignatureNotVerified(ValueError):
     """The evidence does not prove what it claims; the message says which step failed."""
+
+
+# What cryptography, lxml and xmlsec raise on a certificate, key, algorithm or structure they
+# cannot read: flipped bytes in evidence must be refused, never crash the caller.
+UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion, xmlsec.Error)
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,20 @@ def verify_bankid_signature(
     """Raise SignatureNotVerified unless every step holds. Certificates are judged at `at`,
     by default at the OCSP response's producedAt (archived evidence outlives the one-year user
     certificate); the expected texts, when given, must equal the signed ones verbatim."""
+    try:
+        facts = _verified(signature_b64, ocsp_b64, root_pem, at)
+    except SignatureNotVerified:
+        raise
+    except UNREADABLE as error:  # a field the libraries cannot read proves nothing
+        raise SignatureNotVerified(f"the evidence is malformed: {type(error).__name__}") from error
+    _expect("usrVisibleData", expected_visible, facts.visible_data)
+    _expect("usrNonVisibleData", expected_non_visible, facts.non_visible_data)
+    return facts
+
+
+def _verified(
+    signature_b64: str, ocsp_b64: str, root_pem: bytes, at: datetime.datetime | None
+) -> SignatureFacts:
     root = _root(root_pem)
     signature = _parsed(_decoded(signature_b64, "signature"))  # step 1
     chain = _key_info_certificates(signature)
@@ -78,10 +110,7 @@ def verify_bankid_signature(
     _check_responder(response, issuer, when)  # steps 4-5
     _check_status(response, chain[0], issuer)  # step 6
     _check_nonce(response, signature_b64)  # step 7
-    facts = _facts(signature, chain[0], response.produced_at_utc)  # step 8
-    _expect("usrVisibleData", expected_visible, facts.visible_data)
-    _expect("usrNonVisibleData", expected_non_visible, facts.non_visible_data)
-    return facts
+    return _facts(signature, chain[0], response.produced_at_utc)  # step 8
 
 
 def _decoded(value: str, what: str) -> bytes:
@@ -134,6 +163,19 @@ def _check_signed_info(document: Any) -> None:
     for transform in signed_info.iter(f"{{{DSIG}}}Transform"):
         if transform.get("Algorithm") not in C14N_METHODS:
             raise SignatureNotVerified("the signature uses a transform other than c14n")
+    _check_algorithms(signed_info)
+
+
+def _check_algorithms(signed_info: Any) -> None:
+    methods = [(f"{{{DSIG}}}CanonicalizationMethod", C14N_METHODS)]
+    methods += [(f"{{{DSIG}}}SignatureMethod", SIGNATURE_METHODS)]
+    for tag, allowed in methods:
+        found = signed_info.findall(tag)
+        if len(found) != 1 or found[0].get("Algorithm") not in allowed:
+            raise SignatureNotVerified(f"the signature's {tag} is missing or not allowed")
+    for digest in signed_info.iter(f"{{{DSIG}}}DigestMethod"):
+        if digest.get("Algorithm") not in DIGEST_METHODS:
+            raise SignatureNotVerified("the signature uses a digest weaker than SHA-256")
 
 
 def _key_info_certificates(signature: Any) -> list[x509.Certificate]:
@@ -216,8 +258,8 @@ def _check_responder(
     responder = response.certificates[0]
     key = responder.public_key()
     algorithm = response.signature_hash_algorithm
-    if not isinstance(key, rsa.RSAPublicKey) or algorithm is None:
-        raise SignatureNotVerified("the OCSP responder's key is not RSA")
+    if not isinstance(key, rsa.RSAPublicKey) or not isinstance(algorithm, OCSP_HASHES):
+        raise SignatureNotVerified("the OCSP response is not signed with RSA and SHA-2")
     try:
         key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(), algorithm)
     except InvalidSignature as error:

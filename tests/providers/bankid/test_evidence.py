@@ -228,3 +228,55 @@ def test_garbage_evidence_is_refused_not_crashed(api: TestClient) -> None:
             verify_bankid_signature(signature, response, root_pem(api))
     with pytest.raises(SignatureNotVerified, match="PEM"):
         verify_bankid_signature(evidence["signature"], evidence["ocspResponse"], b"no root")
+
+
+def flipped(data: bytes, position: int) -> str:
+    return base64.b64encode(
+        data[:position] + bytes([data[position] ^ 0x41]) + data[position + 1 :]
+    ).decode()
+
+
+def test_any_corrupted_byte_is_refused_never_crashes(api: TestClient) -> None:
+    """Whatever a byte of the evidence turns into (a certificate's key type, an algorithm
+    identifier, a length), the answer is SignatureNotVerified."""
+    evidence = signed(api)
+    root = root_pem(api)
+    xml = base64.b64decode(evidence["signature"])
+    der = base64.b64decode(evidence["ocspResponse"])
+    for position in range(0, len(der), 3):
+        with pytest.raises(SignatureNotVerified):
+            verify_bankid_signature(evidence["signature"], flipped(der, position), root)
+    for position in range(xml.index(b"<X509Certificate>"), len(xml), 11):
+        with pytest.raises(SignatureNotVerified):
+            verify_bankid_signature(flipped(xml, position), evidence["ocspResponse"], root)
+
+
+def test_a_certificate_of_an_unknown_version_is_refused(api: TestClient) -> None:
+    evidence = signed(api)
+    xml = base64.b64decode(evidence["signature"])
+    start = xml.index(b"<X509Certificate>") + len(b"<X509Certificate>")
+    end = xml.index(b"</X509Certificate>")
+    der = bytearray(base64.b64decode(xml[start:end]))
+    assert der[8:13] == b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2: v3
+    der[12] = 18
+    bad = xml[:start] + base64.b64encode(bytes(der)) + xml[end:]
+    with pytest.raises(SignatureNotVerified, match="malformed"):
+        verify_bankid_signature(
+            base64.b64encode(bad).decode(), evidence["ocspResponse"], root_pem(api)
+        )
+
+
+@pytest.mark.parametrize(
+    ("signed_with", "weaker"),
+    [
+        (b"xmldsig-more#rsa-sha256", b"xmldsig#rsa-sha1"),
+        (b"xmlenc#sha256", b"xmldsig#sha1"),
+    ],
+)
+def test_weaker_algorithms_are_refused(api: TestClient, signed_with: bytes, weaker: bytes) -> None:
+    evidence = signed(api)
+    xml = base64.b64decode(evidence["signature"])
+    assert signed_with in xml
+    bad = base64.b64encode(xml.replace(signed_with, weaker)).decode()
+    with pytest.raises(SignatureNotVerified, match=r"not allowed|weaker"):
+        verify_bankid_signature(bad, evidence["ocspResponse"], root_pem(api))
