@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from starlette.testclient import TestClient
 
 from providers.bankid.client import qr_payload
 from providers.bankid.signature_check import SignatureNotVerified, verify_bankid_signature
 from providers.bankid.simulator import API_PREFIX, BankIDSimulator
-from providers.bankid.simulator_pki import SimulatorPki
+from providers.bankid.simulator_pki import Issued, Person, SimulatorPki
 from tests.clock import ManualClock
 
 PERSON = "196408233234"  # Ingrid Testsson on the simulated phone
@@ -43,8 +44,12 @@ def wall_clock() -> ManualClock:
 
 
 @pytest.fixture
-def api(wall_clock: ManualClock) -> Iterator[TestClient]:
-    simulator = BankIDSimulator(clock=MonotonicClock(), wall_clock=wall_clock)
+def simulator(wall_clock: ManualClock) -> BankIDSimulator:
+    return BankIDSimulator(clock=MonotonicClock(), wall_clock=wall_clock)
+
+
+@pytest.fixture
+def api(simulator: BankIDSimulator) -> Iterator[TestClient]:
     with TestClient(simulator.app, raise_server_exceptions=False) as client:
         yield client
 
@@ -280,3 +285,65 @@ def test_weaker_algorithms_are_refused(api: TestClient, signed_with: bytes, weak
     bad = base64.b64encode(xml.replace(signed_with, weaker)).decode()
     with pytest.raises(SignatureNotVerified, match=r"not allowed|weaker"):
         verify_bankid_signature(bad, evidence["ocspResponse"], root_pem(api))
+
+
+def ocsp_signed_by(
+    signer: Issued, evidence: dict[str, Any], pki: SimulatorPki, status: ocsp.OCSPCertStatus
+) -> str:
+    """An OCSP response for the evidence's certificate, with its nonce, made by `signer`."""
+    user = verify_bankid_signature(
+        evidence["signature"], evidence["ocspResponse"], pki.root_pem()
+    ).certificate
+    now = pki.now()
+    revoked = status == ocsp.OCSPCertStatus.REVOKED
+    nonce = hashlib.sha1(evidence["signature"].encode(), usedforsecurity=False).digest()
+    response = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=user,
+            issuer=pki.customer_ca.certificate,
+            algorithm=hashes.SHA256(),
+            cert_status=status,
+            this_update=now,
+            next_update=None,
+            revocation_time=now if revoked else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.NAME, signer.certificate)
+        .certificates([signer.certificate])
+        .add_extension(x509.OCSPNonce(nonce + bytes(12)), critical=False)
+        .sign(signer.key, hashes.SHA256())
+    )
+    return base64.b64encode(response.public_bytes(serialization.Encoding.DER)).decode()
+
+
+@pytest.mark.parametrize(
+    ("signer", "status", "refusal"),
+    [
+        ("responder", ocsp.OCSPCertStatus.REVOKED, "not good"),
+        ("another CA's responder", ocsp.OCSPCertStatus.GOOD, "not the user's CA's"),
+        ("the issuing CA itself", ocsp.OCSPCertStatus.GOOD, "not the user's CA's"),
+        ("another user of that CA", ocsp.OCSPCertStatus.GOOD, "not for OCSP signing"),
+    ],
+)
+def test_an_ocsp_response_must_be_good_and_from_the_users_ca_responder(
+    api: TestClient,
+    simulator: BankIDSimulator,
+    wall_clock: ManualClock,
+    signer: str,
+    status: ocsp.OCSPCertStatus,
+    refusal: str,
+) -> None:
+    evidence = signed(api)
+    pki = simulator.evidence.pki
+    signers = {
+        "responder": pki.responder,
+        "another CA's responder": SimulatorPki(wall_clock).responder,
+        "the issuing CA itself": pki.customer_ca,
+        "another user of that CA": pki.user(Person("199908072391", "Erik", "Provsson")),
+    }
+    genuine = ocsp_signed_by(pki.responder, evidence, pki, ocsp.OCSPCertStatus.GOOD)
+    verify_bankid_signature(evidence["signature"], genuine, root_pem(api))
+    forged = ocsp_signed_by(signers[signer], evidence, pki, status)
+    with pytest.raises(SignatureNotVerified, match=refusal):
+        verify_bankid_signature(evidence["signature"], forged, root_pem(api))
