@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from cryptography import x509
 from starlette.testclient import TestClient
 
+from gateway.demo.defaults import BANKID_SIMULATOR_PATH, demo_settings
 from providers.bankid.signature_check import SignatureNotVerified
 from providers.bankid.simulator import BankIDSimulator
 from providers.bankid.simulator_pki import SimulatorPki
 from tests.clock import ManualClock
+from tests.harness import LiveGateway, free_port
 from tests.providers.bankid.test_evidence import (
     TBS,
     VISIBLE,
@@ -27,7 +31,7 @@ from tests.providers.bankid.test_evidence import (
     root_pem,
     with_altered_non_visible_data,
 )
-from tests.test_docs_example import fenced_blocks
+from tests.test_docs_example import doc_text, fenced_blocks
 
 SECTION = "### Verifying a BankID signature offline"
 SIGNATURE_CLAIM = "https://id.oidc.se/claim/userSignature"
@@ -138,3 +142,14 @@ def test_the_documented_python_refuses_one_altered_byte(
     altered = with_altered_non_visible_data(completion["signature"])
     with pytest.raises(SignatureNotVerified):
         run_python_example(tmp_path, altered, completion["ocspResponse"], root)
+
+
+def test_make_run_serves_the_simulator_root_where_the_document_says() -> None:
+    documented = f"http://127.0.0.1:8080{BANKID_SIMULATOR_PATH}/member-banks-root.pem"
+    assert documented in doc_text()
+    with LiveGateway(demo_settings(f"http://127.0.0.1:{free_port()}")) as gateway:
+        path = documented.removeprefix("http://127.0.0.1:8080")
+        served = httpx2.get(gateway.url + path)
+    assert served.status_code == 200
+    subject = x509.load_pem_x509_certificate(served.content).subject.rfc4514_string()
+    assert subject.startswith("CN=Portvakt BankID simulator Root CA - TEST,")
