@@ -347,3 +347,19 @@ def test_an_ocsp_response_must_be_good_and_from_the_users_ca_responder(
     forged = ocsp_signed_by(signers[signer], evidence, pki, status)
     with pytest.raises(SignatureNotVerified, match=refusal):
         verify_bankid_signature(evidence["signature"], forged, root_pem(api))
+
+
+def test_binary_non_visible_data_is_signed_verbatim(api: TestClient) -> None:
+    """userNonVisibleData is any Base64 (BankID: "base64, not shown"), such as the digest of a
+    document an e-service sends as tbs_data; only the visible text must be UTF-8."""
+    digest = base64.b64encode(hashlib.sha256(b"the application, as a PDF").digest()).decode()
+    evidence = completed(api, userVisibleData=VISIBLE, userNonVisibleData=digest)
+    facts = verify_bankid_signature(
+        evidence["signature"], evidence["ocspResponse"], root_pem(api), VISIBLE, digest
+    )
+    assert facts.non_visible_data == digest
+    refused = api.post(
+        f"{API_PREFIX}/sign",
+        json={"endUserIp": "192.0.2.1", "userVisibleData": digest},  # not UTF-8: refused
+    )
+    assert refused.json()["errorCode"] == "invalidParameters"
