@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests start their own redis-server on a free loopback port, drive Debian's chromium
-# headless and run an unmodified openid-client under node (tests/interop); this makes sure
-# those binaries are here, and any other command named as an argument
+# headless, run an unmodified openid-client under node (tests/interop) and check BankID
+# signatures with xmlsec1 and openssl as an e-service would (tests/providers/bankid); this
+# makes sure those binaries are here, and any other command named as an argument
 # whose Debian package has the same name (`make bench` asks for wrk). On a fresh Debian/Ubuntu
 # machine it installs the missing packages with apt (root or sudo needed).
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 # openid-client 6 wants Node 20+; Debian 12's nodejs is 18 (the interop test turns on its
 # Web Crypto global there), Debian 13's is 20.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 for extra in "$@"; do
   command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
 done
@@ -29,6 +32,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts a system redis service on install; the tests do not use it.
 ($SUDO service redis-server stop >/dev/null 2>&1 || true)
-for needed in redis-server chromium node npm "$@"; do
+for needed in redis-server chromium node npm xmlsec1 openssl "$@"; do
   command -v "$needed" >/dev/null || { echo "still missing after apt-get: $needed" >&2; exit 1; }
 done

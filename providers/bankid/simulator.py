@@ -34,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from providers.bankid.simulator_evidence import SignedOrder, SimulatorEvidence
+from providers.bankid.simulator_pki import Person
 from providers.bankid.simulator_requests import ApiError, checked_phone, checked_start
 
 API_VERSION = "6.0"
@@ -57,6 +59,7 @@ ERROR_STATUS = {
     "internalError": 500,
     "maintenance": 503,
 }
+UHI = "OZvYM9VvyiAmG7NA5jU5zqGcVpo="  # the simulated device's unique hardware id
 TEST_PERSONS = (
     ("199908072391", "Erik", "Provsson"),
     ("196408233234", "Ingrid", "Testsson"),
@@ -103,6 +106,20 @@ class Order:
     behaviour: UserBehaviour | None = None
     finished_at: float | None = None
     user_visible_data_format: str | None = None  # as the RP sent it
+    user_non_visible_data: str | None = None  # Base64, as the RP sent it
+    sign: bool = False  # started by /sign or /phone/sign
+
+
+def _signed_order(order: Order, person: Person, uhi: str) -> SignedOrder:
+    """What the app signs for this order: the RP's texts verbatim (Base64), funcId by endpoint."""
+    visible = order.user_visible_data
+    return SignedOrder(
+        person=person,
+        visible_data=None if visible is None else base64.b64encode(visible.encode()).decode(),
+        non_visible_data=order.user_non_visible_data,
+        sign=order.sign,
+        uhi=uhi,
+    )
 
 
 class SimulatorError(Exception):
@@ -133,12 +150,14 @@ class BankIDSimulator:
         qr_max_age: int = 30,
         clock: Callable[[], float] = time.monotonic,
         mount_path: str = "",
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.start_timeout = start_timeout
         self.user_timeout = user_timeout
         self.qr_max_age = qr_max_age
         self.clock = clock
         self.mount_path = mount_path
+        self.evidence = SimulatorEvidence(wall_clock)  # signs as the app would; dates evidence
         self.orders: dict[str, Order] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._behaviour: UserBehaviour | None = None
@@ -149,6 +168,7 @@ class BankIDSimulator:
                 Route("/phone", self._phone_page),
                 Route("/phone/approve", self._phone_approve, methods=["POST"]),
                 Route("/phone/cancel", self._phone_cancel, methods=["POST"]),
+                Route("/member-banks-root.pem", self._member_banks_root),
             ]
         )
 
@@ -218,13 +238,12 @@ class BankIDSimulator:
                 "givenName": given_name,
                 "surname": surname,
             },
-            "device": {"ipAddress": order.end_user_ip, "uhi": "OZvYM9VvyiAmG7NA5jU5zqGcVpo="},
+            "device": {"ipAddress": order.end_user_ip, "uhi": UHI},
             "bankIdIssueDate": "2024-01-15",
-            "signature": base64.b64encode(
-                f"<Signature><pn>{personal_number}</pn><order>{order_ref}</order></Signature>".encode()
-            ).decode(),
-            "ocspResponse": base64.b64encode(b"simulated OCSP response").decode(),
         }
+        completion["signature"], completion["ocspResponse"] = self.evidence.completion(
+            _signed_order(order, Person(personal_number, given_name, surname), UHI)
+        )
         if order.requirement.get("mrtd"):
             completion["stepUp"] = {"mrtd": mrtd_passes}
         self._finish(order, "complete", None, completion)
@@ -273,6 +292,7 @@ class BankIDSimulator:
             checked.return_url,
             checked.user_visible_data_format,
         )
+        order.user_non_visible_data, order.sign = body.get("userNonVisibleData"), sign
         return {
             "orderRef": order.order_ref,
             "autoStartToken": order.auto_start_token,
@@ -317,7 +337,9 @@ class BankIDSimulator:
 
     def _phone_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
         _, requirement, visible = checked_phone(body, sign)
-        return {"orderRef": self._new_order("127.0.0.1", requirement, visible, None).order_ref}
+        order = self._new_order("127.0.0.1", requirement, visible, None)
+        order.user_non_visible_data, order.sign = body.get("userNonVisibleData"), sign
+        return {"orderRef": order.order_ref}
 
     def _collect(self, body: dict[str, Any]) -> dict[str, Any]:
         order = self.orders.get(str(body.get("orderRef", "")))
@@ -418,6 +440,11 @@ class BankIDSimulator:
         order.hint_code = hint
         order.completion = completion
         order.finished_at = self.clock()
+
+    async def _member_banks_root(self, _request: Request) -> Response:
+        """The trust anchor of the simulator's signatures, as BankID's Member Banks root is of
+        real ones (bankid-2026-and-ciba.md §2.2): an e-service pins it out of band."""
+        return Response(self.evidence.root_pem(), media_type="application/x-pem-file")
 
     # -- the simulated phone ------------------------------------------------------------------
 

@@ -147,8 +147,16 @@ def _texts(body: dict[str, Any], required: bool, visible_limit: int) -> str | No
 
 
 def _non_visible(body: dict[str, Any], limit: int) -> None:
-    if "userNonVisibleData" in body:
-        _decoded(body["userNonVisibleData"], "userNonVisibleData", limit)
+    """Any bytes, Base64-encoded (a document's digest, say): only the visible text is UTF-8."""
+    if "userNonVisibleData" not in body:
+        return
+    value = body["userNonVisibleData"]
+    if not _text_within(value, 1, limit):
+        raise invalid(f"userNonVisibleData must be base64, 1-{limit} characters")
+    try:
+        base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise invalid("userNonVisibleData is not base64") from None
 
 
 def _decoded(value: Any, key: str, limit: int) -> str:
