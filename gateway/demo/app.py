@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from gateway.demo.signing import SigningDemo
 from gateway.oidc.claims import NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER
 from gateway.ui.pages import PageRenderer
 
@@ -184,6 +185,7 @@ def demo_app(
         client_kwargs={"scope": DEMO_SCOPES, "code_challenge_method": "S256"},
     )
     client: StarletteOAuth2App = oauth.create_client("portvakt")
+    signing = SigningDemo(oauth, issuer, clock)
     record = LogoutRecord(keep_seconds=24 * 3600)
 
     async def home(request: Request) -> Response:
@@ -191,6 +193,7 @@ def demo_app(
             request.session.clear()
         result = request.session.get("result")
         context = {
+            "signature": signing.latest(request),
             "claims": json.dumps(result["claims"], indent=2, ensure_ascii=False)
             if result
             else None,
@@ -234,6 +237,7 @@ def demo_app(
             Route("/", home),
             Route("/login", login, methods=["POST"]),
             Route("/callback", callback),
+            *signing.routes(),
             Route("/logout", logout, methods=["POST"]),
             Route(BACKCHANNEL_LOGOUT_PATH, backchannel.__call__, methods=["POST"]),
         ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 
 from gateway.demo.app import BACKCHANNEL_LOGOUT_PATH
+from gateway.demo.signing import SIGN_SCOPES, SIGNER_CLIENT_ID, signer_jwks
 from gateway.settings import Settings, settings_from_data
 
 DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/callback"]
@@ -56,6 +57,16 @@ def demo_settings(issuer: str) -> Settings:
                     "redirect_uris": [f"{issuer}/demo/callback"],
                     "post_logout_redirect_uris": [f"{issuer}/demo/"],
                     "backchannel_logout_uri": f"{issuer}/demo{BACKCHANNEL_LOGOUT_PATH}",
+                    "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
+                },
+                {
+                    # Signs through the gateway: its request objects and its client
+                    # authentication use a key made by this process (gateway/demo/signing.py).
+                    "client_id": SIGNER_CLIENT_ID,
+                    "jwks": signer_jwks(),
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "redirect_uris": [f"{issuer}/demo/sign/callback"],
+                    "scopes": SIGN_SCOPES.split(),
                     "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
                 },
             ],
