@@ -185,13 +185,16 @@ class SigningDemo:
         return self._signatures.get(request.session.get("signature", ""))
 
     async def sign(self, request: Request) -> Response:
-        response: Response = await self._client.authorize_redirect(
-            request,
-            f"{self._issuer}/demo/sign/callback",
+        # authorize_redirect's own `request` argument would clash with the `request` parameter
+        # (RFC 9101), so its two steps are taken here.
+        callback = f"{self._issuer}/demo/sign/callback"
+        made = await self._client.create_authorization_url(
+            callback,
             request=request_object(self._issuer, SIGN_SCOPES, self._clock()),
             prompt="login consent",
         )
-        return response
+        await self._client.save_authorize_data(request, redirect_uri=callback, **made)
+        return RedirectResponse(made["url"], status_code=302)
 
     async def callback(self, request: Request) -> Response:
         try:
