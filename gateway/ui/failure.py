@@ -100,6 +100,13 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
             "with that person's own e-ID, or contact the e-service if this is wrong."
         ),
     ),
+    "not_signed": (
+        N_("The signature was not made"),
+        N_(
+            "The e-ID service did not confirm your signature, so nothing has been signed. Go "
+            "back to the e-service and try again."
+        ),
+    ),
     "store_unavailable": (
         N_("The login service is temporarily unavailable"),
         N_("Nothing has been saved. Wait a minute and try again."),
