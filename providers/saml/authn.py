@@ -10,16 +10,18 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
-from providers.base import NamespacedStore, SignRequest, UserMessage
+from providers.base import NamespacedStore, ProviderUnavailable, SignRequest, UserMessage
 from providers.records import StoreRecord
 from providers.saml.bindings import Bindings, Outgoing, xml_step
 from providers.saml.idp_choice import PendingChoice
 from providers.saml.messages import Header, SamlUserMessage, authn_request, new_id
 from providers.saml.metadata import PNR_ATTRIBUTE, IdentityProvider
 from providers.saml.sign_message import SamlSignMessage, sign_message_element
+from providers.saml.xml import XmlRejected
 
 REQUEST_TTL_SECONDS = 900
 
@@ -57,8 +59,14 @@ class AuthnRequests:
     """Sends our AuthnRequests and finds them again when the Response comes to the ACS."""
 
     def __init__(
-        self, sp_entity_id: str, acs_url: str, store: NamespacedStore, bindings: Bindings
+        self,
+        provider: str,
+        sp_entity_id: str,
+        acs_url: str,
+        store: NamespacedStore,
+        bindings: Bindings,
     ) -> None:
+        self._provider = provider
         self._sp_entity_id = sp_entity_id
         self._acs_url = acs_url
         self._store = store
@@ -80,11 +88,7 @@ class AuthnRequests:
             force_authn=choice.force_authn or sign is not None,
             principal=_principal_selection(choice.hint, idp),
             user_message=_user_message_for(choice, idp),
-            sign_message=(
-                await xml_step(sign_message_element, sign_message, idp)
-                if sign_message is not None
-                else None
-            ),
+            sign_message=await self._sign_message(sign_message, idp, choice.login_id),
             requester_id=choice.client_id if sign is not None else None,
         )
         pending = PendingRequest(
@@ -99,6 +103,16 @@ class AuthnRequests:
         await self._store.put(f"request:{relay}", pending.dumps(), REQUEST_TTL_SECONDS)
         outgoing = Outgoing(endpoint, message, "SAMLRequest", relay)
         return await self._bindings.deliver(request, outgoing, choice.locale)
+
+    async def _sign_message(
+        self, message: SamlSignMessage | None, idp: IdentityProvider, login_id: str
+    ) -> etree._Element | None:
+        if message is None:
+            return None
+        try:
+            return await xml_step(sign_message_element, message, idp)
+        except XmlRejected as error:  # the IdP's key from its metadata does not work
+            raise ProviderUnavailable(self._provider, login_id, str(error)) from None
 
     async def outstanding(self, relay: str) -> PendingRequest | None:
         """The request a Response's RelayState answers, if it is ours and not expired."""

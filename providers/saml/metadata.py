@@ -40,6 +40,7 @@ HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 ENTITY_CATEGORY = "http://macedir.org/entity-category"
 # UMsg 1.0 §3.2 / Entity Categories §6.3: the IdP shows a UserMessage in an AuthnRequest.
 SUPPORTS_USER_MESSAGE = "http://id.swedenconnect.se/general-ec/1.0/supports-user-message"
+MIN_ENCRYPTION_KEY_BITS = 2048  # as for our own keys (Sweden Connect profile §8)
 PNR_ATTRIBUTE = "urn:oid:1.2.752.29.4.13"  # personalIdentityNumber
 ASSURANCE_CERTIFICATION = "urn:oasis:names:tc:SAML:attribute:assurance-certification"
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
@@ -61,7 +62,8 @@ class IdentityProvider:
     assurance: frozenset[str]
     display: Mapping[str, str]  # language -> name
     principal_selection: frozenset[str]  # attribute names the IdP accepts in PrincipalSelection
-    # Its encryption certificates (Base64 DER, RSA only: what RSA-OAEP key transport can use)
+    # Its encryption certificates (Base64 DER; RSA of 2048 bits or more: what RSA-OAEP key
+    # transport can use)
     # and the md:EncryptionMethod algorithms it lists, in its order: a SignMessage for it is
     # encrypted to them (DSSExt 1.5 §3.1.2).
     encryption_certificates: tuple[str, ...] = ()
@@ -193,8 +195,12 @@ def _encryption(
             except (ValueError, XmlRejected) as error:
                 log.warning("skipping an unreadable certificate of %s: %s", entity_id, error)
                 continue
-            if isinstance(key.public_key, rsa.RSAPublicKey):
+            if isinstance(key.public_key, rsa.RSAPublicKey) and (
+                key.public_key.key_size >= MIN_ENCRYPTION_KEY_BITS
+            ):
                 certificates.append(key.certificate_b64)
+            else:
+                log.warning("not encrypting to %s's key: not RSA of 2048 bits or more", entity_id)
         for method in key_descriptor.findall("md:EncryptionMethod", NS):
             algorithm = method.get("Algorithm")
             if algorithm and algorithm not in methods:

@@ -102,7 +102,9 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
         self.metadata = _metadata_source(config, services)
         self.sp_metadata = published_metadata(self.name, config, services.base_url)
         bindings = Bindings(self.name, config.binding, self._signing, services.pages)
-        self._requests = AuthnRequests(config.entity_id, self.acs_url, services.store, bindings)
+        self._requests = AuthnRequests(
+            self.name, config.entity_id, self.acs_url, services.store, bindings
+        )
         self._choice = IdpChoice(config, services, self.metadata, self._requests.send)
         self._logout = SingleLogout(config.entity_id, services, self.metadata, bindings)
 

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -591,3 +592,49 @@ def test_no_user_message_goes_beside_the_sign_message(
     request = idp_a.requests[-1]
     assert request.sign_message is not None and request.sign_message.text == SV_TEXT
     assert request.user_message is None
+
+
+def test_an_idp_with_a_weak_encryption_key_gets_the_message_in_the_clear_not_a_500(
+    store_url: str | None, federation: SignFederation, approving: Any, tmp_path: Path
+) -> None:
+    """A 512-bit RSA key cannot carry an AES-256 key under RSA-OAEP, and would not protect an
+    AES-128 one; like our own keys, an IdP's encryption key is used only when it is RSA of
+    2048 bits or more."""
+    weak = KeyPairPaths(tmp_path / "weak.key", tmp_path / "weak.crt")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:512",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=weak",
+            "-keyout",
+            str(weak.key),
+            "-out",
+            str(weak.cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    reset(federation)
+    idp_a = federation.idps[IDP_A]
+    own = idp_a.encryption_keys, idp_a.encryption_methods
+    idp_a.encryption_keys, idp_a.encryption_methods = weak, ()  # AES-256-GCM, then
+    federation.write()
+    try:
+        with signing_gateway(store_url, federation) as live:
+            introduce(live, idp_a)
+            approving(live)
+            browser = Browser(live)
+            assert "code" in approved(browser)
+            browser.close()
+    finally:
+        idp_a.encryption_keys, idp_a.encryption_methods = own
+        federation.write()
+    message = idp_a.requests[-1].sign_message
+    assert message is not None and not message.encrypted and message.text == SV_TEXT
