@@ -316,10 +316,10 @@ def test_without_a_shared_algorithm_the_message_is_encrypted_with_aes256_gcm(
 ) -> None:
     reset(federation)
     idp_a = federation.idps[IDP_A]
-    only_sha1 = replace(
+    no_shared = replace(
         idp_a, encryption_methods=("http://www.w3.org/2001/04/xmlenc#tripledes-cbc",)
     )
-    federation.write(only_sha1, federation.idps[IDP_B], federation.idps[IDP_C])
+    federation.write(no_shared, federation.idps[IDP_B], federation.idps[IDP_C])
     try:
         with signing_gateway(store_url, federation) as live:
             introduce(live, idp_a)
@@ -383,13 +383,15 @@ def test_an_idp_that_ignores_must_show_is_refused(
     assert_refused(answer)
 
 
-def test_the_right_digest_is_the_sha256_of_the_utf8_message(
+def test_the_digest_accepted_is_the_sha256_of_the_utf8_message(
     browser: Browser, idp_a: FakeIdP
 ) -> None:
-    approved(browser)
+    """What the IdP returned, computed here from the text we asked it to show, let the
+    approval complete."""
+    assert "code" in approved(browser)
     expected = f"{SHA256};{base64.b64encode(hashlib.sha256(SV_TEXT.encode()).digest()).decode()}"
-    assert idp_a.requests[-1].sign_message is not None
-    assert idp_a.requests[-1].sign_message.digest == expected
+    returned = idp_a.requests[-1].sign_message
+    assert returned is not None and returned.digest == expected
 
 
 def test_another_person_at_the_idp_gets_unknown_principal_and_no_approval(
@@ -638,3 +640,31 @@ def test_an_idp_with_a_weak_encryption_key_gets_the_message_in_the_clear_not_a_5
         federation.write()
     message = idp_a.requests[-1].sign_message
     assert message is not None and not message.encrypted and message.text == SV_TEXT
+
+
+def test_sign_idps_can_narrow_the_approvers_by_an_entity_category(
+    store_url: str | None, federation: SignFederation, approving: Any
+) -> None:
+    """Where a federation marks the IdPs that serve signature services (here with the
+    sigservice URI, which EntCat §1.3 itself defines for SPs only), `sign_idps` selects them."""
+    reset(federation)
+    idp_b = federation.idps[IDP_B]
+    marked = replace(idp_b, categories=(*idp_b.categories, SIGSERVICE))
+    federation.write(federation.idps[IDP_A], marked, federation.idps[IDP_C])
+    try:
+        with signing_gateway(
+            store_url,
+            federation,
+            allow={"entity_ids": [IDP_A, IDP_B, IDP_C]},
+            sign_idps={"entity_categories": [SIGSERVICE]},
+        ) as live:
+            introduce(live, *federation.idps.values())
+            approving(live)
+            browser = Browser(live)
+            answer = post_to_acs(browser, to_idp(browser))  # B alone: no IdP page
+            assert "code" in browser.follow_to_client(answer)
+            browser.close()
+    finally:
+        federation.write()
+    assert idp_b.requests[-1].sign_message is not None
+    assert federation.idps[IDP_A].requests == federation.idps[IDP_C].requests == []
