@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from gateway.oidc.claims import IDENTITY_SCOPES, SUPPORTED_SCOPES
 from gateway.ui.branding import (
     HEX_COLOUR,
     MAX_LOGO_BYTES,
@@ -247,6 +248,27 @@ class ClientSettings(Model):
     profile: Literal["swedish-oidc", "sweden-connect"] = "swedish-oidc"
     contacts: list[Annotated[str, AfterValidator(_email_address)]] = Field(default_factory=list)
     logo_uri: str | None = None
+    scopes: list[str] | None = Field(
+        default=None,
+        description="the scopes it may ask for; omitted: all but the sign and signApproval ones",
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str] | None) -> list[str] | None:
+        if scopes is None:
+            return None
+        unknown = sorted(set(scopes) - set(SUPPORTED_SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope {unknown[0]!r}; known: {', '.join(SUPPORTED_SCOPES)}")
+        if "openid" not in scopes:
+            raise ValueError("scopes must include openid")
+        return scopes
+
+    @property
+    def allowed_scopes(self) -> frozenset[str]:
+        """The scopes it may be granted (Signature Extension §2.4: sign only when listed)."""
+        return frozenset(IDENTITY_SCOPES if self.scopes is None else self.scopes)
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod

@@ -180,6 +180,9 @@ class Evidence:
     mapped_identity_number: str | None = None  # eIDAS: the Swedish number mapped to a foreign e-ID
 
 
+SIGNATURE_FIELDS = ("user_signature", "authn_evidence")
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who the citizen is, as one upstream proved it; every claim the OP issues derives from it.
@@ -213,9 +216,13 @@ class Identity:
     authn_evidence: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The identity as sessions, codes and grants keep it: without the evidence."""
+        """The identity as sessions, codes and grants keep it: without the evidence, and
+        without signature fields a login has not got (only a sign flow's code carries them)."""
         kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del kept["evidence"]
+        for name in SIGNATURE_FIELDS:
+            if kept[name] is None:
+                del kept[name]
         return {**kept, "extra": dict(self.extra)}
 
     @classmethod

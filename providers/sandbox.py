@@ -3,14 +3,20 @@
 The citizen types (or picks) one of Skatteverket's published test personal identity numbers; the
 number must be formally valid (date and Luhn digit). The settings refuse this provider when
 `environment: production`.
+
+It signs too (Signature Extension, `LoginContext.sign`): after the test person is picked (and
+found to be the one the e-service named), a page shows the sign message; on Sign the identity
+carries a TEST signature: the Base64 of a JSON object in the format TEST_SIGNATURE_FORMAT
+(docs/integrating.md), which no one can verify and which has no legal value.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -28,9 +34,12 @@ from providers.base import (
     ProviderConfig,
     ProviderServices,
     SelectableUpstream,
+    SignRequest,
+    Signs,
     UnmetAssurance,
     UserCancelled,
     UserMessage,
+    WrongPerson,
     choose_loa,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
@@ -47,6 +56,12 @@ TEST_IDENTITIES: tuple[tuple[str, str, str], ...] = (
 TRANSACTION_TTL_SECONDS = 900
 # The `authnProvider` claim value of a sandbox login (RPar §2.2): ours, registered nowhere.
 SANDBOX_AUTHN_PROVIDER = "urn:portvakt:sandbox"
+TEST_SIGNATURE_FORMAT = "portvakt-sandbox-test-signature/1"
+TEST_SIGNATURE_WARNING = (
+    "TEST SIGNATURE made by the Portvakt sandbox without any e-ID: it proves nothing and has "
+    "no legal value"
+)
+SHOWABLE_MIME_TYPES = frozenset({"text/plain", "text/markdown"})
 
 
 class SandboxConfig(ProviderConfig):
@@ -76,7 +91,7 @@ class RefusedNumber:
     reason: str
 
 
-class SandboxProvider(SelectableUpstream):
+class SandboxProvider(SelectableUpstream, Signs):
     finish_path = "/done"
     finish_methods: Sequence[str] = ("GET",)
 
@@ -91,8 +106,15 @@ class SandboxProvider(SelectableUpstream):
     def answers_to(self, authn_provider: str) -> bool:
         return authn_provider == SANDBOX_AUTHN_PROVIDER
 
+    def can_sign(self, sign: SignRequest) -> bool:
+        """Signs and approves; it shows Markdown as the text it is."""
+        return sign.message.mime_type in SHOWABLE_MIME_TYPES
+
     def routes(self) -> list[BaseRoute]:
-        return [Route("/login", self._login_page, methods=["GET", "POST"])]
+        return [
+            Route("/login", self._login_page, methods=["GET", "POST"]),
+            Route("/sign", self._sign_page, methods=["GET", "POST"]),
+        ]
 
     async def start(self, request: Request, login: LoginContext) -> Response:
         loa = choose_loa(self.loa, login.requested_loa, self._default_loa)
@@ -104,6 +126,7 @@ class SandboxProvider(SelectableUpstream):
             "locale": login.locale,
             "client_id": login.client_id,
             "user_message": login.user_message.to_dict() if login.user_message else None,
+            "sign": login.sign.to_dict() if login.sign else None,
         }
         await self._services.store.put(
             login_key("txn", login.login_id),
@@ -118,9 +141,17 @@ class SandboxProvider(SelectableUpstream):
         if raw is None:
             raise LoginStateLost(self.name, None, "unknown or expired sandbox transaction")
         transaction = json.loads(raw)
-        if "chosen" not in transaction:  # the page was skipped: back to it, the login goes on
-            raise NotFinishedYet(self.name, self._login_url(login_id))
-        return login_id, self._identity(transaction["chosen"], transaction["loa"])
+        if "chosen" not in transaction:  # a page was skipped: back to it, the login goes on
+            page = self._sign_url if "signer" in transaction else self._login_url
+            raise NotFinishedYet(self.name, page(login_id))
+        identity = self._identity(transaction["chosen"], transaction["loa"])
+        if transaction.get("sign"):
+            identity = replace(
+                identity,
+                auth_time=int(transaction["signed_at"]),
+                user_signature=transaction.get("user_signature"),
+            )
+        return login_id, identity
 
     async def _login_page(self, request: Request) -> Response:
         if request.method == "GET":
@@ -140,10 +171,80 @@ class SandboxProvider(SelectableUpstream):
         except InvalidIdentityNumber as invalid:
             refused = RefusedNumber(str(form.get("pnr", ""))[:20], invalid.reason)
             return self._page(request, login_id, transaction, refused)
+        if transaction.get("sign"):
+            return await self._to_sign_page(login_id, transaction, number.digits)
         transaction["chosen"] = number.digits
+        await self._save(login_id, transaction)
+        return self._to_finish(login_id)
+
+    async def _to_sign_page(
+        self, login_id: str, transaction: dict[str, Any], digits: str
+    ) -> Response:
+        """Signature Extension §5.1: the person is checked before the message is shown."""
+        if transaction.get("hint") and digits != transaction["hint"]:
+            await self._services.store.delete(login_key("txn", login_id))
+            raise WrongPerson(self.name, login_id, "the test person picked is not the one named")
+        transaction["signer"] = digits
+        await self._save(login_id, transaction)
+        return RedirectResponse(self._sign_url(login_id), status_code=303)
+
+    async def _sign_page(self, request: Request) -> Response:
+        """GET: what the test person is asked to sign; POST: Sign or Cancel."""
+        if request.method == "GET":
+            login_id = request.query_params.get("login", "")
+            return self._signing(request, login_id, await self._signing_transaction(login_id))
+        form = await request.form(max_files=0, max_fields=8)
+        login_id = str(form.get("login", ""))
+        if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
+            raise FormRejected(self.name, login_id, "sandbox sign form failed its CSRF check")
+        transaction = await self._signing_transaction(login_id)
+        if "sign" not in form:
+            await self._services.store.delete(login_key("txn", login_id))
+            raise UserCancelled(self.name, login_id)
+        sign = SignRequest.from_dict(transaction["sign"])
+        now = int(self._services.clock())
+        shown = self._shown_message(request, transaction)
+        transaction.update(chosen=transaction["signer"], signed_at=now)
+        if sign.signs:
+            signer, client_id = transaction["signer"], transaction["client_id"]
+            transaction["user_signature"] = sandbox_signature(signer, client_id, sign, shown, now)
+        await self._save(login_id, transaction)
+        return self._to_finish(login_id)
+
+    async def _signing_transaction(self, login_id: str) -> dict[str, Any]:
+        transaction = await self._transaction(login_id)
+        if "signer" not in transaction:  # no test person yet: the sign page needs one
+            raise NotFinishedYet(self.name, self._login_url(login_id))
+        return transaction
+
+    def _signing(self, request: Request, login_id: str, transaction: Mapping[str, Any]) -> Response:
+        sign = SignRequest.from_dict(transaction["sign"])
+        context = {
+            "provider": self,
+            "login_id": login_id,
+            "client_id": transaction.get("client_id"),
+            "csrf": self._services.forms.token(request, login_id),
+            "action": f"{self._services.base_url}/providers/{self.name}/sign",
+            "page_url": self._sign_url(login_id),
+            "signs": sign.signs,
+            "signer": transaction["signer"],
+            "sign_message": self._shown_message(request, transaction).splitlines(),
+        }
+        return self._services.pages.render(
+            request, "sandbox_sign.html", context, 200, transaction.get("locale")
+        )
+
+    def _shown_message(self, request: Request, transaction: Mapping[str, Any]) -> str:
+        """The sign message in the page's language, as the text it is (never rendered)."""
+        locale = self._services.pages.locale(request, transaction.get("locale"))
+        return SignRequest.from_dict(transaction["sign"]).message.text_for(locale) or ""
+
+    async def _save(self, login_id: str, transaction: Mapping[str, Any]) -> None:
         await self._services.store.put(
             login_key("txn", login_id), json.dumps(transaction).encode(), TRANSACTION_TTL_SECONDS
         )
+
+    def _to_finish(self, login_id: str) -> Response:
         return RedirectResponse(
             f"{self._services.base_url}/providers/{self.name}{self.finish_path}?login={login_id}",
             status_code=303,
@@ -159,6 +260,10 @@ class SandboxProvider(SelectableUpstream):
     def _login_url(self, login_id: str) -> str:
         query = urlencode({"login": login_id})
         return f"{self._services.base_url}/providers/{self.name}/login?{query}"
+
+    def _sign_url(self, login_id: str) -> str:
+        query = urlencode({"login": login_id})
+        return f"{self._services.base_url}/providers/{self.name}/sign?{query}"
 
     def _page(
         self,
@@ -180,6 +285,8 @@ class SandboxProvider(SelectableUpstream):
             "value": refused.typed if refused else transaction.get("hint") or "",
             "error": refused.reason if refused else None,
             "user_message": self._user_message_lines(request, transaction),
+            "signing": bool(transaction.get("sign")),
+            "signs": bool(transaction.get("sign") and transaction["sign"].get("tbs_data")),
         }
         status = 400 if refused else 200
         return self._services.pages.render(
@@ -205,7 +312,7 @@ class SandboxProvider(SelectableUpstream):
             provider=self.name,
             subject=digits,
             loa=loa,
-            auth_time=int(time.time()),
+            auth_time=int(self._services.clock()),
             personal_identity_number=None if number.is_coordination_number else digits,
             coordination_number=digits if number.is_coordination_number else None,
             given_name=given,
@@ -214,3 +321,23 @@ class SandboxProvider(SelectableUpstream):
             birthdate=number.birthdate,
             authn_provider=SANDBOX_AUTHN_PROVIDER,
         )
+
+
+def sandbox_signature(
+    signer: str, client_id: str, sign: SignRequest, shown_message: str, signed_at: int
+) -> str:
+    """The sandbox's `userSignature`: Base64 of a JSON object that says it is a test, who
+    "signed", for which e-service, SHA-256 (hex) of the `tbs_data` text as sent and of the
+    message text shown, and when. Anyone can make one; it proves nothing."""
+    assert sign.tbs_data is not None
+    statement = {
+        "format": TEST_SIGNATURE_FORMAT,
+        "test": True,
+        "warning": TEST_SIGNATURE_WARNING,
+        "signer": signer,
+        "client_id": client_id,
+        "tbs_data_sha256": hashlib.sha256(sign.tbs_data.encode()).hexdigest(),
+        "sign_message_sha256": hashlib.sha256(shown_message.encode()).hexdigest(),
+        "signed_at": signed_at,
+    }
+    return base64.b64encode(json.dumps(statement, separators=(",", ":")).encode()).decode()

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Concatenate, ParamSpec
 
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -40,6 +41,7 @@ from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.codes import AuthorizationCodes
 from gateway.oidc.named_person import NamedPerson, named_person
 from gateway.oidc.session import Sessions, SsoSession
+from gateway.oidc.sign_request import sign_request_of
 from gateway.oidc.user_message import user_message_of
 from gateway.ops.audit import Audit
 from gateway.ops.client_ip import client_ip
@@ -59,6 +61,9 @@ from providers.base import (
     ProviderError,
     ProviderUnavailable,
     SelectableUpstream,
+    SignatureNotMade,
+    SignRequest,
+    Signs,
     Store,
     StoreWrite,
     UnmetAssurance,
@@ -135,7 +140,10 @@ class LoginFlow:
     ) -> Response:
         auth = sweden_connect.adapted(auth)
         asked = auth.parameters
-        eligible = self.eligible_providers(auth.client, asked.acr_values)
+        eligible = self.eligible_providers(auth.client, asked)
+        sign = sign_request_of(asked.sign_request)
+        if sign is not None:
+            self._check_signing(auth.client, eligible, sign, authn_provider)
         if not eligible:
             raise UnmetAuthenticationRequirementsError(
                 "no e-ID provider available to this client can deliver the requested acr_values"
@@ -151,7 +159,8 @@ class LoginFlow:
             created_at=self._logins.now(),
             provider=selected.name if selected else None,
         )
-        session = await self._sessions.current(request)
+        # A sign flow neither uses nor becomes a session (Signature Extension §5.1, SC 1.1 §2.4)
+        session = None if sign else await self._sessions.current(request)
         now = self._logins.now()
         refusal = (
             sweden_connect.sso_refusal(session, auth, now)
@@ -173,13 +182,38 @@ class LoginFlow:
         return response
 
     def eligible_providers(
-        self, client: ClientSettings, acr_values: tuple[str, ...]
+        self, client: ClientSettings, asked: AuthorizationParameters
     ) -> list[Provider]:
+        """The client's providers that deliver a requested LoA; for a sign request only those
+        that can do it, and otherwise none that is only for signing (`Signs.logs_in`)."""
         names = client.providers if client.providers is not None else list(self._providers)
         candidates = [self._providers[name] for name in names]
-        if not acr_values:
-            return candidates
-        return [p for p in candidates if p.loa & set(acr_values)]
+        if asked.acr_values:
+            candidates = [p for p in candidates if p.loa & set(asked.acr_values)]
+        sign = sign_request_of(asked.sign_request)
+        if sign is None:
+            return [p for p in candidates if not isinstance(p, Signs) or p.logs_in]
+        return [p for p in candidates if isinstance(p, Signs) and p.can_sign(sign)]
+
+    def _check_signing(
+        self,
+        client: ClientSettings,
+        eligible: list[Provider],
+        sign: SignRequest,
+        authn_provider: str | None,
+    ) -> None:
+        """Providers for a sign request: a named one must be among them, and one must exist.
+        Both failures go back to the e-service as invalid_request: the request asks for
+        something its (chosen) e-ID cannot do."""
+        kind = "sign" if sign.signs else "approve a signature"
+        if not eligible:
+            raise InvalidRequestError(
+                f"no e-ID provider available to this client can {kind} at the requested LoA"
+            )
+        names = client.providers if client.providers is not None else list(self._providers)
+        named = _named_provider([self._providers[name] for name in names], authn_provider)
+        if named is not None and named not in eligible:
+            raise InvalidRequestError(f"the e-ID provider named by authnProvider cannot {kind}")
 
     @_answering_failures
     async def show(self, request: Request, login_id: str) -> Response:
@@ -273,6 +307,9 @@ class LoginFlow:
         login = await self._logins.take(login_id)
         if login is None:
             return None
+        sign = sign_request_of(login.parameters.sign_request)
+        if sign is not None:
+            self._audit.sign_failed(login.parameters.client_id, login.provider, sign, error)
         params = {"error": error, "error_description": description, "state": login.parameters.state}
         return WayBack(
             self._answer_url(login.parameters.redirect_uri, params), login.parameters.client_id
@@ -290,6 +327,9 @@ class LoginFlow:
             raise UnmetAssurance(identity.provider, login.id, "delivered LoA was not requested")
         if not _is_named_person(identity, _named(login.parameters)):
             raise WrongPerson(identity.provider, login.id, "another person than the one named")
+        sign = sign_request_of(login.parameters.sign_request)
+        if sign is not None:
+            return await self._signed(login, identity, sign)
         client = self._clients.get(login.parameters.client_id)
         if client is None or not client.sso:
             return await self._issue_code(login, identity, None, consume=True)
@@ -309,6 +349,14 @@ class LoginFlow:
         if replaced is not None:  # another person logged in on this browser
             self._backchannel.notify(replaced, except_client=None)
         self._sessions.set_cookie(response, session)
+        return response
+
+    async def _signed(self, login: PendingLogin, identity: Identity, sign: SignRequest) -> Response:
+        """A sign flow's end: the signature must be there, and no session is made or touched."""
+        if sign.signs and not identity.user_signature:
+            raise SignatureNotMade(identity.provider, login.id, "no signature came back")
+        response = await self._issue_code(login, identity, None, consume=True)
+        self._audit.signed(identity, login.parameters.client_id, sign)
         return response
 
     async def _silent_login(self, login: PendingLogin, session: SsoSession) -> Response:
@@ -370,6 +418,7 @@ class LoginFlow:
             await self._logins.save(login)
         client = self._clients.get(asked.client_id)
         named = _named(asked)
+        sign = sign_request_of(asked.sign_request)
         context = LoginContext(
             login_id=login.id,
             client_id=asked.client_id,
@@ -378,13 +427,14 @@ class LoginFlow:
             locale=negotiate_locale(request, asked.ui_locales),
             client_ip=client_ip(request, self._settings.trusted_proxies),
             identity_hint=named.digits if named else None,
-            force_authn="login" in asked.prompt or asked.max_age is not None,
+            force_authn="login" in asked.prompt or asked.max_age is not None or sign is not None,
             user_message=user_message_of(asked.user_message, asked.prompt),
             authn_provider=login.authn_provider,
             # A proxy in front of us named its e-service; else the e-service is our client.
             original_client_id=asked.original_client_id or asked.client_id,
             original_client_token=asked.original_client_token,
             identity_hint_claimed=named.claimed if named else False,
+            sign=sign if isinstance(provider, Signs) else None,
         )
         request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)
@@ -399,6 +449,7 @@ class LoginFlow:
         request.state.preferred_locale = login.parameters.ui_locales
         client = self._clients.get(login.parameters.client_id)
         last_used = recall(request, LAST_EID_COOKIE)
+        sign = sign_request_of(login.parameters.sign_request)
         ordered = sorted(eligible, key=lambda provider: provider.name != last_used)
         context = {
             "login_id": login.id,
@@ -411,6 +462,8 @@ class LoginFlow:
             "page_url": self._url(f"/login/{login.id}"),
             "cancel_url": self._url(f"/login/{login.id}/cancel"),
             "client_logo": client.logo_uri if client else None,
+            "signing": sign is not None,
+            "signs": sign is not None and sign.signs,
         }
         response = self._pages.render(
             request, "chooser.html", context, status_code, login.parameters.ui_locales
@@ -421,7 +474,7 @@ class LoginFlow:
 
     def _eligible_for(self, login: PendingLogin) -> list[Provider]:
         client = self._clients.get(login.parameters.client_id)
-        return self.eligible_providers(client, login.parameters.acr_values) if client else []
+        return self.eligible_providers(client, login.parameters) if client else []
 
     async def _load_for_browser(self, request: Request, login_id: str) -> PendingLogin:
         login = await self._logins.load(login_id)
@@ -457,15 +510,20 @@ def _preselected(eligible: list[Provider], authn_provider: str | None) -> Provid
     """The chooser is skipped when only one provider qualifies or the client named one: by its
     name, or by an `authnProvider` claim value it answers to (RPar §2.2). A value no provider
     answers to shows the chooser (RPar leaves unknown values to the OP)."""
-    named = next((p for p in eligible if p.name == authn_provider), None) or next(
+    named = _named_provider(eligible, authn_provider)
+    return named or (eligible[0] if len(eligible) == 1 else None)
+
+
+def _named_provider(candidates: list[Provider], authn_provider: str | None) -> Provider | None:
+    """The provider `authnProvider` names: by its name, or a claim value it answers to."""
+    return next((p for p in candidates if p.name == authn_provider), None) or next(
         (
             p
-            for p in eligible
+            for p in candidates
             if authn_provider and isinstance(p, SelectableUpstream) and p.answers_to(authn_provider)
         ),
         None,
     )
-    return named or (eligible[0] if len(eligible) == 1 else None)
 
 
 def _named(asked: AuthorizationParameters) -> NamedPerson | None:
@@ -487,4 +545,5 @@ def error_description(reason: str) -> str:
         "unmet_loa": "the e-ID did not meet the requested level of assurance",
         "unavailable": "the e-ID provider is temporarily unavailable",
         "wrong_person": "another person than the one the e-service named logged in",
+        "not_signed": "the e-ID did not deliver the signature or approval asked for",
     }.get(reason, f"login failed: {reason}")

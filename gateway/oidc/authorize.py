@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -32,6 +32,12 @@ from gateway.oidc.error_text import quoted
 from gateway.oidc.named_person import named_person
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.oidc.request_object import RequestObjects, ResolvedRequest, required_forms
+from gateway.oidc.sign_request import (
+    MAX_SIGN_REQUEST_LENGTH,
+    SIGN_REQUEST_PARAMETER,
+    checked_sign_request,
+    sign_scopes_allowed,
+)
 from gateway.oidc.user_message import (
     USER_MESSAGE_PARAMETER,
     parse_user_message,
@@ -90,6 +96,8 @@ class AuthorizationParameters:
     user_message: dict[str, str] | None = None  # RPar §2.1's object, as validated
     original_client_id: str | None = None
     original_client_token: str | None = None
+    # Signature Extension §3.1: the validated signRequest object (gateway/oidc/sign_request.py)
+    sign_request: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values; the records that carry the parameters embed these keys as their own."""
@@ -149,7 +157,8 @@ class AuthorizeEndpoint:
         client, redirect_uri = trusted_client(params, self._clients)
         try:
             required_forms(client, resolved, pushing=False)
-            auth = validate(params, client, redirect_uri)
+            resolved = await self._requests.with_sign_request(resolved, client)
+            auth = validate(resolved.params, client, redirect_uri, resolved.signed_members)
             return await self._login.begin(request, auth, params.get(AUTHN_PROVIDER_PARAMETER))
         except OAuth2Error as error:  # from here on, errors may redirect to the e-service
             error.redirect_uri, error.state = redirect_uri, params.get("state")
@@ -199,10 +208,16 @@ def trusted_client(
 
 
 def validate(
-    params: ImmutableMultiDict[str, str], client: ClientSettings, redirect_uri: str
+    params: ImmutableMultiDict[str, str],
+    client: ClientSettings,
+    redirect_uri: str,
+    signed_members: Collection[str] = frozenset(),
 ) -> AuthorizationRequest:
+    """The steps in order; `signed_members` are the parameters the client's signature covers
+    (a request object's members), which a signRequest must be among."""
     for step in AUTHORIZE_STEPS:
         step(params, client)
+    sign_request = checked_sign_request(params, signed_members)
     claims = parse_claims(params.get("claims"))
     return AuthorizationRequest(
         client,
@@ -211,7 +226,7 @@ def validate(
             redirect_uri=redirect_uri,
             state=params.get("state"),
             nonce=params.get("nonce"),
-            scopes=granted_scopes(params.get("scope", "")),
+            scopes=granted_scopes(params.get("scope", ""), client),
             code_challenge=params.get("code_challenge"),
             prompt=tuple(sorted(set(params.get("prompt", "").split()))),
             max_age=parse_max_age(params.get("max_age")),
@@ -222,6 +237,7 @@ def validate(
             user_message=parse_user_message(params.get(USER_MESSAGE_PARAMETER)),
             original_client_id=params.get(ORIGINAL_CLIENT_ID_PARAMETER),
             original_client_token=params.get(ORIGINAL_CLIENT_TOKEN_PARAMETER),
+            sign_request=sign_request,
         ),
     )
 
@@ -244,9 +260,15 @@ def authorization_response(issuer: str, redirect_uri: str, params: Mapping[str, 
     return str(add_params_to_uri(redirect_uri, [*values, ("iss", issuer)]))
 
 
-def granted_scopes(requested: str) -> tuple[str, ...]:
-    """OIDC Core §5.4: scope values the OP does not know are ignored, so never granted."""
-    return tuple(scope for scope in dict.fromkeys(requested.split()) if scope in SUPPORTED_SCOPES)
+def granted_scopes(requested: str, client: ClientSettings) -> tuple[str, ...]:
+    """OIDC Core §5.4: scope values the OP does not know are ignored, so never granted; nor
+    are those the client's `scopes` key leaves out (a sign scope was refused before)."""
+    allowed = client.allowed_scopes
+    return tuple(
+        scope
+        for scope in dict.fromkeys(requested.split())
+        if scope in SUPPORTED_SCOPES and scope in allowed
+    )
 
 
 def single_values(params: ImmutableMultiDict[str, str], _client: ClientSettings) -> None:
@@ -254,7 +276,8 @@ def single_values(params: ImmutableMultiDict[str, str], _client: ClientSettings)
     for key in params:
         if len(params.getlist(key)) > 1:
             raise InvalidRequestError(f"{quoted(key)} is given more than once")
-        if len(params[key]) > MAX_PARAMETER_LENGTH:
+        limit = MAX_SIGN_REQUEST_LENGTH if key == SIGN_REQUEST_PARAMETER else MAX_PARAMETER_LENGTH
+        if len(params[key]) > limit:
             raise InvalidRequestError(f"{quoted(key)} is too long")
 
 
@@ -392,4 +415,5 @@ AUTHORIZE_STEPS: Sequence[Callable[[ImmutableMultiDict[str, str], ClientSettings
     valid_user_message,
     one_named_person,
     original_client,
+    sign_scopes_allowed,
 )

@@ -21,10 +21,18 @@ EIDAS_COUNTRY = "https://id.swedenconnect.se/claim/eidasCountry"
 # Claims §2.3.5: which e-ID provider authenticated; the e-service may send it back as the
 # `https://id.oidc.se/param/authnProvider` parameter (RPar §2.2).
 AUTHN_PROVIDER = "https://id.oidc.se/claim/authnProvider"
+# Signature Extension 1.1 §3.2, Claims §2.3.2: the signature a sign request produced, and the
+# proof that came with it (BankID's OCSP response).
+USER_SIGNATURE = "https://id.oidc.se/claim/userSignature"
+AUTHN_EVIDENCE = "https://id.oidc.se/claim/authnEvidence"
 
 NATURAL_PERSON_INFO = "https://id.oidc.se/scope/naturalPersonInfo"
 NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
 EIDAS_NATURAL_PERSON = "https://id.swedenconnect.se/scope/eidasNaturalPersonIdentity"
+# Signature Extension 1.1 §3.2: sign `tbs_data`, or approve a signature made elsewhere.
+SIGN_SCOPE = "https://id.oidc.se/scope/sign"
+SIGN_APPROVAL_SCOPE = "https://id.oidc.se/scope/signApproval"
+SIGN_SCOPES = (SIGN_SCOPE, SIGN_APPROVAL_SCOPE)
 
 NAME_CLAIMS = frozenset({"given_name", "family_name", "middle_name", "name", "birthdate"})
 NUMBER_CLAIMS = frozenset({PERSONAL_IDENTITY_NUMBER, COORDINATION_NUMBER})
@@ -46,8 +54,15 @@ SCOPE_CLAIMS: dict[str, ScopeClaims] = {
         id_token=frozenset({PRID, PRID_PERSISTENCE}),
         userinfo=frozenset({PRID, PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER}),
     ),
+    # Only the ID token carries the signature (§5.2); auth_time is always there.
+    SIGN_SCOPE: ScopeClaims(
+        id_token=frozenset({USER_SIGNATURE, AUTHN_EVIDENCE}), userinfo=frozenset()
+    ),
+    SIGN_APPROVAL_SCOPE: ScopeClaims(id_token=frozenset(), userinfo=frozenset()),
 }
 SUPPORTED_SCOPES = ("openid", *SCOPE_CLAIMS)
+# What a client may ask for when its `scopes` key is omitted: everything but signing.
+IDENTITY_SCOPES = tuple(scope for scope in SUPPORTED_SCOPES if scope not in SIGN_SCOPES)
 # Authentication information (Claims §2.3): always in the ID token, at userinfo when asked.
 ALWAYS_IN_ID_TOKEN = frozenset({AUTHN_PROVIDER})
 # Raw upstream attributes a provider may pass through in Identity.extra, by claim name.
@@ -57,6 +72,7 @@ SUPPORTED_CLAIMS = (
     *sorted(NAME_CLAIMS), *sorted(NUMBER_CLAIMS), PRID, *sorted(PASSED_THROUGH),
     AUTHN_PROVIDER,
 )  # fmt: skip
+SIGN_CLAIMS = (USER_SIGNATURE, AUTHN_EVIDENCE)
 
 
 def identity_claims(identity: Identity) -> dict[str, Any]:
@@ -70,6 +86,8 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
         COORDINATION_NUMBER: identity.coordination_number,
         PRID: identity.prid,
         AUTHN_PROVIDER: identity.authn_provider,
+        USER_SIGNATURE: identity.user_signature,
+        AUTHN_EVIDENCE: identity.authn_evidence,
         **{k: v for k, v in identity.extra.items() if k in PASSED_THROUGH},
     }
     return {name: value for name, value in values.items() if value is not None}

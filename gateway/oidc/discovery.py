@@ -9,13 +9,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.oidc import sweden_connect
-from gateway.oidc.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
+from gateway.oidc.claims import (
+    IDENTITY_SCOPES,
+    SIGN_APPROVAL_SCOPE,
+    SIGN_CLAIMS,
+    SIGN_SCOPE,
+    SUPPORTED_CLAIMS,
+)
 from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKeys
 from gateway.oidc.request_object import SIGNING_ALGORITHMS
+from gateway.oidc.sign_request import sample_requests
 from gateway.oidc.user_message import MIME_TYPES
 from gateway.settings import ClientSettings
 from gateway.ui.pages import LOCALES
-from providers.base import Provider
+from providers.base import Provider, Signs
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
 
 AUTHORIZE_PATH = "/authorize"
@@ -50,9 +57,21 @@ class Discovery:
         return JSONResponse(self._keys.jwks(), headers=cache)
 
 
+def sign_scopes(providers: Iterable[Provider]) -> list[str]:
+    """Signature Extension §5.3: the sign scopes some configured provider can do."""
+    signing = [provider for provider in providers if isinstance(provider, Signs)]
+    signature, approval = sample_requests()
+    return [
+        scope
+        for scope, sample in ((SIGN_SCOPE, signature), (SIGN_APPROVAL_SCOPE, approval))
+        if any(provider.can_sign(sample) for provider in signing)
+    ]
+
+
 def provider_metadata(
     issuer: str, providers: Iterable[Provider], clients: Iterable[ClientSettings] = ()
 ) -> dict[str, Any]:
+    providers = list(providers)
     delivered = {uri for provider in providers for uri in provider.loa}
     acr_values = sorted(delivered | sweden_connect.offered_acr_values(clients, delivered))
     return {
@@ -64,7 +83,7 @@ def provider_metadata(
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "jwks_uri": f"{issuer}{JWKS_PATH}",
-        "scopes_supported": list(SUPPORTED_SCOPES),
+        "scopes_supported": [*IDENTITY_SCOPES, *sign_scopes(providers)],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
@@ -80,7 +99,7 @@ def provider_metadata(
         "token_endpoint_auth_signing_alg_values_supported": list(ACCEPTED_JWS_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": acr_values,
-        "claims_supported": list(SUPPORTED_CLAIMS),
+        "claims_supported": [*SUPPORTED_CLAIMS, *SIGN_CLAIMS],
         "claims_parameter_supported": True,
         # RFC 9101 and RFC 9126: signed request objects by value, request_uri only from /par;
         # encrypted request objects are not supported, so no request_object_encryption_* keys.
@@ -96,6 +115,7 @@ def provider_metadata(
         "authorization_response_iss_parameter_supported": True,
         "https://id.oidc.se/disco/authnProviderSupported": True,
         "https://id.oidc.se/disco/userMessageSupported": True,
+        # ... and for sign messages (Signature Extension §5.3)
         "https://id.oidc.se/disco/userMessageSupportedMimeTypes": list(MIME_TYPES),
         # RPar 1.1 §3.3: accepted, and passed on to an upstream OP that declares it takes them.
         "https://id.oidc.se/disco/originalClientIdSupported": True,

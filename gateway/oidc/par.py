@@ -54,6 +54,7 @@ class PushedAuthorizationEndpoint:
         if "request_uri" in values:
             raise InvalidRequestError("request_uri cannot be pushed (RFC 9126 section 2.1)")
         resolved = await self._requests.resolve(pushed_parameters(values, client), client)
+        resolved = await self._requests.with_sign_request(resolved, client)
         checked_request(resolved, client, self._clients)
         request_uri = await self._requests.push(client.client_id, resolved)
         answer = {"request_uri": request_uri, "expires_in": PUSHED_REQUEST_TTL_SECONDS}
@@ -79,4 +80,4 @@ def checked_request(
     except AuthorizeRequestRejected as rejected:
         raise InvalidRequestError(str(rejected)) from None
     required_forms(client, resolved, pushing=True)
-    validate(resolved.params, client, redirect_uri)
+    validate(resolved.params, client, redirect_uri, resolved.signed_members)

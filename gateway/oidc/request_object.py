@@ -15,7 +15,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
@@ -29,6 +29,7 @@ from gateway.oidc.client_auth import replay_key
 from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
+from gateway.oidc.sign_request import SIGN_REQUEST_PARAMETER, SignRequestTokens, looks_like_jwt
 from gateway.settings import ClientSettings
 from providers.base import Store
 
@@ -57,6 +58,9 @@ class ResolvedRequest:
     params: Parameters
     signed: bool = False
     pushed: bool = False
+    # The parameters whose value the client's signature covers: the members of a signed
+    # request object, and a signRequest JWT verified on its own (gateway/oidc/sign_request.py).
+    signed_members: frozenset[str] = frozenset()
 
     def to_json(self, client_id: str) -> bytes:
         return json.dumps(
@@ -64,6 +68,7 @@ class ResolvedRequest:
                 "client_id": client_id,
                 "params": list(self.params.multi_items()),
                 "signed": self.signed,
+                "signed_members": sorted(self.signed_members),
             }
         ).encode()
 
@@ -71,7 +76,10 @@ class ResolvedRequest:
     def from_json(cls, raw: bytes) -> tuple[str, ResolvedRequest]:
         record = json.loads(raw)
         pairs = [(str(key), str(value)) for key, value in record["params"]]
-        return record["client_id"], cls(ImmutableMultiDict(pairs), record["signed"], pushed=True)
+        # A record pushed before signed_members existed vouches for no member.
+        members = frozenset(str(name) for name in record.get("signed_members", ()))
+        resolved = cls(ImmutableMultiDict(pairs), record["signed"], True, members)
+        return record["client_id"], resolved
 
 
 def required_forms(client: ClientSettings, resolved: ResolvedRequest, pushing: bool) -> None:
@@ -92,6 +100,21 @@ class RequestObjects:
         self._keys = keys
         self._store = store
         self._clock = clock
+        self._sign_requests = SignRequestTokens(audiences, keys, clock)
+
+    async def with_sign_request(
+        self, resolved: ResolvedRequest, client: ClientSettings
+    ) -> ResolvedRequest:
+        """A signRequest given as a JWT (Signature Extension §3.1.2), verified and replaced by
+        the object it carries, which then counts as signed. Run once the client is trusted:
+        its errors go back to the e-service."""
+        values = resolved.params.getlist(SIGN_REQUEST_PARAMETER)
+        if len(values) != 1 or not looks_like_jwt(values[0]):
+            return resolved  # none, several (single_values refuses), or JSON: the steps judge
+        request = await self._sign_requests.verified(values[0], client)
+        params = merged(resolved.params, {SIGN_REQUEST_PARAMETER: request})
+        members = resolved.signed_members | {SIGN_REQUEST_PARAMETER}
+        return replace(resolved, params=params, signed_members=members)
 
     async def resolve(self, query: Parameters, client: ClientSettings) -> ResolvedRequest:
         for name in ("request", "request_uri"):
@@ -103,7 +126,8 @@ class RequestObjects:
             return await self._pushed(query["request_uri"], client)
         if "request" in query:
             members, signed = await self.verified_members(query["request"], client)
-            return ResolvedRequest(merged(query, members), signed=signed)
+            vouched = frozenset(members) if signed else frozenset()
+            return ResolvedRequest(merged(query, members), signed=signed, signed_members=vouched)
         return ResolvedRequest(query)
 
     async def push(self, client_id: str, resolved: ResolvedRequest) -> str:

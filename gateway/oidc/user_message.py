@@ -49,12 +49,20 @@ def parse_user_message(raw: str | None) -> dict[str, str] | None:
         value = bounded_json(raw)
     except MalformedInput as problem:
         raise _invalid(str(problem)) from None
+    return checked_message(value)
+
+
+def checked_message(
+    value: object, where: str = USER_MESSAGE_PARAMETER, max_length: int = MAX_ENCODED_LENGTH
+) -> dict[str, str]:
+    """An object of RPar §2.1's userMessage shape, as JSON gave it; `where` names it in the
+    error (the Signature Extension's `sign_message` has the same shape, other limits)."""
     if not isinstance(value, dict):
-        raise _invalid("must be a JSON object")
+        raise _invalid("must be a JSON object", where)
     for name, member in value.items():
-        _check_member(name, member)
+        _check_member(name, member, where, max_length)
     if not any(name != "mime_type" for name in value):
-        raise _invalid("has no message (give message or message#<language tag>)")
+        raise _invalid("has no message (give message or message#<language tag>)", where)
     return value
 
 
@@ -73,40 +81,44 @@ def user_message_of(
     return UserMessage(texts, parameters.get("mime_type", DEFAULT_MIME_TYPE))
 
 
-def _check_member(name: object, member: object) -> None:
+def _check_member(name: object, member: object, where: str, max_length: int) -> None:
     if not isinstance(member, str):
-        raise _invalid(f"{quoted(str(name))} must be a string (RPar 1.1 has no nested languages)")
+        raise _invalid(
+            f"{quoted(str(name))} must be a string (RPar 1.1 has no nested languages)", where
+        )
     if name == "mime_type":
         if member not in MIME_TYPES:
-            raise _invalid(f"mime_type must be one of {', '.join(MIME_TYPES)}")
+            raise _invalid(f"mime_type must be one of {', '.join(MIME_TYPES)}", where)
         return
     if name != "message" and not (
         isinstance(name, str)
         and name.startswith("message#")
         and LANGUAGE_TAG.fullmatch(name.removeprefix("message#"))
     ):
-        raise _invalid("members must be message, message#<language tag> or mime_type")
-    _decoded(name, member)
+        raise _invalid("members must be message, message#<language tag> or mime_type", where)
+    _decoded(name, member, where, max_length)
 
 
-def _decoded(name: str, text: str) -> str:
+def _decoded(
+    name: str, text: str, where: str = USER_MESSAGE_PARAMETER, max_length: int | None = None
+) -> str:
     """Standard Base64 of non-empty UTF-8 text, written the one way Base64 writes it (so that
     passing it on re-encoded changes nothing), without control characters but line breaks."""
-    if len(text) > MAX_ENCODED_LENGTH:
-        raise _invalid(f"{name} is longer than {MAX_ENCODED_LENGTH} Base64 characters")
+    if max_length is not None and len(text) > max_length:
+        raise _invalid(f"{name} is longer than {max_length} Base64 characters", where)
     try:
         data = base64.b64decode(text, validate=True)
         decoded = data.decode("utf-8")
     except (binascii.Error, ValueError):
-        raise _invalid(f"{name} is not Base64 of UTF-8 text") from None
+        raise _invalid(f"{name} is not Base64 of UTF-8 text", where) from None
     if base64.b64encode(data).decode() != text:
-        raise _invalid(f"{name} is not Base64 of UTF-8 text")
+        raise _invalid(f"{name} is not Base64 of UTF-8 text", where)
     if not decoded.strip():
-        raise _invalid(f"{name} is empty")
+        raise _invalid(f"{name} is empty", where)
     if any(unicodedata.category(c) == "Cc" and c not in LINE_BREAKS_AND_TABS for c in decoded):
-        raise _invalid(f"{name} contains control characters")
+        raise _invalid(f"{name} contains control characters", where)
     return decoded
 
 
-def _invalid(problem: str) -> InvalidRequestError:
-    return InvalidRequestError(f"{USER_MESSAGE_PARAMETER}: {problem}")
+def _invalid(problem: str, where: str = USER_MESSAGE_PARAMETER) -> InvalidRequestError:
+    return InvalidRequestError(f"{where}: {problem}")

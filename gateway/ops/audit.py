@@ -6,20 +6,23 @@ Events: login_started, provider_chosen, authenticated (an upstream proved who th
 with its evidence: which IdP, OP or BankID, its reference, BankID's device address and
 certificate date), login_completed, login_failed, code_issued, token_issued, logout (with
 `by`: `citizen` when they confirmed on our page, `e-service` when its request with an ID token
-ended it, `upstream` when the e-ID provider's logout did). Each carries the client and, where
-known, the provider, LoA, the pairwise `sub` the e-service sees and the identity number masked
-(`19121212****`). Never a code, token, secret or full identity number. The JSON formatter
+ended it, `upstream` when the e-ID provider's logout did), signed (a sign request completed:
+`kind` sign or approval, the SHA-256 of `tbs_data` and the signing time) and sign_failed.
+Each carries the client and, where known, the provider, LoA, the pairwise `sub` the e-service
+sees and the identity number masked (`19121212****`). Never a code, token, secret, full
+identity number, signature, sign message or the data signed. The JSON formatter
 (gateway/ops/log_format.py) writes the fields as keys; the text form puts them after the event
 name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from gateway.oidc.claims import subject
 from gateway.oidc.client_auth import ClientRegistry
-from providers.base import Evidence, Identity
+from providers.base import Evidence, Identity, SignRequest
 from providers.identity_numbers import mask
 
 audit_log = logging.getLogger("portvakt.audit")
@@ -59,6 +62,35 @@ class Audit:
             "sub": subject(self._salt, client.subject_sector, identity) if client else None,
             "person": masked_person(identity),
         }
+
+    def signed(self, identity: Identity, client_id: str, sign: SignRequest) -> None:
+        """A sign request completed: who signed or approved what (a digest), when, with what."""
+        self.event(
+            "signed",
+            client=client_id,
+            **sign_fields(sign),
+            signed_at=str(identity.auth_time),
+            **self.person(identity, client_id),
+        )
+
+    def sign_failed(
+        self, client_id: str, provider: str | None, sign: SignRequest, error: str
+    ) -> None:
+        fields = sign_fields(sign)
+        self.event("sign_failed", client=client_id, provider=provider, error=error, **fields)
+
+
+def sign_fields(sign: SignRequest) -> dict[str, str | None]:
+    """What the audit says of a sign request: its kind and a digest, never the content."""
+    return {"kind": "sign" if sign.signs else "approval", "tbs_data_sha256": tbs_digest(sign)}
+
+
+def tbs_digest(sign: SignRequest) -> str | None:
+    """SHA-256 (hex) of the `tbs_data` text as the e-service sent it, as the sandbox's test
+    signature gives it too."""
+    if sign.tbs_data is None:
+        return None
+    return hashlib.sha256(sign.tbs_data.encode()).hexdigest()
 
 
 def masked_person(identity: Identity) -> str | None:

@@ -3,8 +3,9 @@
 //
 //   node script.mjs MODE DISCOVERY_URL CLIENT_ID CREDENTIAL REDIRECT_URI
 //
-// MODE is "jar" (a signed request object, buildAuthorizationUrlWithJAR) or "par"
-// (buildAuthorizationUrlWithPAR). CREDENTIAL is a private JWK as JSON (private_key_jwt at
+// MODE is "jar" (a signed request object, buildAuthorizationUrlWithJAR), "jar-sign" (the
+// same, asking for a signature: the Signature Extension's signRequest as a member of the
+// signed object, SIGN_REQUEST in the environment) or "par" (buildAuthorizationUrlWithPAR). CREDENTIAL is a private JWK as JSON (private_key_jwt at
 // the token endpoint; with "jar" it also signs the request object) or a client secret
 // (client_secret_basic). The script prints the authorization URL, reads the callback URL the
 // browser reached from standard input, redeems the code and prints the ID token's claims.
@@ -45,7 +46,12 @@ const parameters = {
   state,
   nonce,
 };
-const url = mode === "jar"
+if (mode === "jar-sign") {
+  parameters.scope += " https://id.oidc.se/scope/sign";
+  parameters.prompt = "login consent";
+  parameters["https://id.oidc.se/param/signRequest"] = process.env.SIGN_REQUEST;
+}
+const url = mode.startsWith("jar")
   ? await client.buildAuthorizationUrlWithJAR(config, parameters, signing)
   : await client.buildAuthorizationUrlWithPAR(config, parameters);
 console.log(url.href);

@@ -5,6 +5,7 @@ browser; openid-client builds the request, redeems the code and validates the ID
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -33,12 +34,20 @@ from tests.harness import (
     ServedApp,
     base_settings,
     free_port,
+    hidden_field,
 )
 
 INTEROP = Path(__file__).parent
 PNR_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
 CLIENT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 NODE_TIMEOUT = 60
+SIGN_SCOPE = "https://id.oidc.se/scope/sign"
+USER_SIGNATURE = "https://id.oidc.se/claim/userSignature"
+TBS_DATA = base64.b64encode(b"interop: sign this").decode()
+SIGN_REQUEST = {
+    "tbs_data": TBS_DATA,
+    "sign_message": {"message": base64.b64encode(b"Sign this, please").decode()},
+}
 
 
 def private_jwk() -> dict[str, Any]:
@@ -52,6 +61,9 @@ def public_jwk() -> dict[str, Any]:
 CLIENTS = [
     {"client_id": "node-jar", "jwks": {"keys": [public_jwk()]}, "redirect_uris": [REDIRECT_URI],
      "require_signed_request_object": True},
+    {"client_id": "node-sign", "jwks": {"keys": [public_jwk()]}, "redirect_uris": [REDIRECT_URI],
+     "require_signed_request_object": True,
+     "scopes": ["openid", "https://id.oidc.se/scope/naturalPersonNumber", SIGN_SCOPE]},
     {"client_id": "node-par", "client_secret": "node-par-secret", "redirect_uris": [REDIRECT_URI],
      "token_endpoint_auth_method": "client_secret_basic",
      "require_pushed_authorization_requests": True},
@@ -112,7 +124,11 @@ def log_in_with_openid_client(
     gateway: HttpsGateway, pki: LocalPKI, mode: str, client_id: str, credential: str
 ) -> dict[str, Any]:
     discovery = f"{gateway.url}/.well-known/openid-configuration"
-    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(pki.ca)}
+    env = {
+        **os.environ,
+        "NODE_EXTRA_CA_CERTS": str(pki.ca),
+        "SIGN_REQUEST": json.dumps(SIGN_REQUEST),
+    }
     process = subprocess.Popen(
         node_command(mode, discovery, client_id, credential, REDIRECT_URI),
         cwd=INTEROP, env=env, text=True,
@@ -141,7 +157,12 @@ def citizen_logs_in(gateway: HttpsGateway, pki: LocalPKI, url: str) -> dict[str,
     try:
         page = browser.http.get(url)
         assert page.status_code == 200, page.text
-        return browser.follow_to_client(browser.submit_sandbox(page))
+        picked = browser.submit_sandbox(page)
+        if "/providers/sandbox/sign?" in picked.headers.get("location", ""):
+            shown = browser.http.get(picked.headers["location"])
+            form = {name: hidden_field(shown.text, name) for name in ("login", "csrf")}
+            picked = browser.http.post("/providers/sandbox/sign", data={**form, "sign": "1"})
+        return browser.follow_to_client(picked)
     finally:
         browser.close()
 
@@ -166,3 +187,17 @@ def test_openid_client_logs_in_with_a_pushed_authorization_request(
     assert claims["iss"] == gateway.url
     assert claims["aud"] == "node-par"
     assert claims[PNR_CLAIM] == TEST_PERSON
+
+
+def test_openid_client_asks_for_a_sandbox_signature_in_a_signed_request_object(
+    gateway: HttpsGateway, pki: LocalPKI
+) -> None:
+    """Issue 21: the signRequest as a member of openid-client's signed request object (JAR);
+    the ID token it validated carries the sandbox's test signature over our tbs_data."""
+    claims = log_in_with_openid_client(
+        gateway, pki, "jar-sign", "node-sign", json.dumps(private_jwk())
+    )
+    statement = json.loads(base64.b64decode(claims[USER_SIGNATURE]))
+    assert statement["format"] == "portvakt-sandbox-test-signature/1"
+    assert statement["tbs_data_sha256"] == hashlib.sha256(TBS_DATA.encode()).hexdigest()
+    assert statement["signer"] == claims[PNR_CLAIM] == TEST_PERSON

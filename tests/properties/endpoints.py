@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.oidc.claims import SIGN_APPROVAL_SCOPE, SIGN_SCOPE
+from gateway.oidc.sign_request import SIGN_REQUEST_PARAMETER
 from gateway.oidc.user_message import USER_MESSAGE_PARAMETER
 from tests.doubles.saml_idp import LOA2, LOA3
 from tests.harness import INFO_SCOPE, NUMBER_SCOPE, REDIRECT_URI, TEST_PERSON, pkce_pair
@@ -92,7 +94,10 @@ def login_path(live: Live, suffix: str = "") -> st.SearchStrategy[str]:
 
 
 def scopes() -> st.SearchStrategy[str]:
-    words = st.sampled_from(["openid", "profile", NUMBER_SCOPE, INFO_SCOPE, "email", "offline"])
+    words = st.sampled_from(
+        ["openid", "profile", NUMBER_SCOPE, INFO_SCOPE, "email", "offline", SIGN_SCOPE,
+         SIGN_APPROVAL_SCOPE]
+    )  # fmt: skip
     return st.lists(words, max_size=4).map(" ".join)
 
 
@@ -131,6 +136,39 @@ def user_message_values() -> st.SearchStrategy[str]:
         max_size=4,
     )
     return st.one_of(deep_values(), shaped.map(json.dumps), json_values().map(json.dumps))
+
+
+def sign_request_values() -> st.SearchStrategy[str]:
+    """Signature Extension §3.1: the object as plain JSON (always refused: unsigned) or as a
+    JWT with plausible or odd claims and a fuzzed signature, tbs_data right or wrong."""
+    tbs = st.one_of(
+        st.binary(max_size=64).map(lambda raw: base64.b64encode(raw).decode()),
+        fuzz_text(),
+        json_values(2),
+        st.just("QUJD" * 3001),
+    )
+    fields = st.fixed_dictionaries(
+        {},
+        optional={
+            "tbs_data": tbs,
+            "sign_message": st.one_of(user_message_values().map(json.loads), json_values(3)),
+            "iss": value_or_fuzz(*CLIENT_IDS),
+            "aud": value_or_fuzz("http://127.0.0.1", "https://elsewhere.example"),
+            "exp": st.one_of(st.integers(-(10**12), 10**12), json_values(2)),
+            "iat": st.one_of(st.integers(-(10**12), 10**12), json_values(2)),
+        },
+    )
+    header = st.fixed_dictionaries(
+        {"alg": value_or_fuzz("none", "RS256", "PS256", "ES256", "HS256")},
+        optional={"kid": value_or_fuzz("jwt-1")},
+    )
+    jws = st.builds(
+        lambda h, c, sig: f"{b64_json(h)}.{b64_json(c)}.{sig}",
+        header,
+        st.one_of(fields, json_values()),
+        st.sampled_from(["", "c2ln", "A" * 342]),
+    )
+    return st.one_of(jws, fields.map(json.dumps), deep_values(), fuzz_text())
 
 
 AUTHORIZE_CANONICAL = {
@@ -220,6 +258,7 @@ def authorize_parameters(focus: str | None = None) -> st.SearchStrategy[Pairs]:
             "ui_locales": value_or_fuzz("sv", "en", "en sv", "xx"),
             "login_hint": value_or_fuzz(TEST_PERSON, "19990807-2391", "990807-2391"),
             USER_MESSAGE_PARAMETER: user_message_values(),
+            SIGN_REQUEST_PARAMETER: sign_request_values(),
             AUTHN_PROVIDER_PARAMETER: value_or_fuzz(
                 *PROVIDERS, "bankid-tls", *AUTHN_PROVIDER_VALUES
             ),
@@ -245,6 +284,7 @@ AUTHORIZE_PARAMETERS = (
     AUTHN_PROVIDER_PARAMETER,
     *REQUEST_PARAMETERS,
     USER_MESSAGE_PARAMETER,
+    SIGN_REQUEST_PARAMETER,
     ORIGINAL_CLIENT_ID,
     ORIGINAL_CLIENT_TOKEN,
 )
@@ -718,6 +758,15 @@ ENDPOINTS = (
         Site.at_sandbox,
     ),
     Endpoint("sandbox done", provider_get("/providers/sandbox/done"), checks.page, Site.at_sandbox),
+    Endpoint(
+        "sandbox sign GET", provider_get("/providers/sandbox/sign"), checks.page, Site.at_sandbox
+    ),
+    Endpoint(
+        "sandbox sign POST",
+        provider_post("/providers/sandbox/sign", sign=flags, cancel=flags),
+        checks.page,
+        Site.at_sandbox,
+    ),
     Endpoint("saml acs", saml_acs, checks.page, Site.at_saml_acs),
     Endpoint("saml slo", saml_slo, checks.page),
     Endpoint("saml idp GET", provider_get("/providers/sc/idp"), checks.page, Site.at_saml_idp_page),

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.demo.defaults import simulated_bankid
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.oidc.claims import IDENTITY_SCOPES, SIGN_SCOPES
 from tests.doubles.oidc_op import UpstreamOP
 from tests.doubles.saml_idp import LOA2, LOA3, FakeIdP, SpView, aggregate, make_key_pair
 from tests.harness import (
@@ -67,6 +68,7 @@ def _clients(issuer: str) -> list[dict[str, Any]]:
             "redirect_uris": [REDIRECT_URI],
             "token_endpoint_auth_method": "client_secret_basic",
             "post_logout_redirect_uris": [LOGOUT_URI],
+            "scopes": [*IDENTITY_SCOPES, *SIGN_SCOPES],  # the sign checks are reached too
         },
         {
             "client_id": "post",
