@@ -4,10 +4,10 @@ with `<csig:SignMessage MustShow="true">` (encrypted to an IdP that publishes a 
 PrincipalSelection and Scoping/RequesterID, and accepts the answer only with the
 `signMessageDigest` of the very message it sent.
 
-On this branch /authorize does not parse `signRequest` yet (helper "oidc" builds it), so each
-test starts a real login at /authorize and the SAML provider of the running gateway receives
-the `sign` the flow will hand it (`approving`); everything after that is real HTTP, real
-signatures and real encryption, verified and decrypted by the test IdP."""
+End to end over HTTP: the e-service's signRequest is a JWT it signs (PyJWT), /authorize and the
+flow hand the approval to the SAML provider, the test IdP verifies our AuthnRequest with
+python3-saml and decrypts the SignMessage with xmlsec, and the ID token is verified with
+PyJWT."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from lxml import etree
 from starlette.routing import Mount
 
 from gateway.settings import SettingsError
-from providers.base import LoginContext, SignRequest, UserMessage
+from providers.base import SignRequest, UserMessage
 from providers.saml.authn import PendingRequest
 from providers.saml.metadata import read_federation
 from providers.saml.provider import SamlProvider
@@ -48,14 +49,19 @@ from tests.doubles.saml_idp import (
     make_key_pair,
 )
 from tests.harness import (
+    NUMBER_SCOPE,
+    REDIRECT_URI,
     Browser,
     LiveGateway,
     ServedApp,
     base_settings,
     free_port,
     hidden_field,
+    query_of,
     running_gateway,
 )
+from tests.oidc.test_request_object import PNR_CLAIM, client, signed
+from tests.oidc.test_sign_request import USER_SIGNATURE, verified_id_token
 from tests.providers.saml.test_provider import (
     SP_ENTITY,
     assert_refused,
@@ -74,6 +80,13 @@ AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
 RSA_OAEP = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
 NUMBER = PERSON[PNR]
+APPROVER = "approver"  # an e-service registered for the signApproval scope
+APPROVAL_SCOPE = "https://id.oidc.se/scope/signApproval"
+SIGN_REQUEST = "https://id.oidc.se/param/signRequest"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 @dataclass
@@ -136,7 +149,9 @@ def sign_provider(fed: SignFederation, **overrides: Any) -> dict[str, Any]:
 
 
 def signing_gateway(store_url: str | None, fed: SignFederation, **overrides: Any) -> Any:
-    return running_gateway(store_url, providers={"sc": sign_provider(fed, **overrides)})
+    clients = [client(APPROVER, scopes=["openid", NUMBER_SCOPE, APPROVAL_SCOPE]), client("basic")]
+    providers = {"sc": sign_provider(fed, **overrides)}
+    return running_gateway(store_url, providers=providers, clients=clients)
 
 
 def saml_provider_of(gateway: LiveGateway, name: str = "sc") -> SamlProvider:
@@ -157,34 +172,37 @@ def approval(
     return SignRequest(UserMessage(texts or {"sv": SV_TEXT, "en": EN_TEXT}, mime_type), tbs_data)
 
 
-@pytest.fixture
-def approving(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Make the provider of a running gateway receive `sign` with the next logins, as the flow
-    hands it once /authorize parses signRequest (forced, as sign flows are)."""
-
-    def hand(gateway: LiveGateway, sign: SignRequest | None = None) -> SamlProvider:
-        provider = saml_provider_of(gateway)
-        started = SamlProvider.start.__get__(provider)  # the provider's own, however often handed
-
-        async def start_signing(request: Any, login: LoginContext) -> Any:
-            return await started(request, replace(login, sign=sign or approval(), force_authn=True))
-
-        monkeypatch.setattr(provider, "start", start_signing)
-        return provider
-
-    return hand
-
-
-def to_idp(browser: Browser, **extra: str) -> httpx2.Response:
-    params = browser.authorize_params("basic", prompt="login consent", login_hint=NUMBER)
+def approval_params(
+    gateway: LiveGateway, mime_type: str = "text/plain", **extra: str
+) -> dict[str, str]:
+    """/authorize for an approval (Signature Extension §3.1): scope signApproval, prompt
+    login consent, the person named, and the signRequest as a JWT the client signed."""
+    now = int(time.time())
+    message = {"message#sv": b64(SV_TEXT), "message#en": b64(EN_TEXT), "mime_type": mime_type}
+    sign_request = {"iss": APPROVER, "aud": gateway.url, "iat": now, "exp": now + 300}
+    params = {
+        "client_id": APPROVER,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": f"openid {NUMBER_SCOPE} {APPROVAL_SCOPE}",
+        "state": "approval-state",
+        "nonce": "approval-nonce",
+        "prompt": "login consent",
+        "login_hint": NUMBER,
+        SIGN_REQUEST: signed({**sign_request, "sign_message": message}),
+    }
     params.update(extra)
-    response = browser.authorize(**params)
+    return params
+
+
+def to_idp(browser: Browser, mime_type: str = "text/plain", **extra: str) -> httpx2.Response:
+    response = browser.authorize(**approval_params(browser.gateway, mime_type, **extra))
     assert response.status_code == 303, response.text
     return browser.http.get(response.headers["location"])
 
 
-def approved(browser: Browser, **extra: str) -> dict[str, str]:
-    answer = post_to_acs(browser, to_idp(browser, **extra))
+def approved(browser: Browser, mime_type: str = "text/plain", **extra: str) -> dict[str, str]:
+    answer = post_to_acs(browser, to_idp(browser, mime_type, **extra))
     assert answer.status_code == 303, answer.text
     return browser.follow_to_client(answer)
 
@@ -203,10 +221,9 @@ def gateway(store_url: str | None, federation: SignFederation) -> Iterator[LiveG
 
 
 @pytest.fixture
-def idp_a(federation: SignFederation, gateway: LiveGateway, approving: Any) -> Iterator[FakeIdP]:
+def idp_a(federation: SignFederation, gateway: LiveGateway) -> Iterator[FakeIdP]:
     reset(federation)
     introduce(gateway, *federation.idps.values())  # another test's gateway may have been last
-    approving(gateway)
     yield federation.idps[IDP_A]
     reset(federation)
 
@@ -224,12 +241,16 @@ def browser(gateway: LiveGateway) -> Iterator[Browser]:
 def test_an_approval_sends_the_sign_message_encrypted_to_the_idp_and_completes(
     browser: Browser, idp_a: FakeIdP
 ) -> None:
-    callback = approved(browser)
-    assert "code" in callback, callback
+    before = int(time.time())
+    id_token = verified_id_token(browser.gateway, approved(browser), APPROVER)
+    assert id_token[PNR_CLAIM] == NUMBER
+    assert USER_SIGNATURE not in id_token  # an approval: no signature of ours to give
+    assert "sid" not in id_token  # a sign flow makes no session
+    assert before - 5 <= id_token["auth_time"] <= int(time.time())
     request = idp_a.requests[-1]  # the IdP verified our signature with python3-saml
     assert request.force_authn
     assert request.principal == {PNR: NUMBER}
-    assert request.requester_id == "basic"
+    assert request.requester_id == APPROVER
     assert request.user_message is None
     message = request.sign_message
     assert message is not None
@@ -281,7 +302,7 @@ def test_the_message_is_decryptable_only_with_the_idps_key(
 
 
 def test_an_idp_without_an_encryption_key_gets_the_message_in_the_clear_over_post(
-    store_url: str | None, federation: SignFederation, approving: Any
+    store_url: str | None, federation: SignFederation
 ) -> None:
     """HTTP-POST: the IdP verified the enveloped signature over the SignMessage it read."""
     reset(federation)
@@ -290,10 +311,8 @@ def test_an_idp_without_an_encryption_key_gets_the_message_in_the_clear_over_pos
         store_url, federation, allow={"entity_ids": [IDP_B]}, binding="post"
     ) as live:
         introduce(live, idp_b)
-        approving(live, approval(mime_type="text/markdown"))
         browser = Browser(live)
-        params = browser.authorize_params("basic", prompt="login consent", login_hint=NUMBER)
-        page = browser.authorize(**params)
+        page = browser.authorize(**approval_params(live, "text/markdown"))
         assert page.status_code == 200, page.text
         action, fields = form_of(page.text)
         answer = post_to_acs(browser, browser.http.post(action, data=fields))
@@ -312,7 +331,7 @@ def test_an_idp_without_an_encryption_key_gets_the_message_in_the_clear_over_pos
 
 
 def test_without_a_shared_algorithm_the_message_is_encrypted_with_aes256_gcm(
-    store_url: str | None, federation: SignFederation, approving: Any
+    store_url: str | None, federation: SignFederation
 ) -> None:
     reset(federation)
     idp_a = federation.idps[IDP_A]
@@ -323,7 +342,6 @@ def test_without_a_shared_algorithm_the_message_is_encrypted_with_aes256_gcm(
     try:
         with signing_gateway(store_url, federation) as live:
             introduce(live, idp_a)
-            approving(live)
             browser = Browser(live)
             assert "code" in approved(browser)
             browser.close()
@@ -369,15 +387,12 @@ def test_an_answer_that_does_not_prove_the_message_was_shown_is_refused(
     assert "Underskriften gjordes inte" in answer.text
 
 
-def test_an_idp_that_ignores_must_show_is_refused(
-    browser: Browser, idp_a: FakeIdP, approving: Any
-) -> None:
+def test_an_idp_that_ignores_must_show_is_refused(browser: Browser, idp_a: FakeIdP) -> None:
     """It cannot show Markdown yet answers with an assertion: no digest, no approval."""
-    approving(browser.gateway, approval(mime_type="text/markdown"))
     idp_a.shows_sign_messages = ("text",)
     idp_a.twist = Twist(ignore_must_show=True)
     try:
-        answer = post_to_acs(browser, to_idp(browser))
+        answer = post_to_acs(browser, to_idp(browser, "text/markdown"))
     finally:
         idp_a.shows_sign_messages = ("text", "text/markdown")
     assert_refused(answer)
@@ -417,7 +432,7 @@ def test_an_idp_ignoring_principal_selection_is_still_refused_for_another_person
 
 
 def test_only_idps_that_can_approve_are_offered(
-    store_url: str | None, federation: SignFederation, approving: Any
+    store_url: str | None, federation: SignFederation
 ) -> None:
     """All three are allowed for logins; C is not among sign_idps, so the IdP page lists A
     and B, says it is a signature, and C cannot be chosen by a forged form either."""
@@ -426,10 +441,8 @@ def test_only_idps_that_can_approve_are_offered(
         store_url, federation, allow={"entity_ids": [IDP_A, IDP_B, IDP_C]}
     ) as live:
         introduce(live, *federation.idps.values())
-        approving(live)
         browser = Browser(live)
-        params = browser.authorize_params("basic", prompt="login consent", login_hint=NUMBER)
-        page = browser.authorize(**params)
+        page = browser.authorize(**approval_params(live))
         assert page.status_code == 200, page.text
         offered = re.findall(r'name="idp" value="([^"]+)"', page.text)
         assert sorted(offered) == [IDP_A, IDP_B]
@@ -442,7 +455,7 @@ def test_only_idps_that_can_approve_are_offered(
 
 
 def test_a_named_person_is_not_sent_to_an_idp_that_cannot_select_by_number(
-    store_url: str | None, federation: SignFederation, approving: Any
+    store_url: str | None, federation: SignFederation
 ) -> None:
     """The sign message must not be shown before the person is proven: an IdP that does not
     ask for PrincipalSelection cannot refuse another person first, so it is not offered."""
@@ -452,11 +465,8 @@ def test_a_named_person_is_not_sent_to_an_idp_that_cannot_select_by_number(
     try:
         with signing_gateway(store_url, federation, allow={"entity_ids": [IDP_A, IDP_B]}) as live:
             introduce(live, *federation.idps.values())
-            approving(live)
             browser = Browser(live)
-            response = browser.authorize(
-                **browser.authorize_params("basic", prompt="login consent", login_hint=NUMBER)
-            )
+            response = browser.authorize(**approval_params(live))
             assert response.status_code == 303, response.text  # A alone: straight to it
             assert response.headers["location"].startswith(federation.idps[IDP_A].base_url)
             browser.close()
@@ -484,14 +494,19 @@ def test_can_sign_only_approvals_it_can_show_through_idps_that_can(
 def test_a_signature_service_logs_no_one_in(
     store_url: str | None, federation: SignFederation
 ) -> None:
+    """A plain login is not offered the signature-service SP (logs_in False): with no other
+    e-ID the e-service gets an error, and no IdP sees a request."""
     reset(federation)
     with signing_gateway(store_url, federation) as live:
         introduce(live, *federation.idps.values())
         browser = Browser(live)
         answer = browser.authorize(**browser.authorize_params("basic"))
-        assert_refused(answer)
-        assert federation.idps[IDP_A].requests == []
+        assert answer.status_code == 302, answer.text
+        assert answer.headers["location"].startswith(REDIRECT_URI)
+        callback = query_of(answer.headers["location"])
+        assert "error" in callback and "code" not in callback, callback
         browser.close()
+    assert all(idp.requests == [] for idp in federation.idps.values())
 
 
 def test_the_metadata_of_a_signature_service_declares_it(
@@ -572,7 +587,7 @@ def test_the_deprecated_sigmessage_loa_uris_are_refused_in_the_configuration(
 
 
 def test_no_user_message_goes_beside_the_sign_message(
-    store_url: str | None, federation: SignFederation, approving: Any
+    store_url: str | None, federation: SignFederation
 ) -> None:
     """Even to an IdP that shows user messages: the citizen is to read the sign message."""
     reset(federation)
@@ -583,7 +598,6 @@ def test_no_user_message_goes_beside_the_sign_message(
     try:
         with signing_gateway(store_url, federation) as live:
             introduce(live, idp_a)
-            approving(live)
             browser = Browser(live)
             assert "code" in approved(
                 browser, **{"https://id.oidc.se/param/userMessage": user_message}
@@ -597,7 +611,7 @@ def test_no_user_message_goes_beside_the_sign_message(
 
 
 def test_an_idp_with_a_weak_encryption_key_gets_the_message_in_the_clear_not_a_500(
-    store_url: str | None, federation: SignFederation, approving: Any, tmp_path: Path
+    store_url: str | None, federation: SignFederation, tmp_path: Path
 ) -> None:
     """A 512-bit RSA key cannot carry an AES-256 key under RSA-OAEP, and would not protect an
     AES-128 one; like our own keys, an IdP's encryption key is used only when it is RSA of
@@ -631,7 +645,6 @@ def test_an_idp_with_a_weak_encryption_key_gets_the_message_in_the_clear_not_a_5
     try:
         with signing_gateway(store_url, federation) as live:
             introduce(live, idp_a)
-            approving(live)
             browser = Browser(live)
             assert "code" in approved(browser)
             browser.close()
@@ -643,7 +656,7 @@ def test_an_idp_with_a_weak_encryption_key_gets_the_message_in_the_clear_not_a_5
 
 
 def test_sign_idps_can_narrow_the_approvers_by_an_entity_category(
-    store_url: str | None, federation: SignFederation, approving: Any
+    store_url: str | None, federation: SignFederation
 ) -> None:
     """Where a federation marks the IdPs that serve signature services (here with the
     sigservice URI, which EntCat §1.3 itself defines for SPs only), `sign_idps` selects them."""
@@ -659,7 +672,6 @@ def test_sign_idps_can_narrow_the_approvers_by_an_entity_category(
             sign_idps={"entity_categories": [SIGSERVICE]},
         ) as live:
             introduce(live, *federation.idps.values())
-            approving(live)
             browser = Browser(live)
             answer = post_to_acs(browser, to_idp(browser))  # B alone: no IdP page
             assert "code" in browser.follow_to_client(answer)
