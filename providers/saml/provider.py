@@ -155,13 +155,19 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
 
     def can_sign(self, sign: SignRequest) -> bool:
         """Only a Signature Service SP, only approvals (no SAML mechanism signs `tbs_data`),
-        only a message SignMessage can carry, and only while one of its IdPs may approve."""
+        only a message SignMessage can carry, and, once its metadata is in, only while one of
+        its IdPs may approve. Before that (discovery is built at start, maybe before metadata
+        from a URL arrives) it is what it is configured to be; a login meanwhile finds it
+        unavailable (`problem`)."""
         return (
             self._config.signature_service
             and not sign.signs
             and can_show(sign)
-            and any(self._config.sign_idps.accepts(idp) for idp in self.metadata.idps.values())
+            and (self.metadata.loaded_at is None or self._has_approvers())
         )
+
+    def _has_approvers(self) -> bool:
+        return any(self._config.sign_idps.accepts(idp) for idp in self.metadata.idps.values())
 
     @property
     def logs_in(self) -> bool:

@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -680,3 +681,29 @@ def test_sign_idps_can_narrow_the_approvers_by_an_entity_category(
         federation.write()
     assert idp_b.requests[-1].sign_message is not None
     assert federation.idps[IDP_A].requests == federation.idps[IDP_C].requests == []
+
+
+def test_discovery_advertises_approvals_before_the_federation_metadata_has_loaded(
+    store_url: str | None, federation: SignFederation, tmp_path: Path
+) -> None:
+    """Discovery is built at start, when metadata from a URL has not arrived yet (here it
+    never does): the SP is configured to approve, so signApproval is advertised, and a login
+    meanwhile is told the e-ID is unavailable rather than offered nothing."""
+    unreachable = {
+        "url": f"http://127.0.0.1:{free_port()}/idp.xml",
+        "cert": str(federation.federation.cert),
+        "cache": str(tmp_path / "never-written.xml"),
+    }
+    with signing_gateway(store_url, federation, metadata=unreachable) as live:
+        scopes = httpx2.get(f"{live.url}/.well-known/openid-configuration").json()
+        assert APPROVAL_SCOPE in scopes["scopes_supported"]
+        assert "https://id.oidc.se/scope/sign" not in scopes["scopes_supported"]
+        browser = Browser(live)
+        try:
+            answer = browser.authorize(**approval_params(live))
+        finally:
+            browser.close()
+    assert answer.status_code == 503, answer.text
+    back = re.search(r'href="(http://127\.0\.0\.1:9000/callback[^"]*)"', answer.text)
+    assert back is not None, answer.text
+    assert query_of(unescape(back.group(1)))["error"] == "temporarily_unavailable"
