@@ -30,6 +30,8 @@ from providers.saml.xml import KeyPair, VerificationKey
 ACS_PATH = "/acs"  # under /providers/NAME: where IdPs post their Responses
 SLO_PATH = "/slo"
 
+# EntCat §4.1, SC profile §7: the service type of a Signature Service SP.
+SIGSERVICE = "http://id.elegnamnden.se/st/1.0/sigservice"
 DEFAULT_ENTITY_CATEGORIES = [
     "http://id.elegnamnden.se/ec/1.0/loa3-pnr",
     "http://id.elegnamnden.se/ec/1.0/eidas-naturalperson",
@@ -130,6 +132,17 @@ class SamlConfig(ProviderConfig, ChecksConfig, PublishesMetadata):
     require_encrypted_assertions: bool = True
     require_signed_assertions: bool = False
     sp_metadata: SpMetadataSettings = Field(default_factory=SpMetadataSettings)
+    signature_service: bool = Field(
+        default=False,
+        description=(
+            "this SP is a Signature Service (registered as one with the federation): it only "
+            "approves signatures (signApproval) with SignMessage, and logs no one in"
+        ),
+    )
+    sign_idps: IdpAllowList = Field(
+        default_factory=IdpAllowList,
+        description="of the allowed IdPs, those offered for approvals; empty: all of them",
+    )
 
     def key_pairs(self) -> list[tuple[str, KeyPairFiles]]:
         """Every SP key pair with its key path in the configuration."""
@@ -156,6 +169,15 @@ class SamlConfig(ProviderConfig, ChecksConfig, PublishesMetadata):
 
     def published_certificates(self) -> list[tuple[str, Path]]:
         return [(label, pair.cert) for label, pair in self.key_pairs()]
+
+    @model_validator(mode="after")
+    def _no_sigmessage_loa(self) -> SamlConfig:
+        """Registry 1.7 dropped the `*-sigmessage` / `*-sigm` LoA URIs and Regler §3.3 forbids
+        them: a signature approval is proven by signMessageDigest, never by the LoA."""
+        deprecated = [uri for uri in self.loa if uri.endswith(("-sigmessage", "-sigm"))]
+        if deprecated:
+            raise ValueError(f"loa: the deprecated sigmessage LoA URIs are not used: {deprecated}")
+        return self
 
     @model_validator(mode="after")
     def _files_usable(self) -> SamlConfig:
@@ -194,9 +216,17 @@ def published_metadata(name: str, config: SamlConfig, base_url: str) -> bytes:
         organization_url=sp.organization_url,
         organization_number=sp.organization_number,
         contact_email=sp.contact_email,
-        entity_categories=sp.entity_categories,
+        entity_categories=_entity_categories(config),
         want_assertions_signed=config.require_signed_assertions,
     )
     signing = KeyPair.from_files(config.signing.key, config.signing.cert)
     encryption = KeyPair.from_files(config.encryption.key, config.encryption.cert)
     return sp_metadata(description, signing, encryption)
+
+
+def _entity_categories(config: SamlConfig) -> list[str]:
+    """A Signature Service SP declares the sigservice service type (SC profile §7, SHALL)."""
+    categories = list(config.sp_metadata.entity_categories)
+    if config.signature_service and SIGSERVICE not in categories:
+        categories.append(SIGSERVICE)
+    return categories

@@ -22,7 +22,7 @@ from providers.base import (
     UserCancelled,
 )
 from providers.records import StoreRecord, login_key
-from providers.saml.config import SamlConfig
+from providers.saml.config import IdpAllowList, SamlConfig
 from providers.saml.metadata import IdentityProvider, MetadataSource
 
 CHOICE_TTL_SECONDS = 900
@@ -39,6 +39,7 @@ class PendingChoice(StoreRecord):
     hint: str | None
     locale: str
     user_message: dict[str, Any] | None = None  # UserMessage.to_dict()
+    sign: dict[str, Any] | None = None  # SignRequest.to_dict(): a signature approval
 
     TUPLE_FIELDS = ("loa",)
 
@@ -47,9 +48,30 @@ SendRequest = Callable[[Request, PendingChoice, IdentityProvider], Awaitable[Res
 """Sends the AuthnRequest of a login to the IdP chosen for it (`AuthnRequests.send`)."""
 
 
-def candidates(metadata: MetadataSource, loa: Sequence[str]) -> list[IdentityProvider]:
-    """Allowed IdPs that can deliver one of the LoAs (when they declare their LoAs)."""
-    return [idp for idp in metadata.idps.values() if not idp.assurance or idp.assurance & set(loa)]
+@dataclass(frozen=True)
+class Approval:
+    """What an IdP must offer to approve a signature: pass the SP's `sign_idps`, and when the
+    e-service named the person, select by number (the sign message must not be shown to
+    anyone else: the IdP refuses another person before it shows it)."""
+
+    approvers: IdpAllowList
+    named: bool
+
+    def accepts(self, idp: IdentityProvider) -> bool:
+        return self.approvers.accepts(idp) and (not self.named or idp.selects_by_number)
+
+
+def candidates(
+    metadata: MetadataSource, loa: Sequence[str], approval: Approval | None = None
+) -> list[IdentityProvider]:
+    """Allowed IdPs that can deliver one of the LoAs (when they declare their LoAs); for a
+    signature approval, only those that can approve it."""
+    return [
+        idp
+        for idp in metadata.idps.values()
+        if (not idp.assurance or idp.assurance & set(loa))
+        and (approval is None or approval.accepts(idp))
+    ]
 
 
 class IdpChoice:
@@ -91,7 +113,7 @@ class IdpChoice:
         if request.method == "GET":
             login_id = request.query_params.get("login", "")
             choice = await self._choice(login_id, take=False)
-            return self._render_idp_page(request, choice, candidates(self._metadata, choice.loa))
+            return self._render_idp_page(request, choice, self._candidates(choice))
         form = await request.form(max_files=0, max_fields=6)
         login_id = str(form.get("login", ""))
         name = self._services.name
@@ -115,13 +137,19 @@ class IdpChoice:
     async def _send_chosen(
         self, request: Request, choice: PendingChoice, entity_id: str
     ) -> Response:
-        allowed = candidates(self._metadata, choice.loa)
+        allowed = self._candidates(choice)
         idp = next((i for i in allowed if i.entity_id == entity_id), None)
         if idp is None:
             raise AuthenticationFailed(
                 self._services.name, choice.login_id, "chosen IdP is not allowed"
             )
         return await self._send(request, choice, idp)
+
+    def _candidates(self, choice: PendingChoice) -> list[IdentityProvider]:
+        approval = None
+        if choice.sign is not None:
+            approval = Approval(self._config.sign_idps, named=choice.hint is not None)
+        return candidates(self._metadata, choice.loa, approval)
 
     async def _choice(self, login_id: str, take: bool) -> PendingChoice:
         store = self._services.store
@@ -142,6 +170,7 @@ class IdpChoice:
             "csrf": self._services.forms.token(request, choice.login_id),
             "action": action,
             "page_url": f"{action}?{urlencode({'login': choice.login_id})}",
+            "signs": choice.sign is not None,
             "idps": [
                 (idp.entity_id, {**idp.display, "en": idp.name("en"), "sv": idp.name("sv")})
                 for idp in sorted(idps, key=lambda i: i.name("sv").lower())

@@ -3,9 +3,10 @@
 AuthnRequest per Sweden Connect profile §5: Destination, our HTTP-POST ACS, ForceAuthn set
 explicitly, RequestedAuthnContext with Comparison="exact" listing every acceptable LoA, and the
 PrincipalSelection extension when the e-service named the person, and the UserMessage extension
-(UMsg 1.0) when it sent a message for an IdP that shows one. LogoutRequest/LogoutResponse
-for single logout. Element order follows the schema: Issuer, Signature, Extensions, Subject,
-NameIDPolicy, RequestedAuthnContext.
+(UMsg 1.0) when it sent a message for an IdP that shows one; for a signature approval the
+SignMessage extension (`sign_message.py`) and Scoping/RequesterID instead. LogoutRequest/
+LogoutResponse for single logout. Element order follows the schema: Issuer, Signature,
+Extensions, Subject, NameIDPolicy, RequestedAuthnContext, Scoping.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _message(name: str, header: Header, **attributes: str) -> etree._Element:
     return message
 
 
-def authn_request(
+def authn_request(  # noqa: PLR0913 -- keyword-only: every caller names each part
     header: Header,
     *,
     acs_url: str,
@@ -79,7 +80,11 @@ def authn_request(
     force_authn: bool,
     principal: Mapping[str, str],
     user_message: SamlUserMessage | None = None,
+    sign_message: etree._Element | None = None,
+    requester_id: str | None = None,
 ) -> etree._Element:
+    """`sign_message` (a `<csig:SignMessage>`) goes into the Extensions; `requester_id` into
+    `<samlp:Scoping><samlp:RequesterID>` (Sweden Connect profile §7: the e-service behind us)."""
     request = _message(
         "samlp:AuthnRequest",
         header,
@@ -88,17 +93,21 @@ def authn_request(
         ForceAuthn="true" if force_authn else "false",
         IsPassive="false",
     )
-    if principal or user_message:
+    if principal or user_message or sign_message is not None:
         extensions = _element("samlp:Extensions", request)
         if principal:
             _principal_selection(extensions, principal)
         if user_message:
             _user_message(extensions, user_message)
+        if sign_message is not None:
+            extensions.append(sign_message)
     _element("samlp:NameIDPolicy", request, Format=PERSISTENT, AllowCreate="true")
     if loa:
         context = _element("samlp:RequestedAuthnContext", request, Comparison="exact")
         for uri in loa:
             _element("saml:AuthnContextClassRef", context).text = uri
+    if requester_id:
+        _element("samlp:RequesterID", _element("samlp:Scoping", request)).text = requester_id
     return request
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx2
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from providers.base import NoUpstreamMetrics, UpstreamObserver
@@ -39,6 +40,8 @@ HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 ENTITY_CATEGORY = "http://macedir.org/entity-category"
 # UMsg 1.0 §3.2 / Entity Categories §6.3: the IdP shows a UserMessage in an AuthnRequest.
 SUPPORTS_USER_MESSAGE = "http://id.swedenconnect.se/general-ec/1.0/supports-user-message"
+MIN_ENCRYPTION_KEY_BITS = 2048  # as for our own keys (Sweden Connect profile §8)
+PNR_ATTRIBUTE = "urn:oid:1.2.752.29.4.13"  # personalIdentityNumber
 ASSURANCE_CERTIFICATION = "urn:oasis:names:tc:SAML:attribute:assurance-certification"
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -59,6 +62,18 @@ class IdentityProvider:
     assurance: frozenset[str]
     display: Mapping[str, str]  # language -> name
     principal_selection: frozenset[str]  # attribute names the IdP accepts in PrincipalSelection
+    # Its encryption certificates (Base64 DER; RSA of 2048 bits or more: what RSA-OAEP key
+    # transport can use)
+    # and the md:EncryptionMethod algorithms it lists, in its order: a SignMessage for it is
+    # encrypted to them (DSSExt 1.5 §3.1.2).
+    encryption_certificates: tuple[str, ...] = ()
+    encryption_methods: tuple[str, ...] = ()
+
+    @property
+    def selects_by_number(self) -> bool:
+        """PrincSel 1.0 §2: it asks for PrincipalSelection by personal identity number, so it
+        can refuse another person before it shows anything (UnknownPrincipal)."""
+        return PNR_ATTRIBUTE in self.principal_selection
 
     @property
     def shows_user_messages(self) -> bool:
@@ -125,9 +140,7 @@ def _identity_provider(entity: etree._Element) -> IdentityProvider | None:
     if not entity_id or descriptor is None:
         return None
     keys = []
-    for key_descriptor in descriptor.findall("md:KeyDescriptor", NS):
-        if key_descriptor.get("use") not in (None, "signing"):
-            continue
+    for key_descriptor in _key_descriptors(descriptor, "signing"):
         for body in key_descriptor.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
             try:
                 keys.append(VerificationKey.from_base64_der(body.text or ""))
@@ -135,6 +148,7 @@ def _identity_provider(entity: etree._Element) -> IdentityProvider | None:
                 log.warning("skipping an unreadable certificate of %s: %s", entity_id, error)
     if not keys:
         return None
+    encryption_certificates, encryption_methods = _encryption(descriptor, entity_id)
     attributes = _entity_attributes(entity)
     extensions = descriptor.find("md:Extensions", NS)
     display: dict[str, str] = {}
@@ -157,7 +171,41 @@ def _identity_provider(entity: etree._Element) -> IdentityProvider | None:
         assurance=frozenset(attributes.get(ASSURANCE_CERTIFICATION, ())),
         display=display,
         principal_selection=frozenset(selection - {""}),
+        encryption_certificates=encryption_certificates,
+        encryption_methods=encryption_methods,
     )
+
+
+def _key_descriptors(descriptor: etree._Element, use: str) -> list[etree._Element]:
+    """SAML metadata §2.4.1.1: a KeyDescriptor without `use` serves both uses."""
+    found = descriptor.findall("md:KeyDescriptor", NS)
+    return [key for key in found if key.get("use") in (None, use)]
+
+
+def _encryption(
+    descriptor: etree._Element, entity_id: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The IdP's RSA encryption certificates and the algorithms its KeyDescriptors list."""
+    certificates: list[str] = []
+    methods: list[str] = []
+    for key_descriptor in _key_descriptors(descriptor, "encryption"):
+        for body in key_descriptor.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
+            try:
+                key = VerificationKey.from_base64_der(body.text or "")
+            except (ValueError, XmlRejected) as error:
+                log.warning("skipping an unreadable certificate of %s: %s", entity_id, error)
+                continue
+            if isinstance(key.public_key, rsa.RSAPublicKey) and (
+                key.public_key.key_size >= MIN_ENCRYPTION_KEY_BITS
+            ):
+                certificates.append(key.certificate_b64)
+            else:
+                log.warning("not encrypting to %s's key: not RSA of 2048 bits or more", entity_id)
+        for method in key_descriptor.findall("md:EncryptionMethod", NS):
+            algorithm = method.get("Algorithm")
+            if algorithm and algorithm not in methods:
+                methods.append(algorithm)
+    return tuple(certificates), tuple(methods)
 
 
 def _endpoints(descriptor: etree._Element, name: str) -> dict[str, str]:

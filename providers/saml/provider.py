@@ -35,6 +35,9 @@ from providers.base import (
     ProviderServices,
     ReportsHealth,
     SelectableUpstream,
+    SignatureNotMade,
+    SignRequest,
+    Signs,
     UnmetAssurance,
     UpstreamLogout,
     UserCancelled,
@@ -43,7 +46,7 @@ from providers.saml.attributes import UnacceptableAttribute, read_person
 from providers.saml.authn import AuthnRequests, PendingRequest
 from providers.saml.bindings import Bindings, xml_step
 from providers.saml.config import ACS_PATH, SamlConfig, published_metadata
-from providers.saml.idp_choice import IdpChoice, PendingChoice, candidates
+from providers.saml.idp_choice import Approval, IdpChoice, PendingChoice, candidates
 from providers.saml.logout import SingleLogout, UpstreamSession
 from providers.saml.metadata import MetadataSource
 from providers.saml.response import (
@@ -53,6 +56,7 @@ from providers.saml.response import (
     StatusError,
     validate_response,
 )
+from providers.saml.sign_message import SIGN_MESSAGE_DIGEST, can_show
 from providers.saml.xml import DecryptionKeys, KeyPair, VerificationKey, XmlRejected, parse_message
 
 log = logging.getLogger("portvakt.saml")
@@ -69,7 +73,13 @@ class PrincipalMismatch(ProviderError):
     reason = "unknown_principal"
 
 
-class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstream):
+class NotForLogins(ProviderError):
+    """A Signature Service SP was asked to log someone in: its IdPs would show a signature."""
+
+    reason = "failed"
+
+
+class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstream, Signs):
     finish_path = ACS_PATH
     finish_methods: Sequence[str] = ("POST",)
 
@@ -92,7 +102,9 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
         self.metadata = _metadata_source(config, services)
         self.sp_metadata = published_metadata(self.name, config, services.base_url)
         bindings = Bindings(self.name, config.binding, self._signing, services.pages)
-        self._requests = AuthnRequests(config.entity_id, self.acs_url, services.store, bindings)
+        self._requests = AuthnRequests(
+            self.name, config.entity_id, self.acs_url, services.store, bindings
+        )
         self._choice = IdpChoice(config, services, self.metadata, self._requests.send)
         self._logout = SingleLogout(config.entity_id, services, self.metadata, bindings)
 
@@ -139,9 +151,35 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
     def session_keys(self, identity: Identity) -> list[str]:
         return self._logout.session_keys(identity)
 
+    # -- signature approval ---------------------------------------------------------------------
+
+    def can_sign(self, sign: SignRequest) -> bool:
+        """Only a Signature Service SP, only approvals (no SAML mechanism signs `tbs_data`),
+        only a message SignMessage can carry, and, once its metadata is in, only while one of
+        its IdPs may approve. Before that (discovery is built at start, maybe before metadata
+        from a URL arrives) it is what it is configured to be; a login meanwhile finds it
+        unavailable (`problem`)."""
+        return (
+            self._config.signature_service
+            and not sign.signs
+            and can_show(sign)
+            and (self.metadata.loaded_at is None or self._has_approvers())
+        )
+
+    def _has_approvers(self) -> bool:
+        return any(self._config.sign_idps.accepts(idp) for idp in self.metadata.idps.values())
+
+    @property
+    def logs_in(self) -> bool:
+        return not self._config.signature_service
+
     # -- login ----------------------------------------------------------------------------------
 
     async def start(self, request: Request, login: LoginContext) -> Response:
+        if login.sign is None and self._config.signature_service:
+            raise NotForLogins(self.name, login.login_id, "a Signature Service SP logs no one in")
+        if login.sign is not None and not self.can_sign(login.sign):
+            raise SignatureNotMade(self.name, login.login_id, "this SP cannot approve that")
         if login.requested_loa:
             loa = tuple(uri for uri in login.requested_loa if uri in self.loa)
             if not loa:
@@ -156,8 +194,12 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
             hint=login.identity_hint,
             locale=login.locale,
             user_message=login.user_message.to_dict() if login.user_message else None,
+            sign=login.sign.to_dict() if login.sign else None,
         )
-        idps = candidates(self.metadata, loa)
+        approval = None
+        if login.sign is not None:
+            approval = Approval(self._config.sign_idps, named=login.identity_hint is not None)
+        idps = candidates(self.metadata, loa, approval)
         if not idps:
             raise NoIdentityProviderAvailable(self.name, login.login_id, "no IdP offers the LoA")
         named = next((idp for idp in idps if idp.entity_id == login.authn_provider), None)
@@ -179,7 +221,23 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
         if not await self._first_use(f"assertion:{replay_key}", pending.login_id, ttl):
             log.warning("%s: replayed assertion %s from %s", self.name, assertion.id, pending.idp)
             raise AuthenticationFailed(self.name, pending.login_id, "replayed assertion")
+        self._check_sign_message_shown(assertion, pending)
         return pending.login_id, self._identity(assertion, pending)
+
+    def _check_sign_message_shown(self, assertion: Assertion, pending: PendingRequest) -> None:
+        """DSSExt §3.1.2, Attrs §3.2.4: an approval holds only if the IdP proves it showed
+        our very message: `signMessageDigest` equal, algorithm URI and all, to ours."""
+        if pending.sign_message_digest is None:
+            return
+        returned = assertion.attributes.get(SIGN_MESSAGE_DIGEST, ())
+        if returned != (pending.sign_message_digest,):
+            log.warning(
+                "%s: IdP %s did not prove the sign message was shown (%s)",
+                self.name,
+                pending.idp,
+                "no signMessageDigest" if not returned else "another signMessageDigest",
+            )
+            raise SignatureNotMade(self.name, pending.login_id, "signMessageDigest missing/wrong")
 
     async def _validated(self, encoded: str, pending: PendingRequest) -> Assertion:
         """The assertion of a Response to `pending`, or the refusal the IdP's status means."""

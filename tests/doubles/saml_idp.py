@@ -8,13 +8,22 @@ alone or inside a federation aggregate signed by a federation key.
 
 `Twist` bends one answer for the negative tests: unsigned, the wrong audience, an expired
 assertion, a comment in a value, a wrapped assertion, an error status, ...
+
+Like a Sweden Connect IdP it handles the SignMessage extension (DSSExt 1.5 §3.1.2): it reads
+`<csig:Message>` or decrypts `<csig:EncryptedMessage>` with its own encryption key (published in
+its metadata when `encryption_keys` is set), refuses with UnknownPrincipal a person other than
+the PrincipalSelection names, fails a MustShow message it cannot show, and returns
+`signMessageDigest` for what it showed; `Twist` can make it omit or bend the digest or ignore
+MustShow.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import functools
+import hashlib
 import secrets
 import time
 import zlib
@@ -46,6 +55,8 @@ NS = {
     "mdattr": "urn:oasis:names:tc:SAML:metadata:attribute",
     "mdui": "urn:oasis:names:tc:SAML:metadata:ui",
     "psc": "http://id.swedenconnect.se/authn/1.0/principal-selection/ns",
+    "csig": "http://id.elegnamnden.se/csig/1.1/dss-ext/ns",
+    "xenc": "http://www.w3.org/2001/04/xmlenc#",
     "umsg": "http://id.swedenconnect.se/authn/1.0/user-message/ns",
     "xs": "http://www.w3.org/2001/XMLSchema",
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
@@ -61,6 +72,13 @@ PNR = "urn:oid:1.2.752.29.4.13"
 GIVEN_NAME = "urn:oid:2.5.4.42"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 SUPPORTS_USER_MESSAGE = "http://id.swedenconnect.se/general-ec/1.0/supports-user-message"
+SIGSERVICE = "http://id.elegnamnden.se/st/1.0/sigservice"
+CSIG = "http://id.elegnamnden.se/csig/1.1/dss-ext/ns"
+SIGN_MESSAGE_DIGEST = "urn:oid:1.2.752.201.3.14"
+RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+UNKNOWN_PRINCIPAL = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
+REQUEST_UNSUPPORTED = "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 PERSON = {
@@ -189,6 +207,10 @@ class Twist:
     more_attributes: tuple[tuple[str, str], ...] = ()  # added after the person's, signed with them
     authenticating_authorities: tuple[str, ...] = ()  # a proxy IdP names who authenticated
     after: Callable[[etree._Element], etree._Element] | None = None  # edits the signed Response
+    omit_sign_message_digest: bool = False  # shows the sign message, returns no proof
+    sign_message_digest: str | None = None  # returns this instead of the right digest
+    ignore_must_show: bool = False  # cannot show it, answers with an assertion all the same
+    ignore_principal_selection: bool = False  # shows the sign message to whoever logs in
 
 
 @dataclass
@@ -239,6 +261,27 @@ class ReceivedRequest:
     xml: bytes
     # UMsg 1.0's extension as received: (mimeType, [(xml:lang, decoded text), ...]), or None
     user_message: tuple[str | None, list[tuple[str | None, str]]] | None = None
+    sign_message: ReceivedSignMessage | None = None
+    requester_id: str | None = None  # Scoping/RequesterID
+
+
+@dataclass(frozen=True)
+class ReceivedSignMessage:
+    """DSSExt's SignMessage as the IdP read it; `text` decrypted when it came encrypted."""
+
+    must_show: bool
+    mime_type: str | None
+    display_entity: str | None
+    encrypted: bool
+    text: str
+    # the EncryptedData's algorithms: (block encryption, key transport), or None
+    algorithms: tuple[str, str] | None = None
+
+    @property
+    def digest(self) -> str:
+        """signMessageDigest: SHA-256 over the UTF-8 bytes of the message (Attrs §3.2.4)."""
+        digest = hashlib.sha256(self.text.encode()).digest()
+        return f"{SHA256};{base64.b64encode(digest).decode()}"
 
 
 @dataclass
@@ -252,6 +295,9 @@ class FakeIdP:
     assurance: tuple[str, ...] = (LOA3, LOA2)
     categories: tuple[str, ...] = ("http://id.elegnamnden.se/ec/1.0/loa3-pnr",)
     principal_selection: tuple[str, ...] = (PNR,)  # psc:RequestedPrincipalSelection names
+    encryption_keys: KeyPairPaths | None = None  # published for SignMessage encryption
+    encryption_methods: tuple[str, ...] = ()  # md:EncryptionMethod of that key
+    shows_sign_messages: tuple[str, ...] = ("text", "text/markdown")  # MimeTypes it can show
     sp: SpView | None = None
     person: dict[str, str] = field(default_factory=lambda: dict(PERSON))
     twist: Twist = field(default_factory=Twist)
@@ -314,13 +360,11 @@ class FakeIdP:
             selection = etree.SubElement(extensions, f"{{{NS['psc']}}}RequestedPrincipalSelection")
             for name in self.principal_selection:
                 etree.SubElement(selection, f"{{{NS['psc']}}}MatchValue", Name=name)
-        key = etree.SubElement(descriptor, f"{{{md}}}KeyDescriptor", use="signing")
-        data = etree.SubElement(
-            etree.SubElement(key, f"{{{NS['ds']}}}KeyInfo"), f"{{{NS['ds']}}}X509Data"
-        )
-        etree.SubElement(data, f"{{{NS['ds']}}}X509Certificate").text = cert_body(
-            self.keys.cert_pem
-        )
+        self._key_descriptor(descriptor, "signing", self.keys, ())
+        if self.encryption_keys is not None:
+            self._key_descriptor(
+                descriptor, "encryption", self.encryption_keys, self.encryption_methods
+            )
         etree.SubElement(
             descriptor,
             f"{{{md}}}SingleLogoutService",
@@ -335,6 +379,19 @@ class FakeIdP:
                 Location=f"{self.base_url}/sso",
             )
         return entity
+
+    @staticmethod
+    def _key_descriptor(
+        descriptor: etree._Element, use: str, keys: KeyPairPaths, methods: tuple[str, ...]
+    ) -> None:
+        md = NS["md"]
+        key = etree.SubElement(descriptor, f"{{{md}}}KeyDescriptor", use=use)
+        data = etree.SubElement(
+            etree.SubElement(key, f"{{{NS['ds']}}}KeyInfo"), f"{{{NS['ds']}}}X509Data"
+        )
+        etree.SubElement(data, f"{{{NS['ds']}}}X509Certificate").text = cert_body(keys.cert_pem)
+        for method in methods:
+            etree.SubElement(key, f"{{{md}}}EncryptionMethod", Algorithm=method)
 
     def metadata(self) -> bytes:
         return etree.tostring(self.entity_descriptor())
@@ -382,8 +439,7 @@ class FakeIdP:
             return None
         return zlib.decompress(base64.b64decode(params["SAMLRequest"]), -15)
 
-    @staticmethod
-    def _read_request(xml: bytes, binding: str, relay: str | None) -> ReceivedRequest:
+    def _read_request(self, xml: bytes, binding: str, relay: str | None) -> ReceivedRequest:
         root = etree.fromstring(xml)
         context = root.find("samlp:RequestedAuthnContext", NS)
         return ReceivedRequest(
@@ -402,7 +458,48 @@ class FakeIdP:
             },
             xml=xml,
             user_message=_user_message(root),
+            sign_message=self._sign_message(root),
+            requester_id=root.findtext("samlp:Scoping/samlp:RequesterID", namespaces=NS),
         )
+
+    def _sign_message(self, request: etree._Element) -> ReceivedSignMessage | None:
+        """DSSExt §3.1.2: every compliant IdP parses it; an encrypted one with its own key."""
+        found = request.findall("samlp:Extensions/csig:SignMessage", NS)
+        if not found:
+            return None
+        assert len(found) == 1, "more than one SignMessage"
+        element = found[0]
+        plain = element.find("csig:Message", NS)
+        algorithms = None
+        if plain is None:
+            data = element.find("csig:EncryptedMessage/xenc:EncryptedData", NS)
+            assert data is not None, "SignMessage with neither Message nor EncryptedMessage"
+            algorithms = (
+                data.find("xenc:EncryptionMethod", NS).get("Algorithm", ""),  # type: ignore[union-attr]
+                data.find(".//xenc:EncryptedKey/xenc:EncryptionMethod", NS).get("Algorithm", ""),  # type: ignore[union-attr]
+            )
+            plain = self._decrypt(data)
+        text = base64.b64decode(plain.text or "", validate=True).decode()
+        return ReceivedSignMessage(
+            must_show=element.get("MustShow") in ("true", "1"),
+            mime_type=element.get("MimeType"),
+            display_entity=element.get("DisplayEntity"),
+            encrypted=algorithms is not None,
+            text=text,
+            algorithms=algorithms,
+        )
+
+    def _decrypt(self, data: etree._Element) -> etree._Element:
+        assert self.encryption_keys is not None, "encrypted to an IdP that published no key"
+        manager = xmlsec.KeysManager()
+        manager.add_key(
+            xmlsec.Key.from_memory(
+                self.encryption_keys.key_pem.encode(), constants.KeyDataFormatPem
+            )
+        )
+        decrypted = xmlsec.EncryptionContext(manager).decrypt(copy.deepcopy(data))
+        assert decrypted.tag == f"{{{CSIG}}}Message", decrypted.tag
+        return decrypted
 
     @staticmethod
     def post_form(action: str, fields: dict[str, str]) -> HTMLResponse:
@@ -433,12 +530,19 @@ class FakeIdP:
         )
         etree.SubElement(response, f"{{{saml}}}Issuer").text = twist.issuer or self.entity_id
         status = etree.SubElement(response, f"{{{samlp}}}Status")
-        code, subcode = twist.status or (SUCCESS, None)
+        refusal = twist.status or self._sign_message_refusal(request, twist)
+        code, subcode = refusal or (SUCCESS, None)
         top = etree.SubElement(status, f"{{{samlp}}}StatusCode", Value=code)
         if subcode:
             etree.SubElement(top, f"{{{samlp}}}StatusCode", Value=subcode)
-        if twist.status is None:
-            assertion = self.assertion(request, twist, now, in_response_to)
+        if refusal is None:
+            proof = self._sign_message_proof(request, twist)
+            assertion = self.assertion(
+                request,
+                replace(twist, more_attributes=(*twist.more_attributes, *proof)),
+                now,
+                in_response_to,
+            )
             if twist.sign_assertion:
                 assertion = self._sign(assertion)
             if twist.comment_in:
@@ -454,6 +558,34 @@ class FakeIdP:
 
     def _sign(self, element: etree._Element) -> etree._Element:
         return self.signer(element) if self.signer else sign(element, self.keys)
+
+    def _sign_message_refusal(
+        self, request: ReceivedRequest, twist: Twist
+    ) -> tuple[str, str] | None:
+        """DSSExt §3.1.2: another person than PrincipalSelection names sees nothing
+        (UnknownPrincipal); a MustShow message it cannot show fails the request."""
+        message = request.sign_message
+        if message is None:
+            return None
+        named = request.principal.get(PNR)
+        mismatch = named is not None and named != self.person.get(PNR)
+        if mismatch and not twist.ignore_principal_selection:
+            return RESPONDER, UNKNOWN_PRINCIPAL
+        if message.must_show and not self._can_show(message) and not twist.ignore_must_show:
+            return REQUESTER, REQUEST_UNSUPPORTED
+        return None
+
+    def _can_show(self, message: ReceivedSignMessage) -> bool:
+        return (message.mime_type or "text") in self.shows_sign_messages
+
+    def _sign_message_proof(
+        self, request: ReceivedRequest, twist: Twist
+    ) -> tuple[tuple[str, str], ...]:
+        """The signMessageDigest attribute for a message it showed (or as `twist` bends it)."""
+        message = request.sign_message
+        if message is None or not self._can_show(message) or twist.omit_sign_message_digest:
+            return ()
+        return ((SIGN_MESSAGE_DIGEST, twist.sign_message_digest or message.digest),)
 
     def assertion(
         self, request: ReceivedRequest, twist: Twist, now: float, in_response_to: str
