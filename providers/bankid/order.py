@@ -24,6 +24,7 @@ ORDER_TTL_SECONDS = 600
 # the interval is judged by the clock's timestamps, never by when a record expires.
 COLLECT_CLAIM_TTL_SECONDS = 30
 QR_HINTS = (None, "outstandingTransaction", "noClient")  # §6: no app has the order yet
+ANOTHER_PERSON = "another person than requirement.personalNumber"
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str
     except InvalidIdentityNumber as invalid:
         return f"personalNumber: {invalid.reason}"
     if order.identity_hint and number.digits != order.identity_hint:
-        return "another person than requirement.personalNumber"
+        return ANOTHER_PERSON
     step_up = completion.get("stepUp") or {}
     if order.required_mrtd and step_up.get("mrtd") is not True:  # §3.1: false = made and failed
         return "the required passport or ID-card check (stepUp.mrtd) did not pass"

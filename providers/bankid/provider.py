@@ -26,7 +26,7 @@ from providers.bankid.client import BankIDClient, BankIDError, certificate_not_a
 from providers.bankid.config import BankIDConfig
 from providers.bankid.device import DeviceCookie
 from providers.bankid.messages import error_message
-from providers.bankid.order import BankIDOrder, Orders, completion_refusal
+from providers.bankid.order import ANOTHER_PERSON, BankIDOrder, Orders, completion_refusal
 from providers.bankid.ordering import OrderPlacer, OrderRequest, sign_refusal
 from providers.bankid.wait_page import WaitPage
 from providers.base import (
@@ -46,6 +46,7 @@ from providers.base import (
     Signs,
     UnmetAssurance,
     UserCancelled,
+    WrongPerson,
     choose_loa,
 )
 from providers.identity_numbers import parse_identity_number
@@ -240,7 +241,9 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
     def _identity(self, login_id: str, order: BankIDOrder) -> Identity:
         completion = order.completion or {}
         refusal = completion_refusal(order, completion) if completion else "no completion"
-        if refusal is not None:  # collect refused it already; this is the last line of defence
+        if refusal == ANOTHER_PERSON:  # collect refused it already: the last line of defence
+            raise WrongPerson(self.name, login_id, refusal)
+        if refusal is not None:
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))

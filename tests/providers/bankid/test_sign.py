@@ -9,6 +9,7 @@ the `sign` a test chose (`SigningBankID`), the way the gateway hands it after th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 
 import httpx2
 import pytest
+import redis
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,10 +35,11 @@ from providers.base import (
     SignatureNotMade,
     SignRequest,
     UserMessage,
+    WrongPerson,
 )
 from providers.registry import PROVIDER_TYPES, ProviderType
 from tests.doubles.tls import LocalPKI
-from tests.harness import Browser, running_gateway
+from tests.harness import Browser, LiveGateway, running_gateway, stored_value
 from tests.providers.bankid import test_provider as bankid_tests
 from tests.providers.bankid.test_provider import (
     PERSON,
@@ -394,3 +397,41 @@ def test_a_logins_auth_time_is_also_when_bankid_completed(
     (identity,) = signing.identities
     assert identity.auth_time == int(identified_at)
     assert identity.user_signature is None and identity.authn_evidence is None
+
+
+def put_stored(store_url: str | None, gateway: LiveGateway, key: str, value: bytes) -> None:
+    """Overwrite a record the gateway stored, in Redis or in its in-memory store."""
+    if store_url is not None:
+        client = redis.Redis.from_url(store_url)
+        try:
+            client.set(key, value, ex=600)
+        finally:
+            client.close()
+        return
+    asyncio.run(gateway.app.state.store.target.put(key, value, 600))
+
+
+def test_a_completion_of_another_person_in_the_record_is_the_wrong_person(
+    store_url: str | None,
+    gateway: LiveGateway,
+    browser: Browser,
+    bankid: BankIDSimulator,
+    signing: Signing,
+) -> None:
+    """The last line, behind BankID's requirement and the collect's check: a completed order of
+    another person than the named one (a record from before a fix, a BankID that erred)."""
+    maja = "200002292399"
+    bankid.behave(UserBehaviour(action="ignore"))
+    page = start_signing(browser, sign_request(), login_hint=maja)
+    key = f"p:bankid:order:{{{login_id(page)}}}"
+    stored = stored_value(store_url, gateway, key)
+    assert stored is not None
+    record = json.loads(stored)
+    completion = {"user": {"personalNumber": PERSON}, "signature": b64("<Signature/>")}
+    record.update(status="complete", completion=completion)
+    put_stored(store_url, gateway, key, json.dumps(record).encode())
+    done = browser.http.get("/providers/bankid/done", params={"login": login_id(page)})
+    assert done.status_code == 400, done.text
+    assert "code=" not in done.headers.get("location", "")
+    assert [type(error) for error in signing.errors] == [WrongPerson]
+    assert signing.identities == []
