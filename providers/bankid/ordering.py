@@ -12,6 +12,7 @@ verbatim, or for an approval a binding to this request, after Sweden Connect's B
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import secrets
 from dataclasses import dataclass, replace
@@ -46,9 +47,20 @@ def sign_refusal(sign: SignRequest) -> str | None:
     texts = list(sign.message.texts.values())
     if not texts or not all(0 < len(_base64(text)) <= SIGN_VISIBLE_LIMIT for text in texts):
         return f"a sign message is empty or longer than {SIGN_VISIBLE_LIMIT} Base64 characters"
-    if sign.tbs_data is not None and not 0 < len(sign.tbs_data) <= SIGN_NON_VISIBLE_LIMIT:
-        return f"tbs_data is empty or longer than {SIGN_NON_VISIBLE_LIMIT} characters"
+    if sign.tbs_data is not None and not _signable(sign.tbs_data):
+        return f"tbs_data is not Base64 of 1 to {SIGN_NON_VISIBLE_LIMIT} characters"
     return None
+
+
+def _signable(tbs_data: str) -> bool:
+    """What `/sign` takes as `userNonVisibleData`: padded standard Base64, within its limit."""
+    if not 0 < len(tbs_data) <= SIGN_NON_VISIBLE_LIMIT:
+        return False
+    try:
+        base64.b64decode(tbs_data, validate=True)
+    except binascii.Error:
+        return False
+    return True
 
 
 def approval_binding(client_id: str, login_id: str) -> str:

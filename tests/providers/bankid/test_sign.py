@@ -257,8 +257,11 @@ def too_long_for_sign() -> str:
         sign_request(mime_type="text/html"),
         sign_request(texts={"en": too_long_for_sign()}),
         sign_request(tbs_data="QUFB" * 50_001),  # 200 004 characters
+        sign_request(tbs_data="not base64!"),
+        sign_request(tbs_data="QUFBQQ"),  # unpadded
+        sign_request(tbs_data=""),
     ],
-    ids=["html", "long message", "long tbs_data"],
+    ids=["html", "long message", "long tbs_data", "not base64", "unpadded", "empty"],
 )
 def test_what_bankid_cannot_sign_it_does_not_offer_to(signing: Signing, sign: SignRequest) -> None:
     assert signing.providers
