@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from providers.bankid.config import BankIDConfig
+from providers.bankid.ordering import approval_binding
 from providers.bankid.provider import BankIDProvider
 from providers.bankid.simulator import BankIDSimulator, UserBehaviour
 from providers.base import (
@@ -438,3 +439,12 @@ def test_a_completion_of_another_person_in_the_record_is_the_wrong_person(
     assert "code=" not in done.headers.get("location", "")
     assert [type(error) for error in signing.errors] == [WrongPerson]
     assert signing.identities == []
+
+
+def test_the_approval_binding_percent_encodes_the_client_id() -> None:
+    """A client_id may hold `;` or `=`: encoded, the binding reads one way only."""
+    binding = approval_binding("kommun;loginId=x y/ö", "L1")
+    assert (
+        base64.b64decode(binding).decode()
+        == "clientId=kommun%3BloginId%3Dx%20y%2F%C3%B6;loginId=L1"
+    )
