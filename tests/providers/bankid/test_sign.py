@@ -13,9 +13,11 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
+from html import unescape
 from typing import Any, ClassVar
 
 import httpx2
@@ -40,7 +42,7 @@ from providers.base import (
 )
 from providers.registry import PROVIDER_TYPES, ProviderType
 from tests.doubles.tls import LocalPKI
-from tests.harness import Browser, LiveGateway, running_gateway, stored_value
+from tests.harness import Browser, LiveGateway, query_of, running_gateway, stored_value
 from tests.providers.bankid import test_provider as bankid_tests
 from tests.providers.bankid.test_provider import (
     PERSON,
@@ -247,6 +249,16 @@ def test_the_wait_page_says_the_citizen_is_signing(
 # -- what BankID cannot take is refused before it is asked ---------------------------------------
 
 
+def assert_not_signed(page: httpx2.Response) -> None:
+    """The citizen's page for `not_signed`, leading back to the e-service with access_denied."""
+    assert page.status_code == 400, page.text
+    assert "<h1>Underskriften gjordes inte</h1>" in page.text
+    back = re.search(r'href="(http://127\.0\.0\.1:9000/callback\?[^"]*)"', page.text)
+    assert back is not None
+    answer = query_of(unescape(back.group(1)))
+    assert answer["error"] == "access_denied" and "code" not in answer
+
+
 def too_long_for_sign() -> str:
     return "x" * (40_000 * 3 // 4 + 1)  # 40 004 Base64 characters
 
@@ -289,13 +301,12 @@ def test_what_bankid_can_sign_it_offers_to(signing: Signing) -> None:
 def test_a_sign_order_bankid_would_refuse_is_not_placed(
     browser: Browser, bankid: BankIDSimulator, signing: Signing, sign: SignRequest
 ) -> None:
-    """Only if the gateway handed it what `can_sign` refused. The citizen's page for
-    `not_signed` comes with helper "oidc"'s branch: after the merge, assert it here too."""
+    """Only if the gateway handed it what `can_sign` refused."""
     signs = len(calls(bankid, "sign"))
     SigningBankID.signing.next = sign
     response = browser.authorize(**browser.authorize_params("basic"))
     assert len(calls(bankid, "sign")) == signs
-    assert "code=" not in response.headers.get("location", "")
+    assert_not_signed(response)
     assert [type(error) for error in signing.errors] == [SignatureNotMade]
 
 
@@ -359,9 +370,7 @@ def test_a_sign_order_completed_without_a_signature_signs_nothing(
         wait = citizen.http.get(sent.headers["location"])  # its one collect: complete
         assert wait.status_code == 303 and "/providers/bankid/done?" in wait.headers["location"]
         done = citizen.http.get(wait.headers["location"])
-        # The citizen's page for `not_signed` (gateway/ui/failure.py) comes with helper
-        # "oidc"'s branch; after the merge, assert here that it is that page, not a 5xx.
-        assert "code=" not in done.headers.get("location", "")
+    assert_not_signed(done)
     assert signing.identities == []
     assert [type(error) for error in signing.errors] == [SignatureNotMade]
     assert signing.errors[0].reason == "not_signed"
