@@ -1,9 +1,9 @@
 """BankID's order page of a sign flow in a real browser: it says the citizen is signing (sv, en),
 passes axe-core, and the simulated app shows the sign message with a Sign button.
 
-/authorize does not build the SignRequest on this branch (helper "oidc" does, in parallel): the
-BankID provider of this module's site is handed one with every login, as the gateway hands it
-after the merge."""
+The BankID provider of this module's site is handed a SignRequest with every login, so that the
+demo e-service needs no signing keys here (tests/providers/bankid/test_sign_end_to_end.py signs
+through /authorize)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 to the request, and the named person; the completion's signature and OCSP response come back
 verbatim in the Identity, with the time of signing.
 
-/authorize does not build the SignRequest on this branch (helper "oidc" does, in parallel): the
-provider is driven through the real /authorize and the real gateway, with its LoginContext given
-the `sign` a test chose (`SigningBankID`), the way the gateway hands it after the merge."""
+The provider is driven through the real /authorize and the real gateway, with its LoginContext
+given the `sign` a test chose (`SigningBankID`): so each case needs no signed request, and the
+provider's own refusals are reached with requests /authorize would refuse first.
+test_sign_end_to_end.py signs through /authorize with the e-service's signed signRequest."""
 
 from __future__ import annotations
 
