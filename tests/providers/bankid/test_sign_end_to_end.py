@@ -1,7 +1,8 @@
 """Signing with BankID end to end (issue 21): the e-service's signRequest, signed with PyJWT, at
 /authorize; the bundled simulator over mutual TLS; the ID token verified with PyJWT against the
 gateway's JWKS. What BankID was asked for is read from the simulator, what it answered from its
-order: the claims carry that answer verbatim."""
+order: the claims carry that answer verbatim, and the signature verifies against the simulator's
+root (signature_check.py, helper "evidence")."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
+from providers.bankid.signature_check import verify_bankid_signature
 from providers.bankid.simulator import BankIDSimulator, UserBehaviour
 from tests.doubles.tls import LocalPKI
 from tests.harness import NUMBER_SCOPE, Browser, LiveGateway, running_gateway
@@ -94,6 +96,15 @@ def test_a_signature_through_bankid(
     assert token[AUTHN_EVIDENCE] == completion["ocspResponse"]
     assert token["auth_time"] == int(signed_at)
     assert token[PNR_CLAIM] == PERSON
+    # The evidence holds against the simulator's Member Banks root, over what was sent.
+    facts = verify_bankid_signature(
+        token[USER_SIGNATURE],
+        token[AUTHN_EVIDENCE],
+        bankid.evidence.root_pem(),
+        expected_visible=MESSAGE["message#en"],
+        expected_non_visible=TBS_DATA,
+    )
+    assert (facts.personal_number, facts.func_id) == (PERSON, "Signing")
 
 
 def test_an_approval_through_bankid_for_the_named_person(
