@@ -58,7 +58,7 @@ class BankIDError(Exception):
 
 @dataclass(frozen=True)
 class StartedOrder:
-    """§2.3: what `/auth` answers."""
+    """§2.3: what `/auth` and `/sign` answer."""
 
     order_ref: str
     auto_start_token: str
@@ -151,6 +151,9 @@ class BankIDClient:
 
     async def auth(self, body: dict[str, Any]) -> StartedOrder:
         return await self._call("auth", body, _started_order)
+
+    async def sign(self, body: dict[str, Any]) -> StartedOrder:
+        return await self._call("sign", body, _started_order)
 
     async def collect(self, order_ref: str) -> CollectedOrder:
         return await self._call("collect", {"orderRef": order_ref}, _collected_order)

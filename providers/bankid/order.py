@@ -24,6 +24,7 @@ ORDER_TTL_SECONDS = 600
 # the interval is judged by the clock's timestamps, never by when a record expires.
 COLLECT_CLAIM_TTL_SECONDS = 30
 QR_HINTS = (None, "outstandingTransaction", "noClient")  # §6: no app has the order yet
+ANOTHER_PERSON = "another person than requirement.personalNumber"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,14 @@ class BankIDOrder(StoreRecord):
     autostarted: bool = False
     completion: dict[str, Any] | None = field(default=None)
     user_message: dict[str, Any] | None = None  # UserMessage.to_dict(): shown again on retry
+    # SignRequest.to_dict() of a sign order (`/sign`, signed again on retry); None: a login.
+    sign_request: dict[str, Any] | None = None
+    completed_at: float | None = None  # when a collect saw `complete`, by the provider's clock
+
+    @property
+    def signs(self) -> bool:
+        """A sign order: `/sign`, for a signature or an approval."""
+        return self.sign_request is not None
 
     def qr_time(self, now: float) -> int:
         return max(0, int(now - self.started_at))
@@ -70,15 +79,16 @@ class BankIDOrder(StoreRecord):
             return order
         return replace(order, message=pending_message(order.hint_code, True, order.mobile))
 
-    def collected(self, collected: CollectedOrder) -> BankIDOrder:
-        """The order after BankID's `/collect` answer."""
+    def collected(self, collected: CollectedOrder, now: float) -> BankIDOrder:
+        """The order after BankID's `/collect` answer, which arrived at `now`."""
         hint = collected.hint_code
         if collected.status == "complete" and collected.completion is not None:
             refusal = completion_refusal(self, collected.completion)
             if refusal is not None:
                 log.warning("BankID order %s refused: %s", self.order_ref, refusal)
                 return self.failed("RFA22")
-            return replace(self, status="complete", completion=collected.completion)
+            completion = collected.completion
+            return replace(self, status="complete", completion=completion, completed_at=now)
         if collected.status == "failed":
             message = failed_message(hint, self.autostarted)
             return replace(self, status="failed", hint_code=hint, message=message)
@@ -96,7 +106,7 @@ def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str
     except InvalidIdentityNumber as invalid:
         return f"personalNumber: {invalid.reason}"
     if order.identity_hint and number.digits != order.identity_hint:
-        return "another person than requirement.personalNumber"
+        return ANOTHER_PERSON
     step_up = completion.get("stepUp") or {}
     if order.required_mrtd and step_up.get("mrtd") is not True:  # §3.1: false = made and failed
         return "the required passport or ID-card check (stepUp.mrtd) did not pass"

@@ -1,15 +1,23 @@
-"""Placing an `/auth` order (RP API §2.1): what BankID is asked for (the requirement, the text
-the app shows, the browser it is bound to) and the order record that starts from its answer.
+"""Placing an `/auth` or `/sign` order (RP API §2.1): what BankID is asked for (the requirement,
+the text the app shows, what is signed, the browser it is bound to) and the order record that
+starts from its answer.
+
+A sign flow (`LoginContext.sign`, Signature Extension 1.1) is always a `/sign` order, for a
+signature and for an approval alike (oidc-sweden-extensions.md §2.9): the app shows the sign
+message (`userVisibleData`) and signs it with `userNonVisibleData`: the e-service's `tbs_data`
+verbatim, or for an approval a binding to this request, after Sweden Connect's BankID profile
+§4.3.1.2 (`clientId=<URL-encoded client_id>;loginId=<our login id>`, Base64).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 
@@ -17,13 +25,51 @@ from providers.bankid.client import BankIDClient, BankIDError
 from providers.bankid.config import DEFAULT_VISIBLE_TEXT, BankIDConfig, in_language
 from providers.bankid.messages import error_message
 from providers.bankid.order import BankIDOrder
-from providers.base import ProviderServices, UserMessage
+from providers.base import ProviderServices, SignRequest, UserMessage
 
 log = logging.getLogger("portvakt.bankid")
 
 TEST_POLICIES = ["1.2.3.4.5", "1.2.3.4.10", "1.2.3.4.25", "1.2.752.60.1.6"]
 PRODUCTION_POLICIES = ["1.2.752.78.1.1", "1.2.752.78.1.2", "1.2.752.78.1.5"]
 MOBILE_MARKERS = ("iPhone", "iPad", "Android", "Mobile")
+# §2.1 `/sign`: what BankID takes, in Base64 characters; and the sign messages it can show.
+SIGN_VISIBLE_LIMIT = 40_000
+SIGN_NON_VISIBLE_LIMIT = 200_000
+SIGN_MIME_TYPES = frozenset({"text/plain", "text/markdown"})
+
+
+def sign_refusal(sign: SignRequest) -> str | None:
+    """Why BankID's `/sign` cannot take `sign` (None: it can), judged before BankID is asked:
+    a message it cannot show, in any of the languages the citizen may read it in, or data
+    longer than it signs."""
+    if sign.message.mime_type not in SIGN_MIME_TYPES:
+        return f"BankID cannot show a sign message of type {sign.message.mime_type}"
+    texts = list(sign.message.texts.values())
+    if not texts or not all(0 < len(_base64(text)) <= SIGN_VISIBLE_LIMIT for text in texts):
+        return f"a sign message is empty or longer than {SIGN_VISIBLE_LIMIT} Base64 characters"
+    if sign.tbs_data is not None and not _signable(sign.tbs_data):
+        return f"tbs_data is not Base64 of 1 to {SIGN_NON_VISIBLE_LIMIT} characters"
+    return None
+
+
+def _signable(tbs_data: str) -> bool:
+    """What `/sign` takes as `userNonVisibleData`: padded standard Base64, within its limit."""
+    if not 0 < len(tbs_data) <= SIGN_NON_VISIBLE_LIMIT:
+        return False
+    try:
+        base64.b64decode(tbs_data, validate=True)
+    except binascii.Error:
+        return False
+    return True
+
+
+def approval_binding(client_id: str, login_id: str) -> str:
+    """An approval's `userNonVisibleData`: the e-service and this login, signed with the text."""
+    return _base64(f"clientId={quote(client_id, safe='')};loginId={login_id}")
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 @dataclass(frozen=True)
@@ -39,9 +85,11 @@ class OrderRequest:
     loa: str
     identity_hint: str | None
     user_message: UserMessage | None = None
+    sign: SignRequest | None = None
 
     @classmethod
     def again(cls, login_id: str, order: BankIDOrder, locale: str) -> OrderRequest:
+        sign = SignRequest.from_dict(order.sign_request) if order.sign_request else None
         return cls(
             login_id,
             order.client_id,
@@ -51,6 +99,7 @@ class OrderRequest:
             order.loa,
             order.identity_hint,
             UserMessage.from_dict(order.user_message) if order.user_message else None,
+            sign,
         )
 
 
@@ -89,18 +138,20 @@ class OrderPlacer:
             identity_hint=wanted.identity_hint,
             required_mrtd=self._config.mrtd,
             user_message=wanted.user_message.to_dict() if wanted.user_message else None,
+            sign_request=wanted.sign.to_dict() if wanted.sign else None,
         )
         body = {
             "endUserIp": wanted.end_user_ip,
             "requirement": self._requirement(wanted.identity_hint),
-            **self._visible_data(request, wanted),
+            **self._shown(request, wanted),
             "returnUrl": f"{self._return_url}?login={wanted.login_id}&nonce={nonce}",
             "web": self._web(user_agent, device_identifier),
         }
+        place = self._client.sign if wanted.sign else self._client.auth
         try:
-            started = await self._client.auth(body)
+            started = await place(body)
         except BankIDError as error:
-            log.warning("BankID auth refused: %s", error.error_code)
+            log.warning("BankID %s refused: %s", place.__name__, error.error_code)
             return unplaced.failed(error_message(error.error_code))
         return replace(
             unplaced,
@@ -142,6 +193,25 @@ class OrderPlacer:
         fields = {"userVisibleData": base64.b64encode(text.encode()).decode()}
         if message is not None and message.is_markdown:
             fields["userVisibleDataFormat"] = "simpleMarkdownV1"
+        return fields
+
+    def _shown(self, request: Request, wanted: OrderRequest) -> dict[str, str]:
+        """What the app shows, and for a sign order what it signs with it."""
+        if wanted.sign is not None:
+            return self._sign_data(wanted, wanted.sign)
+        return self._visible_data(request, wanted)
+
+    def _sign_data(self, wanted: OrderRequest, sign: SignRequest) -> dict[str, str]:
+        """§2.1 `/sign`: the sign message in the citizen's language (`simpleMarkdownV1` for
+        Markdown) and what is signed with it. `sign_refusal` has judged the sizes."""
+        text = sign.message.text_for(wanted.locale) or ""
+        fields = {"userVisibleData": _base64(text)}
+        if sign.message.is_markdown:
+            fields["userVisibleDataFormat"] = "simpleMarkdownV1"
+        if sign.tbs_data is not None:
+            fields["userNonVisibleData"] = sign.tbs_data  # verbatim: the e-service's Base64
+        else:
+            fields["userNonVisibleData"] = approval_binding(wanted.client_id, wanted.login_id)
         return fields
 
     def _visible_text(self, request: Request, wanted: OrderRequest) -> str:

@@ -1,19 +1,22 @@
 """BankID natively, through its RP API v6.0 (shared/reference/bankid-rp-v6.md), with secure start.
 
-`start()` places an `/auth` order (`ordering.py`) and sends the citizen to the order's page
-(`wait_page.py`): an animated QR code for BankID on another device and an "open BankID on this
-device" button (autostart). The browser never talks to BankID: the page polls `/status` (or,
-without JavaScript, is refreshed by hand), and the gateway calls `/collect` at most once per two
-seconds per order, whichever instance serves the poll; the order lives in the store and its
-collects are paced by the clock (`order.py`).
+`start()` places an `/auth` order, or for a sign flow a `/sign` order (`ordering.py`), and sends
+the citizen to the order's page (`wait_page.py`): an animated QR code for BankID on another
+device and an "open BankID on this device" button (autostart). The browser never talks to
+BankID: the page polls `/status` (or, without JavaScript, is refreshed by hand), and the gateway
+calls `/collect` at most once per two seconds per order, whichever instance serves the poll; the
+order lives in the store and its collects are paced by the clock (`order.py`). A sign order's
+identity carries BankID's signature and OCSP response verbatim (`Identity.user_signature`,
+`.authn_evidence`).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -23,8 +26,8 @@ from providers.bankid.client import BankIDClient, BankIDError, certificate_not_a
 from providers.bankid.config import BankIDConfig
 from providers.bankid.device import DeviceCookie
 from providers.bankid.messages import error_message
-from providers.bankid.order import BankIDOrder, Orders, completion_refusal
-from providers.bankid.ordering import OrderPlacer, OrderRequest
+from providers.bankid.order import ANOTHER_PERSON, BankIDOrder, Orders, completion_refusal
+from providers.bankid.ordering import OrderPlacer, OrderRequest, sign_refusal
 from providers.bankid.wait_page import WaitPage
 from providers.base import (
     AuthenticationFailed,
@@ -38,8 +41,12 @@ from providers.base import (
     ProviderServices,
     ReportsHealth,
     SelectableUpstream,
+    SignatureNotMade,
+    SignRequest,
+    Signs,
     UnmetAssurance,
     UserCancelled,
+    WrongPerson,
     choose_loa,
 )
 from providers.identity_numbers import parse_identity_number
@@ -51,7 +58,7 @@ log = logging.getLogger("portvakt.bankid")
 BANKID_AUTHN_PROVIDER = "https://www.bankid.com"
 
 
-class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
+class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
     finish_path = "/done"
     finish_methods: Sequence[str] = ("GET",)
 
@@ -79,6 +86,10 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
     def answers_to(self, authn_provider: str) -> bool:
         return authn_provider == BANKID_AUTHN_PROVIDER
 
+    def can_sign(self, sign: SignRequest) -> bool:
+        """Signs and approves (both with `/sign`) what BankID can show and take."""
+        return sign_refusal(sign) is None
+
     def certificates(self) -> dict[str, float]:
         """Expiry of the RP certificate (Unix time), for /metrics."""
         return self._certificate_expiry
@@ -100,6 +111,9 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
         loa = choose_loa(self.loa, login.requested_loa, self._config.loa[0])
         if loa is None:
             raise UnmetAssurance(self.name, login.login_id, "no requested LoA is configured")
+        refusal = sign_refusal(login.sign) if login.sign else None
+        if refusal is not None:  # the gateway asked can_sign; never send BankID what it refuses
+            raise SignatureNotMade(self.name, login.login_id, refusal)
         wanted = OrderRequest(
             login.login_id,
             login.client_id,
@@ -109,6 +123,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
             loa,
             login.identity_hint,
             login.user_message,
+            login.sign,
         )
         return await self._order_and_wait(request, wanted)
 
@@ -191,7 +206,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
             log.warning("BankID collect failed: %s", error.error_code)
             order = order.failed(error_message(error.error_code))
         else:
-            order = order.collected(collected)
+            order = order.collected(collected, self._services.clock())
         await self._orders.save(login_id, order)
         return order
 
@@ -226,15 +241,17 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
     def _identity(self, login_id: str, order: BankIDOrder) -> Identity:
         completion = order.completion or {}
         refusal = completion_refusal(order, completion) if completion else "no completion"
-        if refusal is not None:  # collect refused it already; this is the last line of defence
+        if refusal == ANOTHER_PERSON:  # collect refused it already: the last line of defence
+            raise WrongPerson(self.name, login_id, refusal)
+        if refusal is not None:
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
-        return Identity(
+        identity = Identity(
             provider=self.name,
             subject=number.digits,
             loa=order.loa,
-            auth_time=int(time.time()),
+            auth_time=int(self._completed_at(order)),
             personal_identity_number=None if number.is_coordination_number else number.digits,
             coordination_number=number.digits if number.is_coordination_number else None,
             given_name=user.get("givenName"),
@@ -249,3 +266,28 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream):
             ),
             authn_provider=BANKID_AUTHN_PROVIDER,
         )
+        if order.sign_request is None:
+            return identity
+        sign = SignRequest.from_dict(order.sign_request)
+        return self._signed(login_id, sign, completion, identity)
+
+    def _completed_at(self, order: BankIDOrder) -> float:
+        """When the collect saw the order complete: when the citizen identified or signed. Not
+        the OCSP response's producedAt, which this gateway does not verify (the e-service does,
+        docs/integrating.md): an unverified time is no better than our own, which lies at most
+        one collect interval after BankID's. Orders completed before this was kept: now."""
+        return order.completed_at if order.completed_at is not None else self._services.clock()
+
+    def _signed(
+        self, login_id: str, sign: SignRequest, completion: Mapping[str, Any], identity: Identity
+    ) -> Identity:
+        """A sign order's identity: for a signature, BankID's signature and OCSP response as it
+        sent them (the OCSP nonce is over the exact Base64 string); an approval has neither."""
+        if not sign.signs:
+            return identity
+        signature = completion.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise SignatureNotMade(self.name, login_id, "BankID's completion has no signature")
+        ocsp = completion.get("ocspResponse")
+        evidence = ocsp if isinstance(ocsp, str) and ocsp else None
+        return replace(identity, user_signature=signature, authn_evidence=evidence)

@@ -14,6 +14,13 @@ app that never finishes in `expiredTransaction` (`user_timeout`: the real figure
 documented in our sources, so our choice). It knows nothing of TLS: the tests serve it with
 uvicorn over mutual TLS, the local demo mounts it over plain HTTP. Simulated citizens can also
 act automatically, driven by the RP's /collect calls.
+
+`/sign` (and `/phone/sign`) follow RP API v6.0 as BankID's SampleCode (@b6cc93d, 2025-03-20)
+and the developers.bankid.com texts copied into ActiveLogin (2026-02) state them, digested in
+bankid-rp-v6.md §2.1 and bankid-2026-and-ciba.md §1.9 (simulator_requests.py has the rules). A
+sign order keeps what the signature covers: `Order.user_visible_data` (the text, decoded),
+`Order.user_non_visible_data` (the Base64 as sent) and `Order.sign`; the phone page shows the
+text to sign.
 """
 
 from __future__ import annotations
@@ -292,7 +299,8 @@ class BankIDSimulator:
             checked.return_url,
             checked.user_visible_data_format,
         )
-        order.user_non_visible_data, order.sign = body.get("userNonVisibleData"), sign
+        order.user_non_visible_data = checked.user_non_visible_data
+        order.sign = sign
         return {
             "orderRef": order.order_ref,
             "autoStartToken": order.auto_start_token,
@@ -336,9 +344,10 @@ class BankIDSimulator:
         return order
 
     def _phone_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
-        _, requirement, visible = checked_phone(body, sign)
-        order = self._new_order("127.0.0.1", requirement, visible, None)
-        order.user_non_visible_data, order.sign = body.get("userNonVisibleData"), sign
+        checked = checked_phone(body, sign)
+        order = self._new_order("127.0.0.1", checked.requirement, checked.user_visible_data, None)
+        order.user_non_visible_data = checked.user_non_visible_data
+        order.sign = sign
         return {"orderRef": order.order_ref}
 
     def _collect(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -468,13 +477,16 @@ class BankIDSimulator:
         text = html.escape(order.user_visible_data or "")
         options = "".join(f'<option value="{n}">{g} {s} ({n})</option>' for n, g, s in TEST_PERSONS)
         ref = html.escape(order.order_ref)
+        asks, verb = (
+            ("You are asked to sign", "Sign") if order.sign else ("The e-service asks", "Identify")
+        )
         body = (
-            f"<p>The e-service asks: <strong>{text}</strong></p>"
+            f"<p>{asks}: <strong>{text}</strong></p>"
             f'<form method="post" action="{self.mount_path}/phone/approve">'
             f'<input type="hidden" name="orderRef" value="{ref}">'
-            '<p><label for="person">Identify as</label> '
+            f'<p><label for="person">{verb} as</label> '
             f'<select id="person" name="personal_number">{options}</select></p>'
-            '<p><button type="submit" class="button">Identify</button></p></form>'
+            f'<p><button type="submit" class="button">{verb}</button></p></form>'
             f'<form method="post" action="{self.mount_path}/phone/cancel">'
             f'<input type="hidden" name="orderRef" value="{ref}">'
             '<p><button type="submit" class="button button-secondary">Cancel</button></p></form>'
@@ -490,7 +502,8 @@ class BankIDSimulator:
             self.approve(order_ref, *person)
         except SimulatorError as error:
             return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
-        return self._back_from_app(order_ref, "Identified — TEST", "Done.")
+        done = "Signed — TEST" if self.orders[order_ref].sign else "Identified — TEST"
+        return self._back_from_app(order_ref, done, "Done.")
 
     async def _phone_cancel(self, request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=4)

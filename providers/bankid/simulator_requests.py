@@ -2,7 +2,13 @@
 (shared/reference/bankid-rp-v6.md §2.1, §2.2, §2.4, with the limits BankID's own sample RP and the
 DEV texts copied into ActiveLogin give). Anything else is refused with `invalidParameters`, as
 BankID does: keys v6.0 does not know (the v5.1 ones included), wrong types, empty or too long
-texts, digits that are not ASCII."""
+texts, digits that are not ASCII.
+
+`/sign` follows RP API v6.0 as BankID's SampleCode (@b6cc93d, 2025-03-20) and the DEV texts
+copied into ActiveLogin (2026-02) state it (bankid-2026-and-ciba.md §1.9; developers.bankid.com
+itself was not read): `userVisibleData` required, Base64 of UTF-8 text, at most 40 000
+characters; `userNonVisibleData` optional, Base64 of any bytes, at most 200 000;
+`userVisibleDataFormat` only `simpleMarkdownV1`."""
 
 from __future__ import annotations
 
@@ -73,6 +79,15 @@ class StartRequest:
     user_visible_data: str | None
     return_url: str | None
     user_visible_data_format: str | None = None
+    user_non_visible_data: str | None = None  # the Base64 as sent
+
+
+@dataclass(frozen=True)
+class PhoneRequest:
+    personal_number: str
+    requirement: dict[str, Any]
+    user_visible_data: str | None
+    user_non_visible_data: str | None  # the Base64 as sent
 
 
 def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
@@ -84,7 +99,7 @@ def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
     except ValueError:
         raise invalid("endUserIp must be an IPv4 or IPv6 address") from None
     visible = _texts(body, sign, visible_limit=40_000 if sign else 1_500)
-    _non_visible(body, 200_000 if sign else 1_500)
+    non_visible = _non_visible(body, 200_000 if sign else 1_500)
     return_url = body.get("returnUrl")
     if return_url is not None and not _text_within(return_url, 1, 512):
         raise invalid("returnUrl must be 1-512 characters")
@@ -94,11 +109,11 @@ def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
     _device(body.get("app"), "app", APP_LIMITS)
     requirement = checked_requirement(body.get("requirement", {}), REQUIREMENT_KEYS)
     visible_format = body.get("userVisibleDataFormat")  # _texts checked its one value
-    return StartRequest(end_user_ip, requirement, visible, return_url, visible_format)
+    return StartRequest(end_user_ip, requirement, visible, return_url, visible_format, non_visible)
 
 
-def checked_phone(body: dict[str, Any], sign: bool) -> tuple[str, dict[str, Any], str | None]:
-    """§2.4: `/phone/auth` and `/phone/sign`: (personal number, requirement, visible text)."""
+def checked_phone(body: dict[str, Any], sign: bool) -> PhoneRequest:
+    """§2.4: `/phone/auth` and `/phone/sign`."""
     _known_keys(body, PHONE_KEYS, "")
     number = body.get("personalNumber")
     if not (isinstance(number, str) and PERSONAL_NUMBER.fullmatch(number)):
@@ -106,9 +121,9 @@ def checked_phone(body: dict[str, Any], sign: bool) -> tuple[str, dict[str, Any]
     if body.get("callInitiator") not in CALL_INITIATORS:
         raise invalid("callInitiator must be user or RP")
     visible = _texts(body, sign, visible_limit=40_000 if sign else 1_500)
-    _non_visible(body, 200_000 if sign else 1_500)
+    non_visible = _non_visible(body, 200_000 if sign else 1_500)
     requirement = checked_requirement(body.get("requirement", {}), PHONE_REQUIREMENT_KEYS)
-    return number, {**requirement, "personalNumber": number}, visible
+    return PhoneRequest(number, {**requirement, "personalNumber": number}, visible, non_visible)
 
 
 def checked_requirement(requirement: Any, allowed: frozenset[str]) -> dict[str, Any]:
@@ -146,27 +161,31 @@ def _texts(body: dict[str, Any], required: bool, visible_limit: int) -> str | No
     return _decoded(body.get("userVisibleData"), "userVisibleData", visible_limit)
 
 
-def _non_visible(body: dict[str, Any], limit: int) -> None:
-    """Any bytes, Base64-encoded (a document's digest, say): only the visible text is UTF-8."""
+def _non_visible(body: dict[str, Any], limit: int) -> str | None:
+    """The Base64 as sent: what is not shown may be any bytes (a digest, a document)."""
     if "userNonVisibleData" not in body:
-        return
+        return None
     value = body["userNonVisibleData"]
-    if not _text_within(value, 1, limit):
-        raise invalid(f"userNonVisibleData must be base64, 1-{limit} characters")
-    try:
-        base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise invalid("userNonVisibleData is not base64") from None
+    _base64_bytes(value, "userNonVisibleData", limit)
+    return str(value)
 
 
 def _decoded(value: Any, key: str, limit: int) -> str:
     """Base64 of UTF-8 text, 1 to `limit` characters after encoding."""
+    try:
+        return _base64_bytes(value, key, limit).decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid(f"{key} is not base64 of UTF-8 text") from None
+
+
+def _base64_bytes(value: Any, key: str, limit: int) -> bytes:
+    """Base64 (standard alphabet, padded), 1 to `limit` characters."""
     if not _text_within(value, 1, limit):
         raise invalid(f"{key} must be base64, 1-{limit} characters")
     try:
-        return base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise invalid(f"{key} is not base64 of UTF-8 text") from None
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise invalid(f"{key} is not base64") from None
 
 
 def _device(data: Any, key: str, limits: dict[str, tuple[int, int]]) -> None:

@@ -53,6 +53,7 @@ class WaitPage:
             "qr": _qr_data_uri(payload) if payload else None,
             "phone_url": self._simulated_phone(payload) if payload and simulator else None,
             "simulator": simulator,
+            "signing": order.signs,
         }
         return self._services.pages.render(request, "bankid_wait.html", context, 200, order.locale)
 

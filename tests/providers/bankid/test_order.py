@@ -8,7 +8,7 @@ import asyncio
 
 from gateway.settings import StoreSettings
 from gateway.store import open_store
-from providers.bankid.order import COLLECT_INTERVAL_SECONDS, Orders
+from providers.bankid.order import COLLECT_INTERVAL_SECONDS, BankIDOrder, Orders
 from providers.base import NamespacedStore
 
 
@@ -45,3 +45,16 @@ def test_one_collect_per_interval_of_the_clock_whatever_the_concurrency(
     store_url: str | None,
 ) -> None:
     assert asyncio.run(paced_claims(store_url)) == [1, 0, 1, 1]
+
+
+def test_an_order_recorded_before_signing_existed_is_a_login() -> None:
+    """Records in the store when this version starts (their TTL is ten minutes) still load."""
+    old = (
+        b'{"order_ref":"r","qr_start_token":"q","qr_start_secret":"s","auto_start_token":"a",'
+        b'"started_at":1.0,"browser_token":"b","end_user_ip":"192.0.2.1","client_id":"basic",'
+        b'"locale":"sv","loa":"loa3","mobile":false,"return_nonce":"n","status":"complete",'
+        b'"completion":{"user":{"personalNumber":"199908072391"}}}'
+    )
+    order = BankIDOrder.loads(old)
+    assert not order.signs
+    assert (order.sign_request, order.completed_at) == (None, None)

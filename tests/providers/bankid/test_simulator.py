@@ -317,3 +317,93 @@ def test_the_simulator_never_answers_5xx(
     assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
     if path.startswith(API_PREFIX):
         assert response.json()["errorCode"] in ("invalidParameters", "methodNotAllowed")
+
+
+# -- /sign: what BankID's /sign takes (bankid-rp-v6.md §2.1, bankid-2026-and-ciba.md §1.9) ---------
+
+SIGN_TEXT = base64.b64encode("Jag ansöker om bygglov".encode()).decode()
+# userNonVisibleData is any bytes in Base64 (a digest, a document), not necessarily text.
+BINARY = base64.b64encode(b"\x30\x31\xff" + bytes(range(32))).decode()  # padded: "="
+
+
+def sign(api: TestClient, **fields: object) -> dict[str, object]:
+    status, body = call(api, "sign", {"endUserIp": "192.0.2.1", **fields})
+    assert status == 200, body
+    return body
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},  # userVisibleData is required
+        {"userNonVisibleData": BINARY},
+        {"userVisibleData": None},
+        {"userVisibleData": ""},
+        {"userVisibleData": "not base64!"},
+        {"userVisibleData": SIGN_TEXT.rstrip("=")},
+        {"userVisibleData": base64.urlsafe_b64encode("ö?>".encode()).decode()},
+        {"userVisibleData": base64.b64encode(b"\xff").decode()},  # not UTF-8 text
+        {"userVisibleData": base64.b64encode(b"x" * 30_003).decode()},  # 40 004 characters
+        {"userVisibleData": SIGN_TEXT, "userVisibleDataFormat": "plaintext"},
+        {"userVisibleData": SIGN_TEXT, "userVisibleDataFormat": "simpleMarkdownV2"},
+        {"userVisibleData": SIGN_TEXT, "userVisibleDataFormat": None},
+        {"userVisibleData": SIGN_TEXT, "userNonVisibleData": ""},
+        {"userVisibleData": SIGN_TEXT, "userNonVisibleData": "not base64!"},
+        {"userVisibleData": SIGN_TEXT, "userNonVisibleData": BINARY.rstrip("=")},
+        {"userVisibleData": SIGN_TEXT, "userNonVisibleData": 12},
+        {"userVisibleData": SIGN_TEXT, "userNonVisibleData": "QUFB" * 50_001},  # 200 004
+        {"userVisibleData": SIGN_TEXT, "personalNumber": "199908072391"},  # removed in v6.0
+    ],
+)
+def test_sign_refuses_what_bankid_refuses(api: TestClient, fields: dict[str, object]) -> None:
+    status, answer = call(api, "sign", {"endUserIp": "192.0.2.1", **fields})
+    assert status == 400 and answer["errorCode"] == "invalidParameters", answer
+
+
+def test_sign_takes_the_longest_texts_and_any_bytes(
+    api: TestClient, simulator: BankIDSimulator
+) -> None:
+    longest_visible = base64.b64encode(b"x" * 30_000).decode()
+    assert len(longest_visible) == 40_000
+    sign(api, userVisibleData=longest_visible, userNonVisibleData="QUFB" * 50_000)
+    started = sign(
+        api,
+        userVisibleData=SIGN_TEXT,
+        userNonVisibleData=BINARY,
+        userVisibleDataFormat="simpleMarkdownV1",
+    )
+    order = simulator.orders[str(started["orderRef"])]
+    assert order.sign is True
+    assert order.user_visible_data == "Jag ansöker om bygglov"  # decoded, as /auth's
+    assert order.user_non_visible_data == BINARY  # as sent: the signed XML carries it so
+    assert order.user_visible_data_format == "simpleMarkdownV1"
+    login = auth(api, userNonVisibleData=BINARY)
+    assert simulator.orders[str(login["orderRef"])].sign is False
+    assert simulator.orders[str(login["orderRef"])].user_non_visible_data == BINARY
+
+
+def test_phone_sign_keeps_what_is_signed(api: TestClient, simulator: BankIDSimulator) -> None:
+    body = {
+        "personalNumber": "199908072391",
+        "callInitiator": "RP",
+        "userVisibleData": SIGN_TEXT,
+        "userNonVisibleData": BINARY,
+    }
+    status, started = call(api, "phone/sign", body)
+    assert status == 200, started
+    order = simulator.orders[str(started["orderRef"])]
+    assert (order.sign, order.user_non_visible_data) == (True, BINARY)
+    assert call(api, "phone/sign", {**body, "userVisibleData": None})[0] == 400
+
+
+def test_the_phone_page_shows_what_is_signed(api: TestClient) -> None:
+    started = sign(api, userVisibleData=SIGN_TEXT)
+    payload = qr_payload(str(started["qrStartToken"]), str(started["qrStartSecret"]), 0)
+    page = api.get("/phone", params={"qr": payload})
+    assert "Jag ansöker om bygglov" in page.text
+    assert "<button" in page.text and ">Sign</button>" in page.text
+    assert ">Identify</button>" not in page.text
+    approved = api.post(
+        "/phone/approve", data={"orderRef": started["orderRef"], "personal_number": "199908072391"}
+    )
+    assert approved.status_code == 200 and "Signed" in approved.text
