@@ -468,6 +468,55 @@ class Signs(ABC):
         return True
 
 
+@dataclass(frozen=True)
+class PhoneRequest:
+    """OpenID Connect CIBA in front of an e-ID's phone flow (BankID `phone/auth`): a case
+    worker's system asks to identify the person behind `personal_identity_number`, who is on
+    the phone with the organisation. No browser takes part."""
+
+    request_id: str  # the gateway's id of this request (never the auth_req_id itself)
+    client_id: str
+    client_display: Mapping[str, str]  # the organisation's name, per language
+    personal_identity_number: str  # 12 digits, formally valid
+    call_initiator: str  # "user" (the citizen called) or "RP" (the organisation called)
+    requested_loa: tuple[str, ...] = ()
+    binding_message: str | None = None  # shown in the e-ID app (CIBA §7.1)
+    sign: SignRequest | None = None  # a caller signs (BankID `phone/sign`)
+
+
+@dataclass(frozen=True)
+class PhoneStatus:
+    """Where a phone authentication stands. `state` is `pending`, `complete` or `failed`;
+    `hint` the upstream's progress or failure code (BankID's hintCode: `userCallConfirm`,
+    `userDeclinedCall`, ...); `identity` only when complete. `outcome` names the CIBA answer of
+    a failure: `access_denied` (declined, cancelled, refused), `expired_token` (timed out)."""
+
+    state: str
+    hint: str | None = None
+    identity: Identity | None = None
+    outcome: str | None = None
+
+
+class AuthenticatesByPhone(ABC):
+    """A provider that can identify (and have sign) a person on the phone, started without a
+    browser: the back end of CIBA poll mode (gateway/oidc/ciba.py)."""
+
+    @abstractmethod
+    async def start_phone(self, request: PhoneRequest) -> str:
+        """Starts it upstream; the provider's handle of it (kept by the gateway, opaque, at
+        most 512 characters). ProviderError when the upstream refuses (an order already in
+        progress for the person, the upstream unavailable)."""
+
+    @abstractmethod
+    async def phone_status(self, handle: str) -> PhoneStatus:
+        """Asks the upstream once (BankID: one collect). The gateway paces the calls."""
+
+    @abstractmethod
+    async def cancel_phone(self, handle: str) -> None:
+        """Ends it upstream (the request expired or was abandoned); never raises for one
+        that has ended already."""
+
+
 class ReportsHealth:
     """What a provider knows of its own state, for the chooser, /readyz and /metrics."""
 
