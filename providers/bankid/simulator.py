@@ -21,6 +21,17 @@ bankid-rp-v6.md §2.1 and bankid-2026-and-ciba.md §1.9 (simulator_requests.py h
 sign order keeps what the signature covers: `Order.user_visible_data` (the text, decoded),
 `Order.user_non_visible_data` (the Base64 as sent) and `Order.sign`; the phone page shows the
 text to sign.
+
+Phone orders (`/phone/auth`, `/phone/sign`) follow the developers.bankid.com texts copied into
+ActiveLogin (2026-02) and go-bankid (2025-10), digested in bankid-2026-and-ciba.md §1.10 (the
+developers.bankid.com pages themselves were not read): the body as simulator_requests.py checks
+it, an `orderRef`-only answer, and the walk `outstandingTransaction` -> (the citizen opens the
+order in the app) `userCallConfirm` -> (yes, in a call with the organisation) `userSign` ->
+`complete`; "no" fails with `userDeclinedCall`, cancelling with `userCancel`, and an order
+nobody finishes within `phone_timeout` (not documented in our sources: our choice, Idura's 120
+s) with `expiredTransaction`. The page `/phone-calls` (simulator_phone.py) plays the citizen's
+app for them; `confirm_call`, `decline_call` and `identify_by_phone` do the same for tests, and
+`UserBehaviour` (with `declines_call`) drives them from the RP's /collect calls.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ API_VERSION = "6.0"
 API_PREFIX = "/rp/v6.0"
 COMPLETE_COLLECTABLE_SECONDS = 180
 FAILED_COLLECTABLE_SECONDS = 300
+PHONE_TIMEOUT_SECONDS = 120.0  # a phone order's life: undocumented; Idura's CIBA wrapper's 120 s
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all but POST: 405
 QR_TIME = re.compile(r"[0-9]{1,9}")  # ASCII only, unlike str.isdigit() ("²")
 APP_TITLE = "Simulated BankID app — TEST"
@@ -89,6 +101,7 @@ class UserBehaviour:
     starts_on_collect: int = 1
     acts_on_collect: int = 2
     mrtd_passes: bool = True
+    declines_call: bool = False  # phone orders: "no, I am not in a call with them"
 
 
 @dataclass
@@ -115,6 +128,7 @@ class Order:
     user_visible_data_format: str | None = None  # as the RP sent it
     user_non_visible_data: str | None = None  # Base64, as the RP sent it
     sign: bool = False  # started by /sign or /phone/sign
+    call_initiator: str | None = None  # phone orders: `user` or `RP`; None: not a phone order
 
 
 def _signed_order(order: Order, person: Person, uhi: str) -> SignedOrder:
@@ -164,11 +178,15 @@ class BankIDSimulator:
         self.qr_max_age = qr_max_age
         self.clock = clock
         self.mount_path = mount_path
+        self.phone_timeout = PHONE_TIMEOUT_SECONDS
         self.evidence = SimulatorEvidence(wall_clock)  # signs as the app would; dates evidence
         self.orders: dict[str, Order] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._behaviour: UserBehaviour | None = None
         self._failures: dict[str, list[str]] = {}
+        # Here, not at the top: simulator_phone.py builds on this module.
+        from providers.bankid.simulator_phone import PhoneCallsPage
+
         self.app = Starlette(
             routes=[
                 Route(API_PREFIX + "/{path:path}", self._api, methods=ANY_METHOD),
@@ -176,6 +194,7 @@ class BankIDSimulator:
                 Route("/phone/approve", self._phone_approve, methods=["POST"]),
                 Route("/phone/cancel", self._phone_cancel, methods=["POST"]),
                 Route("/member-banks-root.pem", self._member_banks_root),
+                *PhoneCallsPage(self).routes(),
             ]
         )
 
@@ -235,6 +254,8 @@ class BankIDSimulator:
         mrtd_passes: bool = True,
     ) -> None:
         order = self._in_app(order_ref)
+        if order.hint_code == "userCallConfirm":
+            raise SimulatorError("answer the question about the call first")
         required = order.requirement.get("personalNumber")
         if required and required != personal_number:
             raise SimulatorError("this order is for another person")
@@ -257,6 +278,75 @@ class BankIDSimulator:
 
     def cancel_in_app(self, order_ref: str) -> None:
         self._finish(self._in_app(order_ref), "failed", "userCancel")
+
+    def phone_order(self, order_ref_or_number: str) -> Order:
+        """The pending phone order with this orderRef, or the newest one for this person."""
+        order = self.orders.get(order_ref_or_number)
+        if order is None:
+            number = order_ref_or_number
+            order = next(
+                (
+                    o
+                    for o in reversed(self.orders.values())
+                    if o.requirement.get("personalNumber") == number and o.call_initiator
+                ),
+                None,
+            )
+        if order is None or order.call_initiator is None or order.status != "pending":
+            raise SimulatorError("no such pending phone order")
+        return order
+
+    def open_call(self, order_ref_or_number: str) -> Order:
+        """The citizen opens the order in the app, which asks whether they are in the call."""
+        order = self.phone_order(order_ref_or_number)
+        if order.started_via is None:
+            order.started_via = "phone"
+            order.started_at = self.clock()
+            order.hint_code = "userCallConfirm"
+        return order
+
+    def confirm_call(self, order_ref_or_number: str) -> Order:
+        """ "Yes, I am in a call with them": on to identifying (or signing)."""
+        order = self.open_call(order_ref_or_number)
+        if order.hint_code == "userCallConfirm":
+            order.hint_code = "userMrtd" if order.requirement.get("mrtd") else "userSign"
+        return order
+
+    def decline_call(self, order_ref_or_number: str) -> None:
+        """ "No": the app warns of fraud and the order fails with userDeclinedCall."""
+        order = self.open_call(order_ref_or_number)
+        if order.hint_code != "userCallConfirm":
+            raise SimulatorError("the question about the call has been answered")
+        self._finish(order, "failed", "userDeclinedCall")
+
+    def identify_by_phone(self, order_ref_or_number: str, mrtd_passes: bool = True) -> None:
+        """The person the order names confirms the call and identifies (or signs)."""
+        order = self.confirm_call(order_ref_or_number)
+        number = str(order.requirement["personalNumber"])
+        given_name, surname = _names_of(number, order.behaviour)
+        self.approve(order.order_ref, number, given_name, surname, mrtd_passes)
+
+    def _act_on_call(self, order: Order) -> None:
+        """A simulated citizen's phone: opens the order, then does what `behaviour` says."""
+        behaviour = order.behaviour
+        if behaviour is None or order.status != "pending":
+            return
+        if order.collects == behaviour.starts_on_collect and behaviour.action != "ignore":
+            self.open_call(order.order_ref)
+        if order.collects != behaviour.acts_on_collect or order.started_via is None:
+            return
+        if behaviour.declines_call:
+            self.decline_call(order.order_ref)
+        elif behaviour.action == "approve":
+            self.identify_by_phone(order.order_ref, behaviour.mrtd_passes)
+        elif behaviour.action == "cancel":
+            self._finish(order, "failed", "userCancel")
+        elif behaviour.action == "certificate_error":
+            self._finish(order, "failed", "certificateErr")
+        elif behaviour.action == "expire":
+            self._finish(order, "failed", "expiredTransaction")
+        elif behaviour.action == "unknown_hint":
+            order.hint_code = "someNewHint"
 
     # -- API --------------------------------------------------------------------------------
 
@@ -345,9 +435,16 @@ class BankIDSimulator:
 
     def _phone_order(self, body: dict[str, Any], sign: bool) -> dict[str, str]:
         checked = checked_phone(body, sign)
-        order = self._new_order("127.0.0.1", checked.requirement, checked.user_visible_data, None)
+        order = self._new_order(
+            "127.0.0.1",
+            checked.requirement,
+            checked.user_visible_data,
+            None,
+            checked.user_visible_data_format,
+        )
         order.user_non_visible_data = checked.user_non_visible_data
         order.sign = sign
+        order.call_initiator = checked.call_initiator
         return {"orderRef": order.order_ref}
 
     def _collect(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +461,10 @@ class BankIDSimulator:
             if now - order.finished_at > window:
                 raise ApiError("invalidParameters", "the order is too old to collect")
         order.collects += 1
-        self._act(order)
+        if order.call_initiator is not None:
+            self._act_on_call(order)
+        else:
+            self._act(order)
         self._time_out(order, now)
         answer: dict[str, Any] = {"orderRef": order.order_ref, "status": order.status}
         if order.status == "complete":
@@ -433,7 +533,10 @@ class BankIDSimulator:
         """§3.2: no app in time is startFailed; an app that never finishes, expiredTransaction."""
         if order.status != "pending":
             return
-        if order.started_at is None and now - order.created_at >= self.start_timeout:
+        if order.call_initiator is not None:
+            if now - order.created_at >= self.phone_timeout:
+                self._finish(order, "failed", "expiredTransaction")
+        elif order.started_at is None and now - order.created_at >= self.start_timeout:
             self._finish(order, "failed", "startFailed")
         elif order.started_at is not None and now - order.started_at >= self.user_timeout:
             self._finish(order, "failed", "expiredTransaction")
@@ -522,6 +625,17 @@ class BankIDSimulator:
             return RedirectResponse(order.return_url, status_code=303)
         way_back = BROWSER_BACK if order.started_via == "autostart" else LOGIN_TAB
         return _page(title, f"<p>{outcome} {way_back}</p>")
+
+
+def _names_of(number: str, behaviour: UserBehaviour | None) -> tuple[str, str]:
+    """A phone order's person: always the one it names, as in BankID; names from the test
+    persons, or the behaviour's."""
+    for known, given_name, surname in TEST_PERSONS:
+        if known == number:
+            return given_name, surname
+    if behaviour is not None:
+        return behaviour.given_name, behaviour.surname
+    return "Test", "Testperson"
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:

@@ -45,7 +45,9 @@ PHONE_KEYS = frozenset(
 REQUIREMENT_KEYS = frozenset(
     {"pinCode", "mrtd", "cardReader", "certificatePolicies", "personalNumber"}
 )
-PHONE_REQUIREMENT_KEYS = frozenset({"pinCode", "certificatePolicies"})
+# bankid-2026-and-ciba.md §0, §1.10: GOB adds cardReader, ANYFIN cardReader and mrtd, and BankID
+# has offered the MRTD check in phone calls since 2025-05; never personalNumber (the body has it).
+PHONE_REQUIREMENT_KEYS = frozenset({"pinCode", "mrtd", "cardReader", "certificatePolicies"})
 WEB_LIMITS = {"referringDomain": (3, 253), "userAgent": (1, 256), "deviceIdentifier": (1, 64)}
 # §2.1: lengths for `app` are not documented in our sources except deviceIdentifier (as web's).
 APP_LIMITS = {
@@ -88,6 +90,8 @@ class PhoneRequest:
     requirement: dict[str, Any]
     user_visible_data: str | None
     user_non_visible_data: str | None  # the Base64 as sent
+    call_initiator: str = "user"  # exactly `user` or `RP`
+    user_visible_data_format: str | None = None
 
 
 def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
@@ -113,7 +117,10 @@ def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
 
 
 def checked_phone(body: dict[str, Any], sign: bool) -> PhoneRequest:
-    """§2.4: `/phone/auth` and `/phone/sign`."""
+    """§2.4 and bankid-2026-and-ciba.md §1.10: `/phone/auth` and `/phone/sign`. `callInitiator`
+    required, exact case; `personalNumber` 12 ASCII digits; none of the web/app fields
+    (`endUserIp`, `returnUrl`, `returnRisk`, `web`, `app`); `userVisibleData` required for
+    `/phone/sign`."""
     _known_keys(body, PHONE_KEYS, "")
     number = body.get("personalNumber")
     if not (isinstance(number, str) and PERSONAL_NUMBER.fullmatch(number)):
@@ -123,7 +130,14 @@ def checked_phone(body: dict[str, Any], sign: bool) -> PhoneRequest:
     visible = _texts(body, sign, visible_limit=40_000 if sign else 1_500)
     non_visible = _non_visible(body, 200_000 if sign else 1_500)
     requirement = checked_requirement(body.get("requirement", {}), PHONE_REQUIREMENT_KEYS)
-    return PhoneRequest(number, {**requirement, "personalNumber": number}, visible, non_visible)
+    return PhoneRequest(
+        number,
+        {**requirement, "personalNumber": number},
+        visible,
+        non_visible,
+        str(body["callInitiator"]),
+        body.get("userVisibleDataFormat"),
+    )
 
 
 def checked_requirement(requirement: Any, allowed: frozenset[str]) -> dict[str, Any]:

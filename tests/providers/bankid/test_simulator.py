@@ -125,7 +125,13 @@ def test_auth_accepts_what_v6_documents(api: TestClient) -> None:
     [
         {"personalNumber": "199908072391", "callInitiator": "RP", "endUserIp": "192.0.2.1"},
         {"personalNumber": "199908072391", "callInitiator": "rp"},
-        {"personalNumber": "199908072391", "callInitiator": "user", "requirement": {"mrtd": True}},
+        # requirement.mrtd is taken by phone orders since 2025-05 (bankid-2026-and-ciba.md §0);
+        # the person is named by the body, never by requirement.personalNumber.
+        {
+            "personalNumber": "199908072391",
+            "callInitiator": "user",
+            "requirement": {"personalNumber": "199908072391"},
+        },
     ],
 )
 def test_phone_auth_refuses_what_it_does_not_take(api: TestClient, body: dict[str, object]) -> None:
