@@ -155,6 +155,10 @@ class BankIDClient:
     async def sign(self, body: dict[str, Any]) -> StartedOrder:
         return await self._call("sign", body, _started_order)
 
+    async def phone(self, body: dict[str, Any], sign: bool) -> str:
+        """`phone/auth` or `phone/sign` (bankid-2026-and-ciba.md §1.10): the orderRef only."""
+        return await self._call("phone/sign" if sign else "phone/auth", body, _order_ref)
+
     async def collect(self, order_ref: str) -> CollectedOrder:
         return await self._call("collect", {"orderRef": order_ref}, _collected_order)
 
@@ -237,6 +241,10 @@ def _started_order(answer: dict[str, Any]) -> StartedOrder:
         qr_start_token=_token(answer, "qrStartToken"),
         qr_start_secret=_token(answer, "qrStartSecret"),
     )
+
+
+def _order_ref(answer: dict[str, Any]) -> str:
+    return _token(answer, "orderRef")
 
 
 def _collected_order(answer: dict[str, Any]) -> CollectedOrder:

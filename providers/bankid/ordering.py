@@ -172,6 +172,10 @@ class OrderPlacer:
             requirement["personalNumber"] = identity_hint
         return requirement
 
+    def phone_requirement(self) -> dict[str, Any]:
+        """A phone order's requirement: as a web order's, but the body names the person."""
+        return self._requirement(None)
+
     def _web(self, user_agent: str, device_identifier: str) -> dict[str, str]:
         """§2.1 `web`: binds the order to this browser for BankID's risk assessment."""
         web = {

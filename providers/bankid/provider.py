@@ -7,7 +7,7 @@ BankID: the page polls `/status` (or, without JavaScript, is refreshed by hand),
 calls `/collect` at most once per two seconds per order, whichever instance serves the poll; the
 order lives in the store and its collects are paced by the clock (`order.py`). A sign order's
 identity carries BankID's signature and OCSP response verbatim (`Identity.user_signature`,
-`.authn_evidence`).
+`.authn_evidence`). Phone orders, started without a browser for CIBA, are `phone.py`'s.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from providers.bankid.device import DeviceCookie
 from providers.bankid.messages import error_message
 from providers.bankid.order import ANOTHER_PERSON, BankIDOrder, Orders, completion_refusal
 from providers.bankid.ordering import OrderPlacer, OrderRequest, sign_refusal
+from providers.bankid.phone import BankIDPhone, PhoneOrders
 from providers.bankid.wait_page import WaitPage
 from providers.base import (
     AuthenticationFailed,
@@ -58,7 +59,7 @@ log = logging.getLogger("portvakt.bankid")
 BANKID_AUTHN_PROVIDER = "https://www.bankid.com"
 
 
-class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
+class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, BankIDPhone):
     finish_path = "/done"
     finish_methods: Sequence[str] = ("GET",)
 
@@ -76,6 +77,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
         self._client = BankIDClient(config.url, context, config.timeout_seconds, services.upstream)
         self._orders = Orders(services.name, services.store, services.clock)
         self._placer = OrderPlacer(config, services, self._client)
+        self._phone = PhoneOrders(config, services, self._client, self._placer, self._identity)
         self._page = WaitPage(config, services, self.finish_path)
         secure = services.base_url.startswith("https://")
         self._device = DeviceCookie(services.name, services.secret, secure)
