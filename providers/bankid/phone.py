@@ -248,6 +248,8 @@ class PhoneOrders:
         return self._after(order, collected)
 
     def _after(self, order: PhoneOrder, collected: CollectedOrder) -> PhoneOrder:
+        if collected.hint_code == "userDeclinedCall":  # §3.9: a sign of fraud, for the log
+            log.warning("BankID phone order %s: the citizen is not in this call", order.order_ref)
         if collected.status != "complete":
             return replace(order, status=collected.status, hint_code=collected.hint_code)
         done = replace(

@@ -26,6 +26,7 @@ from providers.base import (
     NoUpstreamMetrics,
     PhoneRequest,
     PhoneStatus,
+    ProviderError,
     ProviderUnavailable,
     SignRequest,
     UserMessage,
@@ -190,13 +191,34 @@ async def test_a_call_initiator_bankid_does_not_know_is_never_sent(
     assert len(bankid.calls) == calls
 
 
-async def test_a_declined_call_is_access_denied(
-    provider: AuthenticatesByPhone, bankid: BankIDSimulator
+async def test_a_declined_call_is_access_denied_and_logged_as_a_warning(
+    provider: AuthenticatesByPhone, bankid: BankIDSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     handle = await provider.start_phone(phone_request())
     bankid.decline_call(PERSON)
     status = await provider.phone_status(handle)
     assert status == PhoneStatus("failed", "userDeclinedCall", outcome="access_denied")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("not in this call" in warning for warning in warnings)
+    assert not any(PERSON in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"binding_message": "x" * 1200},  # longer than BankID shows
+        {"personal_identity_number": "19640823-3234"},  # not the 12 digits
+        {"personal_identity_number": "196408233235"},  # wrong check digit
+        {"requested_loa": ("http://id.elegnamnden.se/loa/1.0/loa4",)},
+    ],
+)
+async def test_a_request_bankid_cannot_serve_is_refused_before_bankid_is_asked(
+    provider: AuthenticatesByPhone, bankid: BankIDSimulator, changes: dict[str, Any]
+) -> None:
+    calls = len(bankid.calls)
+    with pytest.raises(ProviderError):
+        await provider.start_phone(phone_request(**changes))
+    assert len(bankid.calls) == calls
 
 
 async def test_a_call_cancelled_in_the_app_is_access_denied(
