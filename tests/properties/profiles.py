@@ -4,7 +4,8 @@ every run (no flaky failures); the long run explores further in the same reprodu
 PORTVAKT_PROPERTY_EXAMPLES overrides the quick run's count per endpoint while developing.
 
 The counts are sized for CI's 20 minutes on 2 shared cores: 100 examples per endpoint take about
-3 minutes of `make test`, 250 about 7 minutes of the slow suite."""
+3 minutes of `make test`, 200 about 6 minutes of the slow suite (250 until the signing issue
+added endpoints; lowered to keep CI within its budget)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 QUICK_EXAMPLES = int(os.environ.get("PORTVAKT_PROPERTY_EXAMPLES", "0")) or 100
-LONG_EXAMPLES = 250
+LONG_EXAMPLES = 200
 
 settings.register_profile(
     "portvakt-quick",
