@@ -66,6 +66,12 @@ ERROR_STATUS = {
     "internalError": 500,
     "maintenance": 503,
 }
+# What the citizen's actions end an order with (§3.2).
+FAILING_ACTIONS = {
+    "cancel": "userCancel",
+    "certificate_error": "certificateErr",
+    "expire": "expiredTransaction",
+}
 UHI = "OZvYM9VvyiAmG7NA5jU5zqGcVpo="  # the simulated device's unique hardware id
 TEST_PERSONS = (
     ("199908072391", "Erik", "Provsson"),
@@ -80,7 +86,14 @@ class UserBehaviour:
     """What the simulated citizen does with new orders, driven by the RP's /collect calls."""
 
     action: Literal[
-        "approve", "cancel", "ignore", "certificate_error", "expire", "unknown_hint"
+        "approve",
+        "cancel",
+        "ignore",
+        "certificate_error",
+        "expire",
+        "unknown_hint",
+        "pending",
+        "fail",
     ] = "approve"
     via: Literal["qr", "autostart"] = "qr"
     personal_number: str = "199908072391"
@@ -89,6 +102,12 @@ class UserBehaviour:
     starts_on_collect: int = 1
     acts_on_collect: int = 2
     mrtd_passes: bool = True
+    # Any hint code (bankid-2026-and-ciba.md §1.8): with action "pending" the order stays
+    # pending with it, with "fail" it ends failed with it.
+    hint_code: str = "userMrtd"
+    # completionData.risk when the RP sent returnRisk (§1.3): "absent" = not calculated;
+    # "blocked" = BankID stopped the order itself (failed, transactionRiskBlocked, no risk).
+    risk: Literal["low", "moderate", "high", "absent", "blocked"] = "low"
 
 
 @dataclass
@@ -380,15 +399,21 @@ class BankIDSimulator:
         if behaviour is None or order.status != "pending":
             return
         if order.collects == behaviour.starts_on_collect and behaviour.action != "ignore":
-            if behaviour.via == "qr":
-                qr_time = max(0, int(self.clock() - order.created_at))
-                code = self.qr_auth_code(order.qr_start_secret, qr_time)
-                self.scan_qr(f"bankid.{order.qr_start_token}.{qr_time}.{code}")
-            else:
-                self.start_app(order.auto_start_token)
-        if order.collects != behaviour.acts_on_collect or order.started_via is None:
-            return
-        if behaviour.action == "approve":
+            self._pick_up(order, behaviour)
+        if order.collects == behaviour.acts_on_collect and order.started_via is not None:
+            self._do(order, behaviour)
+
+    def _pick_up(self, order: Order, behaviour: UserBehaviour) -> None:
+        if behaviour.via == "qr":
+            qr_time = max(0, int(self.clock() - order.created_at))
+            code = self.qr_auth_code(order.qr_start_secret, qr_time)
+            self.scan_qr(f"bankid.{order.qr_start_token}.{qr_time}.{code}")
+        else:
+            self.start_app(order.auto_start_token)
+
+    def _do(self, order: Order, behaviour: UserBehaviour) -> None:
+        action = behaviour.action
+        if action == "approve":
             self.approve(
                 order.order_ref,
                 behaviour.personal_number,
@@ -396,13 +421,13 @@ class BankIDSimulator:
                 behaviour.surname,
                 behaviour.mrtd_passes,
             )
-        elif behaviour.action == "cancel":
-            self._finish(order, "failed", "userCancel")
-        elif behaviour.action == "certificate_error":
-            self._finish(order, "failed", "certificateErr")
-        elif behaviour.action == "expire":
-            self._finish(order, "failed", "expiredTransaction")
-        elif behaviour.action == "unknown_hint":
+        elif action in FAILING_ACTIONS:
+            self._finish(order, "failed", FAILING_ACTIONS[action])
+        elif action == "fail":
+            self._finish(order, "failed", behaviour.hint_code)
+        elif action == "pending":
+            order.hint_code = behaviour.hint_code
+        elif action == "unknown_hint":
             order.hint_code = "someNewHint"
 
     def _cancel(self, body: dict[str, Any]) -> None:
