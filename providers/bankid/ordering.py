@@ -145,6 +145,7 @@ class OrderPlacer:
             "requirement": self._requirement(wanted.identity_hint),
             **self._shown(request, wanted),
             "returnUrl": f"{self._return_url}?login={wanted.login_id}&nonce={nonce}",
+            "returnRisk": True,  # §1.3: the provider's risk policy judges completionData.risk
             "web": self._web(user_agent, device_identifier),
         }
         place = self._client.sign if wanted.sign else self._client.auth

@@ -28,6 +28,7 @@ from providers.bankid.device import DeviceCookie
 from providers.bankid.messages import error_message
 from providers.bankid.order import ANOTHER_PERSON, BankIDOrder, Orders, completion_refusal
 from providers.bankid.ordering import OrderPlacer, OrderRequest, sign_refusal
+from providers.bankid.risk import released_claims, risk_level
 from providers.bankid.wait_page import WaitPage
 from providers.base import (
     AuthenticationFailed,
@@ -39,6 +40,7 @@ from providers.base import (
     LoginStateLost,
     NotFinishedYet,
     ProviderServices,
+    RefusedForRisk,
     ReportsHealth,
     SelectableUpstream,
     SignatureNotMade,
@@ -49,7 +51,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
-from providers.identity_numbers import parse_identity_number
+from providers.identity_numbers import mask, parse_identity_number
 
 log = logging.getLogger("portvakt.bankid")
 
@@ -247,6 +249,11 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
+        device = completion.get("device", {})
+        device_ip = str(device.get("ipAddress", "")) or None
+        risk = risk_level(completion)
+        if self._config.risk.refuses(risk):
+            raise self._refused_for_risk(login_id, order, risk, number.digits, device_ip)
         identity = Identity(
             provider=self.name,
             subject=number.digits,
@@ -258,11 +265,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
             family_name=user.get("surname"),
             name=user.get("name"),
             birthdate=number.birthdate,
+            extra=released_claims(device_ip, risk),
             evidence=Evidence(  # the signature and OCSP response name the person: not kept
                 upstream=self._config.url,
                 reference=order.order_ref,
-                device_ip=str(completion.get("device", {}).get("ipAddress", "")) or None,
+                device_ip=device_ip,
                 certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
+                risk=risk,
+                device_uhi=str(device.get("uhi", "")) or None,
             ),
             authn_provider=BANKID_AUTHN_PROVIDER,
         )
@@ -270,6 +280,20 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
             return identity
         sign = SignRequest.from_dict(order.sign_request)
         return self._signed(login_id, sign, completion, identity)
+
+    def _refused_for_risk(
+        self, login_id: str, order: BankIDOrder, risk: str, number: str, device_ip: str | None
+    ) -> RefusedForRisk:
+        """The policy refuses this risk rating: a failed login, and a security event."""
+        log.warning("BankID order %s refused by the risk policy: risk %s", order.order_ref, risk)
+        signal = {
+            "provider": self.name,
+            "risk": risk,
+            "reference": order.order_ref,
+            "person": mask(number),
+            "device_ip": device_ip,
+        }
+        return RefusedForRisk(self.name, login_id, f"BankID rated the login's risk {risk}", signal)
 
     def _completed_at(self, order: BankIDOrder) -> float:
         """When the collect saw the order complete: when the citizen identified or signed. Not

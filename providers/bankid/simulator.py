@@ -134,6 +134,7 @@ class Order:
     user_visible_data_format: str | None = None  # as the RP sent it
     user_non_visible_data: str | None = None  # Base64, as the RP sent it
     sign: bool = False  # started by /sign or /phone/sign
+    return_risk: bool = False  # the RP sent returnRisk: true
 
 
 def _signed_order(order: Order, person: Person, uhi: str) -> SignedOrder:
@@ -257,6 +258,10 @@ class BankIDSimulator:
         required = order.requirement.get("personalNumber")
         if required and required != personal_number:
             raise SimulatorError("this order is for another person")
+        risk = order.behaviour.risk if order.behaviour else "low"
+        if risk == "blocked":  # §1.3: BankID stops the order; no risk is returned
+            self._finish(order, "failed", "transactionRiskBlocked")
+            return
         completion: dict[str, Any] = {
             "user": {
                 "personalNumber": personal_number,
@@ -272,6 +277,8 @@ class BankIDSimulator:
         )
         if order.requirement.get("mrtd"):
             completion["stepUp"] = {"mrtd": mrtd_passes}
+        if order.return_risk and risk != "absent":
+            completion["risk"] = risk
         self._finish(order, "complete", None, completion)
 
     def cancel_in_app(self, order_ref: str) -> None:
@@ -320,6 +327,7 @@ class BankIDSimulator:
         )
         order.user_non_visible_data = checked.user_non_visible_data
         order.sign = sign
+        order.return_risk = checked.return_risk
         return {
             "orderRef": order.order_ref,
             "autoStartToken": order.auto_start_token,
@@ -527,7 +535,10 @@ class BankIDSimulator:
             self.approve(order_ref, *person)
         except SimulatorError as error:
             return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
-        done = "Signed — TEST" if self.orders[order_ref].sign else "Identified — TEST"
+        order = self.orders[order_ref]
+        if order.status != "complete":  # BankID blocked it (UserBehaviour.risk "blocked")
+            return self._back_from_app(order_ref, "Stopped — TEST", "BankID stopped the order.")
+        done = "Signed — TEST" if order.sign else "Identified — TEST"
         return self._back_from_app(order_ref, done, "Done.")
 
     async def _phone_cancel(self, request: Request) -> Response:

@@ -80,6 +80,7 @@ class StartRequest:
     return_url: str | None
     user_visible_data_format: str | None = None
     user_non_visible_data: str | None = None  # the Base64 as sent
+    return_risk: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,15 @@ def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
     _device(body.get("app"), "app", APP_LIMITS)
     requirement = checked_requirement(body.get("requirement", {}), REQUIREMENT_KEYS)
     visible_format = body.get("userVisibleDataFormat")  # _texts checked its one value
-    return StartRequest(end_user_ip, requirement, visible, return_url, visible_format, non_visible)
+    return StartRequest(
+        end_user_ip,
+        requirement,
+        visible,
+        return_url,
+        visible_format,
+        non_visible,
+        body.get("returnRisk", False),
+    )
 
 
 def checked_phone(body: dict[str, Any], sign: bool) -> PhoneRequest:
