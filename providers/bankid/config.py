@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from providers.bankid.client import TEST_URL, certificate_not_after
+from providers.bankid.device import referring_domain
 from providers.bankid.messages import N_
 from providers.base import ChecksConfig, ConfigPath, ProviderConfig
 
@@ -84,6 +85,16 @@ class BankIDConfig(ProviderConfig, ChecksConfig):
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     risk: RiskPolicy = Field(default_factory=RiskPolicy)
+    referring_domain: str | None = Field(
+        default=None, description="web.referringDomain (default: the issuer's host name)"
+    )
+
+    @field_validator("referring_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and referring_domain(value) is None:
+            raise ValueError("referring_domain must be a domain name such as kommun.se")
+        return referring_domain(value) if value is not None else None
 
     @model_validator(mode="after")
     def _connection(self) -> BankIDConfig:

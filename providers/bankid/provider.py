@@ -161,12 +161,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
         return RedirectResponse(self._page.launch_url(order), status_code=303)
 
     async def _returned(self, request: Request) -> Response:
-        """The BankID app's returnUrl after a same-device login (§2.1): back to the order."""
+        """The BankID app's returnUrl after a same-device login (§2.1): back to the order, for
+        the browser that started it only (bankid-2026-and-ciba.md §1.2: the channel binding)."""
         login_id = request.query_params.get("login", "")
         order = await self._orders.load(login_id)
         nonce = request.query_params.get("nonce", "").encode()  # bytes: any text compares
         if not secrets.compare_digest(nonce, order.return_nonce.encode()):
             raise LoginStateLost(self.name, None, "returnUrl nonce does not match")
+        self._check_browser(request, login_id, order)
         return self._to_wait_page(login_id)
 
     async def _retry(self, request: Request) -> Response:
@@ -232,10 +234,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
         else:
             login_id = request.query_params.get("login", "")
         order = await self._orders.load(login_id)
+        self._check_browser(request, login_id, order)
+        return login_id, order
+
+    def _check_browser(self, request: Request, login_id: str, order: BankIDOrder) -> None:
+        """Only the browser that placed the order may see or steer it."""
         expected = self._services.forms.token(request, login_id)
         if not secrets.compare_digest(expected, order.browser_token):
             raise FormRejected(self.name, None, "BankID order belongs to another browser")
-        return login_id, order
 
     def _to_wait_page(self, login_id: str) -> Response:
         return RedirectResponse(self._page.url(login_id), status_code=303)
