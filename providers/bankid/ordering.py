@@ -172,6 +172,8 @@ class OrderPlacer:
             requirement["pinCode"] = True
         if self._config.mrtd:
             requirement["mrtd"] = True
+        if self._config.card_reader:  # BankID on card only with a reader of this class
+            requirement["cardReader"] = self._config.card_reader
         if identity_hint:  # restricts who may sign; secure start still needs QR or autostart
             requirement["personalNumber"] = identity_hint
         return requirement
