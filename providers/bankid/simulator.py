@@ -21,6 +21,15 @@ bankid-rp-v6.md §2.1 and bankid-2026-and-ciba.md §1.9 (simulator_requests.py h
 sign order keeps what the signature covers: `Order.user_visible_data` (the text, decoded),
 `Order.user_non_visible_data` (the Base64 as sent) and `Order.sign`; the phone page shows the
 text to sign.
+
+The v6.0 additions since 2023 follow the developers.bankid.com texts as go-bankid (@09b43bb,
+2025-10) and ActiveLogin (@3232061, 2026-02) copy them, digested in bankid-2026-and-ciba.md
+§1.3-§1.8 (developers.bankid.com itself was not read): `returnRisk` and `completionData.risk`
+(`UserBehaviour.risk`: low, moderate, high, absent, or "blocked": the order fails with
+`transactionRiskBlocked`); `web` and `app` (mutually exclusive, at least one member, the lengths
+and referringDomain's alphabet; simulator_requests.py); every hint code, scriptable with
+`UserBehaviour(action="pending" | "fail", hint_code=...)` (RFA24-RFA30's codes come from
+unverified third-party copies); `requirement.cardReader` class1 | class2.
 """
 
 from __future__ import annotations
