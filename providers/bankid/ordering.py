@@ -140,6 +140,7 @@ class OrderPlacer:
             return_nonce=nonce,
             identity_hint=wanted.identity_hint,
             required_mrtd=self._config.mrtd,
+            certificate_policies=self._policies,
             user_message=wanted.user_message.to_dict() if wanted.user_message else None,
             sign_request=wanted.sign.to_dict() if wanted.sign else None,
         )

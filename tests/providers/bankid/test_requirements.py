@@ -129,3 +129,36 @@ def test_the_apps_hardware_id_and_the_bankid_issue_date_reach_the_audit(
     event = authenticated_event(caplog, PERSON)
     assert event["device_uhi"] == UHI and event["certificate_issued"] == "2024-01-15"
     assert event["risk"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("policies", "outcome"),
+    [
+        (["1.2.3.4.5"], "complete"),  # the simulator's test BankIDs hold 1.2.3.4.5
+        (["1.2.3.4.*"], "complete"),  # a prefix
+        (["1.2.3.4.25", "1.2.3.4.5"], "complete"),
+        (["1.2.752.78.1.5"], "failed"),  # production Mobile BankID: not this certificate
+        (["1.2.3.4.50"], "failed"),  # neither prefix nor equal
+    ],
+)
+def test_the_certificate_a_login_was_made_with_must_hold_a_policy_asked_for(
+    store_url: str | None,
+    pki: LocalPKI,
+    simulator: tuple[BankIDSimulator, str],
+    clock: Clock,
+    policies: list[str],
+    outcome: str,
+) -> None:
+    """§2.2: BankID enforces certificatePolicies; the certificate in completionData's signature
+    shows which BankID was used, and one of another policy logs nobody in (the simulator, unlike
+    BankID, does not hold back such a certificate)."""
+    simulator[0].behave(UserBehaviour(starts_on_collect=1, acts_on_collect=2))
+    provider = bankid_provider(pki, simulator[1], certificate_policies=policies)
+    with (
+        running_gateway(store_url, providers={"bankid": provider}) as live,
+        closing(Browser(live)) as citizen,
+    ):
+        state = poll_until_done(citizen, start(citizen), clock)
+    simulator[0].behave(UserBehaviour())
+    assert requirement_sent(simulator[0])["certificatePolicies"] == policies
+    assert state["status"] == outcome and ("next" in state) == (outcome == "complete")
