@@ -28,7 +28,7 @@ from providers.bankid.device import DeviceCookie
 from providers.bankid.messages import error_message
 from providers.bankid.order import ANOTHER_PERSON, BankIDOrder, Orders, completion_refusal
 from providers.bankid.ordering import OrderPlacer, OrderRequest, sign_refusal
-from providers.bankid.risk import released_claims, risk_level
+from providers.bankid.risk import ip_address_or_none, released_claims, risk_level
 from providers.bankid.wait_page import WaitPage
 from providers.base import (
     AuthenticationFailed,
@@ -256,7 +256,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
         device = completion.get("device", {})
-        device_ip = str(device.get("ipAddress", "")) or None
+        device_ip = ip_address_or_none(device.get("ipAddress"))
         risk = risk_level(completion)
         if self._config.risk.refuses(risk):
             raise self._refused_for_risk(login_id, order, risk, number.digits, device_ip)
@@ -278,7 +278,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
                 device_ip=device_ip,
                 certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
                 risk=risk,
-                device_uhi=str(device.get("uhi", "")) or None,
+                device_uhi=device.get("uhi") if isinstance(device.get("uhi"), str) else None,
             ),
             authn_provider=BANKID_AUTHN_PROVIDER,
         )

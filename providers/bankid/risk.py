@@ -8,6 +8,7 @@ could not be calculated; that is `unknown`, never `low`. The provider's `risk` p
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,3 +32,11 @@ def released_claims(device_ip: str | None, risk: str) -> dict[str, str]:
     if device_ip:
         claims[DEVICE_IP_CLAIM] = device_ip
     return claims
+
+
+def ip_address_or_none(value: Any) -> str | None:
+    """BankID's `device.ipAddress`, if it is an IPv4 or IPv6 address: what the claim promises."""
+    try:
+        return str(ipaddress.ip_address(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -35,21 +35,26 @@ from tests.providers.bankid import test_provider as bankid_tests
 from tests.providers.bankid.test_provider import (
     PERSON,
     Clock,
+    ScriptedBankID,
     bankid_provider,
     latest_order,
     poll_until_done,
     start,
+    status,
 )
 
 # The BankID module's fixtures (test CA, clock, simulator over mutual TLS, gateway), by name.
-pki, clock, simulator, gateway = (
+pki, clock, simulator, gateway, scripted, scripted_gateway = (
     bankid_tests.pki,
     bankid_tests.clock,
     bankid_tests.simulator,
     bankid_tests.gateway,
+    bankid_tests.scripted,
+    bankid_tests.scripted_gateway,
 )
 bankid, bankid_on_the_test_clock = bankid_tests.bankid, bankid_tests.bankid_on_the_test_clock
 RISK_CLAIM = "https://portvakt.se/claim/bankidRisk"
+DEVICE_IP = "https://id.oidc.se/claim/deviceIp"
 ASK_FOR_RISK = json.dumps({"id_token": {RISK_CLAIM: None}})
 
 
@@ -206,3 +211,53 @@ def test_a_policy_of_ratings_and_actions_loads() -> None:
         "refuse",
         "accept",
     )
+
+
+COMPLETION = {"user": {"personalNumber": PERSON, "givenName": "Erik", "surname": "Provsson"}}
+
+
+@pytest.mark.parametrize(
+    ("odd", "risk_claim", "device_ip"),
+    [
+        ({"risk": "HIGH"}, "unknown", None),  # not BankID's lower case: not a rating we know
+        ({"risk": ""}, "unknown", None),
+        ({"risk": "low", "device": {"ipAddress": "2001:db8::1", "uhi": 7}}, "low", "2001:db8::1"),
+        ({"device": {"ipAddress": "not an address"}}, "unknown", None),
+        ({"device": {"ipAddress": 5}}, "unknown", None),
+    ],
+)
+def test_odd_ratings_and_device_data_from_bankid_are_never_believed_nor_a_500(
+    scripted: tuple[ScriptedBankID, str],
+    scripted_gateway: LiveGateway,
+    odd: dict[str, Any],
+    risk_claim: str,
+    device_ip: str | None,
+) -> None:
+    collected = {"orderRef": "131daac9-16c6-4618-beb0-365768f37288", "status": "complete"}
+    answer = json.dumps({**collected, "completionData": {**COMPLETION, **odd}}).encode()
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, answer)}
+    ask = json.dumps({"id_token": {RISK_CLAIM: None, DEVICE_IP: None}})
+    with closing(Browser(scripted_gateway)) as citizen:
+        sent = citizen.authorize(**citizen.authorize_params("basic", claims=ask))
+        wait = citizen.http.get(sent.headers["location"])  # its one collect: complete
+        assert wait.status_code == 303, wait.text
+        claims = id_token_claims(
+            scripted_gateway, citizen, citizen.http.get(wait.headers["location"])
+        )
+    assert claims[RISK_CLAIM] == risk_claim and claims.get(DEVICE_IP) == device_ip
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [{"risk": 7}, {"risk": ["high"]}, {"device": "127.0.0.1"}, {"signature": "not base64!"}],
+)
+def test_malformed_risk_device_or_signature_fail_the_order_never_a_500(
+    scripted: tuple[ScriptedBankID, str], scripted_gateway: LiveGateway, odd: dict[str, Any]
+) -> None:
+    collected = {"orderRef": "131daac9-16c6-4618-beb0-365768f37288", "status": "complete"}
+    answer = json.dumps({**collected, "completionData": {**COMPLETION, **odd}}).encode()
+    scripted[0].answers = {"auth": (200, ScriptedBankID.STARTED), "collect": (200, answer)}
+    with closing(Browser(scripted_gateway)) as citizen:
+        state = status(citizen, start(citizen))
+    assert state["status"] == "failed" and "next" not in state
+    assert state["text"].startswith("Något gick fel. Försök igen.")
