@@ -255,8 +255,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
-        device = completion.get("device", {})
-        device_ip = ip_address_or_none(device.get("ipAddress"))
+        device_ip = ip_address_or_none(completion.get("device", {}).get("ipAddress"))
         risk = risk_level(completion)
         if self._config.risk.refuses(risk):
             raise self._refused_for_risk(login_id, order, risk, number.digits, device_ip)
@@ -272,20 +271,27 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs):
             name=user.get("name"),
             birthdate=number.birthdate,
             extra=released_claims(device_ip, risk),
-            evidence=Evidence(  # the signature and OCSP response name the person: not kept
-                upstream=self._config.url,
-                reference=order.order_ref,
-                device_ip=device_ip,
-                certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
-                risk=risk,
-                device_uhi=device.get("uhi") if isinstance(device.get("uhi"), str) else None,
-            ),
+            evidence=self._evidence(order, completion, device_ip, risk),
             authn_provider=BANKID_AUTHN_PROVIDER,
         )
         if order.sign_request is None:
             return identity
         sign = SignRequest.from_dict(order.sign_request)
         return self._signed(login_id, sign, completion, identity)
+
+    def _evidence(
+        self, order: BankIDOrder, completion: Mapping[str, Any], device_ip: str | None, risk: str
+    ) -> Evidence:
+        """For the audit: the signature and OCSP response name the person, and are not kept."""
+        uhi = completion.get("device", {}).get("uhi")
+        return Evidence(
+            upstream=self._config.url,
+            reference=order.order_ref,
+            device_ip=device_ip,
+            certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
+            risk=risk,
+            device_uhi=uhi if isinstance(uhi, str) else None,
+        )
 
     def _refused_for_risk(
         self, login_id: str, order: BankIDOrder, risk: str, number: str, device_ip: str | None
