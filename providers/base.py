@@ -178,6 +178,8 @@ class Evidence:
     device_ip: str | None = None  # BankID: the address the app reported
     certificate_issued: str | None = None  # BankID: bankIdIssueDate
     mapped_identity_number: str | None = None  # eIDAS: the Swedish number mapped to a foreign e-ID
+    risk: str | None = None  # BankID: completionData.risk, "unknown" when it sent none
+    device_uhi: str | None = None  # BankID: device.uhi, the app's unique hardware id
 
 
 SIGNATURE_FIELDS = ("user_signature", "authn_evidence")
@@ -578,6 +580,19 @@ class UserCancelled(ProviderError):
 
 class AuthenticationFailed(ProviderError):
     reason = "failed"
+
+
+class RefusedForRisk(AuthenticationFailed):
+    """The upstream rated the login's risk and the provider's policy refuses that rating
+    (BankID's `completionData.risk`). To the citizen and the e-service a failed login like any
+    other, never with the reason; the audit also writes it as a security event of its own
+    (`login_refused_for_risk`) with `signal`: the rating, the upstream's reference, who."""
+
+    def __init__(
+        self, provider: str, login_id: str, detail: str, signal: Mapping[str, str | None]
+    ) -> None:
+        super().__init__(provider, login_id, detail)
+        self.signal = dict(signal)
 
 
 class LoginStateLost(ProviderError):

@@ -60,6 +60,7 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderUnavailable,
+    RefusedForRisk,
     SelectableUpstream,
     SignatureNotMade,
     SignRequest,
@@ -299,6 +300,9 @@ class LoginFlow:
             provider=error.provider,
             reason=error.reason,
         )
+        if isinstance(error, RefusedForRisk):  # a security signal, apart from the failures
+            client = way_back.client_id if way_back else None
+            self._audit.event("login_refused_for_risk", client=client, **error.signal)
         return LoginFailed(error, way_back)
 
     async def _end(self, login_id: str, error: str, description: str) -> WayBack | None:

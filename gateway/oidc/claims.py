@@ -25,6 +25,12 @@ AUTHN_PROVIDER = "https://id.oidc.se/claim/authnProvider"
 # proof that came with it (BankID's OCSP response).
 USER_SIGNATURE = "https://id.oidc.se/claim/userSignature"
 AUTHN_EVIDENCE = "https://id.oidc.se/claim/authnEvidence"
+# Claims §2.3: the address of the device that holds the e-ID (BankID's `device.ipAddress`); in
+# no scope, released when the `claims` request asks for it.
+DEVICE_IP = "https://id.oidc.se/claim/deviceIp"
+# Ours (no profile defines one, oidc-sweden-extensions.md §3.8): BankID's risk rating of the
+# login, low | moderate | high | unknown (docs/integrating.md); released when asked for.
+BANKID_RISK = "https://portvakt.se/claim/bankidRisk"
 
 NATURAL_PERSON_INFO = "https://id.oidc.se/scope/naturalPersonInfo"
 NATURAL_PERSON_NUMBER = "https://id.oidc.se/scope/naturalPersonNumber"
@@ -66,7 +72,9 @@ IDENTITY_SCOPES = tuple(scope for scope in SUPPORTED_SCOPES if scope not in SIGN
 # Authentication information (Claims §2.3): always in the ID token, at userinfo when asked.
 ALWAYS_IN_ID_TOKEN = frozenset({AUTHN_PROVIDER})
 # Raw upstream attributes a provider may pass through in Identity.extra, by claim name.
-PASSED_THROUGH = frozenset({PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER, EIDAS_COUNTRY})
+PASSED_THROUGH = frozenset(
+    {PRID_PERSISTENCE, EIDAS_PERSON_IDENTIFIER, EIDAS_COUNTRY, DEVICE_IP, BANKID_RISK}
+)
 SUPPORTED_CLAIMS = (
     "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
     *sorted(NAME_CLAIMS), *sorted(NUMBER_CLAIMS), PRID, *sorted(PASSED_THROUGH),

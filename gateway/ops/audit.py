@@ -4,9 +4,11 @@ log to it themselves.
 
 Events: login_started, provider_chosen, authenticated (an upstream proved who the citizen is,
 with its evidence: which IdP, OP or BankID, its reference, BankID's device address and
-certificate date), login_completed, login_failed, code_issued, token_issued, logout (with
-`by`: `citizen` when they confirmed on our page, `e-service` when its request with an ID token
-ended it, `upstream` when the e-ID provider's logout did), signed (a sign request completed:
+certificate date, its risk rating and the app's hardware id), login_completed, login_failed
+(and login_refused_for_risk, a security event: the upstream rated the login too risky),
+code_issued, token_issued, logout (with `by`: `citizen` when they confirmed on our page,
+`e-service` when its request with an ID token ended it, `upstream` when the e-ID provider's
+logout did), signed (a sign request completed:
 `kind` sign or approval, the SHA-256 of `tbs_data` and the signing time) and sign_failed.
 Each carries the client and, where known, the provider, LoA, the pairwise `sub` the e-service
 sees and the identity number masked (`19121212****`). Never a code, token, secret, full
@@ -109,4 +111,6 @@ def evidence_fields(evidence: Evidence) -> dict[str, str | None]:
         "device_ip": evidence.device_ip,
         "certificate_issued": evidence.certificate_issued,
         "mapped_person": mask(mapped) if mapped else None,
+        "risk": evidence.risk,
+        "device_uhi": evidence.device_uhi,
     }

@@ -1,6 +1,6 @@
 """A `type: bankid` entry: where BankID's RP API is (or the simulator), the RP certificate and
-the pinned CA, what the order requires (PIN, passport check, certificate policies) and what the
-app shows the citizen."""
+the pinned CA, what the order requires (PIN, passport check, card reader, certificate policies),
+what each risk level BankID reports does, and what the app shows the citizen."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from providers.bankid.client import TEST_URL, certificate_not_after
+from providers.bankid.device import referring_domain
 from providers.bankid.messages import N_
 from providers.base import ChecksConfig, ConfigPath, ProviderConfig
 
@@ -34,6 +35,29 @@ LocalizedText = Annotated[dict[str, str], BeforeValidator(_same_in_every_languag
 DEFAULT_VISIBLE_TEXT = N_("Log in to {service}")
 
 
+RiskAction = Literal["accept", "refuse"]
+
+
+class RiskPolicy(BaseModel):
+    """What a login with each of BankID's risk levels (`completionData.risk`,
+    bankid-2026-and-ciba.md §1.3) does. `unknown`: BankID sent none (it could not calculate it),
+    never taken for `low`. `high` means BankID found signs of fraud: refused unless configured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: RiskAction = "accept"
+    moderate: RiskAction = "accept"
+    high: RiskAction = "refuse"
+    unknown: RiskAction = "accept"
+
+    def refuses(self, level: str) -> bool:
+        action: str = getattr(self, level) if level in RISK_LEVELS else self.unknown
+        return action == "refuse"
+
+
+RISK_LEVELS = ("low", "moderate", "high")
+
+
 class BankIDConfig(ProviderConfig, ChecksConfig):
     type: Literal["bankid"]
     url: str = TEST_URL
@@ -48,6 +72,9 @@ class BankIDConfig(ProviderConfig, ChecksConfig):
     )
     pin_code: bool = False
     mrtd: bool = False
+    card_reader: Literal["class1", "class2"] | None = Field(
+        default=None, description="BankID on card only with this reader class (default: any)"
+    )
     certificate_policies: list[str] | None = None
     user_visible_data: LocalizedText | None = Field(
         default=None, description="default: 'Logga in på {service}' / 'Log in to {service}'"
@@ -57,6 +84,17 @@ class BankIDConfig(ProviderConfig, ChecksConfig):
         default=None, description="only for the simulator: where 'open BankID' leads"
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    risk: RiskPolicy = Field(default_factory=RiskPolicy)
+    referring_domain: str | None = Field(
+        default=None, description="web.referringDomain (default: the issuer's host name)"
+    )
+
+    @field_validator("referring_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and referring_domain(value) is None:
+            raise ValueError("referring_domain must be a domain name such as kommun.se")
+        return referring_domain(value) if value is not None else None
 
     @model_validator(mode="after")
     def _connection(self) -> BankIDConfig:

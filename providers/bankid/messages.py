@@ -1,5 +1,7 @@
-"""BankID's recommended user messages (RFA texts; shared/reference/bankid-rp-v6.md §9) and which
-one each hintCode and errorCode gets. English here, Swedish in the gettext catalogue."""
+"""BankID's recommended user messages (RFA texts; shared/reference/bankid-rp-v6.md §9 and
+bankid-2026-and-ciba.md §1.8) and which one each hintCode and errorCode gets. English here,
+Swedish in the gettext catalogue. A hint code we do not know is BankID's own rule: pending is
+RFA21, failed is RFA22, never an error of ours."""
 
 from __future__ import annotations
 
@@ -40,28 +42,63 @@ RFA: dict[str, str] = {
     "RFA21": N_("An identification or signing is in progress."),
     "RFA22": N_("Something went wrong. Please try again."),
     "RFA23": N_("Take a photo of, and scan, your ID document with the BankID app."),
+    # RFA24-RFA30: BankID's Swedish texts come from third-party copies of developers.bankid.com
+    # (bankid-2026-and-ciba.md §1.8) and no English text was found: both are UNVERIFIED, the
+    # English ours. Check them against BankID's own list before relying on the wording.
+    "RFA24": N_("Complete the facial recognition in the BankID app."),
+    "RFA25": N_("Choose how you want to confirm your identity in the BankID app."),
+    "RFA26": N_("The check of your ID document failed. Please try again."),
+    "RFA27": N_("The facial recognition failed. Please try again."),
+    "RFA28": N_("Your device lacks the reader needed to check ID documents."),
+    "RFA29": N_(
+        "You have more than one BankID on your device. You need to delete all but one of them "
+        "to complete the identification. You do that under Menu - Settings in your BankID app."
+    ),
+    "RFA30": N_("The confirmation of your identity failed. Please try again."),
+    # notSupportedByUserApp has no RFA: RFA22 and what the citizen can do about it (ours).
+    "RFA22_UPDATE_APP": N_("Something went wrong. Update your BankID app and try again."),
+}
+
+# Pending hint codes after the app has the order (§1.8). `userCallConfirm` belongs to phone
+# orders, which have no page of ours; should one reach a web order, RFA21 is BankID's fallback.
+PENDING_HINTS = {
+    "userSign": "RFA9",
+    "userMrtd": "RFA23",
+    "userFace": "RFA24",
+    "userStepUp": "RFA25",
+    "userCallConfirm": "RFA21",
+    "processing": "RFA21",
+}
+# Failed hint codes (§1.8). `transactionRiskBlocked` and `userDeclinedCall` get RFA22 and never
+# their reason: whoever is at the browser may be the fraudster BankID stopped.
+FAILED_HINTS = {
+    "expiredTransaction": "RFA8",
+    "certificateErr": "RFA16",
+    "userCancel": "RFA6",
+    "cancelled": "RFA3",
+    "userDeclinedCall": "RFA22",
+    "transactionRiskBlocked": "RFA22",
+    "notSupportedByUserApp": "RFA22_UPDATE_APP",
+    "mrtdVerificationFailed": "RFA26",
+    "facialRecognitionFailed": "RFA27",
+    "nfcNotSupportedByDevice": "RFA28",
+    "multipleBankIdsOnDevice": "RFA29",
+    "stepUpFailed": "RFA30",
 }
 
 
 def pending_message(hint_code: str | None, autostarted: bool, mobile: bool) -> str:
     if hint_code in (None, "outstandingTransaction", "noClient"):
         return "RFA13" if autostarted and hint_code != "noClient" else "RFA1"
-    return {
-        "started": "RFA15B" if mobile else "RFA15A",
-        "userSign": "RFA9",
-        "userMrtd": "RFA23",
-    }.get(hint_code, "RFA21")
+    if hint_code == "started":
+        return "RFA15B" if mobile else "RFA15A"
+    return PENDING_HINTS.get(hint_code or "", "RFA21")
 
 
 def failed_message(hint_code: str | None, autostarted: bool) -> str:
     if hint_code == "startFailed":
         return "RFA17A" if autostarted else "RFA17B"
-    return {
-        "expiredTransaction": "RFA8",
-        "certificateErr": "RFA16",
-        "userCancel": "RFA6",
-        "cancelled": "RFA3",
-    }.get(hint_code or "", "RFA22")
+    return FAILED_HINTS.get(hint_code or "", "RFA22")
 
 
 def error_message(error_code: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from providers.bankid.client import CollectedOrder
 from providers.bankid.messages import failed_message, pending_message
+from providers.bankid.signature_check import SignatureNotVerified, certificate_policies
 from providers.base import LoginStateLost, NamespacedStore
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import StoreRecord, login_key
@@ -55,6 +56,8 @@ class BankIDOrder(StoreRecord):
     # SignRequest.to_dict() of a sign order (`/sign`, signed again on retry); None: a login.
     sign_request: dict[str, Any] | None = None
     completed_at: float | None = None  # when a collect saw `complete`, by the provider's clock
+    # requirement.certificatePolicies as sent; None: an order from before they were kept.
+    certificate_policies: list[str] | None = None
 
     @property
     def signs(self) -> bool:
@@ -98,9 +101,10 @@ class BankIDOrder(StoreRecord):
 
 def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str | None:
     """Why a completed order must not log anyone in (None: it may). Every requirement BankID was
-    given whose outcome the completion shows must have been met; BankID checks them too, but a
-    login that rests on a failed check is refused here whatever BankID answered.
-    (`pinCode`, `cardReader` and `certificatePolicies` leave no trace in completionData.)"""
+        given whose outcome the completion shows must have been met; BankID checks them too, but a
+        login that rests on a failed check is refused here whatever BankID answered.
+        (`pinCode` and `cardReader` leave no trace in completionData; `certificatePolicies` only in
+    the certificate its signature was made with.)"""
     try:
         number = parse_identity_number(str(completion["user"]["personalNumber"]))
     except InvalidIdentityNumber as invalid:
@@ -110,7 +114,26 @@ def completion_refusal(order: BankIDOrder, completion: Mapping[str, Any]) -> str
     step_up = completion.get("stepUp") or {}
     if order.required_mrtd and step_up.get("mrtd") is not True:  # §3.1: false = made and failed
         return "the required passport or ID-card check (stepUp.mrtd) did not pass"
-    return None
+    return policy_refusal(order.certificate_policies, completion.get("signature"))
+
+
+def policy_refusal(policies: list[str] | None, signature: Any) -> str | None:
+    """§2.2 certificatePolicies, as far as the completion shows it: the certificate in its
+    signature must hold one of the policies asked for (`1.2.752.78.*` asks for a prefix). No
+    signature, no check: BankID alone had it (a sign order without one fails by itself)."""
+    if not policies or not isinstance(signature, str) or not signature:
+        return None
+    try:
+        held = certificate_policies(signature)
+    except SignatureNotVerified:
+        return "the certificate in the signature cannot be read"
+    if any(_policy_matches(oid, wanted) for oid in held for wanted in policies):
+        return None
+    return "the certificate's policy is none of requirement.certificatePolicies"
+
+
+def _policy_matches(oid: str, wanted: str) -> bool:
+    return oid == wanted or (wanted.endswith(".*") and oid.startswith(wanted[:-1]))
 
 
 class Orders:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from providers.bankid.client import BankIDClient, BankIDError
 from providers.bankid.config import DEFAULT_VISIBLE_TEXT, BankIDConfig, in_language
+from providers.bankid.device import referring_domain, web_data
 from providers.bankid.messages import error_message
 from providers.bankid.order import BankIDOrder
 from providers.base import ProviderServices, SignRequest, UserMessage
@@ -111,6 +112,8 @@ class OrderPlacer:
         self._services = services
         self._client = client
         self._return_url = f"{services.base_url}/providers/{services.name}/return"
+        host = config.referring_domain or urlsplit(services.base_url).hostname or ""
+        self._referring_domain = referring_domain(host)
         self._policies = config.certificate_policies or (
             PRODUCTION_POLICIES if services.environment == "production" else TEST_POLICIES
         )
@@ -137,6 +140,7 @@ class OrderPlacer:
             return_nonce=nonce,
             identity_hint=wanted.identity_hint,
             required_mrtd=self._config.mrtd,
+            certificate_policies=self._policies,
             user_message=wanted.user_message.to_dict() if wanted.user_message else None,
             sign_request=wanted.sign.to_dict() if wanted.sign else None,
         )
@@ -145,6 +149,7 @@ class OrderPlacer:
             "requirement": self._requirement(wanted.identity_hint),
             **self._shown(request, wanted),
             "returnUrl": f"{self._return_url}?login={wanted.login_id}&nonce={nonce}",
+            "returnRisk": True,  # §1.3: the provider's risk policy judges completionData.risk
             "web": self._web(user_agent, device_identifier),
         }
         place = self._client.sign if wanted.sign else self._client.auth
@@ -168,6 +173,8 @@ class OrderPlacer:
             requirement["pinCode"] = True
         if self._config.mrtd:
             requirement["mrtd"] = True
+        if self._config.card_reader:  # BankID on card only with a reader of this class
+            requirement["cardReader"] = self._config.card_reader
         if identity_hint:  # restricts who may sign; secure start still needs QR or autostart
             requirement["personalNumber"] = identity_hint
         return requirement
@@ -178,13 +185,7 @@ class OrderPlacer:
 
     def _web(self, user_agent: str, device_identifier: str) -> dict[str, str]:
         """§2.1 `web`: binds the order to this browser for BankID's risk assessment."""
-        web = {
-            "referringDomain": urlsplit(self._services.base_url).hostname or "",
-            "deviceIdentifier": device_identifier,
-        }
-        if user_agent:
-            web["userAgent"] = user_agent[:256]
-        return web
+        return web_data(self._referring_domain, user_agent, device_identifier)
 
     def _visible_data(self, request: Request, wanted: OrderRequest) -> dict[str, str]:
         """§2.1 `userVisibleData`: the e-service's own message in the citizen's language when it

@@ -29,6 +29,7 @@ from providers.bankid.messages import error_message
 from providers.bankid.order import ANOTHER_PERSON, BankIDOrder, Orders, completion_refusal
 from providers.bankid.ordering import OrderPlacer, OrderRequest, sign_refusal
 from providers.bankid.phone import BankIDPhone, PhoneOrders
+from providers.bankid.risk import ip_address_or_none, released_claims, risk_level
 from providers.bankid.wait_page import WaitPage
 from providers.base import (
     AuthenticationFailed,
@@ -40,6 +41,7 @@ from providers.base import (
     LoginStateLost,
     NotFinishedYet,
     ProviderServices,
+    RefusedForRisk,
     ReportsHealth,
     SelectableUpstream,
     SignatureNotMade,
@@ -50,7 +52,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
-from providers.identity_numbers import parse_identity_number
+from providers.identity_numbers import mask, parse_identity_number
 
 log = logging.getLogger("portvakt.bankid")
 
@@ -161,12 +163,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
         return RedirectResponse(self._page.launch_url(order), status_code=303)
 
     async def _returned(self, request: Request) -> Response:
-        """The BankID app's returnUrl after a same-device login (§2.1): back to the order."""
+        """The BankID app's returnUrl after a same-device login (§2.1): back to the order, for
+        the browser that started it only (bankid-2026-and-ciba.md §1.2: the channel binding)."""
         login_id = request.query_params.get("login", "")
         order = await self._orders.load(login_id)
         nonce = request.query_params.get("nonce", "").encode()  # bytes: any text compares
         if not secrets.compare_digest(nonce, order.return_nonce.encode()):
             raise LoginStateLost(self.name, None, "returnUrl nonce does not match")
+        self._check_browser(request, login_id, order)
         return self._to_wait_page(login_id)
 
     async def _retry(self, request: Request) -> Response:
@@ -232,10 +236,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
         else:
             login_id = request.query_params.get("login", "")
         order = await self._orders.load(login_id)
+        self._check_browser(request, login_id, order)
+        return login_id, order
+
+    def _check_browser(self, request: Request, login_id: str, order: BankIDOrder) -> None:
+        """Only the browser that placed the order may see or steer it."""
         expected = self._services.forms.token(request, login_id)
         if not secrets.compare_digest(expected, order.browser_token):
             raise FormRejected(self.name, None, "BankID order belongs to another browser")
-        return login_id, order
 
     def _to_wait_page(self, login_id: str) -> Response:
         return RedirectResponse(self._page.url(login_id), status_code=303)
@@ -249,6 +257,10 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
             raise AuthenticationFailed(self.name, login_id, refusal)
         user = completion.get("user", {})
         number = parse_identity_number(str(user.get("personalNumber", "")))
+        device_ip = ip_address_or_none(completion.get("device", {}).get("ipAddress"))
+        risk = risk_level(completion)
+        if self._config.risk.refuses(risk):
+            raise self._refused_for_risk(login_id, order, risk, number.digits, device_ip)
         identity = Identity(
             provider=self.name,
             subject=number.digits,
@@ -260,18 +272,42 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
             family_name=user.get("surname"),
             name=user.get("name"),
             birthdate=number.birthdate,
-            evidence=Evidence(  # the signature and OCSP response name the person: not kept
-                upstream=self._config.url,
-                reference=order.order_ref,
-                device_ip=str(completion.get("device", {}).get("ipAddress", "")) or None,
-                certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
-            ),
+            extra=released_claims(device_ip, risk),
+            evidence=self._evidence(order, completion, device_ip, risk),
             authn_provider=BANKID_AUTHN_PROVIDER,
         )
         if order.sign_request is None:
             return identity
         sign = SignRequest.from_dict(order.sign_request)
         return self._signed(login_id, sign, completion, identity)
+
+    def _evidence(
+        self, order: BankIDOrder, completion: Mapping[str, Any], device_ip: str | None, risk: str
+    ) -> Evidence:
+        """For the audit: the signature and OCSP response name the person, and are not kept."""
+        uhi = completion.get("device", {}).get("uhi")
+        return Evidence(
+            upstream=self._config.url,
+            reference=order.order_ref,
+            device_ip=device_ip,
+            certificate_issued=str(completion.get("bankIdIssueDate", "")) or None,
+            risk=risk,
+            device_uhi=uhi if isinstance(uhi, str) else None,
+        )
+
+    def _refused_for_risk(
+        self, login_id: str, order: BankIDOrder, risk: str, number: str, device_ip: str | None
+    ) -> RefusedForRisk:
+        """The policy refuses this risk rating: a failed login, and a security event."""
+        log.warning("BankID order %s refused by the risk policy: risk %s", order.order_ref, risk)
+        signal = {
+            "provider": self.name,
+            "risk": risk,
+            "reference": order.order_ref,
+            "person": mask(number),
+            "device_ip": device_ip,
+        }
+        return RefusedForRisk(self.name, login_id, f"BankID rated the login's risk {risk}", signal)
 
     def _completed_at(self, order: BankIDOrder) -> float:
         """When the collect saw the order complete: when the citizen identified or signed. Not

@@ -97,6 +97,22 @@ def verify_bankid_signature(
     return facts
 
 
+def certificate_policies(signature_b64: str) -> frozenset[str]:
+    """The policy OIDs of the certificate a BankID signature was made with (KeyInfo's first),
+    read with step 1's hardening. Not a verification: for a completion that came straight
+    from BankID over mutual TLS, which BankID the citizen used (bankid-rp-v6.md §2.2)."""
+    try:
+        user = _key_info_certificates(_parsed(_decoded(signature_b64, "signature")))[0]
+        policies = user.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return frozenset()
+    except UNREADABLE as error:
+        raise SignatureNotVerified(
+            f"the certificate is malformed: {type(error).__name__}"
+        ) from error
+    return frozenset(policy.policy_identifier.dotted_string for policy in policies)
+
+
 def _verified(
     signature_b64: str, ocsp_b64: str, root_pem: bytes, at: datetime.datetime | None
 ) -> SignatureFacts:

@@ -32,6 +32,15 @@ nobody finishes within `phone_timeout` (not documented in our sources: our choic
 s) with `expiredTransaction`. The page `/phone-calls` (simulator_phone.py) plays the citizen's
 app for them; `confirm_call`, `decline_call` and `identify_by_phone` do the same for tests, and
 `UserBehaviour` (with `declines_call`) drives them from the RP's /collect calls.
+
+The v6.0 additions since 2023 follow the developers.bankid.com texts as go-bankid (@09b43bb,
+2025-10) and ActiveLogin (@3232061, 2026-02) copy them, digested in bankid-2026-and-ciba.md
+§1.3-§1.8 (developers.bankid.com itself was not read): `returnRisk` and `completionData.risk`
+(`UserBehaviour.risk`: low, moderate, high, absent, or "blocked": the order fails with
+`transactionRiskBlocked`); `web` and `app` (mutually exclusive, at least one member, the lengths
+and referringDomain's alphabet; simulator_requests.py); every hint code, scriptable with
+`UserBehaviour(action="pending" | "fail", hint_code=...)` (RFA24-RFA30's codes come from
+unverified third-party copies); `requirement.cardReader` class1 | class2.
 """
 
 from __future__ import annotations
@@ -78,6 +87,12 @@ ERROR_STATUS = {
     "internalError": 500,
     "maintenance": 503,
 }
+# What the citizen's actions end an order with (§3.2).
+FAILING_ACTIONS = {
+    "cancel": "userCancel",
+    "certificate_error": "certificateErr",
+    "expire": "expiredTransaction",
+}
 UHI = "OZvYM9VvyiAmG7NA5jU5zqGcVpo="  # the simulated device's unique hardware id
 TEST_PERSONS = (
     ("199908072391", "Erik", "Provsson"),
@@ -92,7 +107,14 @@ class UserBehaviour:
     """What the simulated citizen does with new orders, driven by the RP's /collect calls."""
 
     action: Literal[
-        "approve", "cancel", "ignore", "certificate_error", "expire", "unknown_hint"
+        "approve",
+        "cancel",
+        "ignore",
+        "certificate_error",
+        "expire",
+        "unknown_hint",
+        "pending",
+        "fail",
     ] = "approve"
     via: Literal["qr", "autostart"] = "qr"
     personal_number: str = "199908072391"
@@ -102,6 +124,12 @@ class UserBehaviour:
     acts_on_collect: int = 2
     mrtd_passes: bool = True
     declines_call: bool = False  # phone orders: "no, I am not in a call with them"
+    # Any hint code (bankid-2026-and-ciba.md §1.8): with action "pending" the order stays
+    # pending with it, with "fail" it ends failed with it.
+    hint_code: str = "userMrtd"
+    # completionData.risk when the RP sent returnRisk (§1.3): "absent" = not calculated;
+    # "blocked" = BankID stopped the order itself (failed, transactionRiskBlocked, no risk).
+    risk: Literal["low", "moderate", "high", "absent", "blocked"] = "low"
 
 
 @dataclass
@@ -129,6 +157,7 @@ class Order:
     user_non_visible_data: str | None = None  # Base64, as the RP sent it
     sign: bool = False  # started by /sign or /phone/sign
     call_initiator: str | None = None  # phone orders: `user` or `RP`; None: not a phone order
+    return_risk: bool = False  # the RP sent returnRisk: true
 
 
 def _signed_order(order: Order, person: Person, uhi: str) -> SignedOrder:
@@ -259,6 +288,10 @@ class BankIDSimulator:
         required = order.requirement.get("personalNumber")
         if required and required != personal_number:
             raise SimulatorError("this order is for another person")
+        risk = order.behaviour.risk if order.behaviour else "low"
+        if risk == "blocked":  # §1.3: BankID stops the order; no risk is returned
+            self._finish(order, "failed", "transactionRiskBlocked")
+            return
         completion: dict[str, Any] = {
             "user": {
                 "personalNumber": personal_number,
@@ -274,6 +307,8 @@ class BankIDSimulator:
         )
         if order.requirement.get("mrtd"):
             completion["stepUp"] = {"mrtd": mrtd_passes}
+        if order.return_risk and risk != "absent":
+            completion["risk"] = risk
         self._finish(order, "complete", None, completion)
 
     def cancel_in_app(self, order_ref: str) -> None:
@@ -391,6 +426,7 @@ class BankIDSimulator:
         )
         order.user_non_visible_data = checked.user_non_visible_data
         order.sign = sign
+        order.return_risk = checked.return_risk
         return {
             "orderRef": order.order_ref,
             "autoStartToken": order.auto_start_token,
@@ -480,15 +516,21 @@ class BankIDSimulator:
         if behaviour is None or order.status != "pending":
             return
         if order.collects == behaviour.starts_on_collect and behaviour.action != "ignore":
-            if behaviour.via == "qr":
-                qr_time = max(0, int(self.clock() - order.created_at))
-                code = self.qr_auth_code(order.qr_start_secret, qr_time)
-                self.scan_qr(f"bankid.{order.qr_start_token}.{qr_time}.{code}")
-            else:
-                self.start_app(order.auto_start_token)
-        if order.collects != behaviour.acts_on_collect or order.started_via is None:
-            return
-        if behaviour.action == "approve":
+            self._pick_up(order, behaviour)
+        if order.collects == behaviour.acts_on_collect and order.started_via is not None:
+            self._do(order, behaviour)
+
+    def _pick_up(self, order: Order, behaviour: UserBehaviour) -> None:
+        if behaviour.via == "qr":
+            qr_time = max(0, int(self.clock() - order.created_at))
+            code = self.qr_auth_code(order.qr_start_secret, qr_time)
+            self.scan_qr(f"bankid.{order.qr_start_token}.{qr_time}.{code}")
+        else:
+            self.start_app(order.auto_start_token)
+
+    def _do(self, order: Order, behaviour: UserBehaviour) -> None:
+        action = behaviour.action
+        if action == "approve":
             self.approve(
                 order.order_ref,
                 behaviour.personal_number,
@@ -496,13 +538,13 @@ class BankIDSimulator:
                 behaviour.surname,
                 behaviour.mrtd_passes,
             )
-        elif behaviour.action == "cancel":
-            self._finish(order, "failed", "userCancel")
-        elif behaviour.action == "certificate_error":
-            self._finish(order, "failed", "certificateErr")
-        elif behaviour.action == "expire":
-            self._finish(order, "failed", "expiredTransaction")
-        elif behaviour.action == "unknown_hint":
+        elif action in FAILING_ACTIONS:
+            self._finish(order, "failed", FAILING_ACTIONS[action])
+        elif action == "fail":
+            self._finish(order, "failed", behaviour.hint_code)
+        elif action == "pending":
+            order.hint_code = behaviour.hint_code
+        elif action == "unknown_hint":
             order.hint_code = "someNewHint"
 
     def _cancel(self, body: dict[str, Any]) -> None:
@@ -605,7 +647,10 @@ class BankIDSimulator:
             self.approve(order_ref, *person)
         except SimulatorError as error:
             return _page(APP_TITLE, f"<p>{html.escape(str(error))}.</p>", 400)
-        done = "Signed — TEST" if self.orders[order_ref].sign else "Identified — TEST"
+        order = self.orders[order_ref]
+        if order.status != "complete":  # BankID blocked it (UserBehaviour.risk "blocked")
+            return self._back_from_app(order_ref, "Stopped — TEST", "BankID stopped the order.")
+        done = "Signed — TEST" if order.sign else "Identified — TEST"
         return self._back_from_app(order_ref, done, "Done.")
 
     async def _phone_cancel(self, request: Request) -> Response:

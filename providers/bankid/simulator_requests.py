@@ -56,6 +56,7 @@ APP_LIMITS = {
     "deviceModelName": (1, 256),
     "deviceIdentifier": (1, 64),
 }
+REFERRING_DOMAIN = re.compile(r"[0-9a-z.-]+")  # the length: WEB_LIMITS
 CARD_READERS = ("class1", "class2")
 CALL_INITIATORS = ("user", "RP")
 PERSONAL_NUMBER = re.compile(r"[0-9]{12}")  # ASCII only, unlike str.isdigit()
@@ -82,6 +83,7 @@ class StartRequest:
     return_url: str | None
     user_visible_data_format: str | None = None
     user_non_visible_data: str | None = None  # the Base64 as sent
+    return_risk: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,11 +111,24 @@ def checked_start(body: dict[str, Any], sign: bool) -> StartRequest:
         raise invalid("returnUrl must be 1-512 characters")
     if not isinstance(body.get("returnRisk", False), bool):
         raise invalid("returnRisk must be a boolean")
+    if "web" in body and "app" in body:
+        raise invalid("web and app are mutually exclusive")
     _device(body.get("web"), "web", WEB_LIMITS)
     _device(body.get("app"), "app", APP_LIMITS)
+    referring = (body.get("web") or {}).get("referringDomain")
+    if referring is not None and not REFERRING_DOMAIN.fullmatch(referring):
+        raise invalid("web.referringDomain may hold only 0-9, a-z, '.' and '-' (IDN as punycode)")
     requirement = checked_requirement(body.get("requirement", {}), REQUIREMENT_KEYS)
     visible_format = body.get("userVisibleDataFormat")  # _texts checked its one value
-    return StartRequest(end_user_ip, requirement, visible, return_url, visible_format, non_visible)
+    return StartRequest(
+        end_user_ip,
+        requirement,
+        visible,
+        return_url,
+        visible_format,
+        non_visible,
+        body.get("returnRisk", False),
+    )
 
 
 def checked_phone(body: dict[str, Any], sign: bool) -> PhoneRequest:
@@ -209,6 +224,8 @@ def _device(data: Any, key: str, limits: dict[str, tuple[int, int]]) -> None:
     if not isinstance(data, dict):
         raise invalid(f"{key} must be an object")
     _known_keys(data, frozenset(limits), f"{key}.")
+    if not data:
+        raise invalid(f"{key} must have at least one member")
     for field, (low, high) in limits.items():
         if field in data and not _text_within(data[field], low, high):
             raise invalid(f"{key}.{field} must be {low}-{high} characters")
