@@ -36,6 +36,7 @@ from gateway.oidc.ciba_record import (
     BackchannelRecord,
     InvalidAuthorizationDetailsError,
     InvalidBindingMessageError,
+    UpstreamUnavailableError,
     record_key,
 )
 from gateway.oidc.client_auth import ClientAuthenticator
@@ -44,7 +45,14 @@ from gateway.oidc.token import FORM_FIELDS, NO_STORE, single_valued
 from gateway.ops.audit import Audit
 from gateway.ops.rate_limit import RateLimited, RateLimiter
 from gateway.settings import CIBA_GRANT, ClientSettings
-from providers.base import AuthenticatesByPhone, PhoneRequest, Provider, ProviderError, Store
+from providers.base import (
+    AuthenticatesByPhone,
+    PhoneRequest,
+    Provider,
+    ProviderError,
+    ProviderUnavailable,
+    Store,
+)
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 
 HINTS = ("login_hint", "id_token_hint", "login_hint_token")
@@ -148,6 +156,8 @@ class BackchannelAuthenticationEndpoint:
         )
         try:
             handle = await provider.start_phone(phone_request)
+        except ProviderUnavailable:
+            raise UpstreamUnavailableError("the e-ID provider cannot be reached now") from None
         except ProviderError as error:
             # CIBA has no code for an upstream that refuses (BankID alreadyInProgress): the
             # client is told plainly; the detail, which may name the person, stays out.

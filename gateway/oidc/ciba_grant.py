@@ -5,6 +5,7 @@ the authorization-code path (gateway/oidc/codes.py), so that CIBA tokens are the
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -21,8 +22,17 @@ from gateway.oidc.ciba_record import BackchannelRecord, record_key
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
 from gateway.ops.audit import Audit
 from gateway.settings import ClientSettings
-from providers.base import AuthenticatesByPhone, Identity, PhoneStatus, Provider, Store
+from providers.base import (
+    AuthenticatesByPhone,
+    Identity,
+    PhoneStatus,
+    Provider,
+    ProviderError,
+    ProviderUnavailable,
+    Store,
+)
 
+log = logging.getLogger("portvakt.ciba")
 DECLINED_CALL = "userDeclinedCall"  # BankID: the person says they are not on a call with us
 
 
@@ -59,7 +69,7 @@ class BackchannelGrant:
             raise SlowDownError(f"poll at most every {slower.interval} seconds")
         polled = record.polled(now)
         await self._store.put(key, polled.dumps(), polled.ttl(now))
-        status = await self._provider(record).phone_status(record.handle)
+        status = await self._status(record)
         if status.state == "complete" and status.identity is not None:
             return await self._complete(key, record, status.identity, client)
         if status.state == "failed":
@@ -72,6 +82,16 @@ class BackchannelGrant:
         slot = f"{key}:poll:{record.next_poll_at}"
         return await self._store.add(slot, b"1", record.interval + 1)
 
+    async def _status(self, record: BackchannelRecord) -> PhoneStatus:
+        """The provider's answer; one that could not be asked now (down, not finished) is still
+        pending, one that failed is a failure (the next step takes the request)."""
+        try:
+            return await self._provider(record).phone_status(record.handle)
+        except ProviderError as error:
+            if not error.ends_login or isinstance(error, ProviderUnavailable):
+                return PhoneStatus("pending", hint="upstreamUnavailable")
+            return PhoneStatus("failed", hint=error.reason, outcome="access_denied")
+
     def _provider(self, record: BackchannelRecord) -> AuthenticatesByPhone:
         provider = self._providers.get(record.provider)
         if not isinstance(provider, AuthenticatesByPhone):  # the configuration changed since
@@ -80,7 +100,10 @@ class BackchannelGrant:
 
     async def _expire(self, key: str, record: BackchannelRecord) -> None:
         if await self._store.take(key) is not None:
-            await self._provider(record).cancel_phone(record.handle)
+            try:
+                await self._provider(record).cancel_phone(record.handle)
+            except ProviderError as error:  # it ends upstream by itself; ours is over anyway
+                log.warning("cancelling an expired CIBA request failed: %s", error.reason)
             self._audit.ciba("expired", record.client_id, record.person, provider=record.provider)
         raise ExpiredTokenError("auth_req_id has expired; start a new request")
 

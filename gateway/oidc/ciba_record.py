@@ -33,6 +33,13 @@ class InvalidAuthorizationDetailsError(OAuth2Error):
     error = "invalid_authorization_details"
 
 
+class UpstreamUnavailableError(OAuth2Error):
+    """The e-ID provider cannot be reached now (no CIBA code fits; RFC 6749's own)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
 def record_key(auth_req_id: str) -> str:
     return f"ciba:{hashlib.sha256(auth_req_id.encode()).hexdigest()}"
 

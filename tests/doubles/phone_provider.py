@@ -42,14 +42,18 @@ class StartRefused(ProviderError):
 @dataclass
 class Script:
     """What the double answers: `statuses` in turn (the last one repeats); `refuse_start`
-    makes start_phone fail as BankID's alreadyInProgress would; `person` is who confirms
-    (None: the hinted person)."""
+    makes start_phone fail as BankID's alreadyInProgress would; `start_error`, `status_error`
+    and `cancel_error` are raised by start_phone, phone_status and cancel_phone (an upstream
+    down, a failure); `person` is who confirms (None: the hinted person)."""
 
     statuses: list[str] = field(default_factory=lambda: ["pending"])
     hint: str | None = None
     outcome: str | None = None
     person: str | None = None
     refuse_start: bool = False
+    start_error: type[ProviderError] | None = None
+    status_error: type[ProviderError] | None = None
+    cancel_error: type[ProviderError] | None = None
 
 
 class PhoneDouble(AuthenticatesByPhone):
@@ -78,11 +82,15 @@ class PhoneDouble(AuthenticatesByPhone):
     async def start_phone(self, request: PhoneRequest) -> str:
         if self.script.refuse_start:
             raise StartRefused(self.name, None, f"busy: {request.personal_identity_number}")
+        if self.script.start_error is not None:
+            raise self.script.start_error(self.name, None, request.personal_identity_number)
         self.started.append(request)
         return f"handle-{len(self.started)}"
 
     async def phone_status(self, handle: str) -> PhoneStatus:
         self.status_calls.append(handle)
+        if self.script.status_error is not None:
+            raise self.script.status_error(self.name, None, "scripted")
         index = min(len(self.status_calls), len(self.script.statuses)) - 1
         state = self.script.statuses[index]
         if state != "complete":
@@ -103,6 +111,8 @@ class PhoneDouble(AuthenticatesByPhone):
 
     async def cancel_phone(self, handle: str) -> None:
         self.cancelled.append(handle)
+        if self.script.cancel_error is not None:
+            raise self.script.cancel_error(self.name, None, "scripted")
 
 
 PHONES: dict[str, PhoneDouble] = {}

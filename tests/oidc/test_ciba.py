@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.settings import CIBA_GRANT, SettingsError, settings_from_data
-from providers.base import LOA3
+from providers.base import LOA3, AuthenticationFailed, ProviderUnavailable
 from tests.clock import ManualClock
 from tests.doubles.phone_provider import PHONE_PROVIDER, PHONES, PhoneDouble, phone_double_type
 from tests.harness import NO_RATE_LIMITS, NUMBER_SCOPE, REDIRECT_URI, LiveGateway, running_gateway
@@ -291,6 +291,15 @@ def test_a_provider_that_refuses_to_start_is_a_clear_invalid_request(
     assert PERSON not in response.text
 
 
+def test_a_provider_that_is_down_at_the_start_is_temporarily_unavailable(
+    live: LiveGateway, phone: PhoneDouble
+) -> None:
+    phone.script.start_error = ProviderUnavailable
+    response = bc_authorize(live)
+    assert_error(response, "temporarily_unavailable", 503)
+    assert PERSON not in response.text
+
+
 def test_private_key_jwt_with_the_backchannel_endpoint_as_audience(live: LiveGateway) -> None:
     """§7.1: the assertion's aud may be the backchannel authentication endpoint's URL."""
     now = int(time.time())
@@ -389,6 +398,38 @@ def test_polling_before_the_interval_is_slow_down_and_the_interval_grows(
     assert phone.status_calls == ["handle-1"]  # the provider is never asked on a slow_down
     clock.advance(14)
     assert_error(poll(live, auth_req_id), "slow_down")
+
+
+def test_a_provider_down_at_a_poll_leaves_the_request_pending(
+    live: LiveGateway, phone: PhoneDouble, clock: ManualClock
+) -> None:
+    auth_req_id = started(live)
+    phone.script.status_error = ProviderUnavailable
+    clock.advance(5)
+    assert_error(poll(live, auth_req_id), "authorization_pending")
+    phone.script.status_error, phone.script.statuses = None, ["complete"]
+    clock.advance(5)
+    assert poll(live, auth_req_id).status_code == 200
+
+
+def test_a_provider_failure_at_a_poll_ends_the_request(
+    live: LiveGateway, phone: PhoneDouble, clock: ManualClock
+) -> None:
+    auth_req_id = started(live)
+    phone.script.status_error = AuthenticationFailed
+    clock.advance(5)
+    assert_error(poll(live, auth_req_id), "access_denied")
+    clock.advance(5)
+    assert_error(poll(live, auth_req_id), "invalid_grant")
+
+
+def test_a_cancel_that_fails_upstream_still_answers_expired_token(
+    live: LiveGateway, phone: PhoneDouble, clock: ManualClock
+) -> None:
+    auth_req_id = started(live)
+    phone.script.cancel_error = ProviderUnavailable
+    clock.advance(121)
+    assert_error(poll(live, auth_req_id), "expired_token")
 
 
 def test_another_clients_auth_req_id_is_invalid_grant(
