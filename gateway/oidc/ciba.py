@@ -103,14 +103,18 @@ class BackchannelAuthenticationEndpoint:
             client = await self._authenticator.authenticate(request, values)
         except InvalidClientError as error:
             error.status_code = 401  # CIBA §13: invalid_client is a 401 here, however sent
+            self._audit.ciba("refused", "", None, error=error.error)
             raise
         person: str | None = None
         try:
             if not client.uses_ciba:
                 raise UnauthorizedClientError(f"the client is not registered for {CIBA_GRANT}")
-            person = hinted_person(values)
+            hinted = hint_or_refusal(values)
+            person = hinted if isinstance(hinted, str) else None
             await self._limiter.backchannel(client.client_id, person)
-            asked = validated(values, client, person)
+            if not isinstance(hinted, str):
+                raise hinted
+            asked = validated(values, client, hinted)
             name, provider = self.phone_provider(client, asked.acr_values)
             answer = await self._start(client, asked, name, provider)
         except (OAuth2Error, RateLimited) as refused:
@@ -246,6 +250,14 @@ def hinted_person(values: Mapping[str, str]) -> str:
             "valid date and check digit"
         )
     return number.digits
+
+
+def hint_or_refusal(values: Mapping[str, str]) -> str | OAuth2Error:
+    """The hinted number, or why there is none (raised once the request has been counted)."""
+    try:
+        return hinted_person(values)
+    except OAuth2Error as refusal:
+        return refusal
 
 
 def binding_message(values: Mapping[str, str]) -> str | None:

@@ -63,14 +63,14 @@ class RateLimiter:
             ("start-login", login_id, limits.provider_starts_per_login_per_minute),
         )
 
-    async def backchannel(self, client_id: str, person: str) -> None:
-        """CIBA: each request makes a phone ring. Limited per client and per hinted person
-        (counted under a digest: no identity number in a store key)."""
-        digest = hashlib.sha256(person.encode()).hexdigest()
-        await self._count(
-            ("ciba-client", client_id, self._limits.ciba_per_client_per_minute),
-            ("ciba-person", digest, self._limits.ciba_per_person_per_minute),
-        )
+    async def backchannel(self, client_id: str, person: str | None) -> None:
+        """CIBA: each request makes a phone ring. Limited per client, and per hinted person
+        when the hint is one (counted under a digest: no identity number in a store key)."""
+        limits = [("ciba-client", client_id, self._limits.ciba_per_client_per_minute)]
+        if person is not None:
+            digest = hashlib.sha256(person.encode()).hexdigest()
+            limits.append(("ciba-person", digest, self._limits.ciba_per_person_per_minute))
+        await self._count(*limits)
 
     def _address(self, request: Request) -> str:
         return counted_address(client_ip(request, self._proxies))

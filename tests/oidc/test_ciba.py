@@ -497,6 +497,17 @@ def test_requests_per_client_are_limited(
         assert bc_authorize(gateway, auth=OTHER_CASEWORKER).status_code == 200
 
 
+def test_requests_with_a_bad_hint_count_against_the_client(
+    ciba_gateway: Callable[..., AbstractContextManager[LiveGateway]], clock: ManualClock
+) -> None:
+    clock.advance(10800)  # a window of its own: the module's Redis holds earlier tests' counts
+    limits = {**NO_RATE_LIMITS, "ciba_per_client_per_minute": 2}
+    with phone_double_type(), ciba_gateway(rate_limits=limits) as gateway:
+        assert_error(bc_authorize(gateway, login_hint="199908072390"), "invalid_request")
+        assert_error(bc_authorize(gateway, login_hint="1"), "invalid_request")
+        assert bc_authorize(gateway).status_code == 429
+
+
 def test_every_request_is_audited_with_the_number_masked(
     live: LiveGateway, phone: PhoneDouble, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
