@@ -155,7 +155,7 @@ class BackchannelAuthenticationEndpoint:
             client_display=client.display,
             personal_identity_number=asked.person,
             call_initiator=asked.call_initiator,
-            requested_loa=asked.acr_values,
+            requested_loa=tuple(a for a in asked.acr_values if a in self._providers[name].loa),
             binding_message=asked.binding_message,
         )
         try:

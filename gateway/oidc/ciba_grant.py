@@ -127,9 +127,18 @@ class BackchannelGrant:
             self._audit.ciba("refused", record.client_id, record.person, error=refusal)
             raise AccessDeniedError(refusal)
         # The code is written and the request taken in one round trip: of polls racing here,
-        # one gets the code, the others find the request gone.
-        code = await self._codes.issue(client, parameters(record), identity, None, consuming=key)
+        # one gets the code, the others find the request gone. A poll that read the request
+        # before it was taken may still write it back (its slow_down), so a marker (SET NX)
+        # that outlives the request lets only one completion ever issue tokens.
+        now = int(self._clock())
+        issued_once = await self._store.add(f"{key}:issued", b"1", record.ttl(now) + 60)
+        code = (
+            await self._codes.issue(client, parameters(record), identity, None, consuming=key)
+            if issued_once
+            else None
+        )
         if code is None:
+            await self._store.delete(key)
             raise InvalidGrantError("auth_req_id is unknown, expired or already used")
         self._audit.authenticated(identity)
         self._audit.ciba("completed", record.client_id, record.person, provider=record.provider)

@@ -5,7 +5,9 @@ memory store and a real Redis, and time moved by hand (tests/clock.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import hashlib
 import json
 import logging
 import time
@@ -17,13 +19,21 @@ from typing import Any
 import httpx2
 import jwt as pyjwt
 import pytest
+import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.settings import CIBA_GRANT, SettingsError, settings_from_data
 from providers.base import LOA3, AuthenticationFailed, ProviderUnavailable
 from tests.clock import ManualClock
 from tests.doubles.phone_provider import PHONE_PROVIDER, PHONES, PhoneDouble, phone_double_type
-from tests.harness import NO_RATE_LIMITS, NUMBER_SCOPE, REDIRECT_URI, LiveGateway, running_gateway
+from tests.harness import (
+    NO_RATE_LIMITS,
+    NUMBER_SCOPE,
+    REDIRECT_URI,
+    LiveGateway,
+    running_gateway,
+    stored_value,
+)
 
 PERSON = "199908072391"
 OTHER_PERSON = "196408233234"
@@ -160,8 +170,9 @@ def test_a_valid_request_starts_a_phone_authentication_and_is_acknowledged(
 
 def test_the_auth_req_id_is_stored_only_as_a_hash(store_url: str | None, live: LiveGateway) -> None:
     auth_req_id = started(live)
-    from tests.harness import stored_value
-
+    digest = hashlib.sha256(auth_req_id.encode()).hexdigest()
+    record = stored_value(store_url, live, f"ciba:{digest}")
+    assert record is not None and auth_req_id.encode() not in record
     assert stored_value(store_url, live, f"ciba:{auth_req_id}") is None
 
 
@@ -266,9 +277,12 @@ def test_user_code_and_signed_requests_are_refused(
     assert_error(bc_authorize(live, **{name: value}), "invalid_request")
 
 
-def test_acr_values_the_phone_provider_cannot_deliver_are_refused(live: LiveGateway) -> None:
+def test_acr_values_the_phone_provider_cannot_deliver_are_refused(
+    live: LiveGateway, phone: PhoneDouble
+) -> None:
     assert_error(bc_authorize(live, acr_values="urn:other:loa"), "invalid_request")
     assert bc_authorize(live, acr_values=f"urn:other:loa {LOA3}").status_code == 200
+    assert phone.started[-1].requested_loa == (LOA3,)
 
 
 def test_a_client_not_registered_for_ciba_is_refused(live: LiveGateway) -> None:
@@ -467,6 +481,34 @@ def test_concurrent_polls_of_a_confirmed_request_get_tokens_once(
     refused = {a.json()["error"] for a in answers if a.status_code != 200}
     assert refused <= {"invalid_grant", "slow_down"}
     clock.advance(30)
+    assert_error(poll(live, auth_req_id), "invalid_grant")
+
+
+def put_back(store_url: str | None, live: LiveGateway, key: str, value: bytes) -> None:
+    """Writes a record as a racing poll's late slow_down write would."""
+    if store_url is not None:
+        with redis.Redis.from_url(store_url) as client:
+            client.set(key, value, ex=120)
+        return
+    asyncio.run(live.app.state.store.target.put(key, value, 120))
+
+
+def test_a_request_written_back_by_a_racing_poll_never_yields_tokens_twice(
+    store_url: str | None, live: LiveGateway, phone: PhoneDouble, clock: ManualClock
+) -> None:
+    """A poll that read the request before another took it may still write it back (its
+    slow_down): the tokens still go out once."""
+    auth_req_id = started(live)
+    key = f"ciba:{hashlib.sha256(auth_req_id.encode()).hexdigest()}"
+    before = stored_value(store_url, live, key)
+    assert before is not None
+    phone.script.statuses = ["complete"]
+    clock.advance(5)
+    assert poll(live, auth_req_id).status_code == 200
+    put_back(store_url, live, key, before)
+    clock.advance(5)
+    assert_error(poll(live, auth_req_id), "slow_down")  # that poll slot was used
+    clock.advance(10)
     assert_error(poll(live, auth_req_id), "invalid_grant")
 
 
