@@ -384,6 +384,11 @@ class ClientSettings(Model):
         client that can prove who it is, since it makes a citizen's phone ring."""
         if AUTHORIZATION_CODE in self.grant_types and not self.redirect_uris:
             raise ValueError("redirect_uris is required for the authorization_code grant")
+        if AUTHORIZATION_CODE not in self.grant_types and self.redirect_uris:
+            raise ValueError(
+                "redirect_uris are only for the authorization_code grant: remove them, or add "
+                "authorization_code to grant_types"
+            )
         if CIBA_GRANT not in self.grant_types:
             if self.backchannel_token_delivery_mode is not None:
                 raise ValueError(

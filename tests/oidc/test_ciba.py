@@ -648,3 +648,9 @@ def test_a_delivery_mode_without_the_ciba_grant_is_refused() -> None:
               "backchannel_token_delivery_mode": "poll"}  # fmt: skip
     [problem] = problems(client)
     assert "only for clients whose grant_types list" in problem
+
+
+def test_redirect_uris_without_the_code_grant_are_refused() -> None:
+    """Else /authorize would issue codes that /token refuses to such a client."""
+    [problem] = problems(ciba_client(*CASEWORKER, redirect_uris=[REDIRECT_URI]))
+    assert "redirect_uris are only for the authorization_code grant" in problem
