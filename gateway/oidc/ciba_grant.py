@@ -34,6 +34,7 @@ from providers.base import (
 
 log = logging.getLogger("portvakt.ciba")
 DECLINED_CALL = "userDeclinedCall"  # BankID: the person says they are not on a call with us
+DECLINED = frozenset({DECLINED_CALL, "userCancel"})  # the person said no, rather than it failed
 
 
 class BackchannelGrant:
@@ -115,7 +116,8 @@ class BackchannelGrant:
             raise ExpiredTokenError("the person did not confirm in time")
         if status.hint == DECLINED_CALL:
             self._audit.call_declined(record.client_id, record.person, **fields)
-        self._audit.ciba("declined", record.client_id, record.person, **fields)
+        outcome = "declined" if status.hint in DECLINED else "failed"
+        self._audit.ciba(outcome, record.client_id, record.person, **fields)
         raise AccessDeniedError("the person did not confirm")
 
     async def _complete(

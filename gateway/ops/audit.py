@@ -9,7 +9,7 @@ certificate date), login_completed, login_failed, code_issued, token_issued, log
 ended it, `upstream` when the e-ID provider's logout did), signed (a sign request completed:
 `kind` sign or approval, the SHA-256 of `tbs_data` and the signing time) and sign_failed;
 for CIBA (a case worker's system asking to identify a caller), `ciba` with `outcome` started,
-completed, declined, expired or refused (with its `error`), and `ciba_call_declined`, a
+completed, declined, failed, expired or refused (with its `error`), and `ciba_call_declined`, a
 security signal: the person told their e-ID app they are not on a call with the organisation.
 Each carries the client and, where known, the provider, LoA, the pairwise `sub` the e-service
 sees and the identity number masked (`19121212****`). Never a code, token, secret, full

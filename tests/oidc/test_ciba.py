@@ -374,6 +374,10 @@ def test_a_declined_call_is_access_denied_and_a_security_signal(
     assert_error(poll(live, auth_req_id), "access_denied")
     events = [record.audit_event for record in caplog.records if hasattr(record, "audit_event")]
     assert "ciba_call_declined" in events
+    outcomes = [
+        vars(r)["audit"]["outcome"] for r in caplog.records if vars(r).get("audit_event") == "ciba"
+    ]
+    assert outcomes == ["started", "declined"]
     clock.advance(5)
     assert_error(poll(live, auth_req_id), "invalid_grant")
 
@@ -427,12 +431,15 @@ def test_a_provider_down_at_a_poll_leaves_the_request_pending(
 
 
 def test_a_provider_failure_at_a_poll_ends_the_request(
-    live: LiveGateway, phone: PhoneDouble, clock: ManualClock
+    live: LiveGateway, phone: PhoneDouble, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     auth_req_id = started(live)
     phone.script.status_error = AuthenticationFailed
     clock.advance(5)
-    assert_error(poll(live, auth_req_id), "access_denied")
+    with caplog.at_level(logging.INFO, logger="portvakt.audit"):
+        assert_error(poll(live, auth_req_id), "access_denied")
+    [failed] = [vars(r)["audit"] for r in caplog.records if vars(r).get("audit_event") == "ciba"]
+    assert failed["outcome"] == "failed"
     clock.advance(5)
     assert_error(poll(live, auth_req_id), "invalid_grant")
 
