@@ -27,11 +27,14 @@ from gateway.login.registry import GatewayServices, Providers, build_providers
 from gateway.login.routes import login_routes
 from gateway.oidc.authorize import AuthorizeEndpoint
 from gateway.oidc.backchannel import BackchannelLogout
+from gateway.oidc.ciba import BackchannelAuthenticationEndpoint
+from gateway.oidc.ciba_grant import BackchannelGrant
 from gateway.oidc.client_auth import ClientAuthenticator, ClientRegistry
 from gateway.oidc.client_keys import ClientKeys
 from gateway.oidc.codes import AuthorizationCodes
 from gateway.oidc.discovery import (
     AUTHORIZE_PATH,
+    BC_AUTHORIZE_PATH,
     DISCOVERY_PATH,
     JWKS_PATH,
     PAR_PATH,
@@ -89,10 +92,15 @@ def create_app(
         settings, store, clients, providers, pages, browsers, sessions, backchannel, limiter,
         metrics, audit, codes, clock,
     )  # fmt: skip
-    audiences = (settings.issuer, f"{settings.issuer}{TOKEN_PATH}")
+    # CIBA §7.1: an assertion's aud may also be the backchannel authentication endpoint
+    audiences = tuple(f"{settings.issuer}{path}" for path in ("", TOKEN_PATH, BC_AUTHORIZE_PATH))
     client_keys = ClientKeys(settings.clients, clock)
     authenticator = ClientAuthenticator(clients, client_keys, store, audiences)
-    token = TokenEndpoint(settings, codes, keys, authenticator, subject_salt, limiter, audit)
+    ciba_grant = BackchannelGrant(store, providers, codes, audit, clock)
+    token = TokenEndpoint(
+        settings, codes, keys, authenticator, subject_salt, limiter, audit, ciba_grant
+    )
+    ciba = BackchannelAuthenticationEndpoint(authenticator, providers, store, limiter, audit, clock)
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
     logout = LogoutEndpoint(
         settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit
@@ -114,6 +122,7 @@ def create_app(
         Route(AUTHORIZE_PATH, authorize.__call__, methods=["GET", "POST"]),
         Route(TOKEN_PATH, token.__call__, methods=["POST"]),
         Route(PAR_PATH, pushed.__call__, methods=["POST"]),
+        Route(BC_AUTHORIZE_PATH, ciba.__call__, methods=["POST"]),
         Route(USERINFO_PATH, userinfo.__call__, methods=["GET", "POST"]),
         Route(LOGOUT_PATH, logout.__call__, methods=["GET", "POST"]),
         *login_routes(flow, providers.values()),

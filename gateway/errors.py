@@ -17,6 +17,7 @@ from gateway.login.flow import LoginFailed
 from gateway.login.pending import LoginNotFound
 from gateway.oidc.authorize import AuthorizeRequestRejected, authorization_response
 from gateway.oidc.discovery import (
+    BC_AUTHORIZE_PATH,
     DISCOVERY_PATH,
     JWKS_PATH,
     PAR_PATH,
@@ -34,7 +35,8 @@ from providers.base import ProviderError
 
 log = logging.getLogger("portvakt.errors")
 API_PATHS = (
-    TOKEN_PATH, PAR_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, HEALTHZ_PATH, READYZ_PATH
+    TOKEN_PATH, PAR_PATH, USERINFO_PATH, JWKS_PATH, DISCOVERY_PATH, HEALTHZ_PATH, READYZ_PATH,
+    BC_AUTHORIZE_PATH,
 )  # fmt: skip
 
 Handler = Callable[[Request, Any], Awaitable[Response]]

@@ -46,6 +46,10 @@ EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 # A logo's host goes into a Content-Security-Policy: letters, digits, dots and dashes only.
 PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+")
 _ENV_REFERENCE = re.compile(r"\$\{(file:[^}]+|[A-Za-z_][A-Za-z0-9_]*)\}")
+AUTHORIZATION_CODE = "authorization_code"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"  # CIBA Core 1.0 §4
+GrantType = Literal["authorization_code", "urn:openid:params:grant-type:ciba"]
+POLL = "poll"  # the one CIBA token delivery mode supported
 
 
 class Model(BaseModel):
@@ -213,6 +217,10 @@ def _email_address(address: str) -> str:
     return address
 
 
+def _code_grant_only() -> list[GrantType]:
+    return ["authorization_code"]
+
+
 class ClientSettings(Model):
     client_id: str = Field(min_length=1)
     client_secret: str | None = None
@@ -225,7 +233,7 @@ class ClientSettings(Model):
     token_endpoint_auth_method: (
         Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] | None
     ) = None
-    redirect_uris: list[str] = Field(min_length=1)
+    redirect_uris: list[str] = Field(default_factory=list)
     providers: list[str] | None = None
     display: dict[str, str] = Field(default_factory=dict)
     client_uri: str | None = None
@@ -251,6 +259,15 @@ class ClientSettings(Model):
     scopes: list[str] | None = Field(
         default=None,
         description="the scopes it may ask for; omitted: all but the sign and signApproval ones",
+    )
+    # OpenID Connect CIBA (poll mode): CIBA Core 1.0 §4's registration metadata names
+    grant_types: list[GrantType] = Field(default_factory=_code_grant_only, min_length=1)
+    backchannel_token_delivery_mode: str | None = Field(
+        default=None, description="poll (the only mode supported); required with the CIBA grant"
+    )
+    backchannel_call_initiator: Literal["user", "RP"] = Field(
+        default="user",
+        description="ours: who called whom when the request names none (authorization_details)",
     )
 
     @field_validator("scopes")
@@ -359,7 +376,42 @@ class ClientSettings(Model):
                 )
         if self.profile == SWEDEN_CONNECT:
             self._meets_sweden_connect()
+        self._grant_rules()
         return self
+
+    def _grant_rules(self) -> None:
+        """A browser grant needs somewhere to send the browser; CIBA (poll mode only) needs a
+        client that can prove who it is, since it makes a citizen's phone ring."""
+        if AUTHORIZATION_CODE in self.grant_types and not self.redirect_uris:
+            raise ValueError("redirect_uris is required for the authorization_code grant")
+        if AUTHORIZATION_CODE not in self.grant_types and self.redirect_uris:
+            raise ValueError(
+                "redirect_uris are only for the authorization_code grant: remove them, or add "
+                "authorization_code to grant_types"
+            )
+        if CIBA_GRANT not in self.grant_types:
+            if self.backchannel_token_delivery_mode is not None:
+                raise ValueError(
+                    f"backchannel_token_delivery_mode is only for clients whose grant_types "
+                    f"list {CIBA_GRANT}"
+                )
+            return
+        if self.is_public:
+            raise ValueError(
+                f"the CIBA grant ({CIBA_GRANT}) is only for confidential clients; register "
+                "jwks (private_key_jwt) or a client_secret"
+            )
+        if self.backchannel_token_delivery_mode != POLL:
+            mode = self.backchannel_token_delivery_mode
+            given = "is missing" if mode is None else f"is {mode!r}"
+            raise ValueError(
+                f"backchannel_token_delivery_mode {given}; only poll is supported (ping and "
+                "push are not): set backchannel_token_delivery_mode: poll"
+            )
+
+    @property
+    def uses_ciba(self) -> bool:
+        return CIBA_GRANT in self.grant_types
 
     def _request_object_rules(self) -> None:
         alg = self.request_object_signing_alg
@@ -426,6 +478,8 @@ class ClientSettings(Model):
         site of the first redirect_uri."""
         if self.client_uri:
             return self.client_uri
+        if not self.redirect_uris:  # a CIBA-only client: no browser of its ever reaches us
+            return "/"
         parts = urlsplit(self.redirect_uris[0])
         return f"{parts.scheme}://{parts.netloc}/"
 
@@ -436,7 +490,11 @@ class ClientSettings(Model):
 
     @property
     def sector(self) -> str:
-        return self.sector_identifier or urlsplit(self.redirect_uris[0]).hostname or ""
+        if self.sector_identifier:
+            return self.sector_identifier
+        if not self.redirect_uris:  # a CIBA-only client: its own sector
+            return f"client:{self.client_id}"
+        return urlsplit(self.redirect_uris[0]).hostname or ""
 
 
 def sweden_connect_problems(client: ClientSettings) -> Iterator[tuple[str, str]]:
@@ -498,6 +556,9 @@ class RateLimitSettings(Model):
     provider_starts_per_ip_per_minute: int = Field(default=600, ge=0)
     provider_starts_per_browser_per_minute: int = Field(default=20, ge=0)
     provider_starts_per_login_per_minute: int = Field(default=6, ge=0)
+    # CIBA: each request makes a citizen's phone ring; hints are not secrets (CIBA §14)
+    ciba_per_client_per_minute: int = Field(default=60, ge=0)
+    ciba_per_person_per_minute: int = Field(default=3, ge=0)
 
 
 class Settings(Model):

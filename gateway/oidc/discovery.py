@@ -20,9 +20,9 @@ from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKe
 from gateway.oidc.request_object import SIGNING_ALGORITHMS
 from gateway.oidc.sign_request import sample_requests
 from gateway.oidc.user_message import MIME_TYPES
-from gateway.settings import ClientSettings
+from gateway.settings import CIBA_GRANT, ClientSettings
 from gateway.ui.pages import LOCALES
-from providers.base import Provider, Signs
+from providers.base import AuthenticatesByPhone, Provider, Signs
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
 
 AUTHORIZE_PATH = "/authorize"
@@ -30,6 +30,7 @@ TOKEN_PATH = "/token"  # noqa: S105 - a path, not a password
 USERINFO_PATH = "/userinfo"
 JWKS_PATH = "/jwks"
 PAR_PATH = "/par"
+BC_AUTHORIZE_PATH = "/bc-authorize"  # CIBA Core 1.0 §7
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 METADATA_MAX_AGE_SECONDS = 300
 
@@ -120,4 +121,19 @@ def provider_metadata(
         # RPar 1.1 §3.3: accepted, and passed on to an upstream OP that declares it takes them.
         "https://id.oidc.se/disco/originalClientIdSupported": True,
         "https://id.oidc.se/disco/originalClientTokenSupported": True,
+        **backchannel_metadata(issuer, providers),
+    }
+
+
+def backchannel_metadata(issuer: str, providers: Iterable[Provider]) -> dict[str, Any]:
+    """CIBA Core 1.0 §4, when some provider can identify a person by phone: poll mode only,
+    no user_code, no signed requests (so no backchannel_authentication_request_signing_alg_*)."""
+    if not any(isinstance(provider, AuthenticatesByPhone) for provider in providers):
+        return {}
+    return {
+        "backchannel_authentication_endpoint": f"{issuer}{BC_AUTHORIZE_PATH}",
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_user_code_parameter_supported": False,
+        "grant_types_supported": ["authorization_code", CIBA_GRANT],
+        "authorization_details_types_supported": ["phoneAuth"],  # RFC 9396 §10
     }

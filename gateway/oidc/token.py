@@ -1,5 +1,7 @@
 """The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3): one authorization code, redeemed once,
-for its opaque access token and a signed ID token (gateway/oidc/codes.py wrote both records)."""
+for its opaque access token and a signed ID token (gateway/oidc/codes.py wrote both records);
+or, for a client registered for it, the CIBA grant (gateway/oidc/ciba_grant.py), whose tokens
+come from the same code records."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
+    UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
@@ -17,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.oidc import sweden_connect
+from gateway.oidc.ciba_grant import BackchannelGrant
 from gateway.oidc.claims import id_token_claims, subject
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
@@ -24,7 +28,7 @@ from gateway.oidc.error_text import quoted
 from gateway.oidc.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.ops.audit import Audit
 from gateway.ops.rate_limit import RateLimiter
-from gateway.settings import ClientSettings, Settings
+from gateway.settings import AUTHORIZATION_CODE, CIBA_GRANT, ClientSettings, Settings
 from providers.base import Identity
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -41,7 +45,9 @@ class TokenEndpoint:
         subject_salt: str,
         limiter: RateLimiter,
         audit: Audit,
+        backchannel: BackchannelGrant | None = None,
     ) -> None:
+        self._backchannel = backchannel
         self._audit = audit
         self._limiter = limiter
         self._settings = settings
@@ -58,10 +64,15 @@ class TokenEndpoint:
         grant_type = values.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is missing")
-        if grant_type != "authorization_code":
+        if grant_type == CIBA_GRANT and self._backchannel is not None:
+            allowed(client, grant_type)
+            issued = await self._backchannel.poll(values.get("auth_req_id", ""), client)
+            return JSONResponse(self.tokens(issued, client), headers=NO_STORE)
+        if grant_type != AUTHORIZATION_CODE:
             error = UnsupportedGrantTypeError(grant_type)
-            error.description = "only authorization_code is supported"
+            error.description = f"only {AUTHORIZATION_CODE} and {CIBA_GRANT} are supported"
             raise error
+        allowed(client, grant_type)
         issued = await self._codes.redeem(values.get("code", ""))
         try:
             check_code_binding(issued, client, values)
@@ -109,6 +120,12 @@ class TokenEndpoint:
 def sign(keys: SigningKeys, claims: dict[str, Any], typ: str | None = None) -> str:
     header = {"alg": SIGNING_ALGORITHM, "kid": keys.kid, **({"typ": typ} if typ else {})}
     return jwt.encode(header, claims, keys.active)
+
+
+def allowed(client: ClientSettings, grant_type: str) -> None:
+    """RFC 6749 §5.2: a grant the client is not registered for (`grant_types`)."""
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClientError(f"the client is not registered for {grant_type}")
 
 
 def single_valued(form: FormData) -> dict[str, str]:

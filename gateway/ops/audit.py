@@ -9,7 +9,10 @@ certificate date, its risk rating and the app's hardware id), login_completed, l
 code_issued, token_issued, logout (with `by`: `citizen` when they confirmed on our page,
 `e-service` when its request with an ID token ended it, `upstream` when the e-ID provider's
 logout did), signed (a sign request completed:
-`kind` sign or approval, the SHA-256 of `tbs_data` and the signing time) and sign_failed.
+`kind` sign or approval, the SHA-256 of `tbs_data` and the signing time) and sign_failed;
+for CIBA (a case worker's system asking to identify a caller), `ciba` with `outcome` started,
+completed, declined, failed, expired or refused (with its `error`), and `ciba_call_declined`, a
+security signal: the person told their e-ID app they are not on a call with the organisation.
 Each carries the client and, where known, the provider, LoA, the pairwise `sub` the e-service
 sees and the identity number masked (`19121212****`). Never a code, token, secret, full
 identity number, signature, sign message or the data signed. The JSON formatter
@@ -64,6 +67,15 @@ class Audit:
             "sub": subject(self._salt, client.subject_sector, identity) if client else None,
             "person": masked_person(identity),
         }
+
+    def ciba(self, outcome: str, client_id: str, person: str | None, **fields: str | None) -> None:
+        """A backchannel request and what came of it: which client (the case worker's system)
+        asked for which person (masked)."""
+        self.event("ciba", outcome=outcome, client=client_id, person=mask(person), **fields)
+
+    def call_declined(self, client_id: str, person: str, **fields: str | None) -> None:
+        """The person denied being on a call with the client's organisation: possible fraud."""
+        self.event("ciba_call_declined", client=client_id, person=mask(person), **fields)
 
     def signed(self, identity: Identity, client_id: str, sign: SignRequest) -> None:
         """A sign request completed: who signed or approved what (a digest), when, with what."""

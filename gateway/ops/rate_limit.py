@@ -7,6 +7,7 @@ or phone is given), IPv4 per address; browsers and pending logins tightly."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from ipaddress import IPv6Address, IPv6Network, ip_address
 
@@ -61,6 +62,15 @@ class RateLimiter:
             ("start-browser", browser, limits.provider_starts_per_browser_per_minute),
             ("start-login", login_id, limits.provider_starts_per_login_per_minute),
         )
+
+    async def backchannel(self, client_id: str, person: str | None) -> None:
+        """CIBA: each request makes a phone ring. Limited per client, and per hinted person
+        when the hint is one (counted under a digest: no identity number in a store key)."""
+        limits = [("ciba-client", client_id, self._limits.ciba_per_client_per_minute)]
+        if person is not None:
+            digest = hashlib.sha256(person.encode()).hexdigest()
+            limits.append(("ciba-person", digest, self._limits.ciba_per_person_per_minute))
+        await self._count(*limits)
 
     def _address(self, request: Request) -> str:
         return counted_address(client_ip(request, self._proxies))

@@ -411,6 +411,107 @@ def pushed_request_answer(probe: Probe, response: httpx2.Response) -> None:
     checks.oauth_error(probe, response, errors)
 
 
+# -- CIBA (tests/oidc/test_ciba_properties.py drives these against a phone provider) ------------
+
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+CIBA_ERRORS = frozenset(
+    {"invalid_binding_message", "invalid_authorization_details", "access_denied",
+     "authorization_pending", "slow_down", "expired_token", "temporarily_unavailable"}
+)  # fmt: skip
+PERSONS = (TEST_PERSON, "196408233234", "199908072390", "19990807-2391", "199908672391")
+
+
+def authorization_details() -> st.SearchStrategy[str]:
+    shaped = st.lists(
+        st.fixed_dictionaries(
+            {"type": value_or_fuzz("phoneAuth", "payment")},
+            optional={"callInitiator": st.one_of(value_or_fuzz("user", "RP"), json_values(2))},
+        ),
+        max_size=2,
+    )
+    return st.one_of(shaped.map(json.dumps), json_values().map(json.dumps), deep_values())
+
+
+def backchannel_endpoint(
+    client_ids: tuple[str, ...], secrets: dict[str, str]
+) -> Callable[[Site, Live], st.SearchStrategy[Probe]]:
+    """POST /bc-authorize (CIBA §7.1): its parameters and a client authentication."""
+
+    def probes(_site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        form = parameters(
+            {
+                "scope": st.one_of(st.just(f"openid {NUMBER_SCOPE}"), scopes()),
+                "login_hint": value_or_fuzz(*PERSONS),
+                "id_token_hint": fuzz_text(),
+                "login_hint_token": fuzz_text(),
+                "binding_message": value_or_fuzz("Ärende 4711", "x" * 101, "<b>"),
+                "requested_expiry": st.one_of(st.integers(-5, 10**20).map(str), odd_digits()),
+                "acr_values": value_or_fuzz(LOA3, LOA2, "urn:other"),
+                "authorization_details": authorization_details(),
+                "client_id": value_or_fuzz(*client_ids),
+                "client_secret": value_or_fuzz(*secrets.values()),
+            },
+            ("user_code", "request", "client_assertion", "client_assertion_type"),
+        )
+        basic = basic_credentials(client_ids, secrets)
+        return probe(
+            methods("POST"), "/bc-authorize", body=bodies(form), live=live,
+            authorization=st.one_of(basic, bearer()),
+        )  # fmt: skip
+
+    return probes
+
+
+def backchannel_answer(probe: Probe, response: httpx2.Response) -> None:
+    """CIBA §7.3 / §13: the acknowledgement, or a JSON error with its status; no-store."""
+    checks.no_server_error(probe, response)
+    assert "no-store" in response.headers.get("cache-control", ""), checks.describe(probe, response)
+    if response.status_code == 200:
+        body = checks.json_body(probe, response)
+        assert set(body) == {"auth_req_id", "expires_in", "interval"}, checks.describe(
+            probe, response
+        )
+        assert 0 < body["expires_in"] <= 120, checks.describe(probe, response)
+        return
+    error = checks.oauth_error(probe, response, checks.TOKEN_ERRORS | CIBA_ERRORS)
+    if probe.method == "POST" and error == "invalid_client":
+        assert response.status_code == 401, checks.describe(probe, response)
+
+
+def ciba_poll_endpoint(
+    client_ids: tuple[str, ...], secrets: dict[str, str]
+) -> Callable[[Site, Live], st.SearchStrategy[Probe]]:
+    """POST /token with the CIBA grant (CIBA §10.1) and a live or fuzzed auth_req_id."""
+
+    def probes(_site: Site, live: Live) -> st.SearchStrategy[Probe]:
+        form = parameters(
+            {
+                "grant_type": value_or_fuzz(CIBA_GRANT, "authorization_code"),
+                "auth_req_id": value_or_fuzz(live.extra.get("auth_req_id", "x")),
+                "client_id": value_or_fuzz(*client_ids),
+                "client_secret": value_or_fuzz(*secrets.values()),
+            },
+            ("code", "scope"),
+        )
+        basic = basic_credentials(client_ids, secrets)
+        return probe(
+            methods("POST"), "/token", body=bodies(form), live=live,
+            authorization=st.one_of(basic, bearer()),
+        )  # fmt: skip
+
+    return probes
+
+
+def ciba_poll_answer(probe: Probe, response: httpx2.Response) -> None:
+    """RFC 6749 §5.1/§5.2 and CIBA §11: tokens, or a JSON error; no-store."""
+    checks.no_server_error(probe, response)
+    assert "no-store" in response.headers.get("cache-control", ""), checks.describe(probe, response)
+    if response.status_code == 200:
+        assert "id_token" in checks.json_body(probe, response), checks.describe(probe, response)
+        return
+    checks.oauth_error(probe, response, checks.TOKEN_ERRORS | CIBA_ERRORS)
+
+
 def with_code(site: Site) -> Live:
     code, verifier = site.code()
     return Live(extra={"code": code, "verifier": verifier or ""})
@@ -746,6 +847,8 @@ ENDPOINTS = (
     Endpoint("authorize POST", authorize_post, checks.authorize, signed_in),
     Endpoint("token", token_endpoint, checks.token, with_code),
     Endpoint("par", pushed_request_endpoint, pushed_request_answer),
+    Endpoint("bc-authorize", backchannel_endpoint(CLIENT_IDS, SECRETS), backchannel_answer),
+    Endpoint("token ciba", ciba_poll_endpoint(CLIENT_IDS, SECRETS), ciba_poll_answer),
     Endpoint("userinfo", userinfo_endpoint, checks.userinfo),
     Endpoint("logout GET", logout_get, checks.page, signed_in),
     Endpoint("logout POST", logout_post, checks.page, signed_in),
