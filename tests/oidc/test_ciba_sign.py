@@ -22,11 +22,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.settings import CIBA_GRANT
+from providers.bankid.signature_check import verify_bankid_signature
+from providers.bankid.simulator import BankIDSimulator, UserBehaviour
 from providers.base import LOA3
 from tests.clock import ManualClock
 from tests.doubles.phone_provider import PHONES, PhoneDouble, phone_double_type
+from tests.doubles.tls import LocalPKI
 from tests.harness import NUMBER_SCOPE, LiveGateway, running_gateway
 from tests.oidc.test_ciba import JWT_BEARER, UNLIMITED, assert_error, verified
+from tests.providers.bankid import test_provider as bankid_tests
+from tests.providers.bankid.test_provider import PERSON as BANKID_PERSON
+from tests.providers.bankid.test_provider import Clock as BankIDClock
+from tests.providers.bankid.test_provider import bankid_provider, latest_order
 
 PERSON = "199908072391"
 OTHER_PERSON = "196408233234"
@@ -78,18 +85,21 @@ CLIENTS = [
 
 
 @pytest.fixture
-def clock() -> ManualClock:
+def gateway_clock() -> ManualClock:
     return ManualClock()
 
 
 @pytest.fixture
-def live(store_url: str | None, clock: ManualClock) -> Iterator[LiveGateway]:
+def live(store_url: str | None, gateway_clock: ManualClock) -> Iterator[LiveGateway]:
     settings: dict[str, Any] = {
         "providers": {"phone": {"type": "phone-double", "loa": [LOA3]}},
         "clients": CLIENTS,
         "rate_limits": UNLIMITED,
     }
-    with phone_double_type(), running_gateway(store_url, clock=clock, **settings) as gateway:
+    with (
+        phone_double_type(),
+        running_gateway(store_url, clock=gateway_clock, **settings) as gateway,
+    ):
         yield gateway
 
 
@@ -156,9 +166,9 @@ def started(response: httpx2.Response) -> str:
 
 
 def confirmed(
-    live: LiveGateway, clock: ManualClock, auth_req_id: str, client_id: str = "signer"
+    live: LiveGateway, gateway_clock: ManualClock, auth_req_id: str, client_id: str = "signer"
 ) -> httpx2.Response:
-    clock.advance(5)
+    gateway_clock.advance(5)
     return poll(live, auth_req_id, client_id)
 
 
@@ -170,7 +180,10 @@ def audited(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]
 
 
 def test_a_caller_signs_and_the_id_token_carries_the_signature(
-    live: LiveGateway, phone: PhoneDouble, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    live: LiveGateway,
+    phone: PhoneDouble,
+    gateway_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No `prompt` (CIBA has none); the provider is started with the message and tbs_data; the
     ID token has userSignature, authnEvidence and auth_time; the audit the tbs_data digest."""
@@ -181,7 +194,7 @@ def test_a_caller_signs_and_the_id_token_carries_the_signature(
     assert request.sign is not None and request.sign.tbs_data == TBS_DATA
     assert request.sign.message.texts["sv"] == "Jag återkallar min ansökan i ärende 4711"
     assert request.personal_identity_number == PERSON
-    response = confirmed(live, clock, auth_req_id)
+    response = confirmed(live, gateway_clock, auth_req_id)
     assert response.status_code == 200, response.text
     claims = verified(live, response.json()["id_token"], "signer")
     signature = json.loads(base64.b64decode(claims[USER_SIGNATURE]))
@@ -195,7 +208,10 @@ def test_a_caller_signs_and_the_id_token_carries_the_signature(
 
 
 def test_an_approval_carries_no_signature_and_is_audited_as_one(
-    live: LiveGateway, phone: PhoneDouble, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    live: LiveGateway,
+    phone: PhoneDouble,
+    gateway_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="portvakt.audit")
     phone.script.statuses = ["complete"]
@@ -204,7 +220,7 @@ def test_an_approval_carries_no_signature_and_is_audited_as_one(
         bc_sign(live, "approver", scope=f"openid {NUMBER_SCOPE} {APPROVAL}", **request)
     )
     assert phone.started[-1].sign is not None and not phone.started[-1].sign.signs
-    response = confirmed(live, clock, auth_req_id, "approver")
+    response = confirmed(live, gateway_clock, auth_req_id, "approver")
     assert response.status_code == 200, response.text
     claims = verified(live, response.json()["id_token"], "approver")
     assert USER_SIGNATURE not in claims and "auth_time" in claims
@@ -231,14 +247,17 @@ def test_an_identification_without_sign_scopes_starts_no_sign(
 
 
 def test_a_sign_that_returns_no_signature_is_access_denied(
-    live: LiveGateway, phone: PhoneDouble, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    live: LiveGateway,
+    phone: PhoneDouble,
+    gateway_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="portvakt.audit")
     phone.script.statuses = ["complete"]
     phone.script.no_signature = True
     auth_req_id = started(bc_sign(live))
-    assert_error(confirmed(live, clock, auth_req_id), "access_denied")
-    clock.advance(5)
+    assert_error(confirmed(live, gateway_clock, auth_req_id), "access_denied")
+    gateway_clock.advance(5)
     assert_error(poll(live, auth_req_id), "invalid_grant")  # over: no tokens later either
     assert not audited(caplog, "signed")
     [failed] = audited(caplog, "sign_failed")
@@ -246,23 +265,26 @@ def test_a_sign_that_returns_no_signature_is_access_denied(
 
 
 def test_a_declined_sign_is_access_denied_and_audited_as_a_failed_sign(
-    live: LiveGateway, phone: PhoneDouble, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    live: LiveGateway,
+    phone: PhoneDouble,
+    gateway_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="portvakt.audit")
     phone.script.statuses = ["failed"]
     phone.script.hint, phone.script.outcome = "userCancel", "access_denied"
     auth_req_id = started(bc_sign(live))
-    assert_error(confirmed(live, clock, auth_req_id), "access_denied")
+    assert_error(confirmed(live, gateway_clock, auth_req_id), "access_denied")
     assert [f["error"] for f in audited(caplog, "sign_failed")] == ["declined"]
 
 
 def test_another_person_than_the_hinted_one_never_signs_for_them(
-    live: LiveGateway, phone: PhoneDouble, clock: ManualClock
+    live: LiveGateway, phone: PhoneDouble, gateway_clock: ManualClock
 ) -> None:
     phone.script.statuses = ["complete"]
     phone.script.person = OTHER_PERSON
     auth_req_id = started(bc_sign(live))
-    assert_error(confirmed(live, clock, auth_req_id), "access_denied")
+    assert_error(confirmed(live, gateway_clock, auth_req_id), "access_denied")
 
 
 # -- refusals: the §5.1 checks, with CIBA's error and nothing started -----------------------
@@ -354,3 +376,112 @@ def test_prompt_is_not_asked_for_since_ciba_has_none(live: LiveGateway, phone: P
     started(bc_sign(live, prompt="login consent"))
     started(bc_sign(live))
     assert len(phone.started) == 2
+
+
+# -- end to end: BankID phone/sign at the bundled simulator over mutual TLS -------------------
+# The simulator and the BankID provider run on the BankID tests' clock, the gateway on its own;
+# both are moved together.
+
+pki, clock, simulator = bankid_tests.pki, bankid_tests.clock, bankid_tests.simulator
+bankid, bankid_on_the_test_clock = bankid_tests.bankid, bankid_tests.bankid_on_the_test_clock
+
+
+@pytest.fixture
+def bankid_live(
+    store_url: str | None,
+    pki: LocalPKI,
+    simulator: tuple[BankIDSimulator, str],
+    bankid_on_the_test_clock: None,
+    gateway_clock: ManualClock,
+) -> Iterator[LiveGateway]:
+    clients = [{**client, "providers": ["bankid"]} for client in CLIENTS]
+    settings: dict[str, Any] = {
+        "providers": {"bankid": bankid_provider(pki, simulator[1])},
+        "clients": clients,
+        "rate_limits": UNLIMITED,
+    }
+    with running_gateway(store_url, clock=gateway_clock, **settings) as gateway:
+        yield gateway
+
+
+def phone_sign_body(sim: BankIDSimulator) -> dict[str, Any]:
+    return [body for path, body in sim.calls if path == "phone/sign"][-1]
+
+
+def polled_until_done(
+    live: LiveGateway, gateway_clock: ManualClock, clock: BankIDClock, auth_req_id: str,
+    client_id: str = "signer",
+) -> httpx2.Response:  # fmt: skip
+    for _ in range(5):
+        gateway_clock.advance(5)
+        clock.advance(5)
+        response = poll(live, auth_req_id, client_id)
+        if response.json().get("error") != "authorization_pending":
+            return response
+    raise AssertionError("still pending after five polls")
+
+
+def test_a_caller_signs_with_bankid_phone_sign_and_the_signature_verifies(
+    bankid_live: LiveGateway,
+    bankid: BankIDSimulator,
+    gateway_clock: ManualClock,
+    clock: BankIDClock,
+) -> None:
+    """phone/sign with the sign message and tbs_data; the ID token's signature and OCSP response
+    are BankID's verbatim and verify against the simulator's root over what was sent."""
+    bankid.behave(UserBehaviour())
+    auth_req_id = started(bc_sign(bankid_live, login_hint=BANKID_PERSON))
+    body = phone_sign_body(bankid)
+    assert body["personalNumber"] == BANKID_PERSON
+    assert body["userVisibleData"] == MESSAGE["message#sv"]
+    assert body["userNonVisibleData"] == TBS_DATA
+    response = polled_until_done(bankid_live, gateway_clock, clock, auth_req_id)
+    assert response.status_code == 200, response.text
+    claims = verified(bankid_live, response.json()["id_token"], "signer")
+    completion = latest_order(bankid).completion
+    assert completion is not None
+    assert claims[USER_SIGNATURE] == completion["signature"]
+    assert claims[AUTHN_EVIDENCE] == completion["ocspResponse"]
+    assert claims[PNR_CLAIM] == BANKID_PERSON and isinstance(claims["auth_time"], int)
+    facts = verify_bankid_signature(
+        claims[USER_SIGNATURE],
+        claims[AUTHN_EVIDENCE],
+        bankid.evidence.root_pem(),
+        expected_visible=MESSAGE["message#sv"],
+        expected_non_visible=TBS_DATA,
+    )
+    assert facts.personal_number == BANKID_PERSON
+
+
+def test_an_approval_by_bankid_phone_sign_carries_no_signature(
+    bankid_live: LiveGateway,
+    bankid: BankIDSimulator,
+    gateway_clock: ManualClock,
+    clock: BankIDClock,
+) -> None:
+    bankid.behave(UserBehaviour())
+    approval = {SIGN_REQUEST: sign_jwt(bankid_live, sign_request(tbs_data=None), "approver")}
+    scope = f"openid {NUMBER_SCOPE} {APPROVAL}"
+    auth_req_id = started(
+        bc_sign(bankid_live, "approver", scope, login_hint=BANKID_PERSON, **approval)
+    )
+    assert phone_sign_body(bankid)["userVisibleData"] == MESSAGE["message#sv"]
+    response = polled_until_done(bankid_live, gateway_clock, clock, auth_req_id, "approver")
+    assert response.status_code == 200, response.text
+    claims = verified(bankid_live, response.json()["id_token"], "approver")
+    assert USER_SIGNATURE not in claims and AUTHN_EVIDENCE not in claims
+
+
+@pytest.mark.parametrize(
+    "behaviour", [UserBehaviour(declines_call=True), UserBehaviour(action="cancel")]
+)
+def test_a_declined_call_or_a_cancelled_bankid_sign_is_access_denied(
+    bankid_live: LiveGateway,
+    bankid: BankIDSimulator,
+    gateway_clock: ManualClock,
+    clock: BankIDClock,
+    behaviour: UserBehaviour,
+) -> None:
+    bankid.behave(behaviour)
+    auth_req_id = started(bc_sign(bankid_live, login_hint=BANKID_PERSON))
+    assert_error(polled_until_done(bankid_live, gateway_clock, clock, auth_req_id), "access_denied")
