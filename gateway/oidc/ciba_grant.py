@@ -107,6 +107,7 @@ class BackchannelGrant:
             except ProviderError as error:  # it ends upstream by itself; ours is over anyway
                 log.warning("cancelling an expired CIBA request failed: %s", error.reason)
             self._audit.ciba("expired", record.client_id, record.person, provider=record.provider)
+            self._sign_failed(record, "expired")
         raise ExpiredTokenError("auth_req_id has expired; start a new request")
 
     async def _fail(self, key: str, record: BackchannelRecord, status: PhoneStatus) -> None:
@@ -114,6 +115,7 @@ class BackchannelGrant:
         fields = {"provider": record.provider, "hint": status.hint}
         if status.outcome == "expired_token":
             self._audit.ciba("expired", record.client_id, record.person, **fields)
+            self._sign_failed(record, "expired")
             raise ExpiredTokenError("the person did not confirm in time")
         if status.hint == DECLINED_CALL:
             self._audit.call_declined(record.client_id, record.person, **fields)

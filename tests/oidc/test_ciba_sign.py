@@ -278,6 +278,26 @@ def test_a_declined_sign_is_access_denied_and_audited_as_a_failed_sign(
     assert [f["error"] for f in audited(caplog, "sign_failed")] == ["declined"]
 
 
+@pytest.mark.parametrize("upstream", [False, True])
+def test_a_sign_that_expires_is_expired_token_and_audited_as_a_failed_sign(
+    live: LiveGateway,
+    phone: PhoneDouble,
+    gateway_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    upstream: bool,
+) -> None:
+    """Past its expiry at the gateway, or timed out at the e-ID provider."""
+    caplog.set_level(logging.INFO, logger="portvakt.audit")
+    if upstream:
+        phone.script.statuses = ["failed"]
+        phone.script.hint, phone.script.outcome = "expiredTransaction", "expired_token"
+    auth_req_id = started(bc_sign(live))
+    gateway_clock.advance(5 if upstream else 121)
+    assert_error(poll(live, auth_req_id), "expired_token")
+    [failed] = audited(caplog, "sign_failed")
+    assert failed["error"] == "expired" and failed["kind"] == "sign"
+
+
 def test_another_person_than_the_hinted_one_never_signs_for_them(
     live: LiveGateway, phone: PhoneDouble, gateway_clock: ManualClock
 ) -> None:
