@@ -162,7 +162,14 @@ class BackchannelAuthenticationEndpoint:
             verified = await self._sign_requests.verified(raw, client)
             params = ImmutableMultiDict({**values, SIGN_REQUEST_PARAMETER: verified})
             signed = frozenset({SIGN_REQUEST_PARAMETER})
-        return checked_sign_request(params, signed, prompted=False)
+        sign_request = checked_sign_request(params, signed, prompted=False)
+        if sign_request is not None and "binding_message" in values:
+            # The app shows the sign message, which is signed: nothing can be added to it, and
+            # a code the case worker reads out would never be seen (CIBA §7.1).
+            raise InvalidBindingMessageError(
+                "binding_message is not shown with a sign request: put it in the sign_message"
+            )
+        return sign_request
 
     def phone_provider(
         self, client: ClientSettings, acr_values: tuple[str, ...], sign: SignRequest | None = None

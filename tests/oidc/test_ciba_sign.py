@@ -391,6 +391,15 @@ def test_a_provider_that_cannot_sign_this_is_refused_before_it_starts(
     assert phone.started == []
 
 
+def test_a_binding_message_with_a_sign_request_is_refused_since_it_would_not_be_shown(
+    live: LiveGateway, phone: PhoneDouble
+) -> None:
+    """The e-ID app shows the sign message, which is signed: nothing can be added to it, and
+    a case worker must not read out a code the citizen never sees (CIBA §7.1)."""
+    assert_error(bc_sign(live, binding_message="Ärende 4711"), "invalid_binding_message")
+    assert phone.started == []
+
+
 def test_prompt_is_not_asked_for_since_ciba_has_none(live: LiveGateway, phone: PhoneDouble) -> None:
     """The call's question and the e-ID's sign dialog stand for login and consent."""
     started(bc_sign(live, prompt="login consent"))
