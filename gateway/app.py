@@ -47,6 +47,7 @@ from gateway.oidc.keys import SigningKeys, follow_key_directory, load_signing_ke
 from gateway.oidc.par import PushedAuthorizationEndpoint
 from gateway.oidc.request_object import RequestObjects
 from gateway.oidc.session import Sessions
+from gateway.oidc.sign_request import SignRequestTokens
 from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
 from gateway.ops.access_log import AccessLog
@@ -100,7 +101,11 @@ def create_app(
     token = TokenEndpoint(
         settings, codes, keys, authenticator, subject_salt, limiter, audit, ciba_grant
     )
-    ciba = BackchannelAuthenticationEndpoint(authenticator, providers, store, limiter, audit, clock)
+    # A caller's signRequest JWT: aud the issuer or the backchannel endpoint, as its assertion
+    ciba_signs = SignRequestTokens(audiences[::2], client_keys, clock)
+    ciba = BackchannelAuthenticationEndpoint(
+        authenticator, providers, store, limiter, audit, clock, ciba_signs
+    )
     userinfo = UserinfoEndpoint(settings, store, keys, clients)
     logout = LogoutEndpoint(
         settings, keys, clients, sessions, backchannel, pages, browsers, providers, audit

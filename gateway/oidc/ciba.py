@@ -7,7 +7,13 @@ it is given (gateway/oidc/ciba_grant.py).
 Supported: `login_hint` (a 12-digit personal identity number), `binding_message`,
 `requested_expiry`, `acr_values`, `authorization_details` of type `phoneAuth` (RFC 9396, as
 Idura names it) with `callInitiator`. Refused with `invalid_request`: `id_token_hint`,
-`login_hint_token`, `user_code` and signed requests (`request`)."""
+`login_hint_token`, `user_code` and signed requests (`request`).
+
+A caller signs (Signature Extension 1.1): the scope `https://id.oidc.se/scope/sign` or
+`…/signApproval` with `https://id.oidc.se/param/signRequest` as a JWT signed with the client's
+keys (the only form: with no signed `request`, no member can carry it), checked as /authorize
+checks it but for `prompt`, which CIBA has not: the question about the call and the e-ID's sign
+dialog stand for login and consent. The person who signs is the `login_hint`."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import (
@@ -25,6 +31,7 @@ from authlib.oauth2.rfc6749.errors import (
     OAuth2Error,
     UnauthorizedClientError,
 )
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -41,6 +48,14 @@ from gateway.oidc.ciba_record import (
 )
 from gateway.oidc.client_auth import ClientAuthenticator
 from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
+from gateway.oidc.sign_request import (
+    SIGN_REQUEST_PARAMETER,
+    SignRequestTokens,
+    checked_sign_request,
+    looks_like_jwt,
+    sign_request_of,
+    sign_scopes_allowed,
+)
 from gateway.oidc.token import FORM_FIELDS, NO_STORE, single_valued
 from gateway.ops.audit import Audit
 from gateway.ops.rate_limit import RateLimited, RateLimiter
@@ -51,6 +66,8 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderUnavailable,
+    SignRequest,
+    Signs,
     Store,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
@@ -75,12 +92,17 @@ class BackchannelParameters:
     expires_in: int
     acr_values: tuple[str, ...]
     call_initiator: str
+    sign_request: dict[str, Any] | None = None  # as /authorize keeps it (sign_request.py)
+
+    @property
+    def sign(self) -> SignRequest | None:
+        return sign_request_of(self.sign_request)
 
 
 class BackchannelAuthenticationEndpoint:
     """POST /bc-authorize: `{auth_req_id, expires_in, interval}`, or CIBA §13's JSON error."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  its collaborators, built once in create_app
         self,
         authenticator: ClientAuthenticator,
         providers: Mapping[str, Provider],
@@ -88,7 +110,9 @@ class BackchannelAuthenticationEndpoint:
         limiter: RateLimiter,
         audit: Audit,
         clock: Clock = time.time,
+        sign_requests: SignRequestTokens | None = None,
     ) -> None:
+        self._sign_requests = sign_requests
         self._authenticator = authenticator
         self._providers = providers
         self._store = store
@@ -115,18 +139,43 @@ class BackchannelAuthenticationEndpoint:
             if not isinstance(hinted, str):
                 raise hinted
             asked = validated(values, client, hinted)
-            name, provider = self.phone_provider(client, asked.acr_values)
+            asked = replace(asked, sign_request=await self._sign_request(values, client))
+            name, provider = self.phone_provider(client, asked.acr_values, asked.sign)
             answer = await self._start(client, asked, name, provider)
         except (OAuth2Error, RateLimited) as refused:
             self._audit.ciba("refused", client.client_id, person, error=refusal_code(refused))
             raise
         return JSONResponse(answer, headers=NO_STORE)
 
+    async def _sign_request(
+        self, values: Mapping[str, str], client: ClientSettings
+    ) -> dict[str, Any] | None:
+        """Signature Extension §5.1 as /authorize applies it, without `prompt`: the JWT is
+        verified with the client's keys, then its object checked; None when nothing is signed."""
+        params = ImmutableMultiDict(values)
+        sign_scopes_allowed(params, client)
+        raw = values.get(SIGN_REQUEST_PARAMETER)
+        signed: frozenset[str] = frozenset()
+        if raw is not None and looks_like_jwt(raw):
+            if self._sign_requests is None:
+                raise InvalidRequestError(f"{SIGN_REQUEST_PARAMETER} is not supported here")
+            verified = await self._sign_requests.verified(raw, client)
+            params = ImmutableMultiDict({**values, SIGN_REQUEST_PARAMETER: verified})
+            signed = frozenset({SIGN_REQUEST_PARAMETER})
+        sign_request = checked_sign_request(params, signed, prompted=False)
+        if sign_request is not None and "binding_message" in values:
+            # The app shows the sign message, which is signed: nothing can be added to it, and
+            # a code the case worker reads out would never be seen (CIBA §7.1).
+            raise InvalidBindingMessageError(
+                "binding_message is not shown with a sign request: put it in the sign_message"
+            )
+        return sign_request
+
     def phone_provider(
-        self, client: ClientSettings, acr_values: tuple[str, ...]
+        self, client: ClientSettings, acr_values: tuple[str, ...], sign: SignRequest | None = None
     ) -> tuple[str, AuthenticatesByPhone]:
-        """The first of the client's providers that identifies by phone and delivers one of the
-        LoAs asked for (any, when none were)."""
+        """The first of the client's providers that identifies by phone (and can do what
+        `sign` asks, if anything) and delivers one of the LoAs asked for (any, when none were)."""
         names = client.providers if client.providers is not None else list(self._providers)
         phones = [
             (name, provider)
@@ -135,6 +184,12 @@ class BackchannelAuthenticationEndpoint:
         ]
         if not phones:
             raise UnauthorizedClientError("none of the client's e-ID providers identifies by phone")
+        if sign is not None:
+            phones = [(name, p) for name, p in phones if can_sign(p, sign)]
+            if not phones:
+                raise InvalidRequestError(
+                    "no e-ID provider of the client can have this signed by phone"
+                )
         for name, provider in phones:
             if not acr_values or set(acr_values) & self._providers[name].loa:
                 return name, provider
@@ -157,6 +212,7 @@ class BackchannelAuthenticationEndpoint:
             call_initiator=asked.call_initiator,
             requested_loa=tuple(a for a in asked.acr_values if a in self._providers[name].loa),
             binding_message=asked.binding_message,
+            sign=asked.sign,
         )
         try:
             handle = await provider.start_phone(phone_request)
@@ -180,6 +236,7 @@ class BackchannelAuthenticationEndpoint:
             call_initiator=asked.call_initiator,
             expires_at=now + asked.expires_in,
             next_poll_at=now + POLL_INTERVAL_SECONDS,
+            sign_request=asked.sign_request,
         )
         await self._store.put(record_key(auth_req_id), record.dumps(), record.ttl(now))
         self._audit.ciba(
@@ -191,6 +248,10 @@ class BackchannelAuthenticationEndpoint:
             "expires_in": asked.expires_in,
             "interval": POLL_INTERVAL_SECONDS,
         }
+
+
+def can_sign(provider: object, sign: SignRequest) -> bool:
+    return isinstance(provider, Signs) and provider.can_sign(sign)
 
 
 def refusal_code(refused: OAuth2Error | RateLimited) -> str:

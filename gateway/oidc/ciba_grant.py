@@ -20,6 +20,7 @@ from gateway.clock import Clock
 from gateway.oidc.authorize import AuthorizationParameters
 from gateway.oidc.ciba_record import BackchannelRecord, record_key
 from gateway.oidc.codes import AuthorizationCodes, IssuedCode
+from gateway.oidc.sign_request import sign_request_of
 from gateway.ops.audit import Audit
 from gateway.settings import ClientSettings
 from providers.base import (
@@ -106,6 +107,7 @@ class BackchannelGrant:
             except ProviderError as error:  # it ends upstream by itself; ours is over anyway
                 log.warning("cancelling an expired CIBA request failed: %s", error.reason)
             self._audit.ciba("expired", record.client_id, record.person, provider=record.provider)
+            self._sign_failed(record, "expired")
         raise ExpiredTokenError("auth_req_id has expired; start a new request")
 
     async def _fail(self, key: str, record: BackchannelRecord, status: PhoneStatus) -> None:
@@ -113,11 +115,13 @@ class BackchannelGrant:
         fields = {"provider": record.provider, "hint": status.hint}
         if status.outcome == "expired_token":
             self._audit.ciba("expired", record.client_id, record.person, **fields)
+            self._sign_failed(record, "expired")
             raise ExpiredTokenError("the person did not confirm in time")
         if status.hint == DECLINED_CALL:
             self._audit.call_declined(record.client_id, record.person, **fields)
         outcome = "declined" if status.hint in DECLINED else "failed"
         self._audit.ciba(outcome, record.client_id, record.person, **fields)
+        self._sign_failed(record, outcome)
         raise AccessDeniedError("the person did not confirm")
 
     async def _complete(
@@ -127,6 +131,7 @@ class BackchannelGrant:
         if refusal is not None:
             await self._store.take(key)
             self._audit.ciba("refused", record.client_id, record.person, error=refusal)
+            self._sign_failed(record, "access_denied")
             raise AccessDeniedError(refusal)
         # The code is written and the request taken in one round trip: of polls racing here,
         # one gets the code, the others find the request gone. A poll that read the request
@@ -144,16 +149,28 @@ class BackchannelGrant:
             raise InvalidGrantError("auth_req_id is unknown, expired or already used")
         self._audit.authenticated(identity)
         self._audit.ciba("completed", record.client_id, record.person, provider=record.provider)
+        sign = sign_request_of(record.sign_request)
+        if sign is not None:
+            self._audit.signed(identity, record.client_id, sign)
         return await self._codes.redeem(code)
+
+    def _sign_failed(self, record: BackchannelRecord, error: str) -> None:
+        sign = sign_request_of(record.sign_request)
+        if sign is not None:
+            self._audit.sign_failed(record.client_id, record.provider, sign, error)
 
 
 def unfit(record: BackchannelRecord, identity: Identity) -> str | None:
-    """Why this identity cannot be the answer: another person than the hinted one, or an LoA
-    the client did not ask for."""
+    """Why this identity cannot be the answer: another person than the hinted one, an LoA
+    the client did not ask for, or a sign request that came back without its signature (never
+    tokens without it, Signature Extension §5.2)."""
     if identity.personal_identity_number != record.person:
         return "another person than the one named confirmed"
     if record.acr_values and identity.loa not in record.acr_values:
         return "the e-ID provider delivered none of the acr_values asked for"
+    sign = sign_request_of(record.sign_request)
+    if sign is not None and sign.signs and not identity.user_signature:
+        return "the e-ID provider returned no signature"
     return None
 
 
@@ -172,4 +189,5 @@ def parameters(record: BackchannelRecord) -> AuthorizationParameters:
         claims={},
         ui_locales=None,
         login_hint=record.person,
+        sign_request=record.sign_request,
     )

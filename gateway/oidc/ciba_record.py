@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from typing import Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
@@ -61,6 +62,8 @@ class BackchannelRecord(StoreRecord):
     expires_at: int
     next_poll_at: int
     interval: int = POLL_INTERVAL_SECONDS
+    # A caller signs (Signature Extension §3.1): the validated signRequest, as /authorize keeps it.
+    sign_request: dict[str, Any] | None = None
 
     def ttl(self, now: int) -> int:
         """How long the store keeps it from `now`: past its expiry by a grace period."""

@@ -130,9 +130,11 @@ def sign_scopes_allowed(params: ImmutableMultiDict[str, str], client: ClientSett
 
 
 def checked_sign_request(
-    params: ImmutableMultiDict[str, str], signed_members: Collection[str]
+    params: ImmutableMultiDict[str, str], signed_members: Collection[str], prompted: bool = True
 ) -> dict[str, Any] | None:
-    """§5.1's checks, in its order; the validated object (AuthorizationParameters keeps it)."""
+    """§5.1's checks, in its order; the validated object (AuthorizationParameters keeps it).
+    `prompted`: the request has a `prompt` to check (CIBA has none: the call's question and
+    the e-ID's sign dialog stand for login and consent)."""
     asked = set(params.get("scope", "").split()) & set(SIGN_SCOPES)
     raw = params.get(SIGN_REQUEST_PARAMETER)
     if not asked:
@@ -145,7 +147,7 @@ def checked_sign_request(
         raise _invalid("must be a signed JWT or a member of a signed request object")
     request = _object(raw)
     tbs_data = _tbs_data(request.get("tbs_data"), signs=SIGN_SCOPE in asked)
-    if not set(params.get("prompt", "").split()) >= REQUIRED_PROMPT:
+    if prompted and not set(params.get("prompt", "").split()) >= REQUIRED_PROMPT:
         raise InvalidRequestError("a sign request needs prompt with login and consent")
     if "sign_message" not in request:
         raise _invalid("sign_message is missing")

@@ -1,14 +1,18 @@
-"""A provider that identifies people by phone (`AuthenticatesByPhone`) and whose answers the
-test scripts: the back end of CIBA without BankID. Registered as provider type `phone-double`
+"""A provider that identifies people by phone (`AuthenticatesByPhone`), and has them sign
+(`Signs`: a test signature over `tbs_data`), and whose answers the test scripts: the back end of
+CIBA without BankID. Registered as provider type `phone-double`
 by `phone_double_type()`; each instance is found by its name in `PHONES` once the gateway has
 built it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from starlette.requests import Request
@@ -25,6 +29,8 @@ from providers.base import (
     ProviderConfig,
     ProviderError,
     ProviderServices,
+    SignRequest,
+    Signs,
 )
 from providers.registry import ProviderType, register, unregister
 
@@ -44,7 +50,8 @@ class Script:
     """What the double answers: `statuses` in turn (the last one repeats); `refuse_start`
     makes start_phone fail as BankID's alreadyInProgress would; `start_error`, `status_error`
     and `cancel_error` are raised by start_phone, phone_status and cancel_phone (an upstream
-    down, a failure); `person` is who confirms (None: the hinted person)."""
+    down, a failure); `person` is who confirms (None: the hinted person); `cannot_sign` makes
+    `can_sign` say no, `no_signature` completes a sign request without its signature."""
 
     statuses: list[str] = field(default_factory=lambda: ["pending"])
     hint: str | None = None
@@ -54,9 +61,18 @@ class Script:
     start_error: type[ProviderError] | None = None
     status_error: type[ProviderError] | None = None
     cancel_error: type[ProviderError] | None = None
+    cannot_sign: bool = False
+    no_signature: bool = False
 
 
-class PhoneDouble(AuthenticatesByPhone):
+def double_signature(person: str, sign: SignRequest) -> str:
+    """What the double 'signs': Base64 of JSON naming the signer and the SHA-256 of tbs_data."""
+    digest = hashlib.sha256((sign.tbs_data or "").encode()).hexdigest()
+    made = {"test": True, "signer": person, "tbs_data_sha256": digest}
+    return base64.b64encode(json.dumps(made).encode()).decode()
+
+
+class PhoneDouble(AuthenticatesByPhone, Signs):
     def __init__(self, config: PhoneDoubleConfig, services: ProviderServices) -> None:
         self.name = services.name
         self.display = {"sv": "Telefon", "en": "Phone"}
@@ -72,6 +88,9 @@ class PhoneDouble(AuthenticatesByPhone):
 
     def routes(self) -> list[BaseRoute]:
         return []
+
+    def can_sign(self, sign: SignRequest) -> bool:
+        return not self.script.cannot_sign
 
     async def start(self, request: Request, login: LoginContext) -> Response:
         return PlainTextResponse("this double identifies by phone only", status_code=400)
@@ -107,6 +126,9 @@ class PhoneDouble(AuthenticatesByPhone):
             family_name="Tolvansson",
             name="Tolvan Tolvansson",
         )
+        if started.sign is not None and started.sign.signs and not self.script.no_signature:
+            signature = double_signature(person, started.sign)
+            identity = replace(identity, user_signature=signature, authn_evidence="b2NzcA==")
         return PhoneStatus("complete", identity=identity)
 
     async def cancel_phone(self, handle: str) -> None:

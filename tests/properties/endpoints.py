@@ -448,6 +448,7 @@ def backchannel_endpoint(
                 "requested_expiry": st.one_of(st.integers(-5, 10**20).map(str), odd_digits()),
                 "acr_values": value_or_fuzz(LOA3, LOA2, "urn:other"),
                 "authorization_details": authorization_details(),
+                SIGN_REQUEST_PARAMETER: sign_request_values(),
                 "client_id": value_or_fuzz(*client_ids),
                 "client_secret": value_or_fuzz(*secrets.values()),
             },
