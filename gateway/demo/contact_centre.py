@@ -129,6 +129,9 @@ class ContactCentreDemo:
             "call": call,
             "phone_calls_url": f"{self._issuer}/bankid-simulator/phone-calls",
             "form_url": f"{self._issuer}/demo{CONTACT_CENTRE_PATH}",
+            "status_url": f"{self._issuer}/demo{CONTACT_CENTRE_PATH}/status",
+            # WCAG 2.2.1: a page that refreshes itself must let its user turn that off.
+            "auto_refresh": request.query_params.get("auto") != "0",
         }
         return self._pages.render(request, "contact_centre_status.html", context)
 

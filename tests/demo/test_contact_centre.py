@@ -128,6 +128,16 @@ def test_the_demo_never_polls_faster_than_the_gateway_allows(
     assert outcome(page) == "pending" and refresh in page.text
 
 
+def test_the_refresh_can_be_turned_off_and_on(browser: httpx2.Client) -> None:
+    """WCAG 2.2.1: the user of a page that refreshes itself can stop it."""
+    refreshing = start(browser)
+    assert 'http-equiv="refresh"' in refreshing.text and "?auto=0" in refreshing.text
+    stopped = browser.get("/demo/contact-centre/status?auto=0")
+    assert outcome(stopped) == "pending"
+    assert 'http-equiv="refresh"' not in stopped.text
+    assert 'href="http://127.0.0.1' in stopped.text and "Check now" in stopped.text
+
+
 def test_a_caller_who_says_no_is_shown_as_declined(
     browser: httpx2.Client, clock: ManualClock
 ) -> None:
