@@ -123,7 +123,11 @@ class ContactCentreDemo:
         call = self._calls.get(str(request.session.get("contact_centre_call", "")))
         if call is None:
             return RedirectResponse(f"{self._issuer}/demo{CONTACT_CENTRE_PATH}", 303)
-        if call.outcome == "pending" and self._clock() >= call.next_poll_at:
+        now = self._clock()
+        if call.outcome == "pending" and now >= call.next_poll_at:
+            # Claimed before the await: a reload at the same moment (another tab) must not
+            # poll too, or the gateway's slow_down would lengthen the interval for good.
+            call.next_poll_at = now + call.interval
             await self._poll(call)
         context = {
             "call": call,

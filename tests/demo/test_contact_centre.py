@@ -6,6 +6,7 @@ moved by hand instead of waiting out the poll interval."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import html
 import re
 from collections.abc import Iterator
@@ -126,6 +127,20 @@ def test_the_demo_never_polls_faster_than_the_gateway_allows(
     clock.advance(INTERVAL)
     page = browser.get("/demo/contact-centre/status")
     assert outcome(page) == "pending" and refresh in page.text
+
+
+def test_reloads_at_the_same_moment_poll_once(browser: httpx2.Client, clock: ManualClock) -> None:
+    """Two tabs reloading together must not both poll: the second poll would be too early for
+    the gateway, whose slow_down would lengthen the interval for good (CIBA §11)."""
+    start(browser)
+    clock.advance(INTERVAL)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        pages = list(pool.map(lambda _: browser.get("/demo/contact-centre/status"), range(4)))
+    clock.advance(INTERVAL)
+    pages.append(browser.get("/demo/contact-centre/status"))
+    for page in pages:
+        assert outcome(page) == "pending"
+        assert f'<meta http-equiv="refresh" content="{INTERVAL}">' in page.text
 
 
 def test_the_refresh_can_be_turned_off_and_on(browser: httpx2.Client) -> None:
