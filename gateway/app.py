@@ -137,7 +137,7 @@ def create_app(
         Route(ERROR_PATH, failures.show),
         *branding.routes(),
         Mount("/static", StaticFiles(directory=UI_DIR / "static"), name="static"),
-        *(demo_mounts(settings, pages) if settings.demo else []),
+        *(demo_mounts(settings, pages, clock) if settings.demo else []),
     ]
     app = Starlette(
         routes=routes,

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from gateway.demo.contact_centre import ContactCentreDemo
 from gateway.demo.signing import SigningDemo
 from gateway.oidc.claims import NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER
 from gateway.ui.pages import PageRenderer
@@ -175,6 +176,7 @@ def demo_app(
     client_secret: str,
     pages: PageRenderer,
     clock: Clock = time.time,
+    contact_centre_secret: str | None = None,
 ) -> Starlette:
     oauth = OAuth()
     oauth.register(
@@ -187,6 +189,11 @@ def demo_app(
     client: StarletteOAuth2App = oauth.create_client("portvakt")
     signing = SigningDemo(oauth, issuer, clock)
     record = LogoutRecord(keep_seconds=24 * 3600)
+    contact_centre = (
+        ContactCentreDemo(issuer, contact_centre_secret, pages, clock).routes()
+        if contact_centre_secret
+        else []
+    )
 
     async def home(request: Request) -> Response:
         if record.has_ended(request.session):  # told over the back-channel
@@ -238,6 +245,7 @@ def demo_app(
             Route("/login", login, methods=["POST"]),
             Route("/callback", callback),
             *signing.routes(),
+            *contact_centre,
             Route("/logout", logout, methods=["POST"]),
             Route(BACKCHANNEL_LOGOUT_PATH, backchannel.__call__, methods=["POST"]),
         ],

@@ -7,8 +7,9 @@ from __future__ import annotations
 import secrets
 
 from gateway.demo.app import BACKCHANNEL_LOGOUT_PATH
+from gateway.demo.contact_centre import CONTACT_CENTRE_CLIENT_ID
 from gateway.demo.signing import SIGN_SCOPES, SIGNER_CLIENT_ID, signer_jwks
-from gateway.settings import Settings, settings_from_data
+from gateway.settings import CIBA_GRANT, Settings, settings_from_data
 
 DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/callback"]
 DEMO_RP_CLIENT_ID = "demo-rp"
@@ -68,6 +69,16 @@ def demo_settings(issuer: str) -> Settings:
                     "redirect_uris": [f"{issuer}/demo/sign/callback"],
                     "scopes": SIGN_SCOPES.split(),
                     "display": {"sv": "Demo-e-tjänst", "en": "Demo e-service"},
+                },
+                {
+                    # The demo's contact centre identifies callers with CIBA (poll mode)
+                    # through BankID phone/auth (gateway/demo/contact_centre.py).
+                    "client_id": CONTACT_CENTRE_CLIENT_ID,
+                    "client_secret": secrets.token_urlsafe(24),
+                    "grant_types": [CIBA_GRANT],
+                    "backchannel_token_delivery_mode": "poll",
+                    "providers": ["bankid"],
+                    "display": {"sv": "Demokommunens kontaktcenter", "en": "Demo contact centre"},
                 },
             ],
         },

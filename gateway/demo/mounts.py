@@ -3,11 +3,15 @@ that the demo's BankID provider talks to."""
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from gateway.clock import Clock
 from gateway.demo.app import demo_app
+from gateway.demo.contact_centre import CONTACT_CENTRE_CLIENT_ID
 from gateway.demo.defaults import BANKID_SIMULATOR_PATH, DEMO_RP_CLIENT_ID
 from gateway.oidc.discovery import DISCOVERY_PATH
 from gateway.settings import Settings
@@ -15,10 +19,18 @@ from gateway.ui.pages import PageRenderer
 from providers.bankid.simulator import BankIDSimulator
 
 
-def demo_mounts(settings: Settings, pages: PageRenderer) -> list[Mount]:
+def demo_mounts(settings: Settings, pages: PageRenderer, clock: Clock = time.time) -> list[Mount]:
     demo_client = settings.client(DEMO_RP_CLIENT_ID)
     assert demo_client is not None and demo_client.client_secret is not None  # settings check
-    demo = demo_app(settings.issuer, demo_client.client_id, demo_client.client_secret, pages)
+    contact_centre = settings.client(CONTACT_CENTRE_CLIENT_ID)  # absent from `demo: true` configs
+    demo = demo_app(
+        settings.issuer,
+        demo_client.client_id,
+        demo_client.client_secret,
+        pages,
+        clock,
+        contact_centre.client_secret if contact_centre is not None else None,
+    )
     # Long enough for a person to switch tabs; the real BankID gives up after about 30 s.
     simulator = BankIDSimulator(start_timeout=120, mount_path=BANKID_SIMULATOR_PATH)
     return [Mount("/demo", demo), Mount(BANKID_SIMULATOR_PATH, simulator.app)]
