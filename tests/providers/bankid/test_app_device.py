@@ -37,6 +37,7 @@ pki, clock, simulator = bankid_tests.pki, bankid_tests.clock, bankid_tests.simul
 bankid, bankid_on_the_test_clock = bankid_tests.bankid, bankid_tests.bankid_on_the_test_clock
 
 APP_IDENTIFIER = "se.kommun.minasidor"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEVICE = {
     "deviceOS": "IOS 16.7.7",
     "deviceModelName": "Apple iPhone14,3",
@@ -211,3 +212,34 @@ def test_a_retry_sends_the_same_app_again(
     assert [path for path, _ in bankid.calls][-2:] == ["cancel", "auth"]
     assert auth_body(bankid)["app"] == {"appIdentifier": APP_IDENTIFIER, **DEVICE}
     assert "web" not in auth_body(bankid)
+
+
+def client_assertion(gateway: LiveGateway) -> dict[str, str]:
+    now = int(time.time())
+    claims = {"iss": "app", "sub": "app", "aud": f"{gateway.url}/token", "iat": now}
+    claims |= {"exp": now + 60, "jti": str(uuid.uuid4())}
+    assertion = pyjwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "app-1"})
+    return {"client_assertion_type": JWT_BEARER, "client_assertion": assertion}
+
+
+def push(gateway: LiveGateway, **form: str) -> httpx2.Response:
+    with httpx2.Client(base_url=gateway.url, timeout=10) as http:
+        return http.post("/par", data={"client_id": "app", **form, **client_assertion(gateway)})
+
+
+def test_a_pushed_signed_object_keeps_its_device_values(
+    gateway: LiveGateway, citizen: Browser, bankid: BankIDSimulator
+) -> None:
+    pushed = push(gateway, request=request_object(gateway, **{APP_DEVICE_PARAMETER: DEVICE}))
+    assert pushed.status_code == 201, pushed.text
+    response = authorize(citizen, request_uri=pushed.json()["request_uri"])
+    assert_order_page(citizen, response)
+    assert auth_body(bankid)["app"] == {"appIdentifier": APP_IDENTIFIER, **DEVICE}
+
+
+def test_device_values_pushed_as_plain_parameters_are_refused(gateway: LiveGateway) -> None:
+    plain = {"redirect_uri": REDIRECT_URI, "response_type": "code", "state": "s"}
+    device = {APP_DEVICE_PARAMETER: json.dumps(DEVICE)}
+    pushed = push(gateway, scope=f"openid {NUMBER_SCOPE}", **plain, **device)
+    assert pushed.status_code == 400, pushed.text
+    assert pushed.json()["error"] == "invalid_request"
