@@ -221,6 +221,18 @@ def _code_grant_only() -> list[GrantType]:
     return ["authorization_code"]
 
 
+class BankIDAppSettings(Model):
+    """A native app registered for a client (bankid-2026-and-ciba.md §1.5): BankID is told
+    this identifier, never one the request names."""
+
+    app_identifier: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="the app's Android package name or iOS bundle id",
+    )
+
+
 class ClientSettings(Model):
     client_id: str = Field(min_length=1)
     client_secret: str | None = None
@@ -268,6 +280,9 @@ class ClientSettings(Model):
     backchannel_call_initiator: Literal["user", "RP"] = Field(
         default="user",
         description="ours: who called whom when the request names none (authorization_details)",
+    )
+    bankid_app: BankIDAppSettings | None = Field(
+        default=None, description="ours: its native app, for BankID's `app` device data"
     )
 
     @field_validator("scopes")
@@ -377,6 +392,9 @@ class ClientSettings(Model):
         if self.profile == SWEDEN_CONNECT:
             self._meets_sweden_connect()
         self._grant_rules()
+        if self.bankid_app is not None and not self.has_keys:
+            # The app's device values come only in a signed request object.
+            raise ValueError("bankid_app needs the client's public keys in jwks or jwks_uri")
         return self
 
     def _grant_rules(self) -> None:

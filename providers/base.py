@@ -324,6 +324,9 @@ class LoginContext:
     # Signature Extension 1.1: the citizen is to sign or approve, not (only) log in. Set only
     # for a provider that `Signs` and said it `can_sign` this request.
     sign: SignRequest | None = None
+    # BankID's `app` device data (bankid-2026-and-ciba.md §1.5) when a registered native app
+    # logs in: appIdentifier from the client's registration, the rest from its signed request.
+    app_device: Mapping[str, str] | None = None
 
 
 class Pages(Protocol):

@@ -439,6 +439,7 @@ class LoginFlow:
             original_client_token=asked.original_client_token,
             identity_hint_claimed=named.claimed if named else False,
             sign=sign if isinstance(provider, Signs) else None,
+            app_device=_app_device(client, asked.app_device),
         )
         request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)
@@ -528,6 +529,16 @@ def _named_provider(candidates: list[Provider], authn_provider: str | None) -> P
         ),
         None,
     )
+
+
+def _app_device(
+    client: ClientSettings | None, device: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """BankID's `app` object: the registered app's identifier (never the request's) and the
+    device values its signed request carried; None (so `web`) without either."""
+    if client is None or client.bankid_app is None or device is None:
+        return None
+    return {"appIdentifier": client.bankid_app.app_identifier, **device}
 
 
 def _named(asked: AuthorizationParameters) -> NamedPerson | None:

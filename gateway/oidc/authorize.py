@@ -26,6 +26,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.oidc.app_device import checked_app_device
 from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
@@ -98,6 +99,8 @@ class AuthorizationParameters:
     original_client_token: str | None = None
     # Signature Extension §3.1: the validated signRequest object (gateway/oidc/sign_request.py)
     sign_request: dict[str, Any] | None = None
+    # Ours: the registered app's device values (gateway/oidc/app_device.py), for BankID's `app`
+    app_device: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON values; the records that carry the parameters embed these keys as their own."""
@@ -218,6 +221,7 @@ def validate(
     for step in AUTHORIZE_STEPS:
         step(params, client)
     sign_request = checked_sign_request(params, signed_members)
+    app_device = checked_app_device(params, client, signed_members)
     claims = parse_claims(params.get("claims"))
     return AuthorizationRequest(
         client,
@@ -238,6 +242,7 @@ def validate(
             original_client_id=params.get(ORIGINAL_CLIENT_ID_PARAMETER),
             original_client_token=params.get(ORIGINAL_CLIENT_TOKEN_PARAMETER),
             sign_request=sign_request,
+            app_device=app_device,
         ),
     )
 

@@ -58,6 +58,9 @@ class BankIDOrder(StoreRecord):
     completed_at: float | None = None  # when a collect saw `complete`, by the provider's clock
     # requirement.certificatePolicies as sent; None: an order from before they were kept.
     certificate_policies: list[str] | None = None
+    # The `app` object sent (a registered native app's login; placed again on retry); None:
+    # `web`, or an order from before it was kept.
+    app_device: dict[str, str] | None = None
 
     @property
     def signs(self) -> bool:

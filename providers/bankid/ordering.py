@@ -87,6 +87,7 @@ class OrderRequest:
     identity_hint: str | None
     user_message: UserMessage | None = None
     sign: SignRequest | None = None
+    app_device: dict[str, str] | None = None  # §1.5 `app`, sent instead of `web`
 
     @classmethod
     def again(cls, login_id: str, order: BankIDOrder, locale: str) -> OrderRequest:
@@ -101,6 +102,7 @@ class OrderRequest:
             order.identity_hint,
             UserMessage.from_dict(order.user_message) if order.user_message else None,
             sign,
+            order.app_device,
         )
 
 
@@ -119,7 +121,7 @@ class OrderPlacer:
         )
 
     async def place(
-        self, request: Request, wanted: OrderRequest, device_identifier: str
+        self, request: Request, wanted: OrderRequest, device_identifier: str | None
     ) -> BankIDOrder:
         """The new order; a failed one (with BankID's message) when BankID refused it."""
         nonce = secrets.token_urlsafe(16)
@@ -143,6 +145,7 @@ class OrderPlacer:
             certificate_policies=self._policies,
             user_message=wanted.user_message.to_dict() if wanted.user_message else None,
             sign_request=wanted.sign.to_dict() if wanted.sign else None,
+            app_device=wanted.app_device,
         )
         body = {
             "endUserIp": wanted.end_user_ip,
@@ -150,7 +153,7 @@ class OrderPlacer:
             **self._shown(request, wanted),
             "returnUrl": f"{self._return_url}?login={wanted.login_id}&nonce={nonce}",
             "returnRisk": True,  # §1.3: the provider's risk policy judges completionData.risk
-            "web": self._web(user_agent, device_identifier),
+            **self._device(wanted, user_agent, device_identifier),
         }
         place = self._client.sign if wanted.sign else self._client.auth
         try:
@@ -182,6 +185,14 @@ class OrderPlacer:
     def phone_requirement(self) -> dict[str, Any]:
         """A phone order's requirement: as a web order's, but the body names the person."""
         return self._requirement(None)
+
+    def _device(
+        self, wanted: OrderRequest, user_agent: str, device_identifier: str | None
+    ) -> dict[str, dict[str, str]]:
+        """§1.4/§1.5: `app` for a registered native app's login, else `web`; never both."""
+        if wanted.app_device is not None:
+            return {"app": dict(wanted.app_device)}
+        return {"web": self._web(user_agent, device_identifier or "")}
 
     def _web(self, user_agent: str, device_identifier: str) -> dict[str, str]:
         """§2.1 `web`: binds the order to this browser for BankID's risk assessment."""

@@ -128,6 +128,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
             login.identity_hint,
             login.user_message,
             login.sign,
+            dict(login.app_device) if login.app_device else None,
         )
         return await self._order_and_wait(request, wanted)
 
@@ -193,11 +194,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
 
     async def _order_and_wait(self, request: Request, wanted: OrderRequest) -> Response:
         """Place the order, keep it, and send this browser (remembered by it) to its page."""
-        device = self._device.of(request)
-        order = await self._placer.place(request, wanted, device.identifier)
+        # A native app's order carries its own device (`app`): no browser cookie is needed.
+        device = None if wanted.app_device else self._device.of(request)
+        identifier = device.identifier if device else None
+        order = await self._placer.place(request, wanted, identifier)
         await self._orders.save(wanted.login_id, order)
         response = self._to_wait_page(wanted.login_id)
-        self._device.remember(response, device)
+        if device is not None:
+            self._device.remember(response, device)
         return response
 
     async def _advance(self, login_id: str, order: BankIDOrder) -> BankIDOrder:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
+from gateway.oidc.app_device import APP_DEVICE_PARAMETER
 from gateway.oidc.claims import SIGN_APPROVAL_SCOPE, SIGN_SCOPE
 from gateway.oidc.sign_request import SIGN_REQUEST_PARAMETER
 from gateway.oidc.user_message import USER_MESSAGE_PARAMETER
@@ -145,6 +146,15 @@ def user_message_objects() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def app_device_values() -> st.SearchStrategy[str]:
+    """Ours (gateway/oidc/app_device.py): a native app's device as plain JSON, always refused
+    outside a signed request object; right-shaped, odd or deep."""
+    member = st.one_of(fuzz_text(), st.just("x" * 300), json_values(2))
+    names = ("deviceOS", "deviceModelName", "deviceIdentifier", "appIdentifier")
+    shaped = st.fixed_dictionaries({}, optional=dict.fromkeys(names, member))
+    return st.one_of(shaped.map(json.dumps), json_values().map(json.dumps), deep_values())
+
+
 def sign_request_values() -> st.SearchStrategy[str]:
     """Signature Extension §3.1: the object as plain JSON (always refused: unsigned) or as a
     JWT with plausible or odd claims and a fuzzed signature, tbs_data right or wrong."""
@@ -267,6 +277,7 @@ def authorize_parameters(focus: str | None = None) -> st.SearchStrategy[Pairs]:
             "login_hint": value_or_fuzz(TEST_PERSON, "19990807-2391", "990807-2391"),
             USER_MESSAGE_PARAMETER: user_message_values(),
             SIGN_REQUEST_PARAMETER: sign_request_values(),
+            APP_DEVICE_PARAMETER: app_device_values(),
             AUTHN_PROVIDER_PARAMETER: value_or_fuzz(
                 *PROVIDERS, "bankid-tls", *AUTHN_PROVIDER_VALUES
             ),
@@ -293,6 +304,7 @@ AUTHORIZE_PARAMETERS = (
     *REQUEST_PARAMETERS,
     USER_MESSAGE_PARAMETER,
     SIGN_REQUEST_PARAMETER,
+    APP_DEVICE_PARAMETER,
     ORIGINAL_CLIENT_ID,
     ORIGINAL_CLIENT_TOKEN,
 )
