@@ -316,6 +316,7 @@ def announce(settings: Settings, demo: bool) -> None:
         print("               public PKCE client: client_id=demo-spa")
         print(f"               redirect_uris: {', '.join(DEMO_REDIRECT_URIS)}")
         print(f"  Try it: open {settings.issuer}/demo/ and press 'Logga in'.")
+        print(f"  Contact centre (CIBA): {settings.issuer}/demo/contact-centre")
 
 
 def _url_host(host: str) -> str:

@@ -58,13 +58,14 @@ def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
 def test_serve_prints_issuer_demo_client_and_the_url_to_try(served) -> None:
     url, process = served
     lines = []
-    while len(lines) < 8:
+    while len(lines) < 9:
         lines.append(process.stdout.readline())
     text = "".join(lines)
     assert f"Issuer: {url}" in text
     assert "client_id=demo client_secret=demo-secret" in text
     assert "client_id=demo-spa" in text
     assert f"open {url}/demo/" in text
+    assert f"Contact centre (CIBA): {url}/demo/contact-centre" in text
 
 
 def test_discovery_on_defaults_names_the_issuer(served) -> None:
