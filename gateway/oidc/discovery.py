@@ -16,8 +16,8 @@ from gateway.oidc.claims import (
     SIGN_SCOPE,
     SUPPORTED_CLAIMS,
 )
+from gateway.oidc.client_jwt import SIGNING_ALGORITHMS
 from gateway.oidc.keys import JWKS_MAX_AGE_SECONDS, SIGNING_ALGORITHM, SigningKeys
-from gateway.oidc.request_object import SIGNING_ALGORITHMS
 from gateway.oidc.sign_request import sample_requests
 from gateway.oidc.user_message import MIME_TYPES
 from gateway.settings import CIBA_GRANT, ClientSettings

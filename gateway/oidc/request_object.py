@@ -26,6 +26,14 @@ from starlette.datastructures import ImmutableMultiDict
 
 from gateway.clock import Clock
 from gateway.oidc.client_auth import replay_key
+from gateway.oidc.client_jwt import (
+    CLOCK_SKEW,
+    JWT_CLAIMS,
+    MAX_LIFETIME,
+    SIGNING_ALGORITHMS,
+    is_time,
+    names_audience,
+)
 from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
@@ -35,17 +43,11 @@ from providers.base import Store
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 PUSHED_REQUEST_TTL_SECONDS = 60  # RFC 9126 §2.2: short; 60 s is what the RFC's example uses
-SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256")
 # A signed object with a few kB of parameters fits easily; a URL much longer does not travel.
 MAX_REQUEST_OBJECT_LENGTH = 32 * 1024
 MAX_MEMBERS = 64
 MAX_JTI_LENGTH = 256
 MAX_HANDLE_LENGTH = 128
-# Like client assertions (client_auth.py): at most an hour, clocks a minute apart either way.
-MAX_LIFETIME = 3600
-CLOCK_SKEW = 60
-# The JWT's own claims (RFC 7519 §4.1): they say who made the object, they are not parameters.
-JWT_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti", "sub"})
 
 Parameters = ImmutableMultiDict[str, str]
 
@@ -224,9 +226,7 @@ def check_claims(
         raise InvalidRequestObjectError("iss must be the client_id")
     if "client_id" in payload and payload["client_id"] != client.client_id:
         raise InvalidRequestObjectError("client_id differs from the request's client_id")
-    aud = payload.get("aud")
-    named = aud if isinstance(aud, list) else [aud]
-    if not any(isinstance(a, str) and a in audiences for a in named):
+    if not names_audience(payload.get("aud"), audiences):
         raise InvalidRequestObjectError("aud must be this provider's issuer")
     jti = payload.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
@@ -242,21 +242,17 @@ def _lifetime(payload: Mapping[str, Any], now: float) -> float:
     exp: Any = payload.get("exp")
     nbf: Any = payload.get("nbf")
     iat: Any = payload.get("iat")
-    if not _is_time(exp):
+    if not is_time(exp):
         raise InvalidRequestObjectError("exp is missing or not a number")
     if exp < now - CLOCK_SKEW:
         raise InvalidRequestObjectError("request object has expired")
-    if exp - now > MAX_LIFETIME + CLOCK_SKEW or (_is_time(iat) and exp - iat > MAX_LIFETIME):
+    if exp - now > MAX_LIFETIME + CLOCK_SKEW or (is_time(iat) and exp - iat > MAX_LIFETIME):
         raise InvalidRequestObjectError(f"request object lives longer than {MAX_LIFETIME} s")
-    if nbf is not None and (not _is_time(nbf) or nbf > now + CLOCK_SKEW):
+    if nbf is not None and (not is_time(nbf) or nbf > now + CLOCK_SKEW):
         raise InvalidRequestObjectError("request object is not valid yet (nbf)")
-    if iat is not None and (not _is_time(iat) or iat > now + CLOCK_SKEW):
+    if iat is not None and (not is_time(iat) or iat > now + CLOCK_SKEW):
         raise InvalidRequestObjectError("request object is issued in the future (iat)")
     return max(float(exp) - now, 0.0)
-
-
-def _is_time(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def as_parameters(payload: Mapping[str, Any]) -> dict[str, str]:

@@ -29,6 +29,14 @@ from starlette.datastructures import ImmutableMultiDict
 
 from gateway.clock import Clock
 from gateway.oidc.claims import SIGN_APPROVAL_SCOPE, SIGN_SCOPE, SIGN_SCOPES
+from gateway.oidc.client_jwt import (
+    CLOCK_SKEW,
+    JWT_CLAIMS,
+    MAX_LIFETIME,
+    SIGNING_ALGORITHMS,
+    is_time,
+    names_audience,
+)
 from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
 from gateway.oidc.error_text import quoted
 from gateway.oidc.parsing import MalformedInput, bounded_json, compact_jwt_parts
@@ -41,11 +49,6 @@ MAX_TBS_DATA_LENGTH = 12_000
 MAX_SIGN_MESSAGE_LENGTH = 4_000
 # The parameter's whole text, a JWT or JSON: no more than a request object may be.
 MAX_SIGN_REQUEST_LENGTH = 32 * 1024
-SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256")
-MAX_LIFETIME = 3600
-CLOCK_SKEW = 60
-# The JWT's own claims (RFC 7519 §4.1): who made it, not part of the sign request.
-JWT_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti", "sub"})
 STANDARD_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 REQUIRED_PROMPT = frozenset({"login", "consent"})
 
@@ -104,21 +107,15 @@ def _check_claims(
 ) -> None:
     if payload.get("iss") != client.client_id:
         raise _invalid("iss must be the client_id")
-    aud = payload.get("aud")
-    named = aud if isinstance(aud, list) else [aud]
-    if not any(isinstance(a, str) and a in audiences for a in named):
+    if not names_audience(payload.get("aud"), audiences):
         raise _invalid("aud must be this provider's issuer or authorization endpoint")
     exp, iat = payload.get("exp"), payload.get("iat")
-    if exp is not None and (not _is_time(exp) or exp < now - CLOCK_SKEW):
+    if exp is not None and (not is_time(exp) or exp < now - CLOCK_SKEW):
         raise _invalid("the JWT has expired")
     if exp is not None and exp - now > MAX_LIFETIME + CLOCK_SKEW:
         raise _invalid(f"the JWT lives longer than {MAX_LIFETIME} s")
-    if iat is not None and (not _is_time(iat) or not now - MAX_LIFETIME <= iat <= now + CLOCK_SKEW):
+    if iat is not None and (not is_time(iat) or not now - MAX_LIFETIME <= iat <= now + CLOCK_SKEW):
         raise _invalid("iat is not a time of the last hour")
-
-
-def _is_time(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def sign_scopes_allowed(params: ImmutableMultiDict[str, str], client: ClientSettings) -> None:
