@@ -831,6 +831,16 @@ def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
         "/demo/callback",
         "/demo/logout",
         "/demo/backchannel-logout",
+        "/demo/sign",
+        "/demo/sign/callback",
+        "/demo/contact-centre",
+        "/demo/contact-centre/status",
+        f"{SIMULATOR}/phone-calls",
+        f"{SIMULATOR}/phone-calls/open",
+        f"{SIMULATOR}/phone-calls/answer",
+        f"{SIMULATOR}/phone-calls/identify",
+        f"{SIMULATOR}/phone-calls/cancel",
+        f"{SIMULATOR}/member-banks-root.pem",
         "/static/portvakt.css",
         "/branding/basic/brand.css",
         "/branding/basic/logo",
@@ -846,6 +856,10 @@ def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
             "state": fuzz_text(),
             "entityID": idp_choice(live),
             "login": fuzz_text(),
+            # the demo's contact centre and the simulator's phone-call page
+            "auto": fuzz_text(),
+            "orderRef": fuzz_text(),
+            "answer": fuzz_text(),
         }
     )
     return probe(methods("GET", "POST"), paths, query, st.none() | bodies(query), live)
