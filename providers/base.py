@@ -327,6 +327,11 @@ class LoginContext:
     # BankID's `app` device data (bankid-2026-and-ciba.md §1.5) when a registered native app
     # logs in: appIdentifier from the client's registration, the rest from its signed request.
     app_device: Mapping[str, str] | None = None
+    # What the e-service may receive for this login: its scopes, and the claim names of its
+    # `claims` request (either member). A provider that asks the citizen for each attribute
+    # (the EU wallet) asks for no more than these need.
+    scopes: tuple[str, ...] = ()
+    requested_claims: frozenset[str] = frozenset()
 
 
 class Pages(Protocol):

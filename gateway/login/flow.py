@@ -440,6 +440,8 @@ class LoginFlow:
             identity_hint_claimed=named.claimed if named else False,
             sign=sign if isinstance(provider, Signs) else None,
             app_device=_app_device(client, asked.app_device),
+            scopes=asked.scopes,
+            requested_claims=frozenset(name for part in asked.claims.values() for name in part),
         )
         request.state.preferred_locale = asked.ui_locales
         return await provider.start(request, context)
