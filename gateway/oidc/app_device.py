@@ -13,8 +13,8 @@ from collections.abc import Collection
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from starlette.datastructures import ImmutableMultiDict
 
-from gateway.oidc.parsing import MalformedInput, bounded_json
 from gateway.settings import ClientSettings
+from providers.parsing import MalformedInput, bounded_json
 
 APP_DEVICE_PARAMETER = "https://portvakt.se/param/bankidAppDevice"
 # deviceIdentifier as `web`'s (§1.4); BankID documents no limits for the others.

@@ -31,7 +31,6 @@ from gateway.oidc.claims import SUPPORTED_SCOPES
 from gateway.oidc.client_auth import ClientRegistry
 from gateway.oidc.error_text import quoted
 from gateway.oidc.named_person import named_person
-from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.oidc.request_object import RequestObjects, ResolvedRequest, required_forms
 from gateway.oidc.sign_request import (
     MAX_SIGN_REQUEST_LENGTH,
@@ -46,6 +45,7 @@ from gateway.oidc.user_message import (
 )
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
+from providers.parsing import MalformedInput, ascii_integer, bounded_json
 
 # The Swedish OIDC profile's parameter naming the e-ID to use, which skips the chooser.
 AUTHN_PROVIDER_PARAMETER = "https://id.oidc.se/param/authnProvider"

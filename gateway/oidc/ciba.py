@@ -47,7 +47,6 @@ from gateway.oidc.ciba_record import (
     record_key,
 )
 from gateway.oidc.client_auth import ClientAuthenticator
-from gateway.oidc.parsing import MalformedInput, ascii_integer, bounded_json
 from gateway.oidc.sign_request import (
     SIGN_REQUEST_PARAMETER,
     SignRequestTokens,
@@ -71,6 +70,7 @@ from providers.base import (
     Store,
 )
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
+from providers.parsing import MalformedInput, ascii_integer, bounded_json
 
 HINTS = ("login_hint", "id_token_hint", "login_hint_token")
 PERSONAL_NUMBER = re.compile(r"[0-9]{12}")

@@ -19,10 +19,10 @@ from joserfc.jwt import JWTClaimsRegistry
 from starlette.requests import Request
 
 from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
-from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
 from gateway.settings import ClientSettings, Settings
 from providers.base import Store
 from providers.jws import ACCEPTED_JWS_ALGORITHMS
+from providers.parsing import MalformedInput, compact_jwt_parts
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # authlib's client signs assertions for an hour (exp = iat + 3600), pyoidc's for 600 s; longer

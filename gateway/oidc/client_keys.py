@@ -19,8 +19,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from gateway.clock import Clock
-from gateway.oidc.parsing import MalformedInput, bounded_json
 from gateway.settings import ClientSettings
+from providers.parsing import MalformedInput, bounded_json
 
 log = logging.getLogger("portvakt.client_keys")
 MAX_JWKS_BYTES = 64 * 1024

@@ -36,10 +36,10 @@ from gateway.oidc.client_jwt import (
 )
 from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
 from gateway.oidc.error_text import quoted
-from gateway.oidc.parsing import MalformedInput, compact_jwt_parts
 from gateway.oidc.sign_request import SIGN_REQUEST_PARAMETER, SignRequestTokens, looks_like_jwt
 from gateway.settings import ClientSettings
 from providers.base import Store
+from providers.parsing import MalformedInput, compact_jwt_parts
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 PUSHED_REQUEST_TTL_SECONDS = 60  # RFC 9126 §2.2: short; 60 s is what the RFC's example uses

@@ -39,10 +39,10 @@ from gateway.oidc.client_jwt import (
 )
 from gateway.oidc.client_keys import ClientKeys, ClientKeysUnavailable
 from gateway.oidc.error_text import quoted
-from gateway.oidc.parsing import MalformedInput, bounded_json, compact_jwt_parts
 from gateway.oidc.user_message import checked_message, user_message_of
 from gateway.settings import ClientSettings
 from providers.base import SignRequest, UserMessage
+from providers.parsing import MalformedInput, bounded_json, compact_jwt_parts
 
 SIGN_REQUEST_PARAMETER = "https://id.oidc.se/param/signRequest"
 MAX_TBS_DATA_LENGTH = 12_000

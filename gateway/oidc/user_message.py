@@ -20,9 +20,9 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from starlette.datastructures import ImmutableMultiDict
 
 from gateway.oidc.error_text import quoted
-from gateway.oidc.parsing import MalformedInput, bounded_json
 from gateway.settings import ClientSettings
 from providers.base import UserMessage
+from providers.parsing import MalformedInput, bounded_json
 
 USER_MESSAGE_PARAMETER = "https://id.oidc.se/param/userMessage"
 MIME_TYPES = ("text/plain", "text/markdown")

@@ -1,6 +1,7 @@
-"""Parsing what a request carries, so that no input can crash the parser: integers of ASCII
-digits only (`str.isdigit` accepts `²`, `int()` accepts `١٢`), and JSON of bounded nesting
-(Python's parser raises RecursionError, not ValueError, on deep nesting)."""
+"""Parsing what a request or an upstream's answer carries, so that no input can crash the
+parser: integers of ASCII digits only (`str.isdigit` accepts `²`, `int()` accepts `١٢`), and
+JSON of bounded nesting (Python's parser raises RecursionError, not ValueError, on deep
+nesting). In `providers`, so that the gateway and the providers share it."""
 
 from __future__ import annotations
 
