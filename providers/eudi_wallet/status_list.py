@@ -318,7 +318,7 @@ def _claims_valid_until(payload: Mapping[str, Any], uri: str, now: float) -> flo
 def _statuses(status_list: Mapping[str, Any]) -> tuple[int, bytes]:
     """§4.2: `bits` and `lst`, base64url of the ZLIB-wrapped DEFLATE of the status bytes."""
     bits = status_list.get("bits")
-    if isinstance(bits, bool) or bits not in BITS:
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in BITS:
         raise StatusUnknown("the status list's bits is not 1, 2, 4 or 8")
     lst = status_list.get("lst")
     if not isinstance(lst, str):

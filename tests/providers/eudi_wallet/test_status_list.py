@@ -19,15 +19,27 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from providers.eudi_wallet.config import StatusListSettings
-from providers.eudi_wallet.errors import CredentialRevoked, StatusUnknown, UntrustedIssuer
+from providers.eudi_wallet.errors import (
+    CredentialRevoked,
+    PresentationError,
+    StatusUnknown,
+    UntrustedIssuer,
+)
 from providers.eudi_wallet.pid import StatusReference
-from providers.eudi_wallet.status_list import MAX_STATUS_BYTES, StatusLists
+from providers.eudi_wallet.status_list import (
+    MAX_STATUS_BYTES,
+    StatusList,
+    StatusLists,
+    verified_status_list,
+)
 from providers.eudi_wallet.trust import TrustList
 from tests.doubles.wallet_pki import Issued, PidProvider, issue
 from tests.harness import ServedApp, free_port
@@ -620,3 +632,95 @@ async def test_a_failed_fetch_is_not_cached(
     server.serve_token(url, status_token(provider.signer, url))
     await lists.check(StatusReference(url, 0))
     assert server.count(url) == 2
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+
+@given(
+    data=st.data(),
+    bits=st.sampled_from([1, 2, 4, 8]),
+)
+def test_every_index_reads_the_status_packed_there(data: st.DataObject, bits: int) -> None:
+    statuses = data.draw(st.lists(st.integers(0, (1 << bits) - 1), min_size=1, max_size=200))
+    status_list = StatusList(pack(statuses, bits), bits, fresh_until=0)
+    assert [status_list.status_at(idx) for idx in range(len(statuses))] == statuses
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+def segment(value: Any) -> bytes:
+    return b64url(json.dumps(value).encode()).encode()
+
+
+@given(
+    header=st.fixed_dictionaries(
+        {},
+        optional={
+            "typ": st.sampled_from(["statuslist+jwt", "JWT"]) | json_values,
+            "alg": st.sampled_from(["ES256", "ES512", "none", "HS256"]) | json_values,
+            "x5c": st.just(PidProvider.make().x5c) | json_values,
+            "crit": json_values,
+        },
+    ),
+    payload=st.dictionaries(
+        st.sampled_from(["sub", "iat", "exp", "ttl", "status_list"]), json_values
+    ),
+    signature=st.binary(max_size=140),
+    garbage=st.binary(max_size=64),
+)
+def test_any_token_is_refused_with_a_presentation_error(
+    provider: PidProvider, header: Any, payload: Any, signature: bytes, garbage: bytes
+) -> None:
+    """Whatever a status server answers, the check refuses with a PresentationError (never
+    another exception, which would be a 500)."""
+    trust = TrustList([provider.ca.certificate])
+    for token in (
+        b".".join([segment(header), segment(payload), b64url(signature).encode()]),
+        garbage,
+    ):
+        with pytest.raises(PresentationError):
+            verified_status_list(token, "https://status.example/1", trust, time.time())
+
+
+uris = st.sampled_from(["https://status.example/1"] * 3 + ["https://status.example/2"])
+status_lists = st.fixed_dictionaries(
+    {
+        "bits": st.sampled_from([1, 2, 4, 8]),
+        "lst": st.binary(min_size=1, max_size=64).map(lambda raw: b64url(zlib.compress(raw))),
+    }
+) | st.dictionaries(st.sampled_from(["bits", "lst"]), json_values)
+
+
+@given(
+    payload=st.fixed_dictionaries(
+        {"sub": uris, "iat": st.integers(0, 2 * 10**9), "status_list": status_lists},
+        optional={
+            "exp": st.integers(0, 4 * 10**9) | json_values,
+            "ttl": st.integers(-10, 10**6) | json_values,
+            "nbf": st.integers(0, 4 * 10**9) | json_values,
+        },
+    )
+    | st.dictionaries(st.sampled_from(["sub", "iat", "exp", "ttl", "status_list"]), json_values),
+    idx=st.integers(0, 150),
+)
+def test_any_signed_token_gives_a_status_list_or_a_presentation_error(
+    provider: PidProvider, payload: dict[str, Any], idx: int
+) -> None:
+    """A token the trusted signer made, with any claims: a list whose statuses can be read,
+    or a PresentationError."""
+    trust = TrustList([provider.ca.certificate])
+    headers = {"typ": "statuslist+jwt", "x5c": provider.x5c}
+    token = jwt.encode(payload, provider.signer.key, algorithm="ES256", headers=headers).encode()
+    try:
+        status_list = verified_status_list(token, "https://status.example/1", trust, time.time())
+        status = status_list.status_at(idx)
+    except PresentationError:
+        return
+    assert payload["sub"] == "https://status.example/1"
+    assert 0 <= status < (1 << status_list.bits)
