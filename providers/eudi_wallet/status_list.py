@@ -28,7 +28,8 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +62,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 # than any member state's PIDs, and keeps a decompression bomb from eating memory.
 MAX_STATUS_BYTES = 16 * 1024 * 1024
 MAX_CACHED_LISTS = 1000
+MAX_CACHED_BYTES = 256 * 1024 * 1024  # inflated statuses kept in memory, all lists together
 CLOCK_SKEW = 60  # seconds an `iat` or `nbf` may lie ahead of our clock
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
@@ -103,7 +105,7 @@ class StatusLists:
             timeout=httpx2.Timeout(settings.timeout_seconds), follow_redirects=False
         )
         self._cache: dict[str, StatusList] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # the lock, its users
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -112,6 +114,8 @@ class StatusLists:
         """Nothing when the referenced PID is VALID; CredentialRevoked when INVALID or
         SUSPENDED; UntrustedIssuer when the list's signer does not chain to the trust list;
         StatusUnknown for everything else."""
+        if not isinstance(reference.uri, str):
+            raise StatusUnknown("the status list URI is not a string")
         status_list = await self._status_list(reference.uri)
         status = status_list.status_at(reference.idx)
         if status == INVALID:
@@ -125,8 +129,7 @@ class StatusLists:
         cached = self._fresh(uri)
         if cached is not None:
             return cached
-        lock = self._locks.setdefault(uri, asyncio.Lock())
-        async with lock:
+        async with self._fetching(uri):
             cached = self._fresh(uri)  # another check fetched it while this one waited
             if cached is not None:
                 return cached
@@ -135,6 +138,21 @@ class StatusLists:
             status_list = verified_status_list(body, uri, self._trust, now)
             self._remember(uri, status_list, now)
             return status_list
+
+    @asynccontextmanager
+    async def _fetching(self, uri: str) -> AsyncIterator[None]:
+        """One fetch of `uri` at a time; the lock lives only while someone holds or awaits it."""
+        lock, users = self._locks.get(uri, (asyncio.Lock(), 0))
+        self._locks[uri] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[uri]
+            if users == 1:
+                del self._locks[uri]
+            else:
+                self._locks[uri] = (lock, users - 1)
 
     def _fresh(self, uri: str) -> StatusList | None:
         cached = self._cache.get(uri)
@@ -146,18 +164,20 @@ class StatusLists:
         until = min(status_list.fresh_until, now + self._settings.max_cache_seconds)
         if until <= now:
             return
-        if len(self._cache) >= MAX_CACHED_LISTS:
-            self._forget_stale(now)
+        self._cache.pop(uri, None)
+        self._make_room(len(status_list.statuses), now)
         self._cache[uri] = StatusList(status_list.statuses, status_list.bits, until)
 
-    def _forget_stale(self, now: float) -> None:
+    def _make_room(self, size: int, now: float) -> None:
+        """Stale lists go first, then the oldest, until one more list of `size` bytes fits."""
         for uri in [u for u, cached in self._cache.items() if cached.fresh_until <= now]:
             del self._cache[uri]
-        while len(self._cache) >= MAX_CACHED_LISTS:
-            del self._cache[next(iter(self._cache))]  # the oldest entry
-        for uri in [u for u, lock in self._locks.items() if not lock.locked()]:
-            if uri not in self._cache:
-                del self._locks[uri]
+        cached_bytes = sum(len(cached.statuses) for cached in self._cache.values())
+        while self._cache and (
+            len(self._cache) >= MAX_CACHED_LISTS or cached_bytes + size > MAX_CACHED_BYTES
+        ):
+            oldest = next(iter(self._cache))
+            cached_bytes -= len(self._cache.pop(oldest).statuses)
 
     async def _fetch(self, uri: str) -> bytes:
         self._require_allowed(uri)

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from providers.eudi_wallet import status_list
 from providers.eudi_wallet.config import StatusListSettings
 from providers.eudi_wallet.errors import (
     CredentialRevoked,
@@ -632,6 +633,48 @@ async def test_a_failed_fetch_is_not_cached(
     server.serve_token(url, status_token(provider.signer, url))
     await lists.check(StatusReference(url, 0))
     assert server.count(url) == 2
+
+
+async def test_the_oldest_list_makes_room_when_the_cache_is_full(
+    server: StatusServer,
+    provider: PidProvider,
+    lists: StatusLists,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_list, "MAX_CACHED_LISTS", 2)
+    first, second, third = (serve_list(server, provider) for _ in range(3))
+    for url in (first, second, third):
+        await lists.check(StatusReference(url, 0))
+    await lists.check(StatusReference(third, 0))
+    await lists.check(StatusReference(first, 0))
+    assert [server.count(url) for url in (first, second, third)] == [2, 1, 1]
+
+
+async def test_cached_statuses_are_bounded_in_bytes(
+    server: StatusServer,
+    provider: PidProvider,
+    lists: StatusLists,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_list, "MAX_CACHED_BYTES", 1500)
+    big, small = serve_list(server, provider, statuses=[0] * 8000), serve_list(server, provider)
+    await lists.check(StatusReference(big, 0))  # 1000 bytes
+    await lists.check(StatusReference(small, 0))  # 2 bytes: both fit
+    other_big = serve_list(server, provider, statuses=[0] * 8000)
+    await lists.check(StatusReference(other_big, 0))  # the first big list makes room
+    for url in (small, other_big, big):
+        await lists.check(StatusReference(url, 0))
+    assert [server.count(url) for url in (small, other_big, big)] == [1, 1, 2]
+
+
+async def test_no_fetch_lock_outlives_its_checks(
+    server: StatusServer, provider: PidProvider, lists: StatusLists
+) -> None:
+    """A lock per URI ever seen would grow without end: it goes when no check needs it."""
+    good, missing = serve_list(server, provider), server.new_url()
+    checks = [lists.check(StatusReference(url, 0)) for url in [good, missing] * 5]
+    await asyncio.gather(*checks, return_exceptions=True)
+    assert lists._locks == {}
 
 
 # -- properties ---------------------------------------------------------------------------------
