@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 from providers.bankid.config import BankIDConfig
 from providers.bankid.provider import BankIDProvider
 from providers.base import Provider, ProviderConfig, ProviderServices
+from providers.eudi_wallet.config import EudiWalletConfig
+from providers.eudi_wallet.provider import EudiWalletProvider
 from providers.oidc.config import OidcConfig
 from providers.oidc.provider import OidcProvider
 from providers.saml.config import SamlConfig
@@ -42,6 +44,7 @@ PROVIDER_TYPES: dict[str, ProviderType[Any]] = {
         ProviderType("bankid", BankIDConfig, BankIDProvider),
         ProviderType("saml", SamlConfig, SamlProvider),
         ProviderType("oidc", OidcConfig, OidcProvider),
+        ProviderType("eudi_wallet", EudiWalletConfig, EudiWalletProvider),
     )
 }
 

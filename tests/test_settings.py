@@ -63,7 +63,7 @@ def test_unknown_provider_type_lists_the_known_ones(tmp_config) -> None:
     text = MINIMAL.replace("{type: sandbox}", "{type: smoke-signals}")
     [problem] = problems_of(tmp_config, text)
     assert problem.startswith("providers.sandbox: ")
-    assert problem.endswith("set type to one of: sandbox, bankid, saml, oidc")
+    assert problem.endswith("set type to one of: sandbox, bankid, saml, oidc, eudi_wallet")
 
 
 def test_misspelt_provider_key_names_the_full_path(tmp_config) -> None:

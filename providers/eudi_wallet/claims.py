@@ -1,7 +1,9 @@
 """A verified PID as the gateway's `Identity` (shared/reference/eudi-wallet-rp.md §5.2).
 
 The person is identified by the PID's `issuing_country` and `personal_administrative_number`
-(PID Rulebook 1.7 §4.1), never by names and a birth date alone:
+(PID Rulebook 1.7 §4.1), never by names and a birth date alone, and only as a PID provider of
+that country states it: the signing certificate's country (C) must be the `issuing_country`,
+or one state's provider could name another state's citizens (a personnummer included):
 - Sweden (`SE`): the number must be a personnummer (12 digits, a real date, the Luhn digit) or a
   samordningsnummer (day + 60); anything else from a Swedish PID is ambiguous and refused.
 - Every other country: a Sweden Connect provisional identifier, `prid`, made from the country
@@ -23,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.base import Evidence, Identity
-from providers.eudi_wallet.errors import InvalidPresentation, NoIdentifier
+from providers.eudi_wallet.errors import InvalidPresentation, NoIdentifier, UntrustedIssuer
 from providers.eudi_wallet.pid import VerifiedPid
 from providers.identity_numbers import IdentityNumber, parse_identity_number
 
@@ -45,6 +47,8 @@ def pid_identity(provider: str, pid: VerifiedPid, loa: str, auth_time: int) -> I
     disclosed name or birth date is not what PIDRB §4.1 says it is."""
     claims = pid.claims
     country = _issuing_country(claims)
+    if pid.issuer_country != country:  # a PID provider names the people of its own state only
+        raise UntrustedIssuer("the PID provider's certificate is not of the issuing country")
     number = _administrative_number(claims)
     given_name = _name(claims, "given_name")
     family_name = _name(claims, "family_name")

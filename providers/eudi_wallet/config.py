@@ -9,9 +9,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers.base import ChecksConfig, ConfigPath, ProviderConfig
+from providers.eudi_wallet.access import AccessKey
+from providers.eudi_wallet.trust import TrustList
 
 # The registry's LoA URI for eIDAS high (sweden-connect-saml.md): a PID is issued at high.
 EIDAS_HIGH = "http://id.elegnamnden.se/loa/1.0/eidas-high"
@@ -87,6 +89,20 @@ class EudiWalletConfig(ProviderConfig, ChecksConfig):
         if urlsplit(value).scheme not in ("openid4vp", "haip-vp", "https"):
             raise ValueError("wallet_url must be openid4vp://, haip-vp:// or an https link")
         return value
+
+    @model_validator(mode="after")
+    def _files_usable(self) -> EudiWalletConfig:
+        """Refuse at load time (check-config too) what would fail at the first login."""
+        files = self.access_certificate
+        try:
+            AccessKey.load(files.key, files.cert)
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"access_certificate: {error}") from None
+        try:
+            TrustList.from_pem_files(self.trusted_issuers)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"trusted_issuers: {error}") from None
+        return self
 
     def refused_in_production(self, name: str) -> str | None:
         if self.simulator_url is not None:

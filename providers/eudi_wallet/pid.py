@@ -40,8 +40,9 @@ class PresentationExpectation:
 class VerifiedPid:
     """A PID whose issuer signature, disclosures, validity and key binding all checked out:
     `claims` holds the disclosed claims (with the always-visible ones, `_sd`, `_sd_alg` and
-    `cnf` removed); `issuer` names the PID provider (`iss`, else the issuer certificate's
-    subject); `status` is where to check revocation, None when the PID has no status."""
+    `cnf` removed); `issuer` names the PID provider (its signing certificate's subject) and
+    `issuer_country` is that certificate's country (C), which must be the PID's
+    `issuing_country`; `status` is where to check revocation, None when the PID has none."""
 
     claims: Mapping[str, Any]
     vct: str
@@ -49,3 +50,4 @@ class VerifiedPid:
     expires_at: float | None = None
     status: StatusReference | None = None
     issuer_chain: tuple[str, ...] = field(default=())  # the x5c as presented (base64 DER)
+    issuer_country: str | None = None

@@ -55,6 +55,7 @@ def verify_pid_presentation(presentation: str, expected: PresentationExpectation
         expires_at=expires_at,
         status=_status_reference(payload.get("status")),
         issuer_chain=tuple(issued.header["x5c"]),
+        issuer_country=signer.country,
     )
 
 

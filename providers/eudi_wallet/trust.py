@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import (
     ExtensionPolicy,
     PolicyBuilder,
@@ -47,6 +48,12 @@ class TrustedSigner:
     @property
     def subject(self) -> str:
         return self.certificate.subject.rfc4514_string()
+
+    @property
+    def country(self) -> str | None:
+        """The subject's countryName: the member state a PID provider serves."""
+        found = self.certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
+        return str(found[0].value) if len(found) == 1 else None
 
 
 class TrustList:

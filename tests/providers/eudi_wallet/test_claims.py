@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ from hypothesis import strategies as st
 from providers.base import Evidence
 from providers.eudi_wallet.claims import pid_identity
 from providers.eudi_wallet.config import EIDAS_HIGH
-from providers.eudi_wallet.errors import InvalidPresentation, NoIdentifier, PresentationError
+from providers.eudi_wallet.errors import (
+    InvalidPresentation,
+    NoIdentifier,
+    PresentationError,
+    UntrustedIssuer,
+)
 from providers.eudi_wallet.pid import PID_VCT, VerifiedPid
 
 PRID_SYNTAX = re.compile(r"^[A-Z]{2}:[0-9a-z][0-9a-z-]{8,28}[0-9a-z]$")
@@ -45,7 +51,9 @@ SAMORDNINGSNUMMER = swedish_number("19900170", "123")  # born 1990-01-10
 
 
 def pid(**claims: Any) -> VerifiedPid:
-    return VerifiedPid(claims=claims, vct=PID_VCT, issuer=ISSUER)
+    country = claims.get("issuing_country")
+    issuer_country = country if isinstance(country, str) else None
+    return VerifiedPid(claims=claims, vct=PID_VCT, issuer=ISSUER, issuer_country=issuer_country)
 
 
 def swedish(**claims: Any) -> VerifiedPid:
@@ -173,6 +181,13 @@ def test_a_personnummer_from_another_country_is_only_a_prid() -> None:
 
 
 # -- names, birth date, the rest of the Identity -----------------------------------------------
+
+
+def test_a_pid_provider_of_another_state_names_no_one_here() -> None:
+    from_finland = replace(swedish(), issuer_country="FI")
+
+    with pytest.raises(UntrustedIssuer, match="issuing country"):
+        identity_of(from_finland)
 
 
 def test_names_and_birth_date_pass_through() -> None:
