@@ -17,6 +17,7 @@ import pytest
 
 from providers.eudi_wallet.config import EIDAS_HIGH
 from tests.doubles.sd_jwt_vc import SE_PERSON, holder_key, issue_pid
+from tests.doubles.status_lists import StatusServer, serve_list
 from tests.doubles.wallet import TestWallet, link_parameters
 from tests.doubles.wallet_pki import PidProvider
 from tests.harness import (
@@ -311,6 +312,42 @@ def test_a_pid_provider_cannot_name_people_of_another_state(
 
     assert login.status()["status"] == "failed"
     assert "from a provider we do not trust" in login.page().text
+
+
+@pytest.fixture(scope="module")
+def status_server() -> Iterator[StatusServer]:
+    server = StatusServer()
+    with server.served:
+        yield server
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(0, "complete"), (1, "failed"), (2, "failed")])
+def test_the_status_list_decides_on_revoked_and_suspended_pids(
+    login: WalletLogin, wallet: WalletSetup, status_server: StatusServer, status: int, outcome: str
+) -> None:
+    statuses = [0] * 16
+    statuses[5] = status
+    url = serve_list(status_server, wallet.sweden, statuses=statuses, bits=2)
+    pid = issue_pid(wallet.sweden, status={"status_list": {"idx": 5, "uri": url}})
+    request = login.wallet.fetch(login.cross_device)
+
+    login.wallet.present(request, pid)
+
+    assert login.status()["status"] == outcome
+    if status:
+        assert "revoked or suspended" in login.page().text
+
+
+def test_an_unknown_status_refuses_the_pid(
+    login: WalletLogin, wallet: WalletSetup, status_server: StatusServer
+) -> None:
+    missing = status_server.new_url()  # answers 404
+    pid = issue_pid(wallet.sweden, status={"status_list": {"idx": 0, "uri": missing}})
+    request = login.wallet.fetch(login.cross_device)
+
+    login.wallet.present(request, pid)
+
+    assert "could not check" in login.page().text
 
 
 def test_an_unencrypted_answer_is_refused_and_the_request_lives_on(
