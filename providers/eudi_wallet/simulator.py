@@ -22,6 +22,7 @@ unguessable id, single use); no input answers 5xx.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import secrets
 import time
@@ -121,19 +122,25 @@ class WalletSimulator:
 
     async def open(self, wallet_uri: str) -> WalletRequest:
         """Fetches and checks the request; a refused one is answered `invalid_request`."""
-        wallet_nonce = secrets.token_urlsafe(16)
         try:
             uri = parse_wallet_uri(wallet_uri)
+            wallet_nonce = secrets.token_urlsafe(16) if uri.method == "post" else None
             request_object = await fetch_request_object(uri, wallet_nonce)
             return checked_request(
                 request_object, uri, wallet_nonce, self.trusted_access_cas, self.clock()
             )
         except RequestRefused as refused:
-            if refused.response_uri is not None:
-                error = {"error": "invalid_request", "error_description": refused.reason}
-                state = {"state": refused.state} if refused.state is not None else {}
-                await self._post(refused.response_uri, {**error, **state}, expect_json=False)
+            await self._report(refused)
             raise
+
+    async def _report(self, refused: RequestRefused) -> None:
+        """OID4VP §8.5: `invalid_request` to the response URI, when the request named one."""
+        if refused.response_uri is None:
+            return
+        error = {"error": "invalid_request", "error_description": refused.reason}
+        state = {"state": refused.state} if refused.state is not None else {}
+        with contextlib.suppress(SimulatorError):  # the refusal stands either way
+            await self._post(refused.response_uri, {**error, **state}, expect_json=False)
 
     async def present(
         self, wallet_uri: str, person_key: str, twist: Twist | None = None
@@ -199,7 +206,7 @@ class WalletSimulator:
                 timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False
             ) as http:
                 answer = await http.post(url, data=form)
-        except httpx2.HTTPError:
+        except (httpx2.HTTPError, httpx2.InvalidURL):
             raise SimulatorError("the response URI could not be reached") from None
         try:
             body = answer.json()
@@ -216,7 +223,7 @@ class WalletSimulator:
             return self.public_url
         if request is None:
             raise SimulatorError("without a page request, the simulator needs public_url")
-        return str(request.base_url).rstrip("/")
+        return str(request.base_url).rstrip("/") + self.mount_path
 
     # -- the routes ---------------------------------------------------------------------------
 

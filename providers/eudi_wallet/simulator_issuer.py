@@ -38,6 +38,7 @@ STATUS_LIST_SIZE = 1 << 14  # entries: indices are drawn from a space far larger
 STATUS_LIST_EXP = 86400
 STATUS_LIST_TTL = 300
 DECOYS = 2
+MAX_HEADER_BYTES = 16_000  # room for an x5c of a few certificates
 
 Path = tuple[str | int, ...]  # where a disclosed value sits: object keys and array indices
 
@@ -51,9 +52,16 @@ def sd_digest(text: str) -> str:
     return b64url(hashlib.sha256(text.encode("ascii")).digest())
 
 
+def es256_registry() -> jws.JWSRegistry:
+    """ES256 only; joserfc's default 512-byte header limit is too small for an `x5c`."""
+    registry = jws.JWSRegistry(algorithms=["ES256"])
+    registry.max_header_length = MAX_HEADER_BYTES
+    return registry
+
+
 def signed(header: Mapping[str, Any], payload: Mapping[str, Any], key: ECKey) -> str:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return jws.serialize_compact(dict(header), body, key, algorithms=[str(header["alg"])])
+    return jws.serialize_compact(dict(header), body, key, registry=es256_registry())
 
 
 def private_jwk(issued: Issued) -> ECKey:

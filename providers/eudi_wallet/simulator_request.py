@@ -28,7 +28,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
-from providers.eudi_wallet.simulator_issuer import PID_VCT, b64url
+from providers.eudi_wallet.simulator_issuer import PID_VCT, b64url, es256_registry
 
 WALLET_SCHEMES = ("openid4vp", "haip-vp")
 REQUEST_TYPE = "application/oauth-authz-req+jwt"
@@ -92,13 +92,19 @@ class WalletRequest:
 
 
 def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        return False
 
 
 def parse_wallet_uri(uri: str) -> WalletUri:
     """OID4VP §5.10 by reference only: HAIP §5.1 wants a signed request with `request_uri`."""
-    parts = urlsplit(uri.strip())
+    try:
+        parts = urlsplit(uri.strip())
+    except ValueError:
+        raise RequestRefused("not a link") from None
     if parts.scheme not in WALLET_SCHEMES:
         raise RequestRefused("not an openid4vp:// or haip-vp:// link")
     query = parse_qs(parts.query)
@@ -114,18 +120,19 @@ def parse_wallet_uri(uri: str) -> WalletUri:
     return WalletUri(client_id, request_uri, method)
 
 
-async def fetch_request_object(uri: WalletUri, wallet_nonce: str) -> str:
+async def fetch_request_object(uri: WalletUri, wallet_nonce: str | None) -> str:
+    """POST sends `wallet_nonce` (OID4VP §5.10.1); GET (RFC 9101) has nowhere to send it."""
     headers = {"Accept": REQUEST_TYPE}
     try:
         async with httpx2.AsyncClient(
             timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False
         ) as http:
             if uri.method == "post":
-                form = {"wallet_nonce": wallet_nonce}
+                form = {"wallet_nonce": wallet_nonce} if wallet_nonce else {}
                 answer = await http.post(uri.request_uri, data=form, headers=headers)
             else:
                 answer = await http.get(uri.request_uri, headers=headers)
-    except httpx2.HTTPError:
+    except (httpx2.HTTPError, httpx2.InvalidURL):
         raise RequestRefused("the request_uri could not be reached") from None
     if answer.status_code != 200:
         raise RequestRefused(f"the request_uri answered HTTP {answer.status_code}")
@@ -206,7 +213,7 @@ def verified_payload(
         chain = _x5c(header)
         _check_chain(chain, anchors, now)
         key = ECKey.import_key(chain[0].public_key())  # type: ignore[arg-type]
-        jws.deserialize_compact(request_object, key, algorithms=["ES256"])
+        jws.deserialize_compact(request_object, key, registry=es256_registry())
     except JoseError:
         raise RequestRefused("the request object's signature does not verify", payload) from None
     except (TypeError, ValueError):
@@ -223,6 +230,12 @@ def _equals(name: str, expected: str, reason: str) -> Check:
     return lambda p: None if p.get(name) == expected else reason
 
 
+def _echoed(wallet_nonce: str | None) -> Check:
+    if wallet_nonce is None:
+        return lambda p: "wallet_nonce was never sent" if "wallet_nonce" in p else None
+    return _equals("wallet_nonce", wallet_nonce, "wallet_nonce is not echoed")
+
+
 def _non_empty(name: str) -> Check:
     return lambda p: None if isinstance(p.get(name), str) and p[name] else f"no {name}"
 
@@ -237,7 +250,7 @@ def _response_uri(payload: Mapping[str, Any]) -> str | None:
 
 
 def payload_checks(
-    client_id: str, certificate: x509.Certificate, wallet_nonce: str, now: float
+    client_id: str, certificate: x509.Certificate, wallet_nonce: str | None, now: float
 ) -> tuple[Check, ...]:
     """OID4VP §5.2, §5.9.3, §5.10, §8.2-8.3 and HAIP §5, in the order a wallet reads them."""
 
@@ -255,7 +268,7 @@ def payload_checks(
     return (
         _equals("client_id", client_id, "client_id is not the link's"),
         _equals("client_id", x509_hash(certificate), "client_id is not x509_hash: of x5c[0]"),
-        _equals("wallet_nonce", wallet_nonce, "wallet_nonce is not echoed"),
+        _echoed(wallet_nonce),
         _equals("response_type", "vp_token", "response_type is not vp_token"),
         _equals("response_mode", "direct_post.jwt", "response_mode is not direct_post.jwt"),
         _response_uri,
@@ -342,7 +355,7 @@ def _encryption(payload: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
 def checked_request(
     request_object: str,
     uri: WalletUri,
-    wallet_nonce: str,
+    wallet_nonce: str | None,
     anchors: Sequence[x509.Certificate],
     now: float,
 ) -> WalletRequest:
