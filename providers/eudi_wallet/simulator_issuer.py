@@ -28,7 +28,7 @@ from typing import Any
 from joserfc import jws
 from joserfc.jwk import ECKey
 
-from providers.eudi_wallet.simulator_people import SimulatedPerson
+from providers.eudi_wallet.simulator_people import PEOPLE, VALID, SimulatedPerson
 from providers.eudi_wallet.simulator_pki import PID_COUNTRIES, Issued, SimulatorPki
 
 PID_VCT = "urn:eudi:pid:1"
@@ -38,6 +38,7 @@ STATUS_LIST_SIZE = 1 << 14  # entries: indices are drawn from a space far larger
 STATUS_LIST_EXP = 86400
 STATUS_LIST_TTL = 300
 DECOYS = 2
+RESERVED = 64  # indices set aside per revoked or suspended test person
 MAX_HEADER_BYTES = 16_000  # room for an x5c of a few certificates
 
 Path = tuple[str | int, ...]  # where a disclosed value sits: object keys and array indices
@@ -179,6 +180,23 @@ class PidIssuer:
         self._pki = pki
         self._clock = clock
         self.lists = {n: StatusList(pki.pid_signer(c)) for n, c in enumerate(PID_COUNTRIES, 1)}
+        # A verifier caches a list for its ttl: indices set at issuance would reach it late,
+        # so the revoked and suspended persons' indices are on the list from the start.
+        self._reserved = {
+            person.key: [self._list_of(person).allocate(person.status) for _ in range(RESERVED)]
+            for person in PEOPLE.values()
+            if person.status != VALID
+        }
+
+    def _number(self, person: SimulatedPerson) -> int:
+        return PID_COUNTRIES.index(person.issuing_country) + 1
+
+    def _list_of(self, person: SimulatedPerson) -> StatusList:
+        return self.lists[self._number(person)]
+
+    def _index(self, person: SimulatedPerson) -> int:
+        reserved = self._reserved.get(person.key)
+        return reserved.pop() if reserved else self._list_of(person).allocate(person.status)
 
     def issue(
         self,
@@ -190,9 +208,8 @@ class PidIssuer:
         """`holder` is the wallet's public JWK (`cnf.jwk`); `base_url` where the simulator
         serves its status lists."""
         chosen = options or PidOptions()
-        number = PID_COUNTRIES.index(person.issuing_country) + 1
-        status_uri = f"{base_url}/status-lists/{number}"
-        idx = self.lists[number].allocate(person.status)
+        status_uri = f"{base_url}/status-lists/{self._number(person)}"
+        idx = self._index(person)
         concealed, disclosures = _conceal_object(person.claims, ())
         issued_at = int(self._clock() if chosen.issued_at is None else chosen.issued_at)
         payload = {

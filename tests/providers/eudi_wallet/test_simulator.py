@@ -203,6 +203,20 @@ async def test_the_status_list_marks_revoked_and_suspended_pids(
     assert references["fi"]["uri"] != references["se"]["uri"]
 
 
+async def test_a_revoked_pid_is_on_a_list_fetched_before_it_was_issued(
+    verifier: RelyingParty, simulator: WalletSimulator
+) -> None:
+    """A verifier caches a list for its ttl: a revoked person's PID must not look valid in a
+    list fetched (and cached) before that PID was issued."""
+    uri = f"{simulator.public_url}/status-lists/1"
+    async with httpx2.AsyncClient(trust_env=False) as http:
+        raw = _statuses((await http.get(uri)).text, uri)
+    for person, status in (("se-revoked", 1), ("se-suspended", 2)):
+        await simulator.present(verifier.link(), person)
+        vp = unpack(verifier.decrypted(verifier.posts[-1])[1]["vp_token"]["pid"][0])
+        assert _status_at(raw, vp.payload["status"]["status_list"]["idx"]) == status
+
+
 async def test_indices_are_random_and_unique(
     verifier: RelyingParty, simulator: WalletSimulator
 ) -> None:
