@@ -23,7 +23,6 @@ unguessable id, single use); no input answers 5xx.
 from __future__ import annotations
 
 import contextlib
-import html
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -35,9 +34,10 @@ from cryptography import x509
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from providers.eudi_wallet import simulator_page as pages
 from providers.eudi_wallet.simulator_holder import (
     Binding,
     Twist,
@@ -58,7 +58,6 @@ from providers.eudi_wallet.simulator_request import (
     parse_wallet_uri,
 )
 
-TITLE = "EU-plånbok (simulator) — TEST"
 COOKIE = "wallet_simulator_browser"
 PENDING_SECONDS = 600
 MAX_PENDING = 256
@@ -238,16 +237,16 @@ class WalletSimulator:
     async def _page(self, request: Request) -> Response:
         wallet_uri = request.query_params.get("request", "")
         if not wallet_uri:
-            return _html(_paste_form(self.mount_path))
+            return pages.page(pages.paste_form(self.mount_path))
         if len(wallet_uri) > MAX_URI:
-            return _html(_refused_page("the link is too long", self.mount_path), 400)
+            return pages.page(pages.refused("the link is too long", self.mount_path), 400)
         try:
             opened = await self.open(wallet_uri)
         except (RequestRefused, SimulatorError) as refused:
-            return _html(_refused_page(str(refused), self.mount_path), 400)
+            return pages.page(pages.refused(str(refused), self.mount_path), 400)
         browser = request.cookies.get(COOKIE) or secrets.token_urlsafe(16)
         pending_id = self._remember(Pending(opened, browser, self.clock()))
-        response = _html(_consent_page(opened, pending_id, self.mount_path))
+        response = pages.page(pages.consent(opened, pending_id, self.mount_path))
         response.set_cookie(COOKIE, browser, httponly=True, samesite="strict")
         return response
 
@@ -284,7 +283,7 @@ class WalletSimulator:
                 pending.request, fields.get("person", ""), twist, self._base_url(request)
             )
         except SimulatorError as error:
-            return _html(_refused_page(str(error), self.mount_path), 400)
+            return pages.page(pages.refused(str(error), self.mount_path), 400)
         return _after(answer)
 
     async def _decline(self, request: Request) -> Response:
@@ -292,7 +291,7 @@ class WalletSimulator:
             pending, _fields = await self._taken(request)
             answer = await self.refuse(pending.request)
         except SimulatorError as error:
-            return _html(_refused_page(str(error), self.mount_path), 400)
+            return pages.page(pages.refused(str(error), self.mount_path), 400)
         return _after(answer)
 
 
@@ -309,79 +308,4 @@ def _after(answer: dict[str, Any]) -> Response:
     target = answer.get("redirect_uri")
     if isinstance(target, str) and target.startswith(("https://", "http://")):
         return RedirectResponse(target, status_code=303)
-    return _html(
-        "<p>Klart — gå tillbaka till datorn där du började.</p>"
-        '<p lang="en">Done — go back to the computer where you started.</p>'
-    )
-
-
-def _html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{TITLE}</title>"
-        '<link rel="stylesheet" href="/static/portvakt.css"></head>'
-        f'<body><main class="wrap" id="main"><h1 lang="sv">{TITLE}</h1>{body}</main>'
-        "</body></html>",
-        status_code=status,
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _paste_form(mount: str) -> str:
-    return (
-        "<p>This page plays a citizen's phone wallet, with test PIDs only. Open the e-service's "
-        "<code>openid4vp://</code> link here, or paste the link the QR code carries.</p>"
-        f'<form method="get" action="{html.escape(mount)}/">'
-        '<p><label for="request">Link (openid4vp:// or haip-vp://)</label><br>'
-        '<input id="request" name="request" type="url" required size="60"></p>'
-        '<p><button type="submit" class="button">Öppna / Open</button></p></form>'
-    )
-
-
-def _refused_page(reason: str, mount: str) -> str:
-    return (
-        f'<h2 lang="sv">Kan inte visas</h2><p class="error" role="alert">Not presented: '
-        f"{html.escape(reason)}.</p>"
-        f'<p><a href="{html.escape(mount)}/">Back to the wallet</a></p>'
-    )
-
-
-def _claim_list(request: WalletRequest) -> str:
-    paths = [".".join("*" if e is None else str(e) for e in c.path) for c in request.claims] or [
-        "(no claims: only the PID's type and validity)"
-    ]
-    return "<ul>" + "".join(f"<li><code>{html.escape(p)}</code></li>" for p in paths) + "</ul>"
-
-
-def _people_choice() -> str:
-    options = "".join(
-        f'<p><input type="radio" name="person" id="person-{html.escape(p.key)}" '
-        f'value="{html.escape(p.key)}"{" checked" if n == 0 else ""}> '
-        f'<label for="person-{html.escape(p.key)}">{html.escape(p.label)}</label></p>'
-        for n, p in enumerate(PEOPLE.values())
-    )
-    return f"<fieldset><legend>Test person</legend>{options}</fieldset>"
-
-
-def _twist_choice() -> str:
-    options = "".join(f'<option value="{t.name}">{html.escape(t.value)}</option>' for t in Twist)
-    return (
-        '<p><label for="twist">Bend the answer (negative tests)</label><br>'
-        f'<select id="twist" name="twist"><option value="">No — a correct answer</option>'
-        f"{options}</select></p>"
-    )
-
-
-def _consent_page(request: WalletRequest, pending_id: str, mount: str) -> str:
-    hidden = f'<input type="hidden" name="pending" value="{html.escape(pending_id)}">'
-    base = html.escape(mount)
-    return (
-        f'<h2 lang="sv">Vem frågar</h2><p>{html.escape(request.requester)}</p>'
-        f'<h2 lang="sv">Vad delas</h2>{_claim_list(request)}'
-        f'<form method="post" action="{base}/share">{hidden}{_people_choice()}{_twist_choice()}'
-        '<p><button type="submit" class="button">Dela / Share</button></p></form>'
-        f'<form method="post" action="{base}/decline">{hidden}'
-        '<p><button type="submit" class="button button-secondary">Avböj / Decline</button></p>'
-        "</form>"
-    )
+    return pages.page(pages.done())
