@@ -35,7 +35,7 @@ def paste_form(mount: str) -> str:
         f'<form method="get" action="{html.escape(mount)}/">'
         '<p><label for="request">Link (openid4vp:// or haip-vp://)</label><br>'
         '<input id="request" name="request" type="text" inputmode="url" autocomplete="off"'
-        ' required size="60"></p>'
+        " required></p>"
         '<p><button type="submit" class="button">Öppna / Open</button></p></form>'
     )
 
@@ -57,20 +57,27 @@ def _claim_list(request: WalletRequest) -> str:
 
 def _people_choice() -> str:
     options = "".join(
-        f'<p><input type="radio" name="person" id="person-{html.escape(p.key)}" '
-        f'value="{html.escape(p.key)}"{" checked" if n == 0 else ""}> '
-        f'<label for="person-{html.escape(p.key)}">{html.escape(p.label)}</label></p>'
-        for n, p in enumerate(PEOPLE.values())
+        _radio("person", p.key, p.label, checked=n == 0) for n, p in enumerate(PEOPLE.values())
     )
     return f"<fieldset><legend>Test person</legend>{options}</fieldset>"
 
 
-def _twist_choice() -> str:
-    options = "".join(f'<option value="{t.name}">{html.escape(t.value)}</option>' for t in Twist)
+def _radio(name: str, value: str, label: str, *, checked: bool = False) -> str:
+    control = html.escape(f"{name}-{value or 'none'}")
     return (
-        '<p><label for="twist">Bend the answer (negative tests)</label><br>'
-        f'<select id="twist" name="twist"><option value="">No — a correct answer</option>'
-        f"{options}</select></p>"
+        f'<p><input type="radio" name="{name}" id="{control}" value="{html.escape(value)}"'
+        f'{" checked" if checked else ""}> <label for="{control}">{html.escape(label)}</label></p>'
+    )
+
+
+def _twist_choice() -> str:
+    """Collapsed: a tester opens it to make the answer one a verifier must refuse."""
+    options = "".join(_radio("twist", t.name, t.value) for t in Twist)
+    return (
+        "<details><summary>Bend the answer (negative tests)</summary><fieldset>"
+        "<legend>Twist</legend>"
+        f"{_radio('twist', '', 'None: a correct answer', checked=True)}{options}"
+        "</fieldset></details>"
     )
 
 
