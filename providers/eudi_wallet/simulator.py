@@ -62,6 +62,7 @@ COOKIE = "wallet_simulator_browser"
 PENDING_SECONDS = 600
 MAX_PENDING = 256
 MAX_URI = 4096
+MAX_LIST_DIGITS = 3
 STATUS_LIST_TYPE = "application/statuslist+jwt"
 
 
@@ -205,11 +206,11 @@ class WalletSimulator:
                 timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False
             ) as http:
                 answer = await http.post(url, data=form)
-        except (httpx2.HTTPError, httpx2.InvalidURL):
+        except (httpx2.HTTPError, httpx2.InvalidURL, ValueError):
             raise SimulatorError("the response URI could not be reached") from None
         try:
             body = answer.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict) or answer.status_code != 200:
             if not expect_json:
@@ -228,7 +229,8 @@ class WalletSimulator:
 
     async def _status_list(self, request: Request) -> Response:
         number = request.path_params["n"]
-        status_list = self.issuer.lists.get(int(number)) if number.isdigit() else None
+        known = number.isascii() and number.isdigit() and len(number) <= MAX_LIST_DIGITS
+        status_list = self.issuer.lists.get(int(number)) if known else None
         if status_list is None:
             return Response("no such status list", 404, media_type="text/plain")
         uri = f"{self._base_url(request)}/status-lists/{number}"

@@ -132,7 +132,7 @@ async def fetch_request_object(uri: WalletUri, wallet_nonce: str | None) -> str:
                 answer = await http.post(uri.request_uri, data=form, headers=headers)
             else:
                 answer = await http.get(uri.request_uri, headers=headers)
-    except (httpx2.HTTPError, httpx2.InvalidURL):
+    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError):  # ValueError: e.g. IDNA
         raise RequestRefused("the request_uri could not be reached") from None
     if answer.status_code != 200:
         raise RequestRefused(f"the request_uri answered HTTP {answer.status_code}")
@@ -146,7 +146,7 @@ async def fetch_request_object(uri: WalletUri, wallet_nonce: str | None) -> str:
 def _segment(part: str) -> dict[str, Any]:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: deep nesting
         raise RequestRefused("the request object is not a JWS") from None
     if not isinstance(decoded, dict):
         raise RequestRefused("the request object is not a JWS")
@@ -302,7 +302,8 @@ def _claims(query: Mapping[str, Any]) -> tuple[tuple[ClaimQuery, ...], tuple[tup
     raw_sets = query.get("claim_sets", [])
     known = {c.id for c in claims if c.id}
     if not isinstance(raw_sets, list) or not all(
-        isinstance(s, list) and s and all(i in known for i in s) for s in raw_sets
+        isinstance(s, list) and s and all(isinstance(i, str) and i in known for i in s)
+        for s in raw_sets
     ):
         raise RequestRefused("claim_sets name claims the query does not have")
     return claims, tuple(tuple(s) for s in raw_sets)

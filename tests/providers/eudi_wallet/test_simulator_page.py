@@ -181,6 +181,8 @@ JUNK_GETS = [
     "/status-lists/0",
     "/status-lists/" + "9" * 40,
     "/status-lists/-1",
+    "/status-lists/" + "9" * 5000,
+    "/status-lists/%D9%A1",  # an Arabic-Indic digit one
     "/nothing-here",
 ]
 
