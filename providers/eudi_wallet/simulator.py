@@ -249,7 +249,9 @@ class WalletSimulator:
         browser = request.cookies.get(COOKIE) or secrets.token_urlsafe(16)
         pending_id = self._remember(Pending(opened, browser, self.clock()))
         response = pages.page(pages.consent(opened, pending_id, self.mount_path))
-        response.set_cookie(COOKIE, browser, httponly=True, samesite="strict")
+        response.set_cookie(
+            COOKIE, browser, path=self.mount_path + "/", httponly=True, samesite="strict"
+        )
         return response
 
     def _remember(self, pending: Pending) -> str:
@@ -272,7 +274,8 @@ class WalletSimulator:
         pending = self._pending.get(fields.get("pending", ""))
         if pending is None or pending.opened_at + PENDING_SECONDS < self.clock():
             raise SimulatorError("this request is unknown or has expired: open the link again")
-        if not secrets.compare_digest(pending.browser, request.cookies.get(COOKIE, "")):
+        cookie = request.cookies.get(COOKIE, "").encode()
+        if not secrets.compare_digest(pending.browser.encode(), cookie):
             raise SimulatorError("this request was opened in another browser")
         del self._pending[fields["pending"]]
         return pending, fields
@@ -284,6 +287,8 @@ class WalletSimulator:
             answer = await self.share(
                 pending.request, fields.get("person", ""), twist, self._base_url(request)
             )
+        except VerifierRefused as refused:
+            return pages.page(pages.not_accepted(refused.status_code, refused.body))
         except SimulatorError as error:
             return pages.page(pages.refused(str(error), self.mount_path), 400)
         return _after(answer)

@@ -100,3 +100,13 @@ def done() -> str:
         '<p lang="sv">Klart — gå tillbaka till datorn där du började.</p>'
         "<p>Done — go back to the computer where you started.</p>"
     )
+
+
+def not_accepted(status_code: int, body: str) -> str:
+    """Shared, but the e-service's response URI did not take it (a twist, or a refusal)."""
+    return (
+        '<h2 lang="sv">Inte godtaget</h2>'
+        f"<p>Shared, but the e-service answered HTTP {status_code}:</p>"
+        f"<pre>{html.escape(body[:500])}</pre>"
+        "<p>Go back to where you started: the e-service says what went wrong.</p>"
+    )

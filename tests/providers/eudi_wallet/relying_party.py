@@ -61,6 +61,7 @@ class RelyingParty:
         self.echo_wallet_nonce = True
         self.content_type = "application/oauth-authz-req+jwt"
         self.algorithm = "ES256"
+        self.response_status = 200
         self.fetches: list[dict[str, str]] = []
         self.posts: list[dict[str, str]] = []
         routes = [
@@ -138,6 +139,9 @@ class RelyingParty:
     async def _response(self, request: Request) -> Response:
         form = await request.form()
         self.posts.append({k: v for k, v in form.items() if isinstance(v, str)})
+        if self.response_status != 200:
+            error = {"error": "invalid_request"}
+            return JSONResponse(error, status_code=self.response_status)
         if self.same_device:
             return JSONResponse({"redirect_uri": f"{self.url}/done?response_code=abc"})
         return JSONResponse({})

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from providers.eudi_wallet.config import SIMULATOR_ORGANISATION, EudiWalletConfig
 from providers.eudi_wallet.errors import UntrustedIssuer
-from providers.eudi_wallet.simulator import SimulatorError, WalletSimulator
+from providers.eudi_wallet.simulator import SimulatorError, VerifierRefused, WalletSimulator
 from providers.eudi_wallet.simulator_holder import Twist
 from providers.eudi_wallet.simulator_people import PEOPLE
 from providers.eudi_wallet.simulator_pki import shared_test_pki, write_demo_files
@@ -140,6 +140,16 @@ async def test_a_pid_lacking_a_requested_claim_is_not_offered(
     vp = unpack(verifier.decrypted(verifier.posts[-1])[1]["vp_token"]["pid"][0])
     assert "personal_administrative_number" not in vp.claims
     assert vp.claims["given_name"] == "David"
+
+
+async def test_present_raises_when_the_response_uri_refuses(
+    verifier: RelyingParty, simulator: WalletSimulator
+) -> None:
+    verifier.response_status = 400
+    with pytest.raises(VerifierRefused) as refused:
+        await simulator.present(verifier.link(), "se")
+    assert refused.value.status_code == 400 and "invalid_request" in refused.value.body
+    assert simulator.last_form == verifier.posts[-1]  # a test may replay it
 
 
 async def test_decline_posts_access_denied_with_the_state(

@@ -162,6 +162,15 @@ def test_a_pid_lacking_a_requested_claim_is_not_shared(
     assert verifier.posts == []
 
 
+def test_an_answer_the_verifier_refuses_is_said_so(
+    browser: httpx2.Client, mounted: Mounted, verifier: RelyingParty
+) -> None:
+    verifier.response_status = 400
+    _page, pending = _open(browser, mounted, verifier.link())
+    answer = browser.post(f"{mounted.url}/share", data={"pending": pending, "person": "se"})
+    assert answer.status_code == 200 and "answered HTTP 400" in answer.text
+
+
 def test_a_twist_chosen_on_the_page_bends_the_answer(
     browser: httpx2.Client, mounted: Mounted, verifier: RelyingParty
 ) -> None:
@@ -212,6 +221,19 @@ def test_junk_posts_never_answer_5xx(
         f"{mounted.url}/{action}", content=body, headers={"content-type": content_type}
     )
     assert 400 <= answer.status_code < 500
+
+
+def test_a_cookie_of_junk_never_answers_5xx(
+    browser: httpx2.Client, mounted: Mounted, verifier: RelyingParty
+) -> None:
+    _page, pending = _open(browser, mounted, verifier.link())
+    with httpx2.Client(trust_env=False) as other:
+        answer = other.post(
+            f"{mounted.url}/share",
+            data={"pending": pending, "person": "se"},
+            headers={"cookie": "wallet_simulator_browser=åäö".encode()},
+        )
+    assert answer.status_code == 400 and verifier.posts == []
 
 
 def test_junk_fields_of_a_real_form_never_answer_5xx(
