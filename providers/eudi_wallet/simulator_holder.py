@@ -11,6 +11,7 @@ must refuse.
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import secrets
@@ -97,18 +98,20 @@ def chosen_disclosures(pid: IssuedPid, paths: list[ClaimPath]) -> list[Disclosur
 
 
 def _altered(disclosures: list[str]) -> list[str]:
-    """The first object-member disclosure with its value changed, the salt kept."""
+    """The first disclosure of a string claim with its value changed (else the first one with
+    its salt changed): in both, its digest is no longer the one the issuer signed."""
     for n, encoded in enumerate(disclosures):
         salt, *rest = json.loads(_b64decode(encoded))
-        if len(rest) == 2 and isinstance(rest[1], str):
+        if len(rest) == 2 and isinstance(rest[1], str):  # [salt, name, value]
             forged = b64url(json.dumps([salt, rest[0], rest[1] + "x"]).encode())
             return [*disclosures[:n], forged, *disclosures[n + 1 :]]
+    if disclosures:
+        _salt, *rest = json.loads(_b64decode(disclosures[0]))
+        return [b64url(json.dumps(["altered", *rest]).encode()), *disclosures[1:]]
     return disclosures
 
 
 def _b64decode(text: str) -> bytes:
-    import base64
-
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -134,14 +137,12 @@ def key_binding_jwt(
 ) -> str:
     if twist is Twist.NO_KEY_BINDING:
         return ""
+    stale = STALE_SECONDS if twist is Twist.STALE_KB else 0
+    other_aud = "x509_hash:" + b64url(secrets.token_bytes(32))
     claims = {
-        "iat": int(binding.now - (STALE_SECONDS if twist is Twist.STALE_KB else 0)),
-        "aud": request.client_id
-        if twist is not Twist.WRONG_AUD
-        else "x509_hash:" + b64url(secrets.token_bytes(32)),
-        "nonce": request.nonce
-        if twist is not Twist.WRONG_NONCE
-        else b64url(secrets.token_bytes(16)),
+        "iat": int(binding.now - stale),
+        "aud": other_aud if twist is Twist.WRONG_AUD else request.client_id,
+        "nonce": b64url(secrets.token_bytes(16)) if twist is Twist.WRONG_NONCE else request.nonce,
         "sd_hash": sd_digest(sd_jwt),
     }
     if twist is Twist.KB_ALG_NONE:

@@ -369,3 +369,11 @@ async def test_the_wallet_judges_time_by_its_clock(verifier: RelyingParty) -> No
     clock.advance(7200 + 301)  # past the request object's exp
     with pytest.raises(RequestRefused, match="expired"):
         await wallet.present(verifier.link(), "se")
+
+
+async def test_an_altered_disclosure_without_a_string_claim_changes_its_salt(
+    verifier: RelyingParty, simulator: WalletSimulator
+) -> None:
+    verifier.dcql["credentials"][0]["claims"] = [{"path": ["nationalities", 0]}]
+    vp = unpack(await _bent(verifier, simulator, Twist.ALTERED_DISCLOSURE))
+    assert len(vp.disclosures) == 2 and len(vp.unreferenced) >= 1
