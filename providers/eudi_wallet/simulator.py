@@ -53,10 +53,10 @@ from providers.eudi_wallet.simulator_request import (
     HTTP_TIMEOUT,
     RequestRefused,
     WalletRequest,
-    checked_request,
     fetch_request_object,
     parse_wallet_uri,
 )
+from providers.eudi_wallet.simulator_request_checks import checked_request
 
 COOKIE = "wallet_simulator_browser"
 PENDING_SECONDS = 600

@@ -22,9 +22,9 @@ from providers.eudi_wallet.simulator_request import (
     RequestRefused,
     WalletRequest,
     WalletUri,
-    checked_request,
     parse_wallet_uri,
 )
+from providers.eudi_wallet.simulator_request_checks import checked_request
 from tests.doubles.wallet_pki import issue
 from tests.providers.eudi_wallet.relying_party import PID_QUERY, b64url
 
