@@ -311,7 +311,8 @@ def announce(settings: Settings, demo: bool) -> None:
     print(f"  Discovery: {settings.issuer}/.well-known/openid-configuration")
     if demo:
         print("  Embedded demo settings: in-memory store, sandbox provider (TEST identities),")
-        print("  BankID (test) against the bundled BankID RP API v6.0 simulator.")
+        print("  BankID (test) against the bundled BankID RP API v6.0 simulator,")
+        print("  EU wallet (test) against the bundled wallet simulator (OpenID4VP, test PIDs).")
         print("  Demo client: client_id=demo client_secret=demo-secret")
         print("               public PKCE client: client_id=demo-spa")
         print(f"               redirect_uris: {', '.join(DEMO_REDIRECT_URIS)}")

@@ -32,10 +32,11 @@ from starlette.routing import Route
 
 from gateway.demo.contact_centre import ContactCentreDemo
 from gateway.demo.signing import SigningDemo
-from gateway.oidc.claims import NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER
+from gateway.oidc.claims import EIDAS_NATURAL_PERSON, NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER
 from gateway.ui.pages import PageRenderer
 
-DEMO_SCOPES = f"openid {NATURAL_PERSON_NUMBER} {NATURAL_PERSON_INFO}"
+# eidasNaturalPersonIdentity: a foreign citizen (eIDAS, an EU wallet's PID) is shown by prid.
+DEMO_SCOPES = f"openid {NATURAL_PERSON_NUMBER} {NATURAL_PERSON_INFO} {EIDAS_NATURAL_PERSON}"
 BACKCHANNEL_LOGOUT_PATH = "/backchannel-logout"
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_MAX_AGE_SECONDS = 120  # the gateway's logout tokens live this long

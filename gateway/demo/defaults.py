@@ -1,21 +1,28 @@
 """The embedded defaults of `portvakt serve` without --config: in-memory store, the sandbox
-provider, BankID against the bundled simulator, the demo e-service clients and the demo relying
-party at /demo/."""
+provider, BankID and the EU wallet against their bundled simulators, the demo e-service clients
+and the demo relying party at /demo/."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 from gateway.demo.app import BACKCHANNEL_LOGOUT_PATH
 from gateway.demo.contact_centre import CONTACT_CENTRE_CLIENT_ID
 from gateway.demo.signing import SIGN_SCOPES, SIGNER_CLIENT_ID, signer_jwks
 from gateway.settings import CIBA_GRANT, Settings, settings_from_data
+from providers.eudi_wallet.simulator_pki import write_demo_files
 
 DEMO_REDIRECT_URIS = ["http://127.0.0.1:9000/callback", "http://localhost:9000/callback"]
 DEMO_RP_CLIENT_ID = "demo-rp"
 # Fixed so that a test person keeps the same `sub` across restarts of the demo; never in production.
 DEMO_SUBJECT_SALT = "portvakt-demo-subject-salt-not-secret"
 BANKID_SIMULATOR_PATH = "/bankid-simulator"
+WALLET_SIMULATOR_PATH = "/wallet-simulator"
 
 
 def simulated_bankid(issuer: str) -> dict[str, object]:
@@ -32,6 +39,32 @@ def simulated_bankid(issuer: str) -> dict[str, object]:
     }
 
 
+def simulated_wallet(issuer: str) -> dict[str, object]:
+    """The real EU wallet provider, trusting the test PID provider of the simulator that `demo:
+    true` mounts and using its test access certificate (both made by this process)."""
+    key, cert, trusted = _wallet_demo_files()
+    return {
+        "type": "eudi_wallet",
+        "display": {"sv": "EU-plånbok (test)", "en": "EU wallet (test)"},
+        "hint": {
+            "sv": "Plånbokssimulator: QR-kod och länk till plånbok på samma enhet",
+            "en": "Wallet simulator: QR code, and a link for a wallet on this device",
+        },
+        "access_certificate": {"key": str(key), "cert": str(cert)},
+        "trusted_issuers": [str(trusted)],
+        "simulator_url": f"{issuer}{WALLET_SIMULATOR_PATH}/",
+    }
+
+
+@functools.cache
+def _wallet_demo_files() -> tuple[Path, Path, Path]:
+    """The simulator's certificates as files, in a folder of this process's own, removed at
+    exit: the configuration names files, the simulator's keys live in memory."""
+    folder = Path(tempfile.mkdtemp(prefix="portvakt-wallet-demo-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_demo_files(folder)
+
+
 def demo_settings(issuer: str) -> Settings:
     return settings_from_data(
         {
@@ -39,7 +72,11 @@ def demo_settings(issuer: str) -> Settings:
             "environment": "test",
             "demo": True,
             "subject_salt": DEMO_SUBJECT_SALT,
-            "providers": {"sandbox": {"type": "sandbox"}, "bankid": simulated_bankid(issuer)},
+            "providers": {
+                "sandbox": {"type": "sandbox"},
+                "bankid": simulated_bankid(issuer),
+                "wallet": simulated_wallet(issuer),
+            },
             "clients": [
                 {
                     "client_id": "demo",

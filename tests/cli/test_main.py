@@ -57,8 +57,8 @@ def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
 
 def test_serve_prints_issuer_demo_client_and_the_url_to_try(served) -> None:
     url, process = served
-    lines = []
-    while len(lines) < 9:
+    lines = [process.stdout.readline()]
+    while "Contact centre" not in lines[-1] and len(lines) < 20:  # the announcement's last line
         lines.append(process.stdout.readline())
     text = "".join(lines)
     assert f"Issuer: {url}" in text
