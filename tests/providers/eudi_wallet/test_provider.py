@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -156,6 +157,28 @@ def test_a_cross_device_login_reaches_the_e_service(
     assert claims[PNR_CLAIM] == "191212121212"
     assert claims["acr"] == EIDAS_HIGH
     assert "Test PID Provider SE" in claims["https://id.oidc.se/claim/authnProvider"]
+
+
+def test_no_log_record_holds_the_number_the_pid_or_the_nonce(
+    login: WalletLogin, wallet: WalletSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    request = login.wallet.fetch(login.cross_device)
+    pid = issue_pid(wallet.sweden)
+    login.wallet.present(request, pid)
+    login.id_token(login.finish_cross_device())
+    other = WalletLogin(wallet)
+    try:  # a refused presentation is logged too, with why and nothing of the person
+        refused = other.wallet.fetch(other.cross_device)
+        other.wallet.answer(refused, pid.present("another nonce", refused.client_id))
+        assert other.status()["status"] == "failed"
+    finally:
+        other.close()
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "wallet presentation refused" in logged
+    for secret in ("191212121212", pid.issuer_jwt[:40], request.nonce, request.state):
+        assert secret not in logged
 
 
 def test_a_same_device_login_returns_with_a_response_code(
