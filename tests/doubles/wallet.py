@@ -113,13 +113,15 @@ class TestWallet:
     def post_encrypted(
         self,
         request: WalletRequest,
-        content: dict[str, Any],
+        content: dict[str, Any] | bytes,
         enc: str = "A256GCM",
         key: jwk.JWK | None = None,
     ) -> httpx2.Response:
+        """`content` as JSON, or as the bytes a test wrote itself."""
         recipient = key or request.encryption_key()
         header = {"alg": "ECDH-ES", "enc": enc, "kid": recipient.get("kid")}
-        token = jwe.JWE(json.dumps(content).encode(), protected=json.dumps(header))
+        plaintext = content if isinstance(content, bytes) else json.dumps(content).encode()
+        token = jwe.JWE(plaintext, protected=json.dumps(header))
         token.add_recipient(recipient)
         return self.http.post(request.response_uri, data={"response": token.serialize(True)})
 

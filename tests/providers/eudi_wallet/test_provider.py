@@ -402,6 +402,19 @@ def test_an_answer_encrypted_to_another_key_is_refused(
     assert refused.status_code == 400
 
 
+def test_a_deeply_nested_or_oversized_answer_is_refused(login: WalletLogin) -> None:
+    request = login.wallet.fetch(login.cross_device)
+    nested = b'{"vp_token": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+
+    deep = login.wallet.post_encrypted(request, nested)
+    huge = login.wallet.post_encrypted(
+        request, {"vp_token": {"pid": ["x" * 400_000]}, "state": request.state}
+    )
+
+    assert deep.status_code == 400 and deep.json()["error"] == "invalid_request"
+    assert huge.status_code == 400
+
+
 def test_an_a128gcm_answer_is_accepted(login: WalletLogin, wallet: WalletSetup) -> None:
     request = login.wallet.fetch(login.cross_device)
     presentation = issue_pid(wallet.sweden).present(request.nonce, request.client_id)
