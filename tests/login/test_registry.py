@@ -37,7 +37,7 @@ def problems(data: dict[str, Any]) -> list[str]:
 
 
 def test_the_built_in_types_are_rows_in_their_order() -> None:
-    assert list(PROVIDER_TYPES) == ["sandbox", "bankid", "saml", "oidc"]
+    assert list(PROVIDER_TYPES) == ["sandbox", "bankid", "saml", "oidc", "eudi_wallet"]
 
 
 @pytest.mark.usefixtures("pigeons")
