@@ -52,15 +52,15 @@ def test_an_unregistered_type_is_refused_with_the_known_ones() -> None:
     with pigeons_registered():
         [listed] = problems({**MINIMAL, "providers": {"x": {"type": "smoke-signals"}}})
     [refused] = problems({**MINIMAL, "providers": {"loft": {"type": PIGEON_TYPE}}})
-    assert listed.endswith(f"set type to one of: sandbox, bankid, saml, oidc, {PIGEON_TYPE}")
+    assert listed.endswith(f"set type to one of: sandbox, bankid, saml, oidc, eudi_wallet, {PIGEON_TYPE}")
     assert refused.startswith("providers.loft: ")
-    assert refused.endswith("set type to one of: sandbox, bankid, saml, oidc")
+    assert refused.endswith("set type to one of: sandbox, bankid, saml, oidc, eudi_wallet")
 
 
 def test_a_missing_type_asks_for_one() -> None:
     [problem] = problems({**MINIMAL, "providers": {"x": {"loa": "x"}}})
     assert problem.startswith("providers.x: ")
-    assert problem.endswith("add type: one of sandbox, bankid, saml, oidc")
+    assert problem.endswith("add type: one of sandbox, bankid, saml, oidc, eudi_wallet")
 
 
 @pytest.mark.usefixtures("pigeons")
