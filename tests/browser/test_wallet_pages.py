@@ -203,6 +203,7 @@ def test_the_waiting_page_offers_the_link_and_the_qr_in_the_page_language(
     expect(page.get_by_role("link", name=texts["test_same"])).to_be_visible()
     expect(page.get_by_role("link", name=texts["test_cross"])).to_be_visible()
     expect(page.locator("#wallet-refresh")).to_be_hidden()  # the script polls instead
+    expect(page.locator(".client-band")).to_contain_text(texts["service"])  # who is asking
     person.audit("wallet-waiting")
     expect_clean(person)
 
