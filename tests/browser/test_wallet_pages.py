@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 from gateway.demo.defaults import simulated_wallet
 from tests.browser.citizen import Citizen
 from tests.browser.conftest import CitizenFactory
+from tests.browser.test_focus import focus_problems
 from tests.clock import ManualClock
 from tests.harness import LiveGateway, base_settings, free_port
 
@@ -39,6 +40,8 @@ TEXTS = {
         "wallet_error": "Din plånbok kunde inte svara på förfrågan.",
         "revoked": "har återkallats eller spärrats av utfärdaren",
         "untrusted": "kommer från en utfärdare som vi inte litar på",
+        "pid_expired": "Identitetsuppgifterna (PID) i din plånbok har gått ut.",
+        "no_identifier": "saknar ett identitetsnummer som vi kan logga in dig med",
         "this_device": "Plånbok på den här enheten",
         "other_device": "Plånbok på en annan enhet",
         "qr_alt": "QR-kod för din plånboksapp",
@@ -66,6 +69,8 @@ TEXTS = {
         "wallet_error": "Your wallet could not answer the request.",
         "revoked": "has been revoked or suspended by its issuer",
         "untrusted": "comes from a provider we do not trust",
+        "pid_expired": "The identity data (PID) in your wallet has expired.",
+        "no_identifier": "has no identity number we can log you in with",
         "this_device": "Wallet on this device",
         "other_device": "Wallet on another device",
         "qr_alt": "QR code for your wallet app",
@@ -238,6 +243,18 @@ def test_the_keyboard_reaches_the_page_in_reading_order(citizen: CitizenFactory)
         page.keyboard.press("Tab")
         reached.append(page.evaluate(FOCUS_ORDER_JS))
     assert reached == expected
+    page.reload()  # Tab starts from the top again
+    assert focus_problems(page, "wallet-waiting") == []  # every stop shows its focus
+
+
+def test_the_ended_page_shows_where_the_focus_is(citizen: CitizenFactory) -> None:
+    person = citizen("en")
+    phone = citizen("en")
+    page = wallet_page(person)
+    phone_opens(phone, page, "wallet-simulator-cross").get_by_role("button", name="Decline").click()
+    expect_message(page, TEXTS["en"]["declined"])
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    assert focus_problems(page, "wallet-declined") == []
 
 
 def test_the_language_switch_keeps_the_request_and_the_script_speaks_it_too(
@@ -366,6 +383,8 @@ def test_an_expired_request_says_so_and_offers_to_try_again(
     [
         ("Bertil Återkallad", None, "revoked"),
         ("Astrid Testsson", "a PID from an issuer not on the trust list", "untrusted"),
+        ("Astrid Testsson", "an expired PID", "pid_expired"),
+        ("David Nummerlös", "share the PID even when it lacks", "no_identifier"),
     ],
 )
 def test_a_refused_pid_says_why(
