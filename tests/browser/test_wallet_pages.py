@@ -350,6 +350,7 @@ def test_declined_then_try_again_shows_a_new_qr(citizen: CitizenFactory, locale:
     wallet.get_by_role("button", name="Decline").click()
 
     expect_message(page, texts["declined"])  # the script reloaded the page
+    expect(page).to_have_title(re.compile(f"^{texts['error']}"))  # as BankID's ended pages
     expect(page.get_by_role("img", name=texts["qr_alt"])).to_have_count(0)
     person.audit("wallet-declined")
     page.get_by_role("button", name=texts["try_again"]).click()
@@ -370,6 +371,7 @@ def test_an_expired_request_says_so_and_offers_to_try_again(
     clock.advance(REQUEST_SECONDS + 1)
 
     expect_message(page, texts["expired"])
+    expect(page).to_have_title(re.compile(f"^{texts['error']}"))
     expect(page.get_by_role("button", name=texts["try_again"])).to_be_visible()
     person.audit("wallet-expired")
     page.get_by_role("button", name=texts["try_again"]).click()
@@ -418,6 +420,7 @@ def test_a_wallet_error_says_so(citizen: CitizenFactory, locale: str) -> None:
         assert wallet.post(claims["response_uri"], data=error).status_code == 200
 
     expect_message(page, TEXTS[locale]["wallet_error"])
+    expect(page).to_have_title(re.compile(f"^{TEXTS[locale]['error']}"))
     person.audit("wallet-error")
     expect_clean(person)
 
