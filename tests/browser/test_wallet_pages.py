@@ -447,3 +447,24 @@ def test_without_javascript_the_refresh_link_brings_the_page_up_to_date(
 
     expect(page).to_have_url(re.compile(r"/demo/$"))
     expect(page.locator("pre.claims").first).to_contain_text(FINNISH_PRID)
+
+
+# -- leaving the wallet page ---------------------------------------------------------------------
+
+
+def test_another_e_id_leads_to_the_chooser_and_cancel_back_to_the_e_service(
+    citizen: CitizenFactory,
+) -> None:
+    person = citizen("en")
+    texts = TEXTS["en"]
+    page = wallet_page(person)
+    page.get_by_role("button", name=texts["other_eid"]).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose e-ID")
+
+    page.get_by_role("button", name=re.compile(re.escape(texts["wallet"]))).click()
+    expect(page.get_by_role("img", name=texts["qr_alt"])).to_be_visible()
+    page.get_by_role("button", name=texts["cancel"], exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You cancelled the login")
+    page.get_by_role("link", name=f"Back to {texts['service']}").click()
+    expect(page.get_by_role("alert")).to_contain_text("access_denied")
+    expect_clean(person)
