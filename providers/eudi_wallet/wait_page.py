@@ -64,6 +64,7 @@ class WalletPage:
         context = {
             "provider": {"name": self._services.name, "display": self._config.display},
             "login_id": login.login_id,
+            "client_id": login.client_id,  # the page names the e-service, as every login page
             "csrf": self._services.forms.token(request, login.login_id),
             "state": state,
             "ended": state in ENDED_STATES,
