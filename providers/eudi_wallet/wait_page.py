@@ -16,6 +16,7 @@ from providers.eudi_wallet.config import EudiWalletConfig
 from providers.eudi_wallet.messages import REFUSAL_TEXTS, STATE_TEXTS
 from providers.eudi_wallet.transactions import WalletLogin
 
+MOBILE_MARKERS = ("iPhone", "iPad", "Android", "Mobile")
 # States in which the citizen can only try again, choose another e-ID or cancel.
 ENDED_STATES = frozenset({"expired", "declined", "wallet_error", "failed"})
 
@@ -79,6 +80,7 @@ class WalletPage:
             "retry_url": f"{self._base}/retry",
             "cancel_url": f"{self._base}/cancel",
             "simulator": simulator is not None,
+            "mobile": _is_mobile(request),
         }
         pages = self._services.pages
         return pages.render(request, "eudi_wallet_wait.html", context, 200, login.locale)
@@ -91,6 +93,11 @@ class WalletPage:
         if state == "complete":
             body["next"] = self.finish_url(login.login_id)
         return body
+
+
+def _is_mobile(request: Request) -> bool:
+    user_agent = request.headers.get("user-agent", "")
+    return any(marker in user_agent for marker in MOBILE_MARKERS)
 
 
 def _text(state: str, reason: str | None) -> str:

@@ -52,7 +52,9 @@ def test_an_unregistered_type_is_refused_with_the_known_ones() -> None:
     with pigeons_registered():
         [listed] = problems({**MINIMAL, "providers": {"x": {"type": "smoke-signals"}}})
     [refused] = problems({**MINIMAL, "providers": {"loft": {"type": PIGEON_TYPE}}})
-    assert listed.endswith(f"set type to one of: sandbox, bankid, saml, oidc, eudi_wallet, {PIGEON_TYPE}")
+    assert listed.endswith(
+        f"set type to one of: sandbox, bankid, saml, oidc, eudi_wallet, {PIGEON_TYPE}"
+    )
     assert refused.startswith("providers.loft: ")
     assert refused.endswith("set type to one of: sandbox, bankid, saml, oidc, eudi_wallet")
 

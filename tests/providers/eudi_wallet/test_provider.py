@@ -106,6 +106,26 @@ def test_the_page_carries_both_requests_as_openid4vp_links(login: WalletLogin) -
     assert login.same_device != login.cross_device
 
 
+@pytest.mark.parametrize(
+    ("user_agent", "first"),
+    [
+        ("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "wallet-qr"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148", "wallet-link"),
+        ("Mozilla/5.0 (Linux; Android 15; Pixel 9) Chrome/140.0 Mobile", "wallet-link"),
+    ],
+)
+def test_a_phone_gets_the_link_first_and_a_computer_the_qr(
+    wallet: WalletSetup, user_agent: str, first: str
+) -> None:
+    started = WalletLogin(wallet)
+    try:
+        page = started.browser.http.get(started.wait_url, headers={"User-Agent": user_agent})
+    finally:
+        started.close()
+    positions = {name: page.text.index(f'id="{name}"') for name in ("wallet-qr", "wallet-link")}
+    assert min(positions, key=positions.__getitem__) == first
+
+
 def test_the_request_object_follows_haip(login: WalletLogin, wallet: WalletSetup) -> None:
     request = login.wallet.fetch(login.cross_device)
     claims = request.claims
