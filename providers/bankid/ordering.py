@@ -27,12 +27,12 @@ from providers.bankid.device import referring_domain, web_data
 from providers.bankid.messages import error_message
 from providers.bankid.order import BankIDOrder
 from providers.base import ProviderServices, SignRequest, UserMessage
+from providers.devices import is_mobile
 
 log = logging.getLogger("portvakt.bankid")
 
 TEST_POLICIES = ["1.2.3.4.5", "1.2.3.4.10", "1.2.3.4.25", "1.2.752.60.1.6"]
 PRODUCTION_POLICIES = ["1.2.752.78.1.1", "1.2.752.78.1.2", "1.2.752.78.1.5"]
-MOBILE_MARKERS = ("iPhone", "iPad", "Android", "Mobile")
 # §2.1 `/sign`: what BankID takes, in Base64 characters; and the sign messages it can show.
 SIGN_VISIBLE_LIMIT = 40_000
 SIGN_NON_VISIBLE_LIMIT = 200_000
@@ -138,7 +138,7 @@ class OrderPlacer:
             client_display=wanted.client_display,
             locale=wanted.locale,
             loa=wanted.loa,
-            mobile=any(marker in user_agent for marker in MOBILE_MARKERS),
+            mobile=is_mobile(user_agent),
             return_nonce=nonce,
             identity_hint=wanted.identity_hint,
             required_mrtd=self._config.mrtd,

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from providers.base import ProviderServices
+from providers.devices import is_mobile
 from providers.eudi_wallet.config import EudiWalletConfig
 from providers.eudi_wallet.messages import REFUSAL_TEXTS, STATE_TEXTS
 from providers.eudi_wallet.transactions import WalletLogin
 
-MOBILE_MARKERS = ("iPhone", "iPad", "Android", "Mobile")
 # States in which the citizen can only try again, choose another e-ID or cancel.
 ENDED_STATES = frozenset({"expired", "declined", "wallet_error", "failed"})
 
@@ -80,7 +80,7 @@ class WalletPage:
             "retry_url": f"{self._base}/retry",
             "cancel_url": f"{self._base}/cancel",
             "simulator": simulator is not None,
-            "mobile": _is_mobile(request),
+            "mobile": is_mobile(request.headers.get("user-agent", "")),
         }
         pages = self._services.pages
         return pages.render(request, "eudi_wallet_wait.html", context, 200, login.locale)
@@ -93,11 +93,6 @@ class WalletPage:
         if state == "complete":
             body["next"] = self.finish_url(login.login_id)
         return body
-
-
-def _is_mobile(request: Request) -> bool:
-    user_agent = request.headers.get("user-agent", "")
-    return any(marker in user_agent for marker in MOBILE_MARKERS)
 
 
 def _text(state: str, reason: str | None) -> str:
