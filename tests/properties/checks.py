@@ -3,10 +3,11 @@ pages answer HTML (or, to a client that asks for JSON only, an OAuth-shaped JSON
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx2
 
@@ -202,3 +203,70 @@ def bankid_api(probe: Probe, response: httpx2.Response) -> None:
         code = body.get("errorCode")
         assert SIMULATOR_ERRORS.get(code) == response.status_code, describe(probe, response)
         assert isinstance(body.get("details"), str), describe(probe, response)
+
+
+# -- the EU wallet's endpoints (OpenID4VP 1.0, HAIP 1.0) ------------------------------------------
+
+REQUEST_OBJECT_TYPE = "application/oauth-authz-req+jwt"  # OpenID4VP §5.10.1, RFC 9101 §10.2
+WALLET_ERRORS = frozenset({"invalid_request"})
+
+
+def _routed(probe: Probe, methods: tuple[str, ...]) -> bool:
+    """The probe reaches the wallet route itself: one of its methods, and a last path segment
+    that stays one segment once decoded (otherwise the gateway's own 404/405 answers)."""
+    segment = unquote(probe.path.rsplit("/", 1)[-1])
+    return probe.method in methods and "/" not in segment and segment not in ("", ".", "..")
+
+
+def _wallet_error(probe: Probe, response: httpx2.Response) -> None:
+    assert 400 <= response.status_code < 500, describe(probe, response)
+    oauth_error(probe, response, WALLET_ERRORS)
+    assert "no-store" in response.headers.get("cache-control", ""), describe(probe, response)
+
+
+def wallet_request(probe: Probe, response: httpx2.Response) -> None:
+    """The request URI: a signed request object as `application/oauth-authz-req+jwt` (a compact
+    JWS of `typ` oauth-authz-req+jwt), or a JSON `invalid_request`; never a redirect."""
+    no_server_error(probe, response)
+    assert not response.is_redirect, describe(probe, response)
+    if not _routed(probe, ("GET", "POST")):
+        page(probe, response)
+        return
+    if response.status_code != 200:
+        _wallet_error(probe, response)
+        return
+    assert media_type(response) == REQUEST_OBJECT_TYPE, describe(probe, response)
+    parts = response.text.split(".")
+    assert len(parts) == 3 and all(parts), describe(probe, response)
+    header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    assert header["typ"] == "oauth-authz-req+jwt" and header["alg"] == "ES256", header
+
+
+def wallet_response(probe: Probe, response: httpx2.Response) -> None:
+    """The response URI (OpenID4VP §8.2, HAIP §5.1): 200 JSON, with a `redirect_uri` back to
+    the done route for the same-device request and `{}` for the other; or a JSON
+    `invalid_request`; never a redirect."""
+    no_server_error(probe, response)
+    assert not response.is_redirect, describe(probe, response)
+    if not _routed(probe, ("POST",)):
+        page(probe, response)
+        return
+    if response.status_code != 200:
+        _wallet_error(probe, response)
+        return
+    body = json_body(probe, response)
+    assert isinstance(body, dict) and set(body) <= {"redirect_uri"}, describe(probe, response)
+    if body:
+        target = urlsplit(body["redirect_uri"])
+        assert target.path.endswith("/providers/wallet/done"), describe(probe, response)
+        assert "response_code" in parse_qs(target.query), describe(probe, response)
+
+
+def status_list(probe: Probe, response: httpx2.Response) -> None:
+    """The wallet simulator's status lists (Token Status List §8): the list as a JWT, or a
+    plain-text 404 (or Starlette's 405)."""
+    no_server_error(probe, response)
+    if response.status_code == 200:
+        assert media_type(response) == "application/statuslist+jwt", describe(probe, response)
+        return
+    assert response.status_code in (404, 405), describe(probe, response)
