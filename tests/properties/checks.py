@@ -213,9 +213,11 @@ WALLET_ERRORS = frozenset({"invalid_request"})
 
 def _routed(probe: Probe, methods: tuple[str, ...]) -> bool:
     """The probe reaches the wallet route itself: one of its methods, and a last path segment
-    that stays one segment once decoded (otherwise the gateway's own 404/405 answers)."""
+    that stays one segment once decoded (otherwise the gateway's own 404/405 answers). A
+    newline is never routed: Starlette's patterns match paths with `.`, which stops at one."""
     segment = unquote(probe.path.rsplit("/", 1)[-1])
-    return probe.method in methods and "/" not in segment and segment not in ("", ".", "..")
+    one_segment = not any(c in segment for c in "/\n") and segment not in ("", ".", "..")
+    return probe.method in methods and one_segment
 
 
 def _wallet_error(probe: Probe, response: httpx2.Response) -> None:
@@ -238,8 +240,23 @@ def wallet_request(probe: Probe, response: httpx2.Response) -> None:
     assert media_type(response) == REQUEST_OBJECT_TYPE, describe(probe, response)
     parts = response.text.split(".")
     assert len(parts) == 3 and all(parts), describe(probe, response)
-    header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    header, claims = (_b64_json(part) for part in parts[:2])
     assert header["typ"] == "oauth-authz-req+jwt" and header["alg"] == "ES256", header
+    assert claims["response_mode"] == "direct_post.jwt", claims
+    assert claims.get("wallet_nonce") == _posted_wallet_nonce(probe), describe(probe, response)
+
+
+def _b64_json(part: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _posted_wallet_nonce(probe: Probe) -> str | None:
+    """OpenID4VP §5.10.1: the request object echoes the wallet_nonce the wallet posted (the
+    request URI reads its form as UTF-8 whatever the content type; a GET posts none)."""
+    if probe.method != "POST" or probe.body is None:
+        return None
+    form = parse_qs(probe.body.content.decode("utf-8"), keep_blank_values=True)
+    return form.get("wallet_nonce", [None])[0]
 
 
 def wallet_response(probe: Probe, response: httpx2.Response) -> None:
