@@ -211,19 +211,22 @@ REQUEST_OBJECT_TYPE = "application/oauth-authz-req+jwt"  # OpenID4VP §5.10.1, R
 WALLET_ERRORS = frozenset({"invalid_request"})
 
 
-def _routed(probe: Probe, methods: tuple[str, ...]) -> bool:
-    """The probe reaches the wallet route itself: one of its methods, and a last path segment
-    that stays one segment once decoded (otherwise the gateway's own 404/405 answers). A
-    newline is never routed: Starlette's patterns match paths with `.`, which stops at one."""
+def _routed(probe: Probe) -> bool:
+    """The probe reaches the wallet's route: its last path segment stays one segment once
+    decoded (otherwise the gateway's own 404 page answers). A newline is never routed:
+    Starlette's patterns match paths with `.`, which stops at one."""
     segment = unquote(probe.path.rsplit("/", 1)[-1])
-    one_segment = not any(c in segment for c in "/\n") and segment not in ("", ".", "..")
-    return probe.method in methods and one_segment
+    return not any(c in segment for c in "/\n") and segment not in ("", ".", "..")
 
 
-def _wallet_error(probe: Probe, response: httpx2.Response) -> None:
+def _wallet_error(probe: Probe, response: httpx2.Response, methods: tuple[str, ...]) -> None:
+    """A JSON invalid_request, not stored; 405 (with Allow) for any method but the route's."""
     assert 400 <= response.status_code < 500, describe(probe, response)
     oauth_error(probe, response, WALLET_ERRORS)
     assert "no-store" in response.headers.get("cache-control", ""), describe(probe, response)
+    if probe.method not in methods:
+        assert response.status_code == 405, describe(probe, response)
+        assert response.headers.get("allow") == ", ".join(methods), describe(probe, response)
 
 
 def wallet_request(probe: Probe, response: httpx2.Response) -> None:
@@ -231,11 +234,11 @@ def wallet_request(probe: Probe, response: httpx2.Response) -> None:
     JWS of `typ` oauth-authz-req+jwt), or a JSON `invalid_request`; never a redirect."""
     no_server_error(probe, response)
     assert not response.is_redirect, describe(probe, response)
-    if not _routed(probe, ("GET", "POST")):
+    if not _routed(probe):
         page(probe, response)
         return
     if response.status_code != 200:
-        _wallet_error(probe, response)
+        _wallet_error(probe, response, ("GET", "POST"))
         return
     assert media_type(response) == REQUEST_OBJECT_TYPE, describe(probe, response)
     parts = response.text.split(".")
@@ -265,11 +268,11 @@ def wallet_response(probe: Probe, response: httpx2.Response) -> None:
     `invalid_request`; never a redirect."""
     no_server_error(probe, response)
     assert not response.is_redirect, describe(probe, response)
-    if not _routed(probe, ("POST",)):
+    if not _routed(probe):
         page(probe, response)
         return
     if response.status_code != 200:
-        _wallet_error(probe, response)
+        _wallet_error(probe, response, ("POST",))
         return
     body = json_body(probe, response)
     assert isinstance(body, dict) and set(body) <= {"redirect_uri"}, describe(probe, response)

@@ -41,3 +41,27 @@ def test_a_repeated_plain_field_is_named(wallet: WalletSetup) -> None:
 
     assert answer.status_code == 400
     assert answer.json()["error_description"] == "'state' is repeated"
+
+
+@pytest.mark.parametrize(
+    ("route", "method", "allowed"),
+    [
+        ("response", "GET", "POST"),
+        ("response", "PUT", "POST"),
+        ("response", "OPTIONS", "POST"),
+        ("request", "DELETE", "GET, POST"),
+        ("request", "PATCH", "GET, POST"),
+    ],
+)
+def test_the_wallet_routes_refuse_other_methods_in_json(
+    wallet: WalletSetup, route: str, method: str, allowed: str
+) -> None:
+    """Another method at the wallet's routes got the gateway's HTML 405 page; a wallet gets
+    JSON (OpenID4VP's error shape) and never HTML."""
+    answer = httpx2.request(method, f"{wallet.gateway.url}/providers/wallet/{route}/any")
+
+    assert answer.status_code == 405
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["allow"] == allowed
+    assert "no-store" in answer.headers["cache-control"]
+    assert answer.json()["error"] == "invalid_request"
