@@ -73,6 +73,9 @@ from providers.eudi_wallet.wait_page import WalletPage
 log = logging.getLogger("portvakt.eudi_wallet")
 
 NO_STORE = {"Cache-Control": "no-store"}
+# The wallet's routes take every method, so that the ones they do not serve get a JSON 405
+# of theirs rather than the gateway's HTML page (a wallet gets no HTML, never a redirect).
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_WALLET_NONCE = 256
 # OIDC claim -> the PID claims (PID Rulebook §4.1) it is made from; the identifying ones are
 # always asked for, as `sub` needs them.
@@ -120,8 +123,8 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
         return [
             Route("/wait", self._wait_page),
             Route("/status", self._status),
-            Route("/request/{request_id}", self._request_object, methods=["GET", "POST"]),
-            Route("/response/{request_id}", self._response, methods=["POST"]),
+            Route("/request/{request_id}", self._request_object, methods=ANY_METHOD),
+            Route("/response/{request_id}", self._response, methods=ANY_METHOD),
             Route("/retry", self._retry, methods=["POST"]),
             Route("/cancel", self._cancel, methods=["POST"]),
         ]
@@ -259,6 +262,8 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
     # -- the wallet's side: never an HTML page, never a redirect --------------------------
 
     async def _request_object(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD", "POST"):
+            return _method_not_allowed("GET, POST")
         wanted = await self._transactions.request(request.path_params["request_id"])
         if wanted is None or self._services.clock() > wanted.parameters.expires_at:
             return _wallet_error("invalid_request", "unknown or expired request", 404)
@@ -276,6 +281,8 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
         return Response(token, media_type="application/oauth-authz-req+jwt", headers=NO_STORE)
 
     async def _response(self, request: Request) -> Response:
+        if request.method != "POST":
+            return _method_not_allowed("POST")
         request_id = request.path_params["request_id"]
         try:
             form = await bounded_form(request)
@@ -370,3 +377,9 @@ def _printable(text: str, limit: int) -> bool:
 def _wallet_error(error: str, description: str, status: int = 400) -> JSONResponse:
     body = {"error": error, "error_description": description}
     return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+
+def _method_not_allowed(allowed: str) -> JSONResponse:
+    answer = _wallet_error("invalid_request", f"the method is not {allowed}", 405)
+    answer.headers["Allow"] = allowed
+    return answer

@@ -27,6 +27,7 @@ from providers.parsing import MalformedInput, bounded_json, compact_jwt_parts
 
 MAX_BODY_BYTES = 512 * 1024
 MAX_FIELDS = 8
+MAX_SHOWN_NAME = 40
 
 
 class _Registry(JWERegistry):
@@ -59,9 +60,16 @@ async def bounded_form(request: Request) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, value in fields:
         if name in form:
-            raise MalformedForm(f"{name[:40]!r} is repeated")
+            raise MalformedForm(f"{_shown(name)} is repeated")
         form[name] = value
     return form
+
+
+def _shown(name: str) -> str:
+    """A field's name as our error_description may carry it (RFC 6749 §5.2 allows printable
+    ASCII but `"` and `\\`), or a stand-in for one that it may not."""
+    printable = all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in name)
+    return f"'{name}'" if name and printable and len(name) <= MAX_SHOWN_NAME else "a field"
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@ pages answer HTML (or, to a client that asks for JSON only, an OAuth-shaped JSON
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx2
 
@@ -202,3 +203,90 @@ def bankid_api(probe: Probe, response: httpx2.Response) -> None:
         code = body.get("errorCode")
         assert SIMULATOR_ERRORS.get(code) == response.status_code, describe(probe, response)
         assert isinstance(body.get("details"), str), describe(probe, response)
+
+
+# -- the EU wallet's endpoints (OpenID4VP 1.0, HAIP 1.0) ------------------------------------------
+
+REQUEST_OBJECT_TYPE = "application/oauth-authz-req+jwt"  # OpenID4VP §5.10.1, RFC 9101 §10.2
+WALLET_ERRORS = frozenset({"invalid_request"})
+
+
+def _routed(probe: Probe) -> bool:
+    """The probe reaches the wallet's route: its last path segment stays one segment once
+    decoded (otherwise the gateway's own 404 page answers). A newline is never routed:
+    Starlette's patterns match paths with `.`, which stops at one."""
+    segment = unquote(probe.path.rsplit("/", 1)[-1])
+    return not any(c in segment for c in "/\n") and segment not in ("", ".", "..")
+
+
+def _wallet_error(probe: Probe, response: httpx2.Response, methods: tuple[str, ...]) -> None:
+    """A JSON invalid_request, not stored; 405 (with Allow) for any method but the route's."""
+    assert 400 <= response.status_code < 500, describe(probe, response)
+    oauth_error(probe, response, WALLET_ERRORS)
+    assert "no-store" in response.headers.get("cache-control", ""), describe(probe, response)
+    if probe.method not in methods:
+        assert response.status_code == 405, describe(probe, response)
+        assert response.headers.get("allow") == ", ".join(methods), describe(probe, response)
+
+
+def wallet_request(probe: Probe, response: httpx2.Response) -> None:
+    """The request URI: a signed request object as `application/oauth-authz-req+jwt` (a compact
+    JWS of `typ` oauth-authz-req+jwt), or a JSON `invalid_request`; never a redirect."""
+    no_server_error(probe, response)
+    assert not response.is_redirect, describe(probe, response)
+    if not _routed(probe):
+        page(probe, response)
+        return
+    if response.status_code != 200:
+        _wallet_error(probe, response, ("GET", "POST"))
+        return
+    assert media_type(response) == REQUEST_OBJECT_TYPE, describe(probe, response)
+    parts = response.text.split(".")
+    assert len(parts) == 3 and all(parts), describe(probe, response)
+    header, claims = (_b64_json(part) for part in parts[:2])
+    assert header["typ"] == "oauth-authz-req+jwt" and header["alg"] == "ES256", header
+    assert claims["response_mode"] == "direct_post.jwt", claims
+    assert claims.get("wallet_nonce") == _posted_wallet_nonce(probe), describe(probe, response)
+
+
+def _b64_json(part: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _posted_wallet_nonce(probe: Probe) -> str | None:
+    """OpenID4VP §5.10.1: the request object echoes the wallet_nonce the wallet posted (the
+    request URI reads its form as UTF-8 whatever the content type; a GET posts none)."""
+    if probe.method != "POST" or probe.body is None:
+        return None
+    form = parse_qs(probe.body.content.decode("utf-8"), keep_blank_values=True)
+    return form.get("wallet_nonce", [None])[0]
+
+
+def wallet_response(probe: Probe, response: httpx2.Response) -> None:
+    """The response URI (OpenID4VP §8.2, HAIP §5.1): 200 JSON, with a `redirect_uri` back to
+    the done route for the same-device request and `{}` for the other; or a JSON
+    `invalid_request`; never a redirect."""
+    no_server_error(probe, response)
+    assert not response.is_redirect, describe(probe, response)
+    if not _routed(probe):
+        page(probe, response)
+        return
+    if response.status_code != 200:
+        _wallet_error(probe, response, ("POST",))
+        return
+    body = json_body(probe, response)
+    assert isinstance(body, dict) and set(body) <= {"redirect_uri"}, describe(probe, response)
+    if body:
+        target = urlsplit(body["redirect_uri"])
+        assert target.path.endswith("/providers/wallet/done"), describe(probe, response)
+        assert "response_code" in parse_qs(target.query), describe(probe, response)
+
+
+def status_list(probe: Probe, response: httpx2.Response) -> None:
+    """The wallet simulator's status lists (Token Status List §8): the list as a JWT, or a
+    plain-text 404 (or Starlette's 405)."""
+    no_server_error(probe, response)
+    if response.status_code == 200:
+        assert media_type(response) == "application/statuslist+jwt", describe(probe, response)
+        return
+    assert response.status_code in (404, 405), describe(probe, response)

@@ -14,17 +14,30 @@ from urllib.parse import quote, unquote
 
 import httpx2
 from hypothesis import strategies as st
+from jwcrypto import jwk
 from lxml import etree
 
+from gateway.demo.defaults import WALLET_SIMULATOR_PATH
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.oidc.app_device import APP_DEVICE_PARAMETER
 from gateway.oidc.claims import SIGN_APPROVAL_SCOPE, SIGN_SCOPE
 from gateway.oidc.sign_request import SIGN_REQUEST_PARAMETER
 from gateway.oidc.user_message import USER_MESSAGE_PARAMETER
+from providers.eudi_wallet.simulator_holder import Twist
+from providers.eudi_wallet.simulator_people import PEOPLE
 from tests.doubles.saml_idp import LOA2, LOA3
 from tests.harness import INFO_SCOPE, NUMBER_SCOPE, REDIRECT_URI, TEST_PERSON, pkce_pair
 from tests.properties import checks
-from tests.properties.site import CLIENT_IDS, LOGOUT_URI, PROVIDERS, SECRETS, Live, Site
+from tests.properties.site import (
+    CLIENT_IDS,
+    LOGOUT_URI,
+    PROVIDERS,
+    SECRETS,
+    WALLET_FLOWS,
+    Live,
+    Site,
+    wallet_jwe,
+)
 from tests.properties.strategies import (
     Body,
     Pairs,
@@ -33,6 +46,7 @@ from tests.properties.strategies import (
     bearer,
     bodies,
     deep_values,
+    encode_form,
     form_body,
     fuzz_text,
     headers,
@@ -820,6 +834,283 @@ def simulator_phone_post(suffix: str) -> Callable[[Site, Live], st.SearchStrateg
     return probes
 
 
+# -- the EU wallet (OpenID4VP 1.0 as HAIP 1.0 profiles it) ----------------------------------
+
+WALLET = "/providers/wallet"
+# A key no request was made with: a JWE to it has the right shape and never decrypts.
+STRANGER_KEY = jwk.JWK.generate(kty="EC", crv="P-256", kid="stranger").export_public()
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Built once: a recursive strategy costs more to build than to draw from.
+ANY_JSON, JSON_2, JSON_4, JSON_6, JSON_8 = (json_values(n) for n in (20, 2, 4, 6, 8))
+
+
+def wallet_values(live: Live, name: str) -> st.SearchStrategy[str]:
+    """A live value of either request (`same_state`, `cross_id`, ...), or fuzz."""
+    found = [
+        live.extra[f"{flow}_{name}"] for flow in WALLET_FLOWS if f"{flow}_{name}" in live.extra
+    ]
+    return value_or_fuzz(*found or ["x"])
+
+
+def wallet_path(live: Live, route: str) -> st.SearchStrategy[str]:
+    ids = wallet_values(live, "id").filter(lambda i: i not in (".", ".."))
+    return ids.map(lambda i: f"{WALLET}/{route}/{quote(i or '-', safe='')}")
+
+
+def wallet_request_endpoint(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    """The request URI (OpenID4VP §5.10): GET, or POST with `wallet_nonce` and
+    `wallet_metadata` (§5.10.1), each right, odd or huge."""
+    form = parameters(
+        {
+            "wallet_nonce": value_or_fuzz("wn", "n" * 256, "n" * 257, "n\x7f"),
+            "wallet_metadata": st.one_of(JSON_8.map(json.dumps), deep_values(100_000), fuzz_text()),
+        }
+    )
+    path = wallet_path(live, "request")
+    return st.one_of(
+        probe(methods("POST"), path, body=st.one_of(form_body(form), bodies(form)), live=live),
+        probe(methods("GET"), path, form, live=live),
+    )
+
+
+def wallet_presentations(live: Live, flow: str) -> st.SearchStrategy[str]:
+    """The live SD-JWT+KB of a trusted PID, bent at one character, cut short, without a
+    disclosure or its KB-JWT, with its issuer's header replaced; or fuzz."""
+    real = live.extra.get(f"{flow}_presentation", "e30.e30.c2ln~WyJ4Il0~e30.e30.c2ln")
+    parts = real.split("~")
+
+    def bent(position: int, character: str) -> str:
+        at = position % len(real)
+        return real[:at] + character + real[at + 1 :]
+
+    def without(index: int) -> str:
+        return "~".join(parts[:index] + parts[index + 1 :])
+
+    def reheaded(header: object) -> str:
+        return b64_json(header) + real[real.index(".") :]
+
+    return st.one_of(
+        *[st.just(real)] * 4,
+        st.builds(bent, st.integers(min_value=0), st.sampled_from("A_-~.=")),
+        st.integers(0, len(real)).map(lambda n: real[:n]),
+        st.integers(0, len(parts) - 1).map(without),
+        st.just("~".join(parts[:-1]) + "~"),
+        JSON_4.map(reheaded),
+        st.lists(fuzz_text(30), max_size=4).map("~".join),
+        fuzz_text(),
+    )
+
+
+def vp_tokens(live: Live, flow: str) -> st.SearchStrategy[Any]:
+    """OpenID4VP §8.1's `vp_token` (an object of our query's id to one presentation) and the
+    shapes a wallet must not send."""
+    shown = wallet_presentations(live, flow)
+    return st.one_of(
+        *[shown.map(lambda p: {"pid": [p]})] * 4,
+        shown.map(lambda p: {"pid": p}),
+        st.lists(shown, max_size=3).map(lambda ps: {"pid": ps}),
+        st.dictionaries(value_or_fuzz("pid", "mdl"), st.lists(shown, max_size=2), max_size=3),
+        shown,
+        JSON_8,
+    )
+
+
+def own_states(live: Live, flow: str) -> st.SearchStrategy[Any]:
+    """Mostly the state of the request answered; the other request's, fuzz or any JSON."""
+    own = st.just(live.extra.get(f"{flow}_state", "s"))
+    return st.one_of(own, own, wallet_values(live, "state"), JSON_2)
+
+
+def wallet_payloads(
+    live: Live, flow: str, tokens: st.SearchStrategy[Any]
+) -> st.SearchStrategy[bytes]:
+    """What the JWE holds: the answer with each member right or wrong, an error, any JSON,
+    nesting to the depth the parser refuses, huge values, or no JSON at all."""
+    states = own_states(live, flow)
+    answer = st.fixed_dictionaries(
+        {"vp_token": tokens, "state": states},
+        optional={"presentation_submission": JSON_4, "iss": fuzz_text()},
+    )
+    other = st.fixed_dictionaries(
+        {},
+        optional={
+            "vp_token": tokens,
+            "state": states,
+            "error": st.one_of(value_or_fuzz("access_denied", "invalid_request"), JSON_2),
+            "error_description": fuzz_text(),
+        },
+    )
+    state = live.extra.get(f"{flow}_state", "s")
+    # Within the body limit once encrypted and form-encoded, and beyond it.
+    huge = st.sampled_from([10_000, 600_000]).map(
+        lambda n: {"vp_token": {"pid": ["x" * n]}, "state": state}
+    )
+    shaped = st.one_of(answer, answer, answer, other, huge, ANY_JSON)
+    texts = st.one_of(deep_values(20_000), fuzz_text())
+    return st.one_of(
+        shaped.map(lambda v: json.dumps(v).encode()),
+        texts.map(lambda t: t.encode("utf-8", "surrogatepass")),
+    )
+
+
+def jwe_headers(live: Live, flow: str) -> st.SearchStrategy[dict[str, Any]]:
+    """HAIP §5: ECDH-ES, A128GCM or A256GCM, the request key's kid; or what jwcrypto also makes
+    (another enc, compression, odd members, no kid)."""
+    kid = json.loads(live.extra.get(f"{flow}_key", STRANGER_KEY)).get("kid", "")
+    required = {
+        "alg": st.just("ECDH-ES"),
+        "enc": st.sampled_from(["A128GCM", "A256GCM", "A256GCM", "A128CBC-HS256"]),
+        "kid": st.one_of(st.just(kid), st.just(kid), fuzz_text(20)),
+    }
+    odd = {"zip": st.just("DEF"), "typ": value_or_fuzz("oauth-authz-res+jwt"), "cty": fuzz_text()}
+    return st.one_of(
+        st.fixed_dictionaries(required),
+        st.fixed_dictionaries(required),
+        st.fixed_dictionaries(required, optional=odd),
+        st.fixed_dictionaries(  # jwcrypto makes none without alg and enc; the kid may go
+            {"alg": required["alg"], "enc": required["enc"]},
+            optional={"kid": required["kid"], "zip": st.just("DEF")},
+        ),
+    )
+
+
+def bend_jwe(token: str, how: str, position: int, replacement: str) -> str:
+    """One compact JWE bent: a part replaced, cut short or with one character changed, or a
+    part too many or too few."""
+    parts = token.split(".")
+    index = position % len(parts)
+    if how == "as made":
+        return token
+    if how == "replace":
+        parts[index] = replacement
+    elif how == "cut":
+        parts[index] = parts[index][: position % (len(parts[index]) + 1)]
+    elif how == "flip" and parts[index]:
+        at = position % len(parts[index])
+        swapped = B64URL[(B64URL.find(parts[index][at]) + 1) % len(B64URL)]
+        parts[index] = parts[index][:at] + swapped + parts[index][at + 1 :]
+    elif how == "more":
+        parts.append(replacement)
+    elif how == "fewer":
+        del parts[index]
+    return ".".join(parts)
+
+
+def wallet_jwes(live: Live, flow: str, tokens: st.SearchStrategy[Any]) -> st.SearchStrategy[str]:
+    """A real JWE (jwcrypto) to the request's key, another request's or a stranger's, as made
+    or bent; or a JWE-shaped fuzz with any protected header."""
+    own = live.extra.get(f"{flow}_key", STRANGER_KEY)
+    others = [live.extra.get(f"{other}_key", STRANGER_KEY) for other in WALLET_FLOWS]
+    keys = st.one_of(st.just(own), st.just(own), st.sampled_from([*others, STRANGER_KEY]))
+    headers = jwe_headers(live, flow)
+    made = st.builds(wallet_jwe, keys, wallet_payloads(live, flow, tokens), headers)
+    replacements = st.one_of(JSON_6.map(b64_json), fuzz_text(), st.just(""), st.just("A" * 2800))
+    hows = st.sampled_from(["as made"] * 5 + ["replace", "cut", "flip", "more", "fewer"])
+    bent = st.builds(bend_jwe, made, hows, st.integers(min_value=0), replacements)
+    shaped = st.builds(
+        lambda header, rest: f"{b64_json(header)}.{rest}",
+        st.one_of(JSON_6, headers),
+        st.lists(fuzz_text(20), min_size=4, max_size=4).map(".".join),
+    )
+    return st.one_of(bent, bent, bent, shaped, fuzz_text())
+
+
+def wallet_response_endpoint(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    """The response URI (OpenID4VP §8.2, `direct_post.jwt`): `response` (a JWE, bent in every
+    way), an `error` with a `state` (§8.5), an unencrypted `vp_token`, or all at once."""
+
+    def by_flow(flow: str) -> st.SearchStrategy[Probe]:
+        states = own_states(live, flow).map(str)
+        error = value_or_fuzz("access_denied", "invalid_request", "vp_formats_not_supported")
+        tokens = vp_tokens(live, flow)
+        unencrypted = tokens.map(json.dumps)
+        jwes = wallet_jwes(live, flow, tokens)
+        forms = st.one_of(
+            parameters({"response": jwes}, ("state",)),
+            parameters({"response": jwes}, ("state",)),
+            parameters({"error": error, "error_description": fuzz_text(), "state": states}),
+            parameters({"vp_token": unencrypted, "state": states}),
+            parameters(
+                {
+                    "response": jwes,
+                    "error": error,
+                    "vp_token": unencrypted,
+                    "state": states,
+                }
+            ),
+        )
+        ids = value_or_fuzz(live.extra.get(f"{flow}_id", "x")).filter(
+            lambda i: i not in (".", "..")
+        )
+        path = ids.map(lambda i: f"{WALLET}/response/{quote(i or '-', safe='')}")
+        body = st.one_of(form_body(forms), form_body(forms), bodies(forms))
+        return probe(methods("POST"), path, body=body, live=live)
+
+    return st.sampled_from(WALLET_FLOWS).flatmap(by_flow)
+
+
+def response_codes(live: Live) -> st.SearchStrategy[str]:
+    return value_or_fuzz(live.extra.get("response_code", "x"))
+
+
+# -- the bundled wallet simulator -----------------------------------------------------------
+
+
+def wallet_links(site: Site, live: Live) -> st.SearchStrategy[str]:
+    """The wallet page's `openid4vp://` links as they are, or with each parameter right or
+    fuzzed; request URIs only on this loopback site (the simulator fetches them)."""
+    links = [live.extra[f"{f}_link"] for f in WALLET_FLOWS if f"{f}_link" in live.extra]
+    client_ids = [live.extra[k] for k in ("same_client_id", "cross_client_id") if k in live.extra]
+    request_uris = wallet_values(live, "id").map(
+        lambda i: f"{site.url}{WALLET}/request/{quote(i, safe='')}"
+    )
+    query = parameters(
+        {
+            "client_id": value_or_fuzz(*client_ids or ["x509_hash:x"]),
+            "request_uri": st.one_of(request_uris, request_uris, fuzz_text()),
+            "request_uri_method": value_or_fuzz("post", "get"),
+        },
+        ("request", "response_type"),
+    )
+    built = st.builds(
+        lambda scheme, pairs: f"{scheme}?{encode_form(pairs).decode()}",
+        value_or_fuzz("openid4vp://", "haip-vp://"),
+        query,
+    )
+    return st.one_of(st.sampled_from(links or ["openid4vp://"]), built)
+
+
+def wallet_simulator_page(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    query = parameters({"request": wallet_links(site, live)})
+    return probe(methods("GET"), f"{WALLET_SIMULATOR_PATH}/", query, live=live)
+
+
+def wallet_simulator_forms(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    """The simulator's consent forms, Share and Decline (one endpoint: each probe of these
+    costs a wallet login opened in the simulator): the pending request, the test person, the
+    twist."""
+    form = parameters(
+        {
+            "pending": value_or_fuzz(live.extra.get("pending", "x")),
+            "person": value_or_fuzz(*PEOPLE),
+            "twist": value_or_fuzz("", *Twist.__members__),
+        }
+    )
+    path = st.sampled_from(["share", "decline"]).map(lambda r: f"{WALLET_SIMULATOR_PATH}/{r}")
+    body = st.one_of(form_body(form), form_body(form), bodies(form))
+    return probe(methods("POST"), path, body=body, live=live)
+
+
+def wallet_status_lists(site: Site, live: Live) -> st.SearchStrategy[Probe]:
+    numbers = st.one_of(
+        st.integers(0, 3).map(str),
+        odd_digits(),
+        fuzz_text(10).filter(lambda n: n not in (".", "..")),
+    )
+    path = numbers.map(lambda n: f"{WALLET_SIMULATOR_PATH}/status-lists/{quote(n or '-', safe='')}")
+    return probe(methods("GET"), path, parameters({}), live=live)
+
+
 def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
     known = [
         "/",
@@ -847,6 +1138,18 @@ def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
         "/providers/freja/jwks",
         "/providers/sc/metadata",
         "/providers/sc/discovered",
+        f"{WALLET}/wait",
+        f"{WALLET}/status",
+        f"{WALLET}/done",
+        f"{WALLET}/retry",
+        f"{WALLET}/cancel",
+        f"{WALLET}/request/x",
+        f"{WALLET}/response/x",
+        f"{WALLET_SIMULATOR_PATH}/",
+        f"{WALLET_SIMULATOR_PATH}/share",
+        f"{WALLET_SIMULATOR_PATH}/decline",
+        f"{WALLET_SIMULATOR_PATH}/status-lists/0",
+        "/static/wallet.js",
         "/static/../gateway/app.py",
     ]
     paths = st.one_of(st.sampled_from(known), fuzz_text(30).map(lambda p: "/" + quote(p, safe="/")))
@@ -860,6 +1163,10 @@ def anywhere(site: Site, live: Live) -> st.SearchStrategy[Probe]:
             "auto": fuzz_text(),
             "orderRef": fuzz_text(),
             "answer": fuzz_text(),
+            # the wallet's routes and its simulator
+            "request": fuzz_text(),
+            "response_code": fuzz_text(),
+            "pending": fuzz_text(),
         }
     )
     return probe(methods("GET", "POST"), paths, query, st.none() | bodies(query), live)
@@ -958,5 +1265,32 @@ ENDPOINTS = (
         checks.simulator_page,
         Site.at_bankid_app,
     ),
+    Endpoint("wallet wait", provider_get(f"{WALLET}/wait"), checks.page, Site.at_wallet),
+    Endpoint(
+        "wallet status", provider_get(f"{WALLET}/status"), checks.page_or_json, Site.at_wallet
+    ),
+    Endpoint(
+        "wallet done",
+        provider_get(f"{WALLET}/done", response_code=response_codes),
+        checks.page,
+        Site.at_wallet_answered,
+    ),
+    Endpoint("wallet retry", provider_post(f"{WALLET}/retry"), checks.page, Site.at_wallet),
+    Endpoint(
+        "wallet cancel",
+        provider_post(f"{WALLET}/cancel", other=flags, cancel=flags),
+        checks.page,
+        Site.at_wallet,
+    ),
+    Endpoint("wallet request", wallet_request_endpoint, checks.wallet_request, Site.at_wallet),
+    Endpoint("wallet response", wallet_response_endpoint, checks.wallet_response, Site.at_wallet),
+    Endpoint("wallet simulator page", wallet_simulator_page, checks.simulator_page, Site.at_wallet),
+    Endpoint(
+        "wallet simulator forms",
+        wallet_simulator_forms,
+        checks.simulator_page,
+        Site.at_wallet_simulator,
+    ),
+    Endpoint("wallet status lists", wallet_status_lists, checks.status_list),
     Endpoint("anywhere else", anywhere, checks.any_answer, any_login),
 )

@@ -1,12 +1,14 @@
-"""The gateway the properties drive: every provider type at once (sandbox, BankID against the
-bundled simulator, SAML against two test IdPs, an upstream OpenID Provider), every kind of
-client, a real Redis, served by uvicorn on a loopback port. `Site` also walks real logins part of
-the way, so that the properties can mix live login ids, CSRF tokens, RelayStates, codes and
-cookies into the fuzz and get past the first check of each endpoint."""
+"""The gateway the properties drive: every provider type at once (sandbox, BankID and the EU
+wallet against their bundled simulators, SAML against two test IdPs, an upstream OpenID
+Provider), every kind of client, a real Redis, served by uvicorn on a loopback port. `Site`
+also walks real logins part of the way, so that the properties can mix live login ids, CSRF
+tokens, RelayStates, codes and cookies into the fuzz and get past the first check of each
+endpoint."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -18,13 +20,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
+import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwcrypto import jwe, jwk
 
-from gateway.demo.defaults import simulated_bankid
+from gateway.demo.defaults import simulated_bankid, simulated_wallet
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.oidc.claims import IDENTITY_SCOPES, SIGN_SCOPES
 from tests.doubles.oidc_op import UpstreamOP
 from tests.doubles.saml_idp import LOA2, LOA3, FakeIdP, SpView, aggregate, make_key_pair
+from tests.doubles.sd_jwt_vc import Pid, issue_pid
+from tests.doubles.wallet import link_parameters
+from tests.doubles.wallet_pki import PidProvider
 from tests.harness import (
     INFO_SCOPE,
     NUMBER_SCOPE,
@@ -38,7 +45,8 @@ from tests.harness import (
 )
 
 LOGOUT_URI = "http://127.0.0.1:9000/logged-out"
-PROVIDERS = ("sandbox", "bankid", "sc", "freja")
+PROVIDERS = ("sandbox", "bankid", "sc", "freja", "wallet")
+WALLET_FLOWS = ("same", "cross")  # the wallet page's link (same device) and QR (cross device)
 CLIENT_IDS = ("basic", "post", "spa", "jwt", "demo-rp")
 SECRETS = {"basic": "basic-secret", "post": "post-secret", "demo-rp": "demo-rp-secret"}
 
@@ -109,12 +117,18 @@ class Site:
     """The served gateway and its upstreams (a plain class: Hypothesis prints it in one line)."""
 
     def __init__(
-        self, gateway: LiveGateway, idps: list[FakeIdP], upstream: UpstreamOP, http: httpx2.Client
+        self,
+        gateway: LiveGateway,
+        idps: list[FakeIdP],
+        upstream: UpstreamOP,
+        http: httpx2.Client,
+        pid: Pid,
     ) -> None:
         self.gateway = gateway
         self.idps = idps
         self.upstream = upstream
         self.http = http
+        self.pid = pid  # a PID of a PID provider the wallet provider trusts besides the demo's
         self.access_token = ""
         self.id_token = ""
         self.session_cookies: dict[str, str] = {}
@@ -214,6 +228,68 @@ class Site:
         live.extra.update(_query(answered.headers["location"]))
         return live
 
+    def at_wallet(self) -> Live:
+        """The wallet page: both requests fetched by a wallet (POST with a `wallet_nonce`), with
+        their ids, links, nonces, states and encryption keys, and a presentation of `pid`
+        key-bound to each (`{flow}_...` in `extra`)."""
+        live, started = self.begin("wallet")
+        live.login_id = _query(started.headers["location"])["login"]
+        with httpx2.Client(base_url=self.url, cookies=live.cookies, timeout=10) as browser:
+            page = browser.get(started.headers["location"]).text
+        live.csrf = _hidden(page, "csrf")
+        links = {
+            "same": _match(r'id="wallet-link"[^>]* href="([^"]*)"', page),
+            "cross": _match(r'id="wallet-qr"[^>]* data-request="([^"]*)"', page),
+        }
+        for flow, link in links.items():
+            live.extra.update(self._wallet_request(flow, link))
+        return live
+
+    def _wallet_request(self, flow: str, link: str) -> dict[str, str]:
+        request_uri = link_parameters(link)["request_uri"]
+        fetched = httpx2.post(request_uri, data={"wallet_nonce": "wn"}, timeout=10)
+        claims = jwt.decode(fetched.text, options={"verify_signature": False})
+        (key,) = claims["client_metadata"]["jwks"]["keys"]
+        made = {
+            "link": link,
+            "id": request_uri.rsplit("/", 1)[1],
+            "nonce": claims["nonce"],
+            "state": claims["state"],
+            "key": json.dumps(key),
+            "client_id": claims["client_id"],
+            "presentation": self.pid.present(claims["nonce"], claims["client_id"]),
+        }
+        return {f"{flow}_{name}": value for name, value in made.items()}
+
+    def at_wallet_simulator(self) -> Live:
+        """The wallet page's same-device request opened in the wallet simulator's page: its
+        consent forms' `pending` id and its browser cookie (besides the gateway's)."""
+        live = self.at_wallet()
+        with httpx2.Client(base_url=self.url, timeout=10) as phone:
+            params = {"request": live.extra["same_link"]}
+            consent = phone.get("/wallet-simulator/", params=params)
+            live.extra["pending"] = _hidden(consent.text, "pending")
+            live.cookies.update(phone.cookies)
+        return live
+
+    def at_wallet_answered(self) -> Live:
+        """The wallet has shared a valid PID through the same-device request: its `redirect_uri`
+        (the done URL with the `response_code`) not yet followed by the browser."""
+        live = self.at_wallet()
+        payload = {
+            "vp_token": {"pid": [live.extra["same_presentation"]]},
+            "state": live.extra["same_state"],
+        }
+        header = {"alg": "ECDH-ES", "enc": "A256GCM", "kid": _kid(live.extra["same_key"])}
+        token = wallet_jwe(live.extra["same_key"], json.dumps(payload).encode(), header)
+        answered = httpx2.post(
+            f"{self.url}/providers/wallet/response/{live.extra['same_id']}",
+            data={"response": token},
+            timeout=10,
+        ).json()
+        live.extra["response_code"] = _query(answered["redirect_uri"])["response_code"]
+        return live
+
     def code(self, client_id: str = "basic") -> tuple[str, str | None]:
         """A fresh authorization code from a whole sandbox login (and its PKCE verifier)."""
         verifier, challenge = pkce_pair()
@@ -250,6 +326,17 @@ class Site:
         self.access_token, self.id_token = tokens["access_token"], tokens["id_token"]
 
 
+def wallet_jwe(public_jwk: str, plaintext: bytes, header: dict[str, Any]) -> str:
+    """A compact JWE to the request's key (JSON text), as a wallet makes it (jwcrypto)."""
+    token = jwe.JWE(plaintext, protected=json.dumps(header))
+    token.add_recipient(jwk.JWK.from_json(public_jwk))
+    return str(token.serialize(compact=True))
+
+
+def _kid(public_jwk: str) -> str:
+    return str(json.loads(public_jwk).get("kid", ""))
+
+
 def _match(pattern: str, text: str) -> str:
     found = re.search(pattern, text)
     assert found is not None, f"{pattern} not in {text[:500]}"
@@ -262,6 +349,17 @@ def _hidden(html: str, name: str) -> str:
 
 def _query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def _wallet(issuer: str, pid_provider: PidProvider, directory: Path) -> dict[str, Any]:
+    """The demo's wallet provider (its simulator's PID provider trusted), trusting a test PID
+    provider too: the properties can then make presentations that pass the issuer's signature
+    and reach the checks behind it (disclosures, key binding, claims)."""
+    config = simulated_wallet(issuer)
+    trusted = config["trusted_issuers"]
+    assert isinstance(trusted, list)
+    extra = pid_provider.write_trust_list(directory / "property-pid-provider.pem")
+    return {**config, "trusted_issuers": [*trusted, str(extra)]}
 
 
 @contextmanager
@@ -282,6 +380,7 @@ def whole_site(directory: Path, store_url: str) -> Iterator[Site]:
             aggregate([idp.entity_descriptor() for idp in idps], federation)
         )
         sign, encrypt = make_key_pair(directory, "sp-sign"), make_key_pair(directory, "sp-enc")
+        pid_provider = PidProvider.make("SE")
         upstream_port = free_port()
         upstream = UpstreamOP(f"http://127.0.0.1:{upstream_port}")
         stack.enter_context(ServedApp(upstream.app, upstream_port))
@@ -289,6 +388,7 @@ def whole_site(directory: Path, store_url: str) -> Iterator[Site]:
         providers = {
             "sandbox": {"type": "sandbox"},
             "bankid": simulated_bankid(issuer),
+            "wallet": _wallet(issuer, pid_provider, directory),
             "sc": {
                 "type": "saml",
                 "entity_id": "https://portvakt.test.example/sp",
@@ -321,6 +421,6 @@ def whole_site(directory: Path, store_url: str) -> Iterator[Site]:
         http = stack.enter_context(
             httpx2.Client(base_url=gateway.url, follow_redirects=False, timeout=30)
         )
-        site = Site(gateway, idps, upstream, http)
+        site = Site(gateway, idps, upstream, http, issue_pid(pid_provider))
         site.sign_in()
         yield site
