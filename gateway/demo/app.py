@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -220,7 +221,7 @@ def demo_app(
         try:
             token = await client.authorize_access_token(request)
             userinfo = await client.userinfo(token=token)
-        except OAuthError as error:
+        except (AuthlibBaseError, JoseError) as error:  # OAuthError; the ID token refused
             request.session.pop("result", None)
             request.session["error"] = f"{error.error}: {error.description or ''}"
             return RedirectResponse(f"{issuer}/demo/", status_code=303)

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.demo.defaults import demo_settings
+from tests.clock import ManualClock
 from tests.harness import TEST_PERSON, LiveGateway, base_settings, free_port, hidden_field
 
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -193,3 +194,28 @@ def test_a_logout_token_with_only_sub_ends_that_persons_sessions(
         del only_sub["sid"]
         assert post_token(rp_side, tokens.sign(only_sub)).status_code == 200
         assert not logged_in(http)
+
+
+def test_an_id_token_the_demo_refuses_is_shown_as_an_error_not_a_500() -> None:
+    """The gateway's clock an hour ahead of the demo e-service's: authlib refuses the ID
+    token's `iat`; the demo says so on its page instead of failing with a 500."""
+    ahead = ManualClock(time.time() + 3600)
+    with (
+        LiveGateway(demo_settings(f"http://127.0.0.1:{free_port()}"), ahead) as gateway,
+        english_client(gateway) as http,
+    ):
+        sandbox = http.post("/demo/login")
+        if 'name="provider"' in sandbox.text:
+            form = {"csrf": hidden_field(sandbox.text, "csrf"), "provider": "sandbox"}
+            action = re.search(r'<form method="post" action="([^"]+)"', sandbox.text)
+            assert action is not None
+            sandbox = http.post(action.group(1), data=form)
+        form = {
+            "login": hidden_field(sandbox.text, "login"),
+            "csrf": hidden_field(sandbox.text, "csrf"),
+            "pnr": TEST_PERSON,
+        }
+        home = http.post("/providers/sandbox/login", data=form)
+
+    assert home.status_code == 200 and home.url.path == "/demo/"
+    assert "Log out of the demo" not in home.text
