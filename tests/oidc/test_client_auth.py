@@ -198,24 +198,26 @@ def claims_now(**overrides) -> dict:
     return {**claims, **overrides}
 
 
+# Functions of the time the test runs, not of collection time: a long suite reaches these
+# minutes after collecting them, when "five minutes from now" has passed.
 @pytest.mark.parametrize(
-    "overrides",
+    "bend",
     [
-        {"exp": int(time.time()) + 2 * 3600},
-        {"iat": int(time.time()) - 60, "exp": int(time.time()) + 3600 + 120},
-        {"iat": int(time.time()) + 300, "exp": int(time.time()) + 600},
-        {"nbf": int(time.time()) + 300},
-        {"exp": int(time.time()) - 120},
-        {"exp": "soon"},
-        {"exp": 10**30},
-        {"jti": 42},
-        {"jti": ""},
+        lambda now: {"exp": now + 2 * 3600},
+        lambda now: {"iat": now - 60, "exp": now + 3600 + 120},
+        lambda now: {"iat": now + 300, "exp": now + 600},
+        lambda now: {"nbf": now + 300},
+        lambda now: {"exp": now - 120},
+        lambda _now: {"exp": "soon"},
+        lambda _now: {"exp": 10**30},
+        lambda _now: {"jti": 42},
+        lambda _now: {"jti": ""},
     ],
     ids=["lives-2h", "lives-past-the-maximum", "issued-in-the-future", "not-yet-valid",
          "expired", "exp-not-a-number", "exp-absurd", "jti-not-a-string", "jti-empty"],
 )  # fmt: skip
-def test_unacceptable_client_assertions_are_invalid_client(live: LiveGateway, overrides) -> None:
-    claims = claims_now(aud=f"{live.url}/token", **overrides)
+def test_unacceptable_client_assertions_are_invalid_client(live: LiveGateway, bend) -> None:
+    claims = claims_now(aud=f"{live.url}/token", **bend(int(time.time())))
     assert_invalid_client(post_token(live, assertion_form(live, sign(claims))))
 
 
