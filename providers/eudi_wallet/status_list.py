@@ -44,6 +44,7 @@ from providers.eudi_wallet.config import StatusListSettings
 from providers.eudi_wallet.errors import CredentialRevoked, StatusUnknown
 from providers.eudi_wallet.pid import StatusReference
 from providers.eudi_wallet.trust import TrustList
+from providers.parsing import MAX_JSON_DEPTH, json_depth
 
 log = logging.getLogger("portvakt.eudi_wallet.status_list")
 
@@ -271,7 +272,10 @@ def _b64url(data: bytes | str) -> bytes:
 
 def _json_object(data: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(data, parse_constant=_refuse_constant)
+        text = data.decode("utf-8")
+        if json_depth(text) > MAX_JSON_DEPTH:  # before json.loads recurses past Python's limit
+            raise ValueError("nested too deep")
+        value = json.loads(text, parse_constant=_refuse_constant)
     except ValueError:
         raise StatusUnknown("the status list token is not JSON") from None
     if not isinstance(value, dict):

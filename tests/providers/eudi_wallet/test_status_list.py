@@ -685,3 +685,15 @@ def test_any_signed_token_gives_a_status_list_or_a_presentation_error(
         return
     assert payload["sub"] == "https://status.example/1"
     assert 0 <= status < (1 << status_list.bits)
+
+
+def test_a_token_nested_past_the_parsers_depth_is_unknown_not_a_crash(
+    provider: PidProvider,
+) -> None:
+    """Python's json recurses: a header of 100 000 nested arrays raised RecursionError, which
+    no caller catches (a 500 at the wallet's response URI)."""
+    deep = b64url(b"[" * 100_000 + b"]" * 100_000).encode()
+    trust = TrustList([provider.ca.certificate])
+
+    with pytest.raises(StatusUnknown, match="not JSON"):
+        verified_status_list(deep + b".e30.AA", "https://x/1", trust, time.time())
