@@ -27,6 +27,14 @@ BACKCHANNEL = "/demo/backchannel-logout"
 
 def demo_login(http: httpx2.Client) -> dict[str, Any]:
     """Through the demo, the gateway's sandbox and back; the claims the demo shows."""
+    home = through_the_sandbox(http)
+    assert home.url.path == "/demo/" and "Log out of the demo" in home.text, home.text
+    shown = home.text.split('<pre class="claims"')[1].split(">", 1)[1].split("</pre>")[0]
+    return dict(json.loads(shown.replace("&#34;", '"').replace("&quot;", '"')))
+
+
+def through_the_sandbox(http: httpx2.Client) -> httpx2.Response:
+    """The demo's login, the sandbox chosen and a test person logged in: the page it ends on."""
     sandbox = http.post("/demo/login")
     if 'name="provider"' in sandbox.text:  # the chooser: take the sandbox
         form = {"csrf": hidden_field(sandbox.text, "csrf"), "provider": "sandbox"}
@@ -38,10 +46,7 @@ def demo_login(http: httpx2.Client) -> dict[str, Any]:
         "csrf": hidden_field(sandbox.text, "csrf"),
         "pnr": TEST_PERSON,
     }
-    home = http.post("/providers/sandbox/login", data=form)
-    assert home.url.path == "/demo/" and "Log out of the demo" in home.text, home.text
-    shown = home.text.split('<pre class="claims"')[1].split(">", 1)[1].split("</pre>")[0]
-    return dict(json.loads(shown.replace("&#34;", '"').replace("&quot;", '"')))
+    return http.post("/providers/sandbox/login", data=form)
 
 
 def logged_in(http: httpx2.Client) -> bool:
@@ -204,18 +209,7 @@ def test_an_id_token_the_demo_refuses_is_shown_as_an_error_not_a_500() -> None:
         LiveGateway(demo_settings(f"http://127.0.0.1:{free_port()}"), ahead) as gateway,
         english_client(gateway) as http,
     ):
-        sandbox = http.post("/demo/login")
-        if 'name="provider"' in sandbox.text:
-            form = {"csrf": hidden_field(sandbox.text, "csrf"), "provider": "sandbox"}
-            action = re.search(r'<form method="post" action="([^"]+)"', sandbox.text)
-            assert action is not None
-            sandbox = http.post(action.group(1), data=form)
-        form = {
-            "login": hidden_field(sandbox.text, "login"),
-            "csrf": hidden_field(sandbox.text, "csrf"),
-            "pnr": TEST_PERSON,
-        }
-        home = http.post("/providers/sandbox/login", data=form)
+        home = through_the_sandbox(http)
 
     assert home.status_code == 200 and home.url.path == "/demo/"
     assert "Log out of the demo" not in home.text
