@@ -52,9 +52,9 @@ class WalletPage:
                 "request_uri_method": "post",
             }
         )
-        scheme_only = self._config.wallet_url.endswith("://")
-        separator = "" if scheme_only else ("&" if "?" in self._config.wallet_url else "?")
-        return f"{self._config.wallet_url}{'?' if scheme_only else separator}{query}"
+        base = self._config.wallet_url  # openid4vp://, haip-vp:// or an https link
+        separator = "&" if "?" in base else "?"
+        return f"{base}{separator}{query}"
 
     def render(
         self, request: Request, login: WalletLogin, state: str, reason: str | None, client_id: str
