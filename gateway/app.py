@@ -117,7 +117,7 @@ def create_app(
     )
     authorize = AuthorizeEndpoint(clients, limiter, flow, requests)
     pushed = PushedAuthorizationEndpoint(clients, authenticator, limiter, requests)
-    readiness = Readiness(store, keys, providers)
+    readiness = Readiness(store, keys, providers, metrics.store_up)
     # An endpoint object is routed by its bound __call__: Starlette treats a bare instance as
     # an ASGI app, not as a request -> response endpoint.
     routes = [

@@ -540,6 +540,11 @@ class ReportsHealth:
         """When its upstream metadata was last loaded (Unix time), if it loads any."""
         return None
 
+    @property
+    def metadata_valid_until(self) -> float | None:
+        """When its upstream metadata says it stops being valid (Unix time), if it says."""
+        return None
+
     def certificates(self) -> dict[str, float]:
         """Expiry (Unix time) of each certificate it uses, by label."""
         return {}

@@ -4,6 +4,7 @@ has one owner, `Providers.problem`, which the chooser and /metrics ask too."""
 
 from __future__ import annotations
 
+from prometheus_client import Gauge
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -23,8 +24,11 @@ async def healthz(_request: Request) -> Response:
 
 
 class Readiness:
-    def __init__(self, store: Store, keys: SigningKeys, providers: Providers) -> None:
+    def __init__(
+        self, store: Store, keys: SigningKeys, providers: Providers, store_up: Gauge
+    ) -> None:
         self._store = store
+        self._store_up = store_up
         self._keys = keys
         self._providers = providers
 
@@ -46,6 +50,7 @@ class Readiness:
             await self._store.ping()
         except StoreUnavailable as error:
             problems["store"] = str(error) or "unreachable"
+        self._store_up.set(0 if "store" in problems else 1)
         if not self._keys.jwks()["keys"]:
             problems["keys"] = "no signing key loaded"
         return problems

@@ -1,12 +1,13 @@
 """Prometheus metrics at /metrics (prometheus-client), one registry per app.
 
 Counted where things happen: logins started (flow), completed (flow) and failed (the error
-handlers), store errors (the error handler), request latency per route template (the access-log
+handlers), store errors (the error handler), whether the store answered the last /readyz
+(`portvakt_store_up`), request latency per route template (the access-log
 middleware, never a raw path with ids in it), and upstream call latency per provider and
 operation (the providers, through `ProviderServices.upstream`). Read at scrape time from the
 providers: whether each can log anyone in (the same answer the chooser and /readyz get), and,
-from those that report their health, the age of their upstream metadata and when their
-certificates expire.
+from those that report their health, the age of their upstream metadata, when it stops being valid
+and when their certificates expire.
 
 Under `portvakt serve --workers N` the counters and histograms of every worker are summed at
 scrape time (prometheus-client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR set by `serve`), so
@@ -20,7 +21,7 @@ import time
 from collections.abc import ItemsView, Iterator
 from typing import Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -70,6 +71,14 @@ class Metrics:
             "portvakt_store_errors",
             "Requests refused because the store failed",
             registry=self.registry,
+        )
+        # Set by each /readyz (the orchestrator's probe), so it is fresh while no citizen comes;
+        # the counter above only moves when a request needed the store.
+        self.store_up = Gauge(
+            "portvakt_store_up",
+            "1 when the last store check of /readyz succeeded, 0 when it failed",
+            registry=self.registry,
+            multiprocess_mode="livemostrecent",
         )
         self.request_seconds = Histogram(
             "portvakt_http_request_duration_seconds",
@@ -122,6 +131,11 @@ class ProviderState(Collector):
             "Seconds since the provider's upstream metadata was last loaded",
             labels=["provider"],
         )
+        valid_until = GaugeMetricFamily(
+            "portvakt_metadata_valid_until_timestamp_seconds",
+            "When the provider's upstream metadata stops being valid (Unix time, validUntil)",
+            labels=["provider"],
+        )
         expiry = GaugeMetricFamily(
             "portvakt_certificate_expiry_timestamp_seconds",
             "When a certificate the provider uses expires (Unix time)",
@@ -135,6 +149,8 @@ class ProviderState(Collector):
             loaded_at = provider.metadata_loaded_at
             if loaded_at is not None:
                 age.add_metric([name], now - loaded_at)
+            if provider.metadata_valid_until is not None:
+                valid_until.add_metric([name], provider.metadata_valid_until)
             for label, not_after in provider.certificates().items():
                 expiry.add_metric([name, label], not_after)
-        yield from (up, age, expiry)
+        yield from (up, age, valid_until, expiry)

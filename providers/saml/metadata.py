@@ -286,6 +286,11 @@ class MetadataSource:
             return {}
         return federation.idps
 
+    @property
+    def valid_until(self) -> float | None:
+        """The loaded metadata's validUntil (Unix time), if it has one."""
+        return self._federation.valid_until if self._federation is not None else None
+
     def start(self) -> None:
         if self._url is not None and self._task is None:
             self._task = asyncio.create_task(self._refresh_forever())

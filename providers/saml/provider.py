@@ -127,6 +127,10 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
     def metadata_loaded_at(self) -> float | None:
         return self.metadata.loaded_at
 
+    @property
+    def metadata_valid_until(self) -> float | None:
+        return self.metadata.valid_until
+
     def certificates(self) -> dict[str, float]:
         """Expiry of our SAML certificates (Unix time), for /metrics."""
         return {

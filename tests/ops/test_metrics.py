@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from pathlib import Path
 
 import httpx2
@@ -11,9 +13,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.login.upstream_health import FAILURES_TO_OPEN
-from tests.doubles.saml_idp import make_key_pair
-from tests.harness import TEST_PERSON, Browser, LiveGateway, free_port, running_gateway
-from tests.providers.saml.test_metadata import sp_config
+from tests.doubles.saml_idp import FakeIdP, aggregate, make_key_pair
+from tests.harness import (
+    TEST_PERSON,
+    Browser,
+    LiveGateway,
+    RedisServer,
+    free_port,
+    running_gateway,
+)
+from tests.providers.saml.test_metadata import IDP, sp_config
 
 
 def samples(gateway: LiveGateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -68,6 +77,34 @@ def test_saml_certificates_and_metadata_age_are_exposed(tmp_path: Path) -> None:
     assert value(found, "portvakt_metadata_age_seconds", provider="sc") >= 0
     assert ("portvakt_metadata_age_seconds", (("provider", "sc"),)) in found
     assert value(found, "portvakt_provider_up", provider="sc") == 1
+
+
+def test_a_federation_aggregate_s_valid_until_is_exposed(tmp_path: Path) -> None:
+    keys = {name: make_key_pair(tmp_path, name) for name in ("idp", "fed", "sign", "enc")}
+    config = sp_config(keys, tmp_path)
+    idp = FakeIdP(IDP, "https://idp.test.example", keys["idp"])
+    aggregate_file = tmp_path / "federation.xml"
+    aggregate_file.write_bytes(
+        aggregate([idp.entity_descriptor()], keys["fed"], valid_for=dt.timedelta(days=3))
+    )
+    config["metadata"] = {"file": str(aggregate_file), "cert": str(keys["fed"].cert)}
+    with running_gateway(None, providers={"sc": config}) as live:
+        found = samples(live)
+    valid_until = value(found, "portvakt_metadata_valid_until_timestamp_seconds", provider="sc")
+    assert abs(valid_until - (time.time() + 3 * 86400)) < 120
+
+
+def test_the_store_s_answer_to_readyz_is_a_gauge(own_redis: RedisServer) -> None:
+    """Set by the orchestrator's probe, so it says the store is down while no citizen comes."""
+    with running_gateway(own_redis.url) as live:
+        assert httpx2.get(f"{live.url}/readyz").status_code == 200
+        assert value(samples(live), "portvakt_store_up") == 1
+        own_redis.stop()
+        assert httpx2.get(f"{live.url}/readyz").status_code == 503
+        assert value(samples(live), "portvakt_store_up") == 0
+        own_redis.start()
+        assert httpx2.get(f"{live.url}/readyz").status_code == 200
+        assert value(samples(live), "portvakt_store_up") == 1
 
 
 @pytest.fixture
