@@ -8,6 +8,7 @@ exposes on /metrics after real logins.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import shutil
@@ -192,9 +193,16 @@ def test_the_dashboard_is_a_grafana_dashboard_on_a_chosen_prometheus() -> None:
     chosen = {"type": "prometheus", "uid": "${datasource}"}
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
+    taken: dict[tuple[int, int], str] = {}
     for panel in board["panels"]:
-        assert set(panel["gridPos"]) == {"h", "w", "x", "y"}, panel["title"]
-        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
+        grid = panel["gridPos"]
+        assert set(grid) == {"h", "w", "x", "y"}, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for cell in itertools.product(
+            range(grid["x"], grid["x"] + grid["w"]), range(grid["y"], grid["y"] + grid["h"])
+        ):
+            assert cell not in taken, f"{panel['title']} overlaps {taken[cell]}"
+            taken[cell] = panel["title"]
     for panel in dashboard_panels():
         assert panel["targets"], panel["title"]
         assert panel["datasource"] == chosen, panel["title"]
