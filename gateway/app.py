@@ -56,6 +56,7 @@ from gateway.ops.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
 from gateway.ops.security import SecurityHeaders
+from gateway.ops.tracing import Tracing
 from gateway.settings import Settings
 from gateway.store import DeferredStore, open_store
 from gateway.ui.branding import BrandingAssets, load_brand
@@ -73,7 +74,9 @@ def create_app(
     secret_key = settings.secret_key or secrets.token_urlsafe(32)
     subject_salt = settings.subject_salt or _development_salt()
     keys = keys or load_signing_keys(settings.keys.dir, settings.environment != "production")
-    store = DeferredStore()  # the real store is opened in the lifespan, on the serving loop
+    tracing = Tracing(settings.tracing, settings.login_ttl_seconds, settings.secure_cookies)
+    deferred = DeferredStore()  # the real store is opened in the lifespan, on the serving loop
+    store = tracing.store(deferred, "memory" if settings.store is None else "redis")
     branding = _branding(settings)
     pages = _pages(settings, branding)
     failures = FailurePages(settings, pages, secret_key)
@@ -84,14 +87,15 @@ def create_app(
     sessions = Sessions(settings, store, secret_key, clock)
     backchannel = BackchannelLogout(settings, keys, clients, subject_salt)
     upstream_logout = UpstreamSessionEnd(sessions, backchannel, audit)
-    shared = GatewayServices(store, pages, browsers, metrics.upstream, upstream_logout, clock)
+    upstream = tracing.upstream(metrics.upstream)
+    shared = GatewayServices(store, pages, browsers, upstream, upstream_logout, clock)
     providers = build_providers(settings, shared, secret_key)
     metrics.watch(providers)
     limiter = RateLimiter(settings, store, clock)
     codes = AuthorizationCodes(settings, store, subject_salt, clock)
     flow = LoginFlow(
         settings, store, clients, providers, pages, browsers, sessions, backchannel, limiter,
-        metrics, audit, codes, clock,
+        metrics, audit, codes, tracing, clock,
     )  # fmt: skip
     # CIBA §7.1: an assertion's aud may also be the backchannel authentication endpoint
     audiences = tuple(f"{settings.issuer}{path}" for path in ("", TOKEN_PATH, BC_AUTHORIZE_PATH))
@@ -141,11 +145,15 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        lifespan=_lifespan(settings, store, keys, providers, (backchannel, client_keys)),
+        lifespan=_lifespan(
+            settings, deferred, keys, providers, (backchannel, client_keys, tracing)
+        ),
         exception_handlers=exception_handlers(failures, settings.issuer, metrics),
         middleware=_middleware(settings, metrics),
     )
-    app.state.store = store  # for operations tooling and the tests that inspect records
+    tracing.instrument(app)
+    app.state.store = deferred  # for operations tooling and the tests that inspect records
+    app.state.tracing = tracing
     return app
 
 
@@ -154,7 +162,7 @@ def _lifespan(
     store: DeferredStore,
     keys: SigningKeys,
     providers: Providers,
-    http_users: tuple[BackchannelLogout, ClientKeys],
+    http_users: tuple[BackchannelLogout, ClientKeys, Tracing],
 ) -> Lifespan:
     """The store's connections, the providers' background work and the key directory's
     follower live as long as the serving loop (a Redis pool made elsewhere breaks)."""

@@ -169,6 +169,32 @@ class KeySettings(Model):
     )
 
 
+class TracingSettings(Model):
+    """OpenTelemetry traces sent over OTLP/HTTP (protobuf) to a collector; off unless enabled."""
+
+    enabled: bool = False
+    endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        description="the collector's OTLP/HTTP traces URL (the path included)",
+    )
+    service_name: str = Field(default="portvakt", min_length=1, max_length=100)
+    sample_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="share of new traces kept; a caller's choice wins"
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="sent with each export, such as an authorization"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, endpoint: str) -> str:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://otel-collector:4318/v1/traces")
+        return endpoint
+
+
 class BrandingSettings(Model):
     """The e-service's look on its login pages; colours must keep WCAG 2.1 AA text contrast."""
 
@@ -595,6 +621,7 @@ class Settings(Model):
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     session: SessionSettings = Field(default_factory=SessionSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     demo: bool = False
 
     @field_validator("issuer")

@@ -47,6 +47,8 @@ from gateway.ops.audit import Audit
 from gateway.ops.client_ip import client_ip
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
+from gateway.ops.spans import span
+from gateway.ops.tracing import Tracing
 from gateway.settings import ClientSettings, Settings
 from gateway.ui.failure import WayBack
 from gateway.ui.pages import PageRenderer, allow_images_from, negotiate_locale
@@ -119,9 +121,12 @@ class LoginFlow:
         metrics: Metrics,
         audit: Audit,
         codes: AuthorizationCodes,
+        tracing: Tracing,
         clock: Clock = time.time,
     ) -> None:
         self._codes = codes
+        self._tracing = tracing
+        self._tracer = tracing.tracer
         self._audit = audit
         self._metrics = metrics
         self._limiter = limiter
@@ -177,6 +182,7 @@ class LoginFlow:
                 login
             )  # with the provider already set, _start writes nothing more
             response = await self._proceed(request, login, eligible)
+            self._tracing.remember_login(response)
         if is_new:
             self._browsers.set_cookie(response, browser)
         remember(response, LAST_SERVICE_COOKIE, asked.client_id, self._settings.secure_cookies)
@@ -241,7 +247,8 @@ class LoginFlow:
     async def finish(self, request: Request, provider: Provider) -> Response:
         """The provider's callback: it verifies its upstream's answer, we complete the login.
         Safe to repeat until the code is written: nothing is taken before that."""
-        login_id, identity = await provider.finish(request)
+        with span(self._tracer, "provider finish", {"portvakt.provider": provider.name}):
+            login_id, identity = await provider.finish(request)
         self._audit.authenticated(identity)  # whether or not the login completes now
         login = await self._logins.load(login_id)
         if login.provider != provider.name or identity.provider != provider.name:
@@ -399,7 +406,9 @@ class LoginFlow:
         )
         self._audit.event("code_issued", client=asked.client_id, sub=who["sub"])
         location = self._answer_url(asked.redirect_uri, {"code": code, "state": asked.state})
-        return RedirectResponse(location, status_code=303)
+        response = RedirectResponse(location, status_code=303)
+        self._tracing.forget_login(response)
+        return response
 
     async def _proceed(
         self, request: Request, login: PendingLogin, eligible: list[Provider]
@@ -444,7 +453,9 @@ class LoginFlow:
             requested_claims=frozenset(name for part in asked.claims.values() for name in part),
         )
         request.state.preferred_locale = asked.ui_locales
-        return await provider.start(request, context)
+        attributes = {"portvakt.provider": provider.name, "portvakt.client_id": asked.client_id}
+        with span(self._tracer, "provider start", attributes):
+            return await provider.start(request, context)
 
     def _chooser(
         self,

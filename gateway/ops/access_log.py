@@ -1,5 +1,6 @@
 """One log line per request: method, path, status and milliseconds, never the query string
-(it can carry a login_hint with an identity number, a code or a state)."""
+(gateway/ops/paths.py). With tracing on, the line is written inside the request's server span,
+so it names the trace, and the span is named here by the route the request took."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.metrics import Metrics
+from gateway.ops.paths import loggable_path, route_template
+from gateway.ops.spans import name_server_span
 
 log = logging.getLogger("portvakt.access")
 
@@ -31,6 +34,8 @@ class AccessLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # before the body: the span ends with the response's last message
+                name_server_span(scope, route_template(scope))
             await send(message)
 
         try:
@@ -38,23 +43,10 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             log.info(
-                "%s %s %d %.1fms", scope["method"], _path(scope["path"]), status, elapsed * 1000
+                "%s %s %d %.1fms",
+                scope["method"],
+                loggable_path(scope["path"]),
+                status,
+                elapsed * 1000,
             )
-            self._latency.labels(_route(scope), scope["method"]).observe(elapsed)
-
-
-def _route(scope: Scope) -> str:
-    """The matched route's template, under its mounts: /providers/{name}/acs, /login/{login_id}."""
-    route = scope.get("route")
-    template = getattr(route, "path", None)
-    if template is None:
-        return "unmatched"
-    return f"{scope.get('root_path', '')}{template}"
-
-
-def _path(path: str) -> str:
-    """Pending-login ids in paths are bearer values for a few minutes: keep only a prefix."""
-    parts = path.split("/")
-    if len(parts) > 2 and parts[1] == "login":
-        parts[2] = parts[2][:6] + "…"
-    return "/".join(parts)
+            self._latency.labels(route_template(scope), scope["method"]).observe(elapsed)
