@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests start their own redis-server on a free loopback port, drive Debian's chromium
 # headless, run an unmodified openid-client under node (tests/interop) and check BankID
-# signatures with xmlsec1 and openssl as an e-service would (tests/providers/bankid); this
+# signatures with xmlsec1 and openssl as an e-service would (tests/providers/bankid), and
+# checks and unit-tests the Prometheus alert rules with promtool (tests/deploy); this
 # makes sure those binaries are here, and any other command named as an argument
 # whose Debian package has the same name (`make bench` asks for wrk). On a fresh Debian/Ubuntu
 # machine it installs the missing packages with apt (root or sudo needed).
@@ -15,6 +16,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# promtool comes with Debian's prometheus server
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 for extra in "$@"; do
   command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
 done
@@ -32,6 +35,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts a system redis service on install; the tests do not use it.
 ($SUDO service redis-server stop >/dev/null 2>&1 || true)
-for needed in redis-server chromium node npm xmlsec1 openssl "$@"; do
+# ... and a Prometheus server: the tests only need its promtool.
+($SUDO service prometheus stop >/dev/null 2>&1 || true)
+for needed in redis-server chromium node npm xmlsec1 openssl promtool "$@"; do
   command -v "$needed" >/dev/null || { echo "still missing after apt-get: $needed" >&2; exit 1; }
 done
