@@ -293,3 +293,29 @@ def test_pod_0_back_before_the_failover_waits_for_it_instead_of_starting_empty_a
     assert pods[0].started_as() in {f"a replica of {HOST}:{pod.redis_port}" for pod in pods[1:]}
     assert _masters(pods) == [new_master.ordinal]
     assert redis_command(new_master.redis_address, "GET", "kept", password=PASSWORD) == "yes"
+
+
+def test_the_master_hands_over_before_it_stops(pods: list[Pod]) -> None:
+    """stop-redis.sh, the redis container's preStop: a master asks for a failover and returns
+    once the sentinels name another; a replica returns at once."""
+    _start_in_order(pods)
+    _wait_settled(pods, pods[0])
+    _write_everywhere(pods)
+
+    replica = subprocess.run(
+        ["sh", str(SCRIPTS / "stop-redis.sh")],
+        env=pods[1].environment, capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert replica.returncode == 0 and pods[1].sentinels_master() == pods[0].redis_address
+
+    handover = subprocess.run(
+        ["sh", str(SCRIPTS / "stop-redis.sh")],
+        env=pods[0].environment, capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert handover.returncode == 0, handover.stderr
+    assert pods[0].sentinels_master() not in (None, pods[0].redis_address)
+    pods[0].kill_redis()  # what the kubelet does after preStop
+    pods[0].start_redis()
+    new_master = _wait_failed_over(pods, pods[0])
+    assert _masters(pods) == [new_master.ordinal]
+    assert redis_command(new_master.redis_address, "GET", "kept", password=PASSWORD) == "yes"
