@@ -10,12 +10,24 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import pytest
+import yaml
 
+from gateway.cli.main import GRACEFUL_SHUTDOWN_SECONDS
+from tests.deploy.test_kubernetes import (
+    KUBERNETES,
+    configuration,
+    environment_names,
+    kubectl_kustomize,
+    pod_spec,
+)
+from tests.harness import free_port
 from tests.redis_topologies import (
     HOST,
     Address,
@@ -319,3 +331,63 @@ def test_the_master_hands_over_before_it_stops(pods: list[Pod]) -> None:
     new_master = _wait_failed_over(pods, pods[0])
     assert _masters(pods) == [new_master.ordinal]
     assert redis_command(new_master.redis_address, "GET", "kept", password=PASSWORD) == "yes"
+
+
+def test_the_gateway_as_deployed_is_ready_on_these_sentinels_and_follows_a_failover(
+    pods: list[Pod], tmp_path: Path
+) -> None:
+    """`portvakt serve` with the production Deployment's arguments (two workers) and the test
+    overlay's configuration, its sentinel hosts pointed at these pods: ready, its store up, and
+    ready again after the master dies, without a restart."""
+    _start_in_order(pods)
+    _wait_settled(pods, pods[0])
+    source, config = configuration(kubectl_kustomize(KUBERNETES / "overlays/test"))
+    config["store"]["sentinel"]["hosts"] = [f"{HOST}:{pod.sentinel_port}" for pod in pods]
+    config["keys"]["dir"] = str(tmp_path / "keys")
+    (tmp_path / "portvakt.yaml").write_text(yaml.safe_dump(config))
+    production = kubectl_kustomize(KUBERNETES / "overlays/production")
+    args = list(pod_spec(production, "Deployment", "portvakt")["containers"][0]["args"])
+    port = free_port()
+    args[args.index("--config") + 1] = str(tmp_path / "portvakt.yaml")
+    args[args.index("--port") + 1] = str(port)
+    args[args.index("--host") + 1] = HOST
+    assert args[args.index("--workers") + 1] == "2"
+    environment = dict(os.environ)
+    environment.update((name, "placeholder-" + "x" * 40) for name in environment_names(source))
+    environment["REDIS_PASSWORD"] = PASSWORD
+    portvakt = shutil.which("portvakt", path=str(Path(sys.executable).parent))
+    assert portvakt is not None
+    keys = subprocess.run(
+        [portvakt, "keys", "generate", "--config", str(tmp_path / "portvakt.yaml")],
+        env=environment, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert keys.returncode == 0, keys.stderr
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = subprocess.Popen([portvakt, *args], env=environment, stdout=log, stderr=log)
+    try:
+        base = f"http://{HOST}:{port}"
+
+        def ready() -> str | None:
+            try:
+                answer = httpx2.get(f"{base}/readyz", timeout=2)
+            except httpx2.HTTPError as error:
+                return repr(error)
+            return None if answer.status_code == 200 else answer.text
+
+        wait_for(ready, 30, "/readyz of the gateway")
+        assert httpx2.get(f"{base}/healthz", timeout=2).status_code == 200
+        assert "portvakt_store_up 1.0" in httpx2.get(f"{base}/metrics", timeout=2).text
+
+        pods[0].kill_redis()
+
+        def failed_over() -> str | None:
+            named = pods[1].sentinels_master()
+            return None if named not in (None, pods[0].redis_address) else f"still {named}"
+
+        wait_for(failed_over, 30, "the sentinels' failover")
+        # /readyz pings the master the sentinels name now: the gateway followed them
+        wait_for(ready, 30, "/readyz after the failover")
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS + 10)
+    assert serve.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
