@@ -43,6 +43,9 @@ pytestmark = pytest.mark.slow
 SCRIPTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes" / "redis-sentinel"
 PASSWORD = "sentinel-test-password"  # of the throwaway set this test starts
 MASTER_NAME = "portvakt"
+# The scripts and the sentinels know the pods by host name, as the StatefulSet's DNS names; here
+# every pod is "localhost" and told apart by its ports.
+NAME = "localhost"
 
 
 @dataclass
@@ -60,6 +63,11 @@ class Pod:
     @property
     def redis_address(self) -> Address:
         return (HOST, self.redis_port)
+
+    @property
+    def named(self) -> Address:
+        """The pod's redis as the sentinels name it."""
+        return (NAME, self.redis_port)
 
     @property
     def sentinel_address(self) -> Address:
@@ -127,7 +135,7 @@ def pods(tmp_path: Path) -> Iterator[list[Pod]]:
     taken: set[int] = set()
     redis_ports = distinct_free_ports(3, taken)
     sentinel_ports = distinct_free_ports(3, taken)
-    sentinel_hosts = " ".join(f"{HOST}:{port}" for port in sentinel_ports)
+    sentinel_hosts = " ".join(f"{NAME}:{port}" for port in sentinel_ports)
     made = []
     for ordinal in range(3):
         directory = tmp_path / f"pod-{ordinal}"
@@ -135,10 +143,11 @@ def pods(tmp_path: Path) -> Iterator[list[Pod]]:
         environment = {
             "PATH": os.environ["PATH"],
             "REDIS_PASSWORD": PASSWORD,
-            "MY_HOST": HOST,
+            "MY_HOST": NAME,
+            "BIND_ADDRESSES": f"{HOST} -::1",
             "REDIS_PORT": str(redis_ports[ordinal]),
             "SENTINEL_PORT": str(sentinel_ports[ordinal]),
-            "INITIAL_MASTER": f"{HOST}:{redis_ports[0]}",
+            "INITIAL_MASTER": f"{NAME}:{redis_ports[0]}",
             "SENTINEL_HOSTS": sentinel_hosts,
             "DATA_DIR": str(directory),
             "DOWN_AFTER_MS": "1000",
@@ -184,7 +193,7 @@ def _role_problem(pod: Pod, master: Pod) -> str | None:
 def _sentinels_problem(pods: list[Pod], master: Pod) -> str | None:
     for pod in pods:
         named = pod.sentinels_master()
-        if named != master.redis_address:
+        if named != master.named:
             return f"sentinel of pod {pod.ordinal} names {named}"
         known = redis_command(
             pod.sentinel_address, "SENTINEL", "sentinels", MASTER_NAME, password=PASSWORD
@@ -222,9 +231,9 @@ def _wait_failed_over(pods: list[Pod], former: Pod) -> Pod:
 
     def problem() -> str | None:
         named = {pod.sentinels_master() for pod in pods}
-        if len(named) != 1 or former.redis_address in named or None in named:
+        if len(named) != 1 or former.named in named or None in named:
             return f"sentinels name {named}"
-        master = next(pod for pod in pods if pod.redis_address in named)
+        master = next(pod for pod in pods if pod.named in named)
         for pod in pods:
             wrong = _role_problem(pod, master)
             if wrong:
@@ -262,7 +271,7 @@ def test_first_start_makes_pod_0_master_and_the_others_its_replicas(pods: list[P
     _wait_settled(pods, pods[0])
     assert [pod.started_as() for pod in pods] == [
         "master",
-        *[f"a replica of {HOST}:{pods[0].redis_port}"] * 2,
+        *[f"a replica of {NAME}:{pods[0].redis_port}"] * 2,
     ]
     _write_everywhere(pods)
 
@@ -278,14 +287,14 @@ def test_pod_0_restarted_after_a_failover_joins_the_new_master_as_replica(
 
     def promoted() -> str | None:
         named = {pods[1].sentinels_master(), pods[2].sentinels_master()}
-        return None if pods[0].redis_address not in named | {None} else f"still {named}"
+        return None if pods[0].named not in named | {None} else f"still {named}"
 
     wait_for(promoted, 30, "the sentinels' failover")
     pods[0].start_redis()
     new_master = _wait_failed_over(pods, pods[0])
     # The script's own choice, from its first moment: a replica of a promoted pod (the sentinels
     # would also convert a stray master later, after it had served as one).
-    assert pods[0].started_as() in {f"a replica of {HOST}:{pod.redis_port}" for pod in pods[1:]}
+    assert pods[0].started_as() in {f"a replica of {NAME}:{pod.redis_port}" for pod in pods[1:]}
     assert _masters(pods) == [new_master.ordinal]
     assert redis_command(pods[0].redis_address, "GET", "kept", password=PASSWORD) == "yes"
 
@@ -302,7 +311,7 @@ def test_pod_0_back_before_the_failover_waits_for_it_instead_of_starting_empty_a
 
     new_master = _wait_failed_over(pods, pods[0])
     assert "waiting for their failover" in (pods[0].directory / "redis.log").read_text()
-    assert pods[0].started_as() in {f"a replica of {HOST}:{pod.redis_port}" for pod in pods[1:]}
+    assert pods[0].started_as() in {f"a replica of {NAME}:{pod.redis_port}" for pod in pods[1:]}
     assert _masters(pods) == [new_master.ordinal]
     assert redis_command(new_master.redis_address, "GET", "kept", password=PASSWORD) == "yes"
 
@@ -318,14 +327,14 @@ def test_the_master_hands_over_before_it_stops(pods: list[Pod]) -> None:
         ["sh", str(SCRIPTS / "stop-redis.sh")],
         env=pods[1].environment, capture_output=True, timeout=30, check=False,
     )  # fmt: skip
-    assert replica.returncode == 0 and pods[1].sentinels_master() == pods[0].redis_address
+    assert replica.returncode == 0 and pods[1].sentinels_master() == pods[0].named
 
     handover = subprocess.run(
         ["sh", str(SCRIPTS / "stop-redis.sh")],
         env=pods[0].environment, capture_output=True, timeout=30, check=False,
     )  # fmt: skip
     assert handover.returncode == 0, handover.stderr
-    assert pods[0].sentinels_master() not in (None, pods[0].redis_address)
+    assert pods[0].sentinels_master() not in (None, pods[0].named)
     pods[0].kill_redis()  # what the kubelet does after preStop
     pods[0].start_redis()
     new_master = _wait_failed_over(pods, pods[0])
@@ -342,7 +351,7 @@ def test_the_gateway_as_deployed_is_ready_on_these_sentinels_and_follows_a_failo
     _start_in_order(pods)
     _wait_settled(pods, pods[0])
     source, config = configuration(kubectl_kustomize(KUBERNETES / "overlays/test"))
-    config["store"]["sentinel"]["hosts"] = [f"{HOST}:{pod.sentinel_port}" for pod in pods]
+    config["store"]["sentinel"]["hosts"] = [f"{NAME}:{pod.sentinel_port}" for pod in pods]
     config["keys"]["dir"] = str(tmp_path / "keys")
     (tmp_path / "portvakt.yaml").write_text(yaml.safe_dump(config))
     production = kubectl_kustomize(KUBERNETES / "overlays/production")
@@ -382,7 +391,7 @@ def test_the_gateway_as_deployed_is_ready_on_these_sentinels_and_follows_a_failo
 
         def failed_over() -> str | None:
             named = pods[1].sentinels_master()
-            return None if named not in (None, pods[0].redis_address) else f"still {named}"
+            return None if named not in (None, pods[0].named) else f"still {named}"
 
         wait_for(failed_over, 30, "the sentinels' failover")
         # /readyz pings the master the sentinels name now: the gateway followed them

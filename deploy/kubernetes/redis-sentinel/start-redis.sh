@@ -13,6 +13,8 @@ REDIS_PORT=${REDIS_PORT:-6379}
 SENTINEL_PORT=${SENTINEL_PORT:-26379}
 MASTER_NAME=${MASTER_NAME:-portvakt}
 DATA_DIR=${DATA_DIR:-/data}
+# every interface in the pod; the test binds to loopback only
+BIND_ADDRESSES=${BIND_ADDRESSES:-* -::*}
 # How long a sentinel naming this pod is waited out: longer than down-after + a failover.
 SELF_WAIT_SECONDS=${SELF_WAIT_SECONDS:-60}
 me="$MY_HOST:$REDIS_PORT"
@@ -44,6 +46,7 @@ fi
 config="$DATA_DIR/redis.conf"
 cat > "$config" <<CONF
 port $REDIS_PORT
+bind $BIND_ADDRESSES
 dir $DATA_DIR
 requirepass "$REDIS_PASSWORD"
 masterauth "$REDIS_PASSWORD"

@@ -8,6 +8,8 @@ set -eu
 SENTINEL_PORT=${SENTINEL_PORT:-26379}
 MASTER_NAME=${MASTER_NAME:-portvakt}
 DATA_DIR=${DATA_DIR:-/data}
+# every interface in the pod; the test binds to loopback only
+BIND_ADDRESSES=${BIND_ADDRESSES:-* -::*}
 QUORUM=${QUORUM:-2}
 DOWN_AFTER_MS=${DOWN_AFTER_MS:-5000}
 FAILOVER_TIMEOUT_MS=${FAILOVER_TIMEOUT_MS:-60000}
@@ -27,6 +29,7 @@ echo "monitoring $MASTER_NAME at $master" >&2
 config="$DATA_DIR/sentinel.conf"
 cat > "$config" <<CONF
 port $SENTINEL_PORT
+bind $BIND_ADDRESSES
 dir $DATA_DIR
 requirepass "$REDIS_PASSWORD"
 sentinel sentinel-pass "$REDIS_PASSWORD"

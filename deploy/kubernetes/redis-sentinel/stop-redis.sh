@@ -19,9 +19,11 @@ named_master() {
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info replication 2>/dev/null | grep -q '^role:master' \
   || exit 0
 [ "$(named_master)" = "$me" ] || exit 0
-redis-cli -h 127.0.0.1 -p "$SENTINEL_PORT" sentinel failover "$MASTER_NAME" >&2
 waited=0
 while [ "$(named_master)" = "$me" ] && [ "$waited" -lt "$HANDOVER_SECONDS" ]; do
+  # Refused while the sentinel judges no replica good enough yet (NOGOODSLAVE) and while its
+  # failover runs (INPROG): ask again until another master is named.
+  redis-cli -h 127.0.0.1 -p "$SENTINEL_PORT" sentinel failover "$MASTER_NAME" >&2
   sleep 1
   waited=$((waited + 1))
 done
