@@ -505,3 +505,32 @@ def test_the_openshift_overlay_fits_restricted_v2(
             assert set(volume) - {"name"} <= RESTRICTED_VOLUMES, volume
     ingress = one(documents, "Ingress", "portvakt")["spec"]
     assert "ingressClassName" not in ingress
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_disruptions_and_autoscaling_keep_two_replicas_of_the_deployment(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    documents = rendered[overlay]
+    deployment = one(documents, "Deployment", "portvakt")
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    # what deploy/kubernetes/monitoring's ServiceMonitor and the Redis NetworkPolicy select
+    assert labels == {
+        "app.kubernetes.io/name": "portvakt", "app.kubernetes.io/component": "gateway"
+    }  # fmt: skip
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    budget = one(documents, "PodDisruptionBudget", "portvakt")["spec"]
+    assert budget == {"minAvailable": 1, "selector": {"matchLabels": labels}}
+    autoscaler = one(documents, "HorizontalPodAutoscaler", "portvakt")["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "portvakt"
+    }  # fmt: skip
+    assert autoscaler["minReplicas"] == 2 < autoscaler["maxReplicas"]
+    (metric,) = autoscaler["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    service = one(documents, "Service", "portvakt")["spec"]
+    assert service["selector"] == labels
+    assert service["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    ]  # fmt: skip
