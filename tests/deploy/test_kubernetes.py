@@ -534,3 +534,13 @@ def test_disruptions_and_autoscaling_keep_two_replicas_of_the_deployment(
     assert service["ports"] == [
         {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
     ]  # fmt: skip
+
+
+def test_both_redis_containers_run_one_pinned_official_image(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    spec = pod_spec(rendered["redis-sentinel"], "StatefulSet", "portvakt-redis")
+    images = {container["image"] for container in spec["containers"]}
+    (image,) = images
+    assert re.fullmatch(r"redis:\d+\.\d+\.\d+", image), image
+    assert f"`{image}`" in DOCS.read_text()
