@@ -349,13 +349,19 @@ def test_the_networkpolicy_admits_the_ingress_controller_and_prometheus_only(
     assert set(outside["to"][0]["ipBlock"]["except"]) >= {"10.0.0.0/8", "192.168.0.0/16"}
 
 
-def test_the_production_overlay_pins_the_image_and_serves_tls(
+def test_the_production_overlay_pins_the_image(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
-    documents = rendered["overlays/production"]
-    (container,) = pod_spec(documents, "Deployment", "portvakt")["containers"]
+    (container,) = pod_spec(rendered["overlays/production"], "Deployment", "portvakt")["containers"]
     tag = container["image"].rsplit(":", 1)[1]
     assert re.fullmatch(r"\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?", tag), container["image"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_serves_the_issuers_host_over_tls(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    documents = rendered[overlay]
     ingress = one(documents, "Ingress", "portvakt")["spec"]
     (rule,) = ingress["rules"]
     assert ingress["tls"] == [{"hosts": [rule["host"]], "secretName": "portvakt-tls"}]
@@ -363,8 +369,12 @@ def test_the_production_overlay_pins_the_image_and_serves_tls(
     assert config["issuer"] == f"https://{rule['host']}"
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_ingress_routes_every_public_path_and_not_metrics_or_probes(
-    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rendered: dict[str, list[dict[str, Any]]],
+    overlay: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from starlette.routing import Mount
 
@@ -372,7 +382,7 @@ def test_the_ingress_routes_every_public_path_and_not_metrics_or_probes(
     from gateway.oidc.key_rotation import generate
     from gateway.settings import KeySettings, load_settings
 
-    documents = rendered["overlays/production"]
+    documents = rendered[overlay]
     source, _ = configuration(documents)
     for name in environment_names(source):
         monkeypatch.setenv(name, "placeholder-" + "x" * 40)
