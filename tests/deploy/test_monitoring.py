@@ -75,6 +75,9 @@ def prometheus_rule_text() -> str:
         "kind: PrometheusRule\n"
         "metadata:\n"
         "  name: portvakt\n"
+        "  labels:\n"
+        "    app.kubernetes.io/name: portvakt\n"
+        "    app.kubernetes.io/component: monitoring\n"
         "spec:\n" + "".join(f"  {line}\n" if line else "\n" for line in groups.splitlines())
     )
 
