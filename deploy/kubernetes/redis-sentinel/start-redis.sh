@@ -6,7 +6,7 @@
 # others replicate it. A sentinel that still names this pod as master (its redis restarted
 # before they failed over) is waited out: coming back empty as master would make the replicas
 # copy the empty data set. Everything comes from the environment, so the test runs it on
-# loopback ports (tests/deploy/test_redis_sentinel.py).
+# loopback ports (tests/deploy/test_kubernetes_redis_sentinel.py).
 set -eu
 : "${REDIS_PASSWORD:?}" "${MY_HOST:?}" "${INITIAL_MASTER:?}" "${SENTINEL_HOSTS:?}"
 REDIS_PORT=${REDIS_PORT:-6379}
@@ -19,18 +19,7 @@ BIND_ADDRESSES=${BIND_ADDRESSES:-* -::*}
 SELF_WAIT_SECONDS=${SELF_WAIT_SECONDS:-60}
 me="$MY_HOST:$REDIS_PORT"
 
-current_master() {
-  for sentinel in $SENTINEL_HOSTS; do
-    [ "$sentinel" = "$MY_HOST:$SENTINEL_PORT" ] && continue
-    answer=$(REDISCLI_AUTH="$REDIS_PASSWORD" timeout 3 redis-cli -h "${sentinel%:*}" \
-      -p "${sentinel##*:}" --raw sentinel get-master-addr-by-name "$MASTER_NAME" 2>/dev/null \
-      | tr '\n' ' ') || continue
-    set -- $answer
-    # a host and a port; nothing (a sentinel that knows no master yet) or an error is no answer
-    case "$#:${2:-}" in 2:*[!0-9]* | 2:) ;; 2:*) echo "$1:$2"; return 0 ;; esac
-  done
-  return 1
-}
+. "$(dirname "$0")/sentinels.sh"
 
 waited=0
 while master=$(current_master) && [ "$master" = "$me" ] && [ "$waited" -lt "$SELF_WAIT_SECONDS" ]; do

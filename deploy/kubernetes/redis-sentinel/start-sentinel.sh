@@ -14,16 +14,8 @@ QUORUM=${QUORUM:-2}
 DOWN_AFTER_MS=${DOWN_AFTER_MS:-5000}
 FAILOVER_TIMEOUT_MS=${FAILOVER_TIMEOUT_MS:-60000}
 
-master=""
-for sentinel in $SENTINEL_HOSTS; do
-  [ "$sentinel" = "$MY_HOST:$SENTINEL_PORT" ] && continue
-  answer=$(REDISCLI_AUTH="$REDIS_PASSWORD" timeout 3 redis-cli -h "${sentinel%:*}" \
-    -p "${sentinel##*:}" --raw sentinel get-master-addr-by-name "$MASTER_NAME" 2>/dev/null \
-    | tr '\n' ' ') || continue
-  set -- $answer
-  case "$#:${2:-}" in 2:*[!0-9]* | 2:) ;; 2:*) master="$1:$2"; break ;; esac
-done
-master=${master:-$INITIAL_MASTER}
+. "$(dirname "$0")/sentinels.sh"
+master=$(current_master) || master=$INITIAL_MASTER
 echo "monitoring $MASTER_NAME at $master" >&2
 
 config="$DATA_DIR/sentinel.conf"
