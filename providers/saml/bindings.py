@@ -69,17 +69,22 @@ class Bindings:
     ) -> Response:
         """A redirect with a detached signature, or an auto-posting form with a signed message."""
         location, relay = outgoing.endpoint.location, outgoing.relay
+        # On the loop: one RSA signature of our own small message (as /token signs its ID
+        # token), cheaper than the two thread switches a hop to the pool costs.
         if outgoing.endpoint.binding == HTTP_REDIRECT:
-            url = await asyncio.to_thread(
-                redirect_url, location, outgoing.message, outgoing.parameter, relay, self._signing
-            )
+            url = redirect_url(location, outgoing.message, outgoing.parameter, relay, self._signing)
             return RedirectResponse(url, status_code=303)
-        value = await asyncio.to_thread(post_form_value, outgoing.message, self._signing)
+        value = post_form_value(outgoing.message, self._signing)
         context = {
             "action": location,
             "fields": {outgoing.parameter: value, **({"RelayState": relay} if relay else {})},
         }
         return self._pages.render(request, "saml_post.html", context, 200, locale)
+
+
+# A signed and encrypted Response of one IdP is 6-12 KB as base64 (about 1 ms of xmlsec work,
+# DESIGN.md's budget); larger messages, up to what the form reader takes, go to a thread.
+INLINE_XML_CHARS = 16 * 1024
 
 
 def redirect_signed_part(query: str, parameter: str) -> str:
@@ -89,11 +94,14 @@ def redirect_signed_part(query: str, parameter: str) -> str:
     return "&".join(f"{name}={pieces[name]}" for name in names if name in pieces)
 
 
-async def xml_step(work: Callable[..., Result], *args: Any) -> Result:
-    """One step of XML security, in a thread so a slow one does not stall the loop. The one
-    place where any exception of the XML stack (lxml, xmlsec, zlib, base64, ...) becomes
-    XmlRejected, the provider's refusal; our own refusals pass through as they are."""
+async def xml_step(work: Callable[..., Result], *args: Any, on_loop: bool = False) -> Result:
+    """One step of XML security, in a thread so a large message does not stall the loop, or
+    `on_loop` for a small one (`INLINE_XML_CHARS`), where the hop would cost more than the
+    work. The one place where any exception of the XML stack (lxml, xmlsec, zlib, base64, ...)
+    becomes XmlRejected, the provider's refusal; our own refusals pass through as they are."""
     try:
+        if on_loop:
+            return work(*args)
         return await asyncio.to_thread(work, *args)
     except (XmlRejected, StatusError):
         raise

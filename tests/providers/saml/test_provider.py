@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from html import unescape
@@ -21,6 +22,9 @@ import pytest
 import redis
 from lxml import etree
 
+import providers.saml.provider as saml_provider_module
+from providers.saml.bindings import INLINE_XML_CHARS, xml_step
+from providers.saml.xml import XmlRejected
 from tests.doubles.saml_idp import (
     EIDAS_PERSON,
     EIDAS_SUB,
@@ -828,3 +832,33 @@ def test_an_idp_answering_with_another_person_is_refused(
     assert idp.requests[-1].principal == {PNR: "199908072391"}
     assert_refused(answer)
     assert "annan person än den e-tjänsten bad om" in answer.text
+
+
+def test_a_usual_response_is_checked_on_the_loop_and_a_large_one_in_a_thread(
+    gateway: LiveGateway, browser: Browser, idp: FakeIdP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread hop costs more than checking a usual Response (issue 22); a large one must not
+    hold up every other request on the loop meanwhile."""
+    threads: list[int] = []
+    check = saml_provider_module._validate
+
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return check(*args)
+
+    monkeypatch.setattr(saml_provider_module, "_validate", recorded)
+    saml_login(browser)
+    padding = (("urn:test:padding", "x" * INLINE_XML_CHARS),)
+    idp.twist = Twist(more_attributes=padding)
+    saml_login(browser, prompt="login")
+    assert threads[0] == gateway.thread.ident
+    assert threads[1] != gateway.thread.ident
+
+
+def test_an_xml_step_on_the_loop_maps_errors_as_one_in_a_thread() -> None:
+    def unreadable() -> None:
+        raise etree.XMLSyntaxError("bent", 1, 1, 1)  # type: ignore[call-arg]
+
+    for on_loop in (True, False):
+        with pytest.raises(XmlRejected, match="unreadable message"):
+            asyncio.run(xml_step(unreadable, on_loop=on_loop))
