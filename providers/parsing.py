@@ -29,8 +29,11 @@ def ascii_integer(text: str) -> int:
     return int(text)
 
 
-def bounded_json(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """json.loads, refusing nesting deeper than `max_depth` before the parser recurses."""
+def bounded_json(
+    text: str | bytes, max_depth: int = MAX_JSON_DEPTH, refuse_constants: bool = False
+) -> Any:
+    """json.loads, refusing nesting deeper than `max_depth` before the parser recurses, and
+    with `refuse_constants` the NaN and Infinity that Python's json accepts and JSON has not."""
     try:
         decoded = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError:
@@ -38,9 +41,13 @@ def bounded_json(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if json_depth(decoded) > max_depth:
         raise MalformedInput(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(decoded)
+        return json.loads(decoded, parse_constant=_refused if refuse_constants else None)
     except (ValueError, RecursionError):
         raise MalformedInput("not valid JSON") from None
+
+
+def _refused(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def json_depth(text: str) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import re
 import time
@@ -44,7 +43,7 @@ from providers.eudi_wallet.config import StatusListSettings
 from providers.eudi_wallet.errors import CredentialRevoked, StatusUnknown
 from providers.eudi_wallet.pid import StatusReference
 from providers.eudi_wallet.trust import TrustList
-from providers.parsing import MAX_JSON_DEPTH, json_depth
+from providers.parsing import MalformedInput, bounded_json
 
 log = logging.getLogger("portvakt.eudi_wallet.status_list")
 
@@ -272,19 +271,12 @@ def _b64url(data: bytes | str) -> bytes:
 
 def _json_object(data: bytes) -> dict[str, Any]:
     try:
-        text = data.decode("utf-8")
-        if json_depth(text) > MAX_JSON_DEPTH:  # before json.loads recurses past Python's limit
-            raise ValueError("nested too deep")
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError:
+        value = bounded_json(data, refuse_constants=True)
+    except MalformedInput:
         raise StatusUnknown("the status list token is not JSON") from None
     if not isinstance(value, dict):
         raise StatusUnknown("the status list token is not a JSON object")
     return value
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")  # Python's json would accept NaN
 
 
 def _verify_signature(
