@@ -94,13 +94,14 @@ def redirect_signed_part(query: str, parameter: str) -> str:
     return "&".join(f"{name}={pieces[name]}" for name in names if name in pieces)
 
 
-async def xml_step(work: Callable[..., Result], *args: Any, on_loop: bool = False) -> Result:
-    """One step of XML security, in a thread so a large message does not stall the loop, or
-    `on_loop` for a small one (`INLINE_XML_CHARS`), where the hop would cost more than the
-    work. The one place where any exception of the XML stack (lxml, xmlsec, zlib, base64, ...)
-    becomes XmlRejected, the provider's refusal; our own refusals pass through as they are."""
+async def xml_step(work: Callable[..., Result], *args: Any, size: int | None = None) -> Result:
+    """One step of XML security, in a thread so a large message does not stall the loop, or on
+    the loop when the caller gives the message's `size` and it is at most `INLINE_XML_CHARS`:
+    there the hop would cost more than the work. The one place where any exception of the XML
+    stack (lxml, xmlsec, zlib, base64, ...) becomes XmlRejected, the provider's refusal; our
+    own refusals pass through as they are."""
     try:
-        if on_loop:
+        if size is not None and size <= INLINE_XML_CHARS:
             return work(*args)
         return await asyncio.to_thread(work, *args)
     except (XmlRejected, StatusError):

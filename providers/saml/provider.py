@@ -44,7 +44,7 @@ from providers.base import (
 )
 from providers.saml.attributes import UnacceptableAttribute, read_person
 from providers.saml.authn import AuthnRequests, PendingRequest
-from providers.saml.bindings import INLINE_XML_CHARS, Bindings, xml_step
+from providers.saml.bindings import Bindings, xml_step
 from providers.saml.config import ACS_PATH, SamlConfig, published_metadata
 from providers.saml.idp_choice import Approval, IdpChoice, PendingChoice, candidates
 from providers.saml.logout import SingleLogout, UpstreamSession
@@ -261,8 +261,7 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
             clock_skew=self._config.clock_skew_seconds,
         )
         try:
-            small = len(encoded) <= INLINE_XML_CHARS
-            return await xml_step(_validate, encoded, expected, self._decryption, on_loop=small)
+            return await xml_step(_validate, encoded, expected, self._decryption, size=len(encoded))
         except StatusError as status:
             log.info("%s: IdP %s answered %s", self.name, idp.entity_id, status)
             raise _status_failure(self.name, pending.login_id, status) from None

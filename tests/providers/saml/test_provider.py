@@ -859,6 +859,6 @@ def test_an_xml_step_on_the_loop_maps_errors_as_one_in_a_thread() -> None:
     def unreadable() -> None:
         raise etree.XMLSyntaxError("bent", 1, 1, 1)  # type: ignore[call-arg]
 
-    for on_loop in (True, False):
+    for size in (0, None):  # on the loop, in a thread
         with pytest.raises(XmlRejected, match="unreadable message"):
-            asyncio.run(xml_step(unreadable, on_loop=on_loop))
+            asyncio.run(xml_step(unreadable, size=size))
