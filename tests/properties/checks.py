@@ -229,16 +229,25 @@ def _wallet_error(probe: Probe, response: httpx2.Response, methods: tuple[str, .
         assert response.headers.get("allow") == ", ".join(methods), describe(probe, response)
 
 
-def wallet_request(probe: Probe, response: httpx2.Response) -> None:
-    """The request URI: a signed request object as `application/oauth-authz-req+jwt` (a compact
-    JWS of `typ` oauth-authz-req+jwt), or a JSON `invalid_request`; never a redirect."""
+def _wallet_answered(probe: Probe, response: httpx2.Response, methods: tuple[str, ...]) -> bool:
+    """What every wallet route's answer is (never a 5xx or a redirect; the gateway's page when
+    the probe was not routed to it; else a JSON error), and whether it is a 200 whose body the
+    route's own check reads."""
     no_server_error(probe, response)
     assert not response.is_redirect, describe(probe, response)
     if not _routed(probe):
         page(probe, response)
-        return
+        return False
     if response.status_code != 200:
-        _wallet_error(probe, response, ("GET", "POST"))
+        _wallet_error(probe, response, methods)
+        return False
+    return True
+
+
+def wallet_request(probe: Probe, response: httpx2.Response) -> None:
+    """The request URI: a signed request object as `application/oauth-authz-req+jwt` (a compact
+    JWS of `typ` oauth-authz-req+jwt), or a JSON `invalid_request`; never a redirect."""
+    if not _wallet_answered(probe, response, ("GET", "POST")):
         return
     assert media_type(response) == REQUEST_OBJECT_TYPE, describe(probe, response)
     parts = response.text.split(".")
@@ -266,13 +275,7 @@ def wallet_response(probe: Probe, response: httpx2.Response) -> None:
     """The response URI (OpenID4VP §8.2, HAIP §5.1): 200 JSON, with a `redirect_uri` back to
     the done route for the same-device request and `{}` for the other; or a JSON
     `invalid_request`; never a redirect."""
-    no_server_error(probe, response)
-    assert not response.is_redirect, describe(probe, response)
-    if not _routed(probe):
-        page(probe, response)
-        return
-    if response.status_code != 200:
-        _wallet_error(probe, response, ("POST",))
+    if not _wallet_answered(probe, response, ("POST",)):
         return
     body = json_body(probe, response)
     assert isinstance(body, dict) and set(body) <= {"redirect_uri"}, describe(probe, response)
