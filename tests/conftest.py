@@ -7,8 +7,18 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Browser, LiveGateway, RedisServer, running_gateway
+from tests.doubles.oidc_op import UpstreamOP
+from tests.harness import Browser, LiveGateway, RedisServer, ServedApp, free_port, running_gateway
 from tests.redis_topologies import PASSWORD, RedisClusterSet, RedisSentinelSet
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[UpstreamOP]:
+    """An upstream OpenID Provider (tests/doubles/oidc_op.py) on its own loopback port."""
+    port = free_port()
+    op = UpstreamOP(f"http://127.0.0.1:{port}")
+    with ServedApp(op.app, port):
+        yield op
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
-from tests.doubles.saml_idp import FakeIdP, aggregate, make_key_pair
+from tests.doubles.saml_idp import make_key_pair
 from tests.harness import Browser, RedisServer, free_port, hidden_field, running_gateway
-from tests.providers.saml.test_metadata import IDP, sp_config
+from tests.providers.saml.test_metadata import aggregate_sp_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy/prometheus/portvakt-alerts.yaml"
@@ -263,11 +263,7 @@ def exposed_names(
     failing BankID call and a readiness check, with a SAML provider on a federation aggregate."""
     tmp_path = tmp_path_factory.mktemp("exposed")
     keys = {name: make_key_pair(tmp_path, name) for name in ("idp", "fed", "sign", "enc")}
-    saml = sp_config(keys, tmp_path)
-    federation = tmp_path / "federation.xml"
-    idp = FakeIdP(IDP, "https://idp.test.example", keys["idp"])
-    federation.write_bytes(aggregate([idp.entity_descriptor()], keys["fed"], dt.timedelta(days=3)))
-    saml["metadata"] = {"file": str(federation), "cert": str(keys["fed"].cert)}
+    saml = aggregate_sp_config(keys, tmp_path, dt.timedelta(days=3))
     providers = {
         "sandbox": {"type": "sandbox"},
         "sc": saml,

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.login.upstream_health import FAILURES_TO_OPEN
-from tests.doubles.saml_idp import FakeIdP, aggregate, make_key_pair
+from tests.doubles.saml_idp import make_key_pair
 from tests.harness import (
     TEST_PERSON,
     Browser,
@@ -22,7 +22,7 @@ from tests.harness import (
     free_port,
     running_gateway,
 )
-from tests.providers.saml.test_metadata import IDP, sp_config
+from tests.providers.saml.test_metadata import aggregate_sp_config, sp_config
 
 
 def samples(gateway: LiveGateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -81,13 +81,7 @@ def test_saml_certificates_and_metadata_age_are_exposed(tmp_path: Path) -> None:
 
 def test_a_federation_aggregate_s_valid_until_is_exposed(tmp_path: Path) -> None:
     keys = {name: make_key_pair(tmp_path, name) for name in ("idp", "fed", "sign", "enc")}
-    config = sp_config(keys, tmp_path)
-    idp = FakeIdP(IDP, "https://idp.test.example", keys["idp"])
-    aggregate_file = tmp_path / "federation.xml"
-    aggregate_file.write_bytes(
-        aggregate([idp.entity_descriptor()], keys["fed"], valid_for=dt.timedelta(days=3))
-    )
-    config["metadata"] = {"file": str(aggregate_file), "cert": str(keys["fed"].cert)}
+    config = aggregate_sp_config(keys, tmp_path, dt.timedelta(days=3))
     with running_gateway(None, providers={"sc": config}) as live:
         found = samples(live)
     valid_until = value(found, "portvakt_metadata_valid_until_timestamp_seconds", provider="sc")

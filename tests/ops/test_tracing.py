@@ -24,6 +24,7 @@ from gateway.login.flow import AUTHN_PROVIDER_PARAMETER
 from gateway.ops.log_format import JsonFormatter
 from gateway.ops.tracing import TRACE_COOKIE
 from gateway.settings import SettingsError, settings_from_data
+from tests.cli.test_main import choose_sandbox
 from tests.doubles.oidc_op import UpstreamOP
 from tests.doubles.otlp_collector import Collector
 from tests.harness import (
@@ -43,14 +44,6 @@ from tests.properties.strategies import header_value, sendable
 from tests.providers.oidc.test_provider import oidc_provider
 
 UPSTREAM_PERSON = "199908072391"  # the upstream OP's test person
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[UpstreamOP]:
-    port = free_port()
-    op = UpstreamOP(f"http://127.0.0.1:{port}")
-    with ServedApp(op.app, port):
-        yield op
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +167,7 @@ def test_no_span_holds_an_identity_number_a_code_a_state_or_a_token(
     assert action is not None, chooser.text
     login_id = action.group(1)
     csrf = hidden_field(chooser.text, "csrf")
-    page = browser.http.post(f"/login/{login_id}", data={"csrf": csrf, "provider": "sandbox"})
+    page = choose_sandbox(browser.http, chooser)
     submitted = browser.submit_sandbox(page)
     callback = browser.follow_to_client(submitted)
     form = {

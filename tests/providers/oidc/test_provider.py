@@ -43,14 +43,6 @@ COORDINATION_CLAIM = "https://id.oidc.se/claim/coordinationNumber"
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[UpstreamOP]:
-    port = free_port()
-    op = UpstreamOP(f"http://127.0.0.1:{port}")
-    with ServedApp(op.app, port):
-        yield op
-
-
 def oidc_provider(op: UpstreamOP, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "type": "oidc",

@@ -187,6 +187,18 @@ def sp_config(keys: dict[str, KeyPairPaths], tmp_path: Path) -> dict[str, object
     }
 
 
+def aggregate_sp_config(
+    keys: dict[str, KeyPairPaths], tmp_path: Path, valid_for: dt.timedelta
+) -> dict[str, object]:
+    """sp_config on a federation aggregate signed by keys["fed"], valid for `valid_for`."""
+    config = sp_config(keys, tmp_path)
+    federation = tmp_path / "federation.xml"
+    idp = FakeIdP(IDP, "https://idp.test.example", keys["idp"])
+    federation.write_bytes(aggregate([idp.entity_descriptor()], keys["fed"], valid_for))
+    config["metadata"] = {"file": str(federation), "cert": str(keys["fed"].cert)}
+    return config
+
+
 def test_sp_metadata_is_signed_and_says_what_the_federation_needs(
     keys: dict[str, KeyPairPaths], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
