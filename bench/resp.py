@@ -139,6 +139,13 @@ class RespStore:
         commands = [c for key in keys for c in (("INCR", key), ("EXPIRE", key, ttl, "NX"))]
         return (await self._do(*commands))[0::2]
 
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        commands = [c for k in keys for c in (("INCR", k), ("EXPIRE", k, ttl, "NX"))]
+        replies = await self._do(*commands, ("GETDEL", key))
+        return replies[:-1:2], cast(bytes | None, replies[-1])
+
     async def ping(self) -> None:
         await self._do(("PING",))
 

@@ -125,6 +125,13 @@ class Store(Protocol):
         count (rate limits)."""
         ...
 
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        """`count(keys, ttl)` and `take(key)` in one round trip where the store can: a request
+        over its limit has spent what it came to take."""
+        ...
+
     async def ping(self) -> None: ...
 
 
@@ -162,6 +169,12 @@ class NamespacedStore:
 
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
         return await self._store.count([self._key(key) for key in keys], ttl)
+
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        mine = [self._key(counted) for counted in keys]
+        return await self._store.count_then_take(mine, ttl, self._key(key))
 
     async def ping(self) -> None:
         await self._store.ping()

@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from gateway.clock import Clock
 from gateway.oidc.authorize import AuthorizationParameters
 from gateway.oidc.claims import subject
+from gateway.ops.rate_limit import Counting, RateLimited
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store, StoreWrite
 from providers.records import StoreRecord
@@ -123,17 +124,31 @@ class AuthorizationCodes:
         """Epoch seconds by the clock that dates the grants (`expires_at`)."""
         return int(self._clock())
 
-    async def redeem(self, code: str) -> IssuedCode:
-        """Single use; a code presented again revokes the access token it was exchanged for."""
+    async def redeem(self, code: str, counting: Counting | None = None) -> IssuedCode:
+        """Single use; a code presented again revokes the access token it was exchanged for.
+        With `counting`, the request's rate limits are counted in the take's round trip and
+        checked first: a request over its limit has spent its code."""
         if not code:
             raise InvalidRequestError("code is missing")
-        raw = await self._store.take(f"code:{code}")
+        raw = await self._taken(f"code:{code}", counting)
         if raw is None:
             grant_key = await self._store.take(f"code-grant:{code}")
             if grant_key is not None:
                 await self._store.delete(grant_key.decode())
             raise InvalidGrantError("code is unknown, expired or already used")
         return IssuedCode.loads(raw)
+
+    async def _taken(self, key: str, counting: Counting | None) -> bytes | None:
+        if counting is None:
+            return await self._store.take(key)
+        counts, raw = await self._store.count_then_take(counting.keys, counting.ttl, key)
+        try:
+            counting.check(counts)
+        except RateLimited:
+            if raw is not None:
+                await self.withdraw(IssuedCode.loads(raw))
+            raise
+        return raw
 
     async def withdraw(self, issued: IssuedCode) -> None:
         """A redeemed code whose exchange was refused: its access token is never handed out."""

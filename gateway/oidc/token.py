@@ -27,7 +27,7 @@ from gateway.oidc.codes import AuthorizationCodes, IssuedCode
 from gateway.oidc.error_text import quoted
 from gateway.oidc.keys import SIGNING_ALGORITHM, SigningKeys
 from gateway.ops.audit import Audit
-from gateway.ops.rate_limit import RateLimiter
+from gateway.ops.rate_limit import Counting, RateLimiter
 from gateway.settings import AUTHORIZATION_CODE, CIBA_GRANT, ClientSettings, Settings
 from providers.base import Identity
 
@@ -60,8 +60,12 @@ class TokenEndpoint:
         form = await request.form(max_files=0, max_fields=FORM_FIELDS)
         values = single_valued(form)
         client = await self._authenticator.authenticate(request, values)
-        await self._limiter.token(request, client.client_id)
+        counting = self._limiter.token(request, client.client_id)
         grant_type = values.get("grant_type")
+        code = values.get("code")
+        if grant_type == AUTHORIZATION_CODE and code and grant_type in client.grant_types:
+            return await self._code_exchanged(client, values, code, counting)
+        await self._limiter.count(counting)
         if not grant_type:
             raise InvalidRequestError("grant_type is missing")
         if grant_type == CIBA_GRANT and self._backchannel is not None:
@@ -73,7 +77,13 @@ class TokenEndpoint:
             error.description = f"only {AUTHORIZATION_CODE} and {CIBA_GRANT} are supported"
             raise error
         allowed(client, grant_type)
-        issued = await self._codes.redeem(values.get("code", ""))
+        raise InvalidRequestError("code is missing")
+
+    async def _code_exchanged(
+        self, client: ClientSettings, values: dict[str, str], code: str, counting: Counting
+    ) -> Response:
+        """The usual request: its rate limits are counted in the code's round trip."""
+        issued = await self._codes.redeem(code, counting)
         try:
             check_code_binding(issued, client, values)
         except InvalidGrantError:

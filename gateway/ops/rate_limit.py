@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network, ip_address
 
 from starlette.requests import Request
@@ -28,6 +30,23 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Counting:
+    """One request's limits, ready to be counted in the store: `keys` with `WINDOW_SECONDS`
+    as their TTL, then `check` of the counts the store returned."""
+
+    keys: tuple[str, ...]
+    limits: tuple[tuple[str, int], ...]  # (bucket, limit) per key
+    now: int
+    ttl: int = WINDOW_SECONDS
+
+    def check(self, counts: Sequence[int]) -> None:
+        """The first limit exceeded is raised."""
+        for (bucket, limit), count in zip(self.limits, counts, strict=True):
+            if count > limit:
+                raise RateLimited(bucket, WINDOW_SECONDS - self.now % WINDOW_SECONDS)
+
+
 class RateLimiter:
     def __init__(self, settings: Settings, store: Store, clock: Clock = time.time) -> None:
         self._clock = clock
@@ -39,11 +58,17 @@ class RateLimiter:
         limit = self._limits.authorize_per_ip_per_minute
         await self._count(("authorize-ip", self._address(request), limit))
 
-    async def token(self, request: Request, client_id: str) -> None:
-        await self._count(
+    def token(self, request: Request, client_id: str) -> Counting:
+        """/token's limits, left to the caller to count: with the code's redemption, they share
+        its round trip (`AuthorizationCodes.redeem`)."""
+        return self._counting(
             ("token-ip", self._address(request), self._limits.token_per_ip_per_minute),
             ("token-client", client_id, self._limits.token_per_client_per_minute),
         )
+
+    async def count(self, counting: Counting) -> None:
+        if counting.keys:
+            counting.check(await self._store.count(counting.keys, counting.ttl))
 
     async def pushed_request(self, request: Request, client_id: str) -> None:
         """/par (RFC 9126) is a back-channel call like /token: the token endpoint's limits,
@@ -76,17 +101,18 @@ class RateLimiter:
         return counted_address(client_ip(request, self._proxies))
 
     async def _count(self, *limits: tuple[str, str, int]) -> None:
-        """(bucket, key, limit) each; a limit of 0 is off. The first limit exceeded is raised."""
+        await self.count(self._counting(*limits))
+
+    def _counting(self, *limits: tuple[str, str, int]) -> Counting:
+        """(bucket, key, limit) each; a limit of 0 is off, and not counted."""
         active = [(bucket, key, limit) for bucket, key, limit in limits if limit > 0]
-        if not active:
-            return
         now = int(self._clock())
         window = now // WINDOW_SECONDS
-        keys = [f"rl:{bucket}:{key}:{window}" for bucket, key, _ in active]
-        counts = await self._store.count(keys, WINDOW_SECONDS)
-        for (bucket, _, limit), count in zip(active, counts, strict=True):
-            if count > limit:
-                raise RateLimited(bucket, WINDOW_SECONDS - now % WINDOW_SECONDS)
+        return Counting(
+            keys=tuple(f"rl:{bucket}:{key}:{window}" for bucket, key, _ in active),
+            limits=tuple((bucket, limit) for bucket, _, limit in active),
+            now=now,
+        )
 
 
 def counted_address(address: str) -> str:

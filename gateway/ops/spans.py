@@ -151,6 +151,12 @@ class TracedStore:
         with self._span("count", len(keys)):
             return await self._store.count(keys, ttl)
 
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        with self._span("count_then_take", len(keys) + 1):
+            return await self._store.count_then_take(keys, ttl, key)
+
     async def ping(self) -> None:
         with self._span("ping"):
             await self._store.ping()

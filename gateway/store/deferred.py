@@ -49,5 +49,10 @@ class DeferredStore:
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
         return await self.target.count(keys, ttl)
 
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        return await self.target.count_then_take(keys, ttl, key)
+
     async def ping(self) -> None:
         await self.target.ping()

@@ -71,6 +71,11 @@ class MemoryStore:
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
         return [self._count_one(key, ttl) for key in keys]
 
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        return await self.count(keys, ttl), await self.take(key)
+
     def _count_one(self, key: str, ttl: int) -> int:
         value = self._live(key)
         if value is None:

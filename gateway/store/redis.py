@@ -81,12 +81,28 @@ class RedisStore:
         Cluster slots share the round trip): a key's two commands reach its server in one
         write and run back to back, so the TTL is set unless the server dies in between."""
         async with self._guarded():
-            pipe = self._redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.incr(key)
-                pipe.expire(key, ttl, nx=True)
+            pipe = self._counting(keys, ttl)
             replies = await self._execute(pipe)
         return [int(count) for count in replies[::2]]
+
+    async def count_then_take(
+        self, keys: Sequence[str], ttl: int, key: str
+    ) -> tuple[list[int], bytes | None]:
+        """`count`'s pipeline with the GETDEL last: the order between them does not matter,
+        so a Cluster sends it as one pipeline too."""
+        async with self._guarded():
+            pipe = self._counting(keys, ttl)
+            pipe.getdel(key)
+            replies = await self._execute(pipe)
+        return [int(count) for count in replies[:-1:2]], _as_bytes(replies[-1])
+
+    def _counting(self, keys: Sequence[str], ttl: int) -> Any:
+        """A pipeline without MULTI holding INCR and EXPIRE NX per key."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+        return pipe
 
     async def ping(self) -> None:
         async with self._guarded():

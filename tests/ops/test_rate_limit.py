@@ -15,6 +15,7 @@ from tests.harness import (
     Browser,
     LiveGateway,
     RedisServer,
+    code_form,
     hidden_field,
     running_gateway,
     token_request,
@@ -77,6 +78,28 @@ def test_token_is_limited_per_client_across_instances(
     assert statuses == [400, 400, 400, 429]  # invalid_grant three times, then the limit
     assert answer.json()["error"] == "temporarily_unavailable"
     assert answer.headers["retry-after"]
+
+
+def test_a_token_request_over_its_limit_spends_its_code(
+    two_instances: tuple[LiveGateway, LiveGateway], clock: ManualClock
+) -> None:
+    """The limits are counted in the code's own round trip: the request over the limit has
+    taken its code, so it stays spent once the window has passed, and its access token is
+    withdrawn with it."""
+    citizen = Browser(two_instances[0])
+    result = citizen.login()
+    citizen.close()
+    bad_code = {"grant_type": "authorization_code", "code": "x", "redirect_uri": "x"}
+    spent = [
+        token_request(two_instances[i % 2], bad_code, auth=("basic", "basic-secret"))
+        for i in range(3)
+    ]
+    limited = token_request(two_instances[1], code_form(result), auth=("basic", "basic-secret"))
+    clock.advance(WINDOW_SECONDS)
+    again = token_request(two_instances[0], code_form(result), auth=("basic", "basic-secret"))
+    assert [answer.status_code for answer in spent] == [400, 400, 400]
+    assert limited.status_code == 429 and "access_token" not in limited.text
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
 def test_provider_starts_are_limited(redis_server: RedisServer, clock: ManualClock) -> None:

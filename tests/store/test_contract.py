@@ -66,6 +66,13 @@ async def test_count_counts_several_keys_at_once(store) -> None:
     assert await store.count(["k:7", "k:6", "k:8"], 60) == [2, 2, 1]
 
 
+async def test_count_then_take_counts_and_takes_in_one_call(store) -> None:
+    await store.put("k:9", b"code", 60)
+    assert await store.count_then_take(["k:10", "k:11"], 60, "k:9") == ([1, 1], b"code")
+    assert await store.count_then_take(["k:11"], 60, "k:9") == ([2], None)
+    assert await store.count_then_take([], 60, "k:9") == ([], None)
+
+
 async def test_delete_removes(store) -> None:
     await store.put("k:6", b"x", 60)
     await store.delete("k:6")

@@ -67,6 +67,9 @@ async def test_each_write_and_take_is_on_the_replica_when_it_returns(pair) -> No
         assert [replica.call("GET", key) for key in ("ack:m1", "ack:m2")] == ["1", "2"]
         assert await store.count(["ack:n", "ack:n2"], 60) == [1, 1]
         assert replica.call("GET", "ack:n") == "1"
+        assert await store.count_then_take(["ack:n"], 60, "ack:m2") == ([2], b"2")
+        assert (replica.call("GET", "ack:n"), replica.call("EXISTS", "ack:m2")) == ("2", 0)
+        await store.put("ack:m2", b"2", 60)
         await store.delete("ack:m1")
         assert replica.call("EXISTS", "ack:m1") == 0
         assert await store.get("ack:m2") == b"2"
