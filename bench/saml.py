@@ -26,9 +26,12 @@ from html import unescape
 from pathlib import Path
 
 import httpx2
+from redis import Redis as RedisClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bare_route import BareFloor
+from bench.bare_route import measure as measure_bare_route
 from bench.lean_http import LeanClient, LeanHttpError
 from bench.login import (
     RATE_LIMITS,
@@ -48,6 +51,7 @@ from tests.doubles.saml_idp import NS, FakeIdP, SpView, make_key_pair
 REDIRECT_URI = "http://127.0.0.1:9000/callback"
 IDP_ENTITY = "https://idp.bench.example/idp"
 CORES = os.cpu_count() or 1
+GATEWAY_REQUESTS = 4  # /authorize, the ACS, /token, /userinfo
 FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 AUTHORIZE = {
@@ -190,6 +194,15 @@ def gateway_cpu_seconds(pid: int) -> float:
     return sum(process_cpu(pid).values())
 
 
+def redis_replies(url: str | None) -> int:
+    """Replies redis-server has written so far, one per round trip (INFO `total_writes_processed`:
+    a pipeline's replies go out in one write)."""
+    if url is None:
+        return 0
+    with RedisClient.from_url(url) as client:
+        return int(client.info("stats")["total_writes_processed"])
+
+
 def cpu_per_part(gateway: int, idp: int, redis: int | None) -> tuple[float, float, float, float]:
     """CPU seconds so far of the gateway, the IdP, redis-server and this load generator."""
     return (gateway_cpu_seconds(gateway), cpu_seconds(idp),
@@ -214,6 +227,7 @@ def main() -> None:
     )
     rows: list[tuple[str, int, int, float]] = []
     floors: list[dict[str, float]] = []
+    round_trips: list[float] = []
     with tempfile.TemporaryDirectory() as workdir:
         keys = Path(workdir)
         for name in ("sp-sign", "sp-enc", "idp"):
@@ -245,10 +259,12 @@ def main() -> None:
                     floors.append(SamlFloor(keys).per_login_ms(sample_response(base_url)))
                     for concurrency in args.concurrency:
                         pids = (server.pid, idp.pid, redis.pid if url else None)
-                        before = cpu_per_part(*pids)
+                        before, replies = cpu_per_part(*pids), redis_replies(url)
                         latencies = asyncio.run(run_clients(
                             base_url, idp_url, concurrency, args.seconds, args.client))  # fmt: skip
                         count = max(len(latencies), 1)
+                        if url:
+                            round_trips.append((redis_replies(url) - replies - 1) / count)  # - INFO
                         gateway_ms, idp_ms, redis_ms, client_ms = (
                             (after - earlier) * 1000 / count
                             for after, earlier in zip(cpu_per_part(*pids), before, strict=True)
@@ -265,6 +281,7 @@ def main() -> None:
                     for process in (server, idp):
                         process.terminate()
                         process.wait()
+            bare = measure_bare_route(redis_url, args.seconds)
         finally:
             redis.terminate()
             redis.wait()
@@ -272,11 +289,14 @@ def main() -> None:
     print("generator share the machine's cores; 1000 / (gateway CPU ms/login) is what one gateway")
     print(f"core could serve; gateway ms left at 300/s = ({CORES} cores x 1000 ms - 300 x (IdP +")
     print("redis + client CPU ms/login)) / 300, DERIVED: a gateway over it cannot make 300/s here")
-    print_floor_ratios(rows, floors)
+    print_floor_ratios(rows, floors, bare, sum(round_trips) / len(round_trips))
 
 
 def print_floor_ratios(
-    rows: list[tuple[str, int, int, float]], floors: list[dict[str, float]]
+    rows: list[tuple[str, int, int, float]],
+    floors: list[dict[str, float]],
+    bare: BareFloor,
+    round_trips: float,
 ) -> None:
     """Last: the gateway's CPU per login against the cryptography it cannot avoid, both from
     this run (the floor measured on a quiet machine before each store's rows)."""
@@ -289,6 +309,24 @@ def print_floor_ratios(
     for store, workers, concurrency, gateway_ms in rows:
         print(f"  {store:<6} {workers} worker(s) {concurrency:>3} concurrent: "
               f"{gateway_ms:.2f} ms = {gateway_ms / floor_ms:.1f} x the floor")  # fmt: skip
+    print_design_floor(floor_ms, bare, round_trips)
+
+
+def print_design_floor(floor_ms: float, bare: BareFloor, round_trips: float) -> None:
+    """What the design itself costs under a login, measured in this run: the crypto floor, the
+    gateway's four requests as bare Starlette routes on uvicorn, and its store round trips
+    through RedisStore (bench/bare_route.py). What a row spends above it is the gateway's own
+    work per request: middleware, flow, checks, logging."""
+    requests_ms = GATEWAY_REQUESTS * bare.request_ms
+    store_ms = round_trips * bare.round_trip_ms
+    print(f"the design's floor (bench/bare_route.py): a bare request {bare.request_ms:.3f} ms,"
+          f" a RedisStore round trip {bare.round_trip_ms:.3f} ms; {round_trips:.1f} round trips"
+          " per login (redis-server's replies)")  # fmt: skip
+    for store, total in (("memory", floor_ms + requests_ms),
+                         ("redis", floor_ms + requests_ms + store_ms)):  # fmt: skip
+        print(f"  {store:<6} crypto floor + {GATEWAY_REQUESTS} bare requests"
+              f"{' + the round trips' if store == 'redis' else ''}: {total:.2f} ms ="
+              f" {total / floor_ms:.1f} x the floor")  # fmt: skip
 
 
 if __name__ == "__main__":
