@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -69,11 +70,13 @@ class BareFloor:
     round_trip_ms: float  # server CPU each store round trip adds to a request
 
 
-def cpu_ms_per_request(base_url: str, pid: int, trips: int, seconds: float) -> float:
+def cpu_ms_per_request(base_url: str, path: str, cpu: Callable[[], float], seconds: float) -> float:
+    """Server CPU (`cpu()`, seconds so far) per GET of `path`, from CONCURRENCY keep-alive clients."""
+
     async def citizen(deadline: float, done: list[int]) -> None:
         async with LeanClient(base_url) as http:
             while time.perf_counter() < deadline:
-                (await http.get("/bare", {"trips": str(trips)})).raise_for_status()
+                (await http.get(path)).raise_for_status()
                 done[0] += 1
 
     async def run(for_seconds: float) -> int:
@@ -83,9 +86,9 @@ def cpu_ms_per_request(base_url: str, pid: int, trips: int, seconds: float) -> f
         return done[0]
 
     asyncio.run(run(0.5))  # warm-up: connections opened, code paths taken
-    before = cpu_seconds(pid)
+    before = cpu()
     requests = asyncio.run(run(seconds))
-    return (cpu_seconds(pid) - before) * 1000 / max(requests, 1)
+    return (cpu() - before) * 1000 / max(requests, 1)
 
 
 def measure(redis_url: str, seconds: float) -> BareFloor:
@@ -100,8 +103,9 @@ def measure(redis_url: str, seconds: float) -> BareFloor:
     try:
         answering(server, f"{base_url}/bare", "the bare route")
         redis.Redis.from_url(redis_url).set("bare:record", b"r" * 600)
-        request_ms = cpu_ms_per_request(base_url, server.pid, 0, seconds)
-        with_trips = cpu_ms_per_request(base_url, server.pid, TRIPS, seconds)
+        cpu = partial(cpu_seconds, server.pid)
+        request_ms = cpu_ms_per_request(base_url, "/bare", cpu, seconds)
+        with_trips = cpu_ms_per_request(base_url, f"/bare?trips={TRIPS}", cpu, seconds)
         return BareFloor(request_ms, (with_trips - request_ms) / TRIPS)
     finally:
         server.terminate()

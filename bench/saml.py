@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from html import unescape
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from redis import Redis as RedisClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bare_route import BareFloor
+from bench.bare_route import BareFloor, cpu_ms_per_request
 from bench.bare_route import measure as measure_bare_route
 from bench.lean_http import LeanClient, LeanHttpError
 from bench.login import (
@@ -45,6 +46,7 @@ from bench.login import (
     serve,
 )
 from bench.saml_floor import SamlFloor
+from gateway.ops.health import HEALTHZ_PATH
 from providers.saml.xml import KeyPair
 from tests.doubles.saml_idp import NS, FakeIdP, SpView, make_key_pair
 
@@ -228,6 +230,7 @@ def main() -> None:
     rows: list[tuple[str, int, int, float]] = []
     floors: list[dict[str, float]] = []
     round_trips: list[float] = []
+    healthz_ms = 0.0
     with tempfile.TemporaryDirectory() as workdir:
         keys = Path(workdir)
         for name in ("sp-sign", "sp-enc", "idp"):
@@ -257,6 +260,9 @@ def main() -> None:
                     base_url, idp_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{idp_port}"
                     asyncio.run(run_clients(base_url, idp_url, 4, 1.0, args.client))  # warm-up
                     floors.append(SamlFloor(keys).per_login_ms(sample_response(base_url)))
+                    if url is None:  # the gateway's own cost of a request that does nothing
+                        healthz_ms = cpu_ms_per_request(base_url, HEALTHZ_PATH, partial(
+                            gateway_cpu_seconds, server.pid), args.seconds)  # fmt: skip
                     for concurrency in args.concurrency:
                         pids = (server.pid, idp.pid, redis.pid if url else None)
                         before, replies = cpu_per_part(*pids), redis_replies(url)
@@ -289,7 +295,7 @@ def main() -> None:
     print("generator share the machine's cores; 1000 / (gateway CPU ms/login) is what one gateway")
     print(f"core could serve; gateway ms left at 300/s = ({CORES} cores x 1000 ms - 300 x (IdP +")
     print("redis + client CPU ms/login)) / 300, DERIVED: a gateway over it cannot make 300/s here")
-    print_floor_ratios(rows, floors, bare, sum(round_trips) / len(round_trips))
+    print_floor_ratios(rows, floors, bare, sum(round_trips) / len(round_trips), healthz_ms)
 
 
 def print_floor_ratios(
@@ -297,6 +303,7 @@ def print_floor_ratios(
     floors: list[dict[str, float]],
     bare: BareFloor,
     round_trips: float,
+    healthz_ms: float,
 ) -> None:
     """Last: the gateway's CPU per login against the cryptography it cannot avoid, both from
     this run (the floor measured on a quiet machine before each store's rows)."""
@@ -309,10 +316,12 @@ def print_floor_ratios(
     for store, workers, concurrency, gateway_ms in rows:
         print(f"  {store:<6} {workers} worker(s) {concurrency:>3} concurrent: "
               f"{gateway_ms:.2f} ms = {gateway_ms / floor_ms:.1f} x the floor")  # fmt: skip
-    print_design_floor(floor_ms, bare, round_trips)
+    print_design_floor(floor_ms, bare, round_trips, healthz_ms)
 
 
-def print_design_floor(floor_ms: float, bare: BareFloor, round_trips: float) -> None:
+def print_design_floor(
+    floor_ms: float, bare: BareFloor, round_trips: float, healthz_ms: float
+) -> None:
     """What the design itself costs under a login, measured in this run: the crypto floor, the
     gateway's four requests as bare Starlette routes on uvicorn, and its store round trips
     through RedisStore (bench/bare_route.py). What a row spends above it is the gateway's own
@@ -327,6 +336,9 @@ def print_design_floor(floor_ms: float, bare: BareFloor, round_trips: float) -> 
         print(f"  {store:<6} crypto floor + {GATEWAY_REQUESTS} bare requests"
               f"{' + the round trips' if store == 'redis' else ''}: {total:.2f} ms ="
               f" {total / floor_ms:.1f} x the floor")  # fmt: skip
+    print(f"the gateway's own cost of a request that does nothing ({HEALTHZ_PATH}, MemoryStore,"
+          f" 1 worker: its middleware and routing): {healthz_ms:.3f} ms, {GATEWAY_REQUESTS} x that"
+          f" = {GATEWAY_REQUESTS * healthz_ms:.2f} ms per login")  # fmt: skip
 
 
 if __name__ == "__main__":
