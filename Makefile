@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/bankid.py
 	$(BIN)/python bench/saml.py
+	$(BIN)/python bench/oidc_upstream.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
