@@ -146,6 +146,13 @@ class RespStore:
         replies = await self._do(*commands, ("GETDEL", key))
         return replies[:-1:2], cast(bytes | None, replies[-1])
 
+    async def put_many_then_count(
+        self, records: Sequence[tuple[str, bytes, int]], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        writes = [("SET", key, value, "EX", record_ttl) for key, value, record_ttl in records]
+        commands = [c for k in keys for c in (("INCR", k), ("EXPIRE", k, ttl, "NX"))]
+        return (await self._do(*writes, *commands))[len(writes) :: 2]
+
     async def ping(self) -> None:
         await self._do(("PING",))
 

@@ -132,6 +132,13 @@ class Store(Protocol):
         over its limit has spent what it came to take."""
         ...
 
+    async def put_many_then_count(
+        self, records: Sequence[StoreWrite], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        """`put_many(records)`, then `count(keys, ttl)`, in one round trip where the store can:
+        the records are written whatever the counts say."""
+        ...
+
     async def ping(self) -> None: ...
 
 
@@ -175,6 +182,12 @@ class NamespacedStore:
     ) -> tuple[list[int], bytes | None]:
         mine = [self._key(counted) for counted in keys]
         return await self._store.count_then_take(mine, ttl, self._key(key))
+
+    async def put_many_then_count(
+        self, records: Sequence[StoreWrite], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        writes = [(self._key(k), value, record_ttl) for k, value, record_ttl in records]
+        return await self._store.put_many_then_count(writes, [self._key(k) for k in keys], ttl)
 
     async def ping(self) -> None:
         await self._store.ping()

@@ -177,11 +177,12 @@ class LoginFlow:
             response = await self._silent_login(login, session)
         elif refusal is not None and "none" in asked.prompt:
             raise refusal
+        elif selected is not None:  # saved with the start's rate-limit count, in its round trip
+            response = await self._start(request, login, selected, unsaved=True)
+            self._tracing.remember_login(response)
         else:
-            await self._logins.save(
-                login
-            )  # with the provider already set, _start writes nothing more
-            response = await self._proceed(request, login, eligible)
+            await self._logins.save(login)
+            response = self._chooser(request, login, eligible)
             self._tracing.remember_login(response)
         if is_new:
             self._browsers.set_cookie(response, browser)
@@ -418,9 +419,14 @@ class LoginFlow:
             return await self._start(request, login, selected)
         return self._chooser(request, login, eligible)
 
-    async def _start(self, request: Request, login: PendingLogin, provider: Provider) -> Response:
+    async def _start(
+        self, request: Request, login: PendingLogin, provider: Provider, unsaved: bool = False
+    ) -> Response:
+        """`unsaved`: `login` is new, and is written with the start's rate-limit count (before
+        it, as its own write would be)."""
         asked = login.parameters
-        await self._limiter.provider_start(request, login.id, login.browser)
+        writes = [self._logins.record(login)] if unsaved else []
+        await self._limiter.provider_start(request, login.id, login.browser, writes)
         problem = self._providers.problem(provider.name)
         if problem:  # fail now rather than make the citizen wait out the upstream's timeout
             raise ProviderUnavailable(provider.name, login.id, problem)

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.oidc.authorize import AuthorizationParameters
-from providers.base import Store
+from providers.base import Store, StoreWrite
 from providers.records import login_key
 
 
@@ -70,7 +70,11 @@ class PendingLogins:
         return PendingLogin.loads(raw) if raw is not None else None
 
     async def save(self, login: PendingLogin) -> None:
+        await self._store.put(*self.record(login))
+
+    def record(self, login: PendingLogin) -> StoreWrite:
+        """The write that saves `login`, for the caller to send with its own round trip."""
         remaining = self._ttl - (self.now() - login.created_at)
         if remaining <= 0:
             raise LoginNotFound(login.id)
-        await self._store.put(pending_login_key(login.id), login.dumps(), remaining)
+        return pending_login_key(login.id), login.dumps(), remaining

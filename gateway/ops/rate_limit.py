@@ -18,7 +18,7 @@ from starlette.requests import Request
 from gateway.clock import Clock
 from gateway.ops.client_ip import client_ip
 from gateway.settings import Settings
-from providers.base import Store
+from providers.base import Store, StoreWrite
 
 WINDOW_SECONDS = 60
 
@@ -66,8 +66,12 @@ class RateLimiter:
             ("token-client", client_id, self._limits.token_per_client_per_minute),
         )
 
-    async def count(self, counting: Counting) -> None:
-        if counting.keys:
+    async def count(self, counting: Counting, writes: Sequence[StoreWrite] = ()) -> None:
+        """Count, and check; `writes` go first in the same round trip, whatever the counts."""
+        if writes:
+            counts = await self._store.put_many_then_count(writes, counting.keys, counting.ttl)
+            counting.check(counts)
+        elif counting.keys:
             counting.check(await self._store.count(counting.keys, counting.ttl))
 
     async def pushed_request(self, request: Request, client_id: str) -> None:
@@ -78,15 +82,19 @@ class RateLimiter:
             ("par-client", client_id, self._limits.token_per_client_per_minute),
         )
 
-    async def provider_start(self, request: Request, login_id: str, browser: str) -> None:
+    async def provider_start(
+        self, request: Request, login_id: str, browser: str, writes: Sequence[StoreWrite] = ()
+    ) -> None:
         """Each upstream start (a BankID order, a SAML request) costs: limited per address,
-        per browser and per pending login."""
+        per browser and per pending login. `writes` (the pending login, when the start follows
+        its creation) share the round trip."""
         limits = self._limits
-        await self._count(
+        counting = self._counting(
             ("start-ip", self._address(request), limits.provider_starts_per_ip_per_minute),
             ("start-browser", browser, limits.provider_starts_per_browser_per_minute),
             ("start-login", login_id, limits.provider_starts_per_login_per_minute),
         )
+        await self.count(counting, writes)
 
     async def backchannel(self, client_id: str, person: str | None) -> None:
         """CIBA: each request makes a phone ring. Limited per client, and per hinted person

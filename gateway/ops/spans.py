@@ -157,6 +157,12 @@ class TracedStore:
         with self._span("count_then_take", len(keys) + 1):
             return await self._store.count_then_take(keys, ttl, key)
 
+    async def put_many_then_count(
+        self, records: Sequence[tuple[str, bytes, int]], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        with self._span("put_many_then_count", len(records) + len(keys)):
+            return await self._store.put_many_then_count(records, keys, ttl)
+
     async def ping(self) -> None:
         with self._span("ping"):
             await self._store.ping()

@@ -54,5 +54,10 @@ class DeferredStore:
     ) -> tuple[list[int], bytes | None]:
         return await self.target.count_then_take(keys, ttl, key)
 
+    async def put_many_then_count(
+        self, records: Sequence[tuple[str, bytes, int]], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        return await self.target.put_many_then_count(records, keys, ttl)
+
     async def ping(self) -> None:
         await self.target.ping()

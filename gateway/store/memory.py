@@ -76,6 +76,12 @@ class MemoryStore:
     ) -> tuple[list[int], bytes | None]:
         return await self.count(keys, ttl), await self.take(key)
 
+    async def put_many_then_count(
+        self, records: Sequence[tuple[str, bytes, int]], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        await self.put_many(records)
+        return await self.count(keys, ttl)
+
     def _count_one(self, key: str, ttl: int) -> int:
         value = self._live(key)
         if value is None:

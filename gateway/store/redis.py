@@ -96,9 +96,23 @@ class RedisStore:
             replies = await self._execute(pipe)
         return [int(count) for count in replies[:-1:2]], _as_bytes(replies[-1])
 
-    def _counting(self, keys: Sequence[str], ttl: int) -> Any:
-        """A pipeline without MULTI holding INCR and EXPIRE NX per key."""
+    async def put_many_then_count(
+        self, records: Sequence[tuple[str, bytes, int]], keys: Sequence[str], ttl: int
+    ) -> list[int]:
+        """The SETs, then `count`'s commands, in one pipeline: nothing depends on their order
+        across keys, so a Cluster sends it as one pipeline too."""
+        async with self._guarded():
+            pipe = self._counting(keys, ttl, records)
+            replies = await self._execute(pipe)
+        return [int(count) for count in replies[len(records) :: 2]]
+
+    def _counting(
+        self, keys: Sequence[str], ttl: int, records: Sequence[tuple[str, bytes, int]] = ()
+    ) -> Any:
+        """A pipeline without MULTI holding `records`' SETs, then INCR and EXPIRE NX per key."""
         pipe = self._redis.pipeline(transaction=False)
+        for record_key, value, record_ttl in records:
+            pipe.set(record_key, value, ex=record_ttl)
         for key in keys:
             pipe.incr(key)
             pipe.expire(key, ttl, nx=True)

@@ -73,6 +73,15 @@ async def test_count_then_take_counts_and_takes_in_one_call(store) -> None:
     assert await store.count_then_take([], 60, "k:9") == ([], None)
 
 
+async def test_put_many_then_count_writes_and_counts_in_one_call(store) -> None:
+    writes = [("k:12", b"login", 60), ("k:13", b"other", 60)]
+    assert await store.put_many_then_count(writes, ["k:14", "k:15"], 60) == [1, 1]
+    assert await store.put_many_then_count([("k:12", b"again", 60)], ["k:14"], 60) == [2]
+    assert [await store.get("k:12"), await store.get("k:13")] == [b"again", b"other"]
+    assert await store.put_many_then_count([("k:16", b"x", 60)], [], 60) == []
+    assert await store.get("k:16") == b"x"
+
+
 async def test_delete_removes(store) -> None:
     await store.put("k:6", b"x", 60)
     await store.delete("k:6")

@@ -70,6 +70,8 @@ async def test_each_write_and_take_is_on_the_replica_when_it_returns(pair) -> No
         assert await store.count_then_take(["ack:n"], 60, "ack:m2") == ([2], b"2")
         assert (replica.call("GET", "ack:n"), replica.call("EXISTS", "ack:m2")) == ("2", 0)
         await store.put("ack:m2", b"2", 60)
+        assert await store.put_many_then_count([("ack:w", b"w", 60)], ["ack:n"], 60) == [3]
+        assert (replica.call("GET", "ack:w"), replica.call("GET", "ack:n")) == ("w", "3")
         await store.delete("ack:m1")
         assert replica.call("EXISTS", "ack:m1") == 0
         assert await store.get("ack:m2") == b"2"

@@ -70,6 +70,8 @@ async def test_the_store_contract_holds(topology_store: dict[str, Any]) -> None:
         assert await store.count([f"{p}:m", f"{p}:k", f"{p}:n"], 60) == [1, 1, 4]
         counted = await store.count_then_take([f"{p}:m", f"{p}:j"], 60, f"{p}:c")
         assert counted == ([2, 1], b"3")
+        assert await store.put_many_then_count([(f"{p}:w", b"w", 60)], [f"{p}:j"], 60) == [2]
+        assert await store.get(f"{p}:w") == b"w"
         writes = [(f"{p}:code", b"c", 60), (f"{p}:grant", b"g", 60)]
         assert await store.put_many_then_take(writes, f"{p}:b") == b"2"
         assert await store.put_many_then_take(writes, f"{p}:b") is None
