@@ -34,8 +34,7 @@ from starlette.routing import Route
 from bench.lean_http import LeanClient
 from bench.login import answering, cpu_seconds, free_port, redis_server
 from gateway.settings import StoreSettings
-from gateway.store import RedisStore
-from gateway.store.redis_clients import redis_connection
+from gateway.store import open_store
 
 STORE_URL = os.environ.get("BARE_STORE_URL")
 TRIPS = 8  # round trips per request in the store rows: enough to stand out of the noise
@@ -47,11 +46,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if STORE_URL is None:
         yield
         return
-    settings = StoreSettings(url=STORE_URL)
-    connection = redis_connection(settings)
-    app.state.store = RedisStore(connection.client, settings.timeout_seconds)
-    yield
-    await connection.aclose()
+    async with open_store(StoreSettings(url=STORE_URL)) as store:  # the gateway's RedisStore
+        app.state.store = store
+        yield
 
 
 async def bare(request: Request) -> PlainTextResponse:

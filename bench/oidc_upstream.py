@@ -34,7 +34,7 @@ from bench.login import (
     redis_server,
     serve,
 )
-from bench.saml import AUTHORIZE, REDIRECT_URI, gateway_cpu_seconds
+from bench.saml import AUTHORIZE, REDIRECT_URI, Forgetful, gateway_cpu_seconds
 
 PROVIDER = "op"
 
@@ -87,15 +87,8 @@ def run_op(port: int) -> None:
     from tests.doubles.oidc_op import UpstreamOP
 
     op = UpstreamOP(f"http://127.0.0.1:{port}")
-    op.authorize_requests = _Forgetful()
+    op.authorize_requests = Forgetful()
     uvicorn.run(op.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-class _Forgetful(list):  # type: ignore[type-arg]
-    """The OP's request log, kept empty: a benchmark makes hundreds of thousands."""
-
-    def append(self, _item: object) -> None:
-        return None
 
 
 def start_op(port: int) -> subprocess.Popen[bytes]:

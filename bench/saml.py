@@ -140,7 +140,7 @@ def run_idp(port: int, keys: Path, sp_metadata: Path) -> None:
 
     idp = FakeIdP(IDP_ENTITY, f"http://127.0.0.1:{port}", keys_of(keys, "idp"))
     idp.sp = SpView.from_metadata(sp_metadata.read_bytes())
-    idp.requests = _Forgetful()
+    idp.requests = Forgetful()
     # python3-saml's add_sign parses the PEM key on every call (DESIGN.md's budget: ~8 ms); a
     # production IdP keeps its key loaded, so the benchmark's IdP signs with a loaded key too.
     key = KeyPair.from_files(idp.keys.key, idp.keys.cert)
@@ -153,8 +153,8 @@ def run_idp(port: int, keys: Path, sp_metadata: Path) -> None:
     uvicorn.run(idp.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-class _Forgetful(list):  # type: ignore[type-arg]
-    """The IdP's request log, kept empty: a benchmark makes hundreds of thousands."""
+class Forgetful(list):  # type: ignore[type-arg]
+    """A double's request log, kept empty: a benchmark makes hundreds of thousands."""
 
     def append(self, _item: object) -> None:
         return None

@@ -49,8 +49,7 @@ from bench.login import (
 from bench.resp import RespStore, connect
 from bench.wrk_driver import redeem_with_wrk
 from gateway.settings import StoreSettings
-from gateway.store import RedisStore
-from gateway.store.redis_clients import redis_connection
+from gateway.store import open_store
 from providers.base import Store
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "floor"})
@@ -72,11 +71,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         connection.close()
         return
-    settings = StoreSettings(url=STORE_URL)
-    client = redis_connection(settings)
-    app.state.store = RedisStore(client.client, settings.timeout_seconds)
-    yield
-    await client.aclose()
+    async with open_store(StoreSettings(url=STORE_URL)) as store:  # the gateway's RedisStore
+        app.state.store = store
+        yield
 
 
 async def code_taken(request: Request, code: str) -> bool:
