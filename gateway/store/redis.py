@@ -38,10 +38,7 @@ class RedisStore:
     async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
         """A pipeline without MULTI: on a Cluster, redis-py sends each node its share."""
         async with self._guarded():
-            pipe = self._redis.pipeline(transaction=False)
-            for key, value, ttl in records:
-                pipe.set(key, value, ex=ttl)
-            await self._execute(pipe)
+            await self._execute(self._pipeline(records))
 
     async def put_many_then_take(
         self, records: Sequence[tuple[str, bytes, int]], key: str
@@ -53,9 +50,7 @@ class RedisStore:
             await self.put_many(records)
             return await self.take(key)
         async with self._guarded():
-            pipe = self._redis.pipeline(transaction=False)
-            for record_key, value, ttl in records:
-                pipe.set(record_key, value, ex=ttl)
+            pipe = self._pipeline(records)
             pipe.getdel(key)
             replies = await self._execute(pipe)
         return _as_bytes(replies[-1])
@@ -81,8 +76,7 @@ class RedisStore:
         Cluster slots share the round trip): a key's two commands reach its server in one
         write and run back to back, so the TTL is set unless the server dies in between."""
         async with self._guarded():
-            pipe = self._counting(keys, ttl)
-            replies = await self._execute(pipe)
+            replies = await self._execute(self._pipeline(counted=keys, ttl=ttl))
         return [int(count) for count in replies[::2]]
 
     async def count_then_take(
@@ -91,7 +85,7 @@ class RedisStore:
         """`count`'s pipeline with the GETDEL last: the order between them does not matter,
         so a Cluster sends it as one pipeline too."""
         async with self._guarded():
-            pipe = self._counting(keys, ttl)
+            pipe = self._pipeline(counted=keys, ttl=ttl)
             pipe.getdel(key)
             replies = await self._execute(pipe)
         return [int(count) for count in replies[:-1:2]], _as_bytes(replies[-1])
@@ -102,18 +96,21 @@ class RedisStore:
         """The SETs, then `count`'s commands, in one pipeline: nothing depends on their order
         across keys, so a Cluster sends it as one pipeline too."""
         async with self._guarded():
-            pipe = self._counting(keys, ttl, records)
-            replies = await self._execute(pipe)
+            replies = await self._execute(self._pipeline(records, keys, ttl))
         return [int(count) for count in replies[len(records) :: 2]]
 
-    def _counting(
-        self, keys: Sequence[str], ttl: int, records: Sequence[tuple[str, bytes, int]] = ()
+    def _pipeline(
+        self,
+        records: Sequence[tuple[str, bytes, int]] = (),
+        counted: Sequence[str] = (),
+        ttl: int = 0,
     ) -> Any:
-        """A pipeline without MULTI holding `records`' SETs, then INCR and EXPIRE NX per key."""
+        """A pipeline without MULTI holding a SET EX per record, then INCR and EXPIRE NX (`ttl`)
+        per counted key; the caller may queue more before executing it."""
         pipe = self._redis.pipeline(transaction=False)
-        for record_key, value, record_ttl in records:
-            pipe.set(record_key, value, ex=record_ttl)
-        for key in keys:
+        for key, value, record_ttl in records:
+            pipe.set(key, value, ex=record_ttl)
+        for key in counted:
             pipe.incr(key)
             pipe.expire(key, ttl, nx=True)
         return pipe
@@ -153,7 +150,7 @@ class ReplicatedRedisStore(RedisStore):
     async def _one(self, queue: Callable[[Any], object]) -> Any:
         """One command, queued by `queue` on a pipeline, and WAIT: its reply."""
         async with self._guarded():
-            pipe = self._redis.pipeline(transaction=False)
+            pipe = self._pipeline()
             queue(pipe)
             return (await self._execute(pipe))[0]
 
