@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lean_http import LeanClient
 from bench.login import (
-    RATE_LIMITS,
     answering,
     cpu_seconds,
     free_port,
@@ -34,24 +33,16 @@ from bench.login import (
     redis_server,
     serve,
 )
-from bench.saml import AUTHORIZE, REDIRECT_URI, Forgetful, gateway_cpu_seconds
+from bench.saml import AUTHORIZE, Forgetful, gateway_config, gateway_cpu_seconds
 
 PROVIDER = "op"
 
 
 def config_text(port: int, store_url: str | None, keys: Path, op_url: str) -> str:
-    store = f"store: {{url: '{store_url}'}}\n" if store_url else ""
-    return (
-        f"issuer: http://127.0.0.1:{port}\n"
-        f"keys: {{dir: {keys}/jwt-{port}}}\n"
-        f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
-        + RATE_LIMITS
-        + f"providers:\n  {PROVIDER}:\n    type: oidc\n"
-        "    display: {sv: Upstream, en: Upstream}\n"
+    return gateway_config(port, store_url, keys,
+        f"  {PROVIDER}:\n    type: oidc\n    display: {{sv: Upstream, en: Upstream}}\n"
         f"    issuer: {op_url}\n    client_id: portvakt\n    client_secret: upstream-secret\n"
-        "    loa: ['http://id.elegnamnden.se/loa/1.0/loa3']\n"
-        f"clients: [{{client_id: bench, client_secret: bench-secret, redirect_uris: ['{REDIRECT_URI}']}}]\n"
-    )
+        "    loa: ['http://id.elegnamnden.se/loa/1.0/loa3']\n")  # fmt: skip
 
 
 async def one_login(gateway: LeanClient, op: LeanClient) -> float:

@@ -61,19 +61,26 @@ AUTHORIZE = {
     "scope": "openid https://id.oidc.se/scope/naturalPersonNumber", "state": "s", "nonce": "n"}  # fmt: skip
 
 
-def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path) -> str:
+def gateway_config(port: int, store_url: str | None, keys: Path, providers: str) -> str:
+    """A benchmark gateway's YAML around its `providers:` block: the client `bench`, the rate
+    limits counted, RedisStore at `store_url` (MemoryStore without)."""
     store = f"store: {{url: '{store_url}'}}\n" if store_url else ""
     return (
         f"issuer: http://127.0.0.1:{port}\n"
         f"keys: {{dir: {keys}/jwt-{port}}}\n"
         f"secret_key: {'b' * 40}\nsubject_salt: bench-subject-salt\n{store}"
         + RATE_LIMITS
-        + "providers:\n  sc:\n    type: saml\n    entity_id: https://portvakt.bench.example/sp\n"
-        f"    signing: {{key: {keys}/sp-sign.key, cert: {keys}/sp-sign.crt}}\n"
-        f"    encryption: {{key: {keys}/sp-enc.key, cert: {keys}/sp-enc.crt}}\n"
-        f"    metadata: {{file: {idp_metadata}}}\n"
+        + f"providers:\n{providers}"
         f"clients: [{{client_id: bench, client_secret: bench-secret, redirect_uris: ['{REDIRECT_URI}']}}]\n"
     )
+
+
+def config_text(port: int, store_url: str | None, keys: Path, idp_metadata: Path) -> str:
+    return gateway_config(port, store_url, keys,
+        "  sc:\n    type: saml\n    entity_id: https://portvakt.bench.example/sp\n"
+        f"    signing: {{key: {keys}/sp-sign.key, cert: {keys}/sp-sign.crt}}\n"
+        f"    encryption: {{key: {keys}/sp-enc.key, cert: {keys}/sp-enc.crt}}\n"
+        f"    metadata: {{file: {idp_metadata}}}\n")  # fmt: skip
 
 
 async def one_login(http: httpx2.AsyncClient) -> float:
