@@ -119,6 +119,17 @@ async def test_redis_records_carry_their_ttl(redis_server: RedisServer) -> None:
     assert 25 <= int(redis_server.command("TTL", "ttl:2").lstrip(":")) <= 30
 
 
+async def test_a_count_gives_its_window_a_ttl_once(redis_server: RedisServer) -> None:
+    """EXPIRE NX in the same script as the INCR: a window left without a TTL gets one, and a
+    later count never pushes the window's end further."""
+    redis_server.command("INCR", "ttl:3")
+    async with open_store(StoreSettings(url=redis_server.url)) as store:
+        assert await store.count(["ttl:3"], 30) == [2]
+        redis_server.command("EXPIRE", "ttl:3", "5")
+        assert await store.count(["ttl:3"], 30) == [3]
+    assert 1 <= int(redis_server.command("TTL", "ttl:3").lstrip(":")) <= 5
+
+
 async def test_unreachable_redis_raises_store_unavailable() -> None:
     unreachable = StoreSettings(url=f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.5)
     async with open_store(unreachable) as store:
