@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.ops.security import SecurityHeaders
 from tests.harness import Browser, LiveGateway, base_settings, free_port
 
 
@@ -62,3 +67,31 @@ def test_every_page_says_test_in_the_test_environment(browser: Browser) -> None:
 
 def test_unused_port_helper_is_loopback() -> None:
     assert 1024 < free_port() < 65536
+
+
+def test_security_headers_keep_what_a_response_set() -> None:
+    async def cached(_: Request) -> Response:
+        return PlainTextResponse("x", headers={"Cache-Control": "max-age=60"})
+
+    async def plain(_: Request) -> Response:
+        return PlainTextResponse("x")
+
+    app = SecurityHeaders(
+        Starlette(
+            routes=[Route("/cached", cached), Route("/plain", plain), Route("/static/a", plain)]
+        ),
+        hsts=True,
+    )
+    with TestClient(app) as client:
+        kept, defaulted, static = (
+            client.get("/cached"),
+            client.get("/plain"),
+            client.get("/static/a"),
+        )
+    assert kept.headers.get_list("cache-control") == ["max-age=60"]
+    assert defaulted.headers.get_list("cache-control") == ["no-store"]
+    assert "cache-control" not in static.headers
+    for response in (kept, defaulted, static):
+        assert response.headers.get_list("x-frame-options") == ["DENY"]
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+        assert response.headers["content-type"].startswith("text/plain")
