@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
@@ -21,11 +22,66 @@ COUNT_SCRIPT = (
     "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX') return n"
 )
 
+# A batch (`_Batch`) as one command, for a server that holds every key: per key, ARGV holds its
+# operation, a value and a TTL. One reply (an array) instead of one per command: redis-py
+# parses each reply in Python, about 10 us apiece, and a login's batches hold up to six.
+BATCH_SCRIPT = """
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local operation, value, ttl = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  if operation == 'set' then
+    redis.call('SET', key, value, 'EX', ttl)
+    replies[i] = 1
+  elseif operation == 'count' then
+    replies[i] = redis.call('INCR', key)
+    redis.call('EXPIRE', key, ttl, 'NX')
+  else
+    replies[i] = redis.call('GETDEL', key)
+  end
+end
+return replies
+"""
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One round trip's commands, in this order: a SET EX per record, a count per counted key
+    (`COUNT_SCRIPT`, the window's `ttl`), then GETDEL of `taken`."""
+
+    records: Sequence[tuple[str, bytes, int]] = ()
+    counted: Sequence[str] = ()
+    ttl: int = 0
+    taken: str | None = None
+
+    def as_script(self, pipe: Any) -> None:
+        keys: list[str] = []
+        arguments: list[bytes | int | str] = []
+        for key, value, ttl in self.records:
+            keys.append(key)
+            arguments += ["set", value, ttl]
+        for key in self.counted:
+            keys.append(key)
+            arguments += ["count", "", self.ttl]
+        if self.taken is not None:
+            keys.append(self.taken)
+            arguments += ["take", "", 0]
+        pipe.eval(BATCH_SCRIPT, len(keys), *keys, *arguments)
+
+    def as_commands(self, pipe: Any) -> None:
+        for key, value, ttl in self.records:
+            pipe.set(key, value, ex=ttl)
+        for key in self.counted:
+            pipe.eval(COUNT_SCRIPT, 1, key, self.ttl)
+        if self.taken is not None:
+            pipe.getdel(self.taken)
+
 
 class RedisStore:
     """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation.
-    The same code serves one server, a Sentinel master and a Cluster: every operation is on
-    one key, or a pipeline without MULTI, so none needs keys to share a Cluster slot.
+    The same code serves one server, a Sentinel master and a Cluster. An operation on several
+    keys is one batch (`_Batch`): on one server or a Sentinel master, one script, which the
+    server runs as a unit; on a Cluster, a pipeline without MULTI of its commands, each routed
+    by its key, so no operation needs its keys to share a slot.
 
     The client re-sends a command whose connection failed (`gateway.store.redis_clients` says why
     that is safe); `deadline_seconds` bounds each operation as a whole, the wait for a pooled
@@ -35,6 +91,7 @@ class RedisStore:
     def __init__(self, client: RedisClient, deadline_seconds: float) -> None:
         self._redis = client
         self._deadline = deadline_seconds
+        self._cluster = isinstance(client, RedisCluster)
 
     def _guarded(self) -> AbstractAsyncContextManager[None]:
         return _translated_errors(self._deadline)
@@ -44,23 +101,18 @@ class RedisStore:
             await self._redis.set(key, value, ex=ttl)
 
     async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
-        """A pipeline without MULTI: on a Cluster, redis-py sends each node its share."""
-        async with self._guarded():
-            await self._execute(self._pipeline(records))
+        await self._run(_Batch(records))
 
     async def put_many_then_take(
         self, records: Sequence[tuple[str, bytes, int]], key: str
     ) -> bytes | None:
-        """One pipeline without MULTI, the GETDEL last: Redis runs a connection's commands in
-        the order sent, so an interrupted pipeline never took `key` without the writes. A Cluster
-        runs each node's share on its own, so there it is two round trips."""
-        if isinstance(self._redis, RedisCluster):
+        """The GETDEL after the writes: one script runs them in that order as a unit, so the
+        key is never taken without the writes. A Cluster runs each node's share of a pipeline
+        on its own, so there it is two round trips."""
+        if self._cluster:
             await self.put_many(records)
             return await self.take(key)
-        async with self._guarded():
-            pipe = self._pipeline(records)
-            pipe.getdel(key)
-            replies = await self._execute(pipe)
+        replies = await self._run(_Batch(records, taken=key))
         return _as_bytes(replies[-1])
 
     async def get(self, key: str) -> bytes | None:
@@ -80,50 +132,37 @@ class RedisStore:
             await self._redis.delete(key)
 
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
-        """`COUNT_SCRIPT` per key in one pipeline without MULTI (so keys in different Cluster
-        slots share the round trip)."""
-        async with self._guarded():
-            replies = await self._execute(self._pipeline(counted=keys, ttl=ttl))
-        return [int(count) for count in replies]
+        return [int(count) for count in await self._run(_Batch(counted=keys, ttl=ttl))]
 
     async def count_then_take(
         self, keys: Sequence[str], ttl: int, key: str
     ) -> tuple[list[int], bytes | None]:
-        """`count`'s pipeline with the GETDEL last: the order between them does not matter,
-        so a Cluster sends it as one pipeline too."""
-        async with self._guarded():
-            pipe = self._pipeline(counted=keys, ttl=ttl)
-            pipe.getdel(key)
-            replies = await self._execute(pipe)
+        """The order between the counts and the GETDEL does not matter, so a Cluster sends it
+        as one pipeline too."""
+        replies = await self._run(_Batch(counted=keys, ttl=ttl, taken=key))
         return [int(count) for count in replies[:-1]], _as_bytes(replies[-1])
 
     async def put_many_then_count(
         self, records: Sequence[tuple[str, bytes, int]], keys: Sequence[str], ttl: int
     ) -> list[int]:
-        """The SETs, then `count`'s commands, in one pipeline: nothing depends on their order
-        across keys, so a Cluster sends it as one pipeline too."""
-        async with self._guarded():
-            replies = await self._execute(self._pipeline(records, keys, ttl))
+        """Nothing depends on the order across keys, so a Cluster sends it as one pipeline
+        too."""
+        replies = await self._run(_Batch(records, keys, ttl))
         return [int(count) for count in replies[len(records) :]]
-
-    def _pipeline(
-        self,
-        records: Sequence[tuple[str, bytes, int]] = (),
-        counted: Sequence[str] = (),
-        ttl: int = 0,
-    ) -> Any:
-        """A pipeline without MULTI holding a SET EX per record, then `COUNT_SCRIPT` per counted
-        key; the caller may queue more before executing it."""
-        pipe = self._redis.pipeline(transaction=False)
-        for key, value, record_ttl in records:
-            pipe.set(key, value, ex=record_ttl)
-        for key in counted:
-            pipe.eval(COUNT_SCRIPT, 1, key, ttl)
-        return pipe
 
     async def ping(self) -> None:
         async with self._guarded():
             await self._redis.ping()
+
+    async def _run(self, batch: _Batch) -> list[Any]:
+        """The batch's replies, one per command, in its order."""
+        pipe = self._redis.pipeline(transaction=False)
+        async with self._guarded():
+            if self._cluster:
+                batch.as_commands(pipe)
+                return await self._execute(pipe)
+            batch.as_script(pipe)
+            return list((await self._execute(pipe))[0])
 
     async def _execute(self, pipe: Any) -> list[Any]:
         return list(await pipe.execute())
@@ -156,7 +195,7 @@ class ReplicatedRedisStore(RedisStore):
     async def _one(self, queue: Callable[[Any], object]) -> Any:
         """One command, queued by `queue` on a pipeline, and WAIT: its reply."""
         async with self._guarded():
-            pipe = self._pipeline()
+            pipe = self._redis.pipeline(transaction=False)
             queue(pipe)
             return (await self._execute(pipe))[0]
 

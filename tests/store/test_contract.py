@@ -82,6 +82,14 @@ async def test_put_many_then_count_writes_and_counts_in_one_call(store) -> None:
     assert await store.get("k:16") == b"x"
 
 
+async def test_batched_writes_keep_any_bytes(store) -> None:
+    binary = bytes(range(256))
+    await store.put("k:17", b"\x00taken\xff", 60)
+    assert await store.put_many_then_take([("k:18", binary, 60)], "k:17") == b"\x00taken\xff"
+    assert await store.put_many_then_count([("k:19", binary[::-1], 60)], ["k:20"], 60) == [1]
+    assert [await store.get("k:18"), await store.get("k:19")] == [binary, binary[::-1]]
+
+
 async def test_delete_removes(store) -> None:
     await store.put("k:6", b"x", 60)
     await store.delete("k:6")
