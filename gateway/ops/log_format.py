@@ -53,6 +53,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: LogFormat, audit_file: Path | None) -> None:
+    _record_only_what_is_written()
     formatter: logging.Formatter = JsonFormatter() if log_format == "json" else TextFormatter()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
@@ -66,3 +67,13 @@ def configure_logging(level: str, log_format: LogFormat, audit_file: Path | None
         audit_handler.setFormatter(JsonFormatter())
         audit.handlers[:] = [audit_handler]
         audit.propagate = False
+
+
+def _record_only_what_is_written() -> None:
+    """Neither format writes a record's source line, thread or process, so records skip
+    collecting them: the settings of the logging HOWTO's "Optimization" section. Without the
+    stack walk to find the caller, an audit event costs about 2 us less (of 7-11)."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
