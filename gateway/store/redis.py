@@ -155,7 +155,9 @@ class RedisStore:
             await self._redis.ping()
 
     async def _run(self, batch: _Batch) -> list[Any]:
-        """The batch's replies, one per command, in its order."""
+        """The batch's replies, one per command, in its order; an empty batch costs nothing."""
+        if not (batch.records or batch.counted or batch.taken is not None):
+            return []
         pipe = self._redis.pipeline(transaction=False)
         async with self._guarded():
             if self._cluster:

@@ -24,6 +24,7 @@ async def test_put_then_get(store) -> None:
 
 
 async def test_put_many_writes_every_record_with_its_ttl(store) -> None:
+    await store.put_many([])
     await store.put_many([("many:1", b"one", 60), ("many:2", b"two", 60)])
     assert [await store.get("many:1"), await store.get("many:2")] == [b"one", b"two"]
 
@@ -63,6 +64,7 @@ async def test_count_counts_up(store) -> None:
 
 async def test_count_counts_several_keys_at_once(store) -> None:
     assert await store.count(["k:6", "k:7"], 60) == [1, 1]
+    assert await store.count([], 60) == []
     assert await store.count(["k:7", "k:6", "k:8"], 60) == [2, 2, 1]
 
 
