@@ -113,10 +113,14 @@ class Store(Protocol):
         """Read and delete atomically: of many concurrent callers exactly one gets the value."""
         ...
 
-    async def put_many_then_take(self, records: Sequence[StoreWrite], key: str) -> bytes | None:
+    async def put_many_then_take(
+        self, records: Sequence[StoreWrite], key: str, once_taken: Sequence[StoreWrite] = ()
+    ) -> bytes | None:
         """`put_many(records)`, then `take(key)`, in one round trip where the store can: the
         take comes last, so a caller that dies half-way never loses `key` without the records
-        (take-after-write: a login is consumed only once its code is written)."""
+        (take-after-write: a login is consumed only once its code is written). `once_taken`
+        is written only if this caller took `key` (what only the winner of a race may write),
+        in the same round trip where the store can."""
         ...
 
     async def delete(self, key: str) -> None: ...
@@ -167,9 +171,12 @@ class NamespacedStore:
     async def take(self, key: str) -> bytes | None:
         return await self._store.take(self._key(key))
 
-    async def put_many_then_take(self, records: Sequence[StoreWrite], key: str) -> bytes | None:
+    async def put_many_then_take(
+        self, records: Sequence[StoreWrite], key: str, once_taken: Sequence[StoreWrite] = ()
+    ) -> bytes | None:
         mine = [(self._key(k), value, ttl) for k, value, ttl in records]
-        return await self._store.put_many_then_take(mine, self._key(key))
+        then = [(self._key(k), value, ttl) for k, value, ttl in once_taken]
+        return await self._store.put_many_then_take(mine, self._key(key), then)
 
     async def delete(self, key: str) -> None:
         await self._store.delete(self._key(key))

@@ -38,7 +38,7 @@ from gateway.oidc.authorize import (
 )
 from gateway.oidc.backchannel import BackchannelLogout
 from gateway.oidc.client_auth import ClientRegistry
-from gateway.oidc.codes import AuthorizationCodes
+from gateway.oidc.codes import AuthorizationCodes, Consuming
 from gateway.oidc.named_person import NamedPerson, named_person
 from gateway.oidc.session import Sessions, SsoSession
 from gateway.oidc.sign_request import sign_request_of
@@ -348,16 +348,17 @@ class LoginFlow:
         existing = await self._sessions.current(request)
         session, to_end = self._sessions.after_login(existing, identity, login.parameters.client_id)
         session = self._sessions.granted(session, identity, login.parameters)
-        response = await self._issue_code(login, identity, session.sid, consume=True)
-        # Only the instance whose code won the login touches the sessions.
-        replaced = await self._sessions.end(to_end) if to_end is not None else None
         provider = self._providers.get(identity.provider)
         upstream_keys: list[str] = []
         if isinstance(provider, UpstreamLogout):
             upstream_keys = provider.session_keys(identity)
-        await self._store.put_many(
-            self._sessions.records(session, identity.provider, upstream_keys)
+        records = self._sessions.records(session, identity.provider, upstream_keys)
+        # Only the instance whose code won the login touches the sessions: the new one is
+        # written with the take, if it wins; the one it replaces is ended after.
+        response = await self._issue_code(
+            login, identity, session.sid, consume=True, once_consumed=records
         )
+        replaced = await self._sessions.end(to_end) if to_end is not None else None
         if replaced is not None:  # another person logged in on this browser
             self._backchannel.notify(replaced, except_client=None)
         self._sessions.set_cookie(response, session)
@@ -384,13 +385,15 @@ class LoginFlow:
         sid: str | None,
         session_records: Sequence[StoreWrite] = (),
         consume: bool = False,
+        once_consumed: Sequence[StoreWrite] = (),
     ) -> Response:
         """The code, written before the pending login is taken (`consume`): of two instances
-        finishing one login, the one whose take fails withdraws its code."""
+        finishing one login, the one whose take fails withdraws its code; `once_consumed` is
+        written only by the one whose take wins."""
         client = self._clients.get(login.parameters.client_id)
         if client is None:  # unregistered while the citizen logged in: nowhere to send a code
             raise LoginNotFound(login.id)
-        consuming = pending_login_key(login.id) if consume else None
+        consuming = Consuming(pending_login_key(login.id), once_consumed) if consume else None
         code = await self._codes.issue(
             client, login.parameters, identity, sid, session_records, consuming
         )

@@ -19,7 +19,7 @@ from authlib.oauth2.rfc8628.errors import (
 from gateway.clock import Clock
 from gateway.oidc.authorize import AuthorizationParameters
 from gateway.oidc.ciba_record import BackchannelRecord, record_key
-from gateway.oidc.codes import AuthorizationCodes, IssuedCode
+from gateway.oidc.codes import AuthorizationCodes, Consuming, IssuedCode
 from gateway.oidc.sign_request import sign_request_of
 from gateway.ops.audit import Audit
 from gateway.settings import ClientSettings
@@ -140,7 +140,9 @@ class BackchannelGrant:
         now = int(self._clock())
         issued_once = await self._store.add(f"{key}:issued", b"1", record.ttl(now) + 60)
         code = (
-            await self._codes.issue(client, parameters(record), identity, None, consuming=key)
+            await self._codes.issue(
+                client, parameters(record), identity, None, consuming=Consuming(key)
+            )
             if issued_once
             else None
         )

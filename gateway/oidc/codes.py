@@ -50,6 +50,16 @@ class IssuedCode:
 
 
 @dataclass(frozen=True)
+class Consuming:
+    """The store key a code replaces, taken after the code is written; and what only the
+    caller whose take won may write (a new SSO session), in the same round trip where the
+    store can."""
+
+    key: str
+    once_taken: Sequence[StoreWrite] = ()
+
+
+@dataclass(frozen=True)
 class AccessGrant(StoreRecord):
     """What an access token lets its bearer read at /userinfo."""
 
@@ -78,15 +88,15 @@ class AuthorizationCodes:
         identity: Identity,
         sid: str | None,
         with_records: Sequence[StoreWrite] = (),
-        consuming: str | None = None,
+        consuming: Consuming | None = None,
     ) -> str | None:
         """The code for `request`; `with_records` (the SSO session's) go in the same round trip,
         before the code, so a code never names a session that was not written.
 
-        `consuming` is the store key of what the code replaces (the pending login): it is
-        taken in the same round trip, after the code is written, so a login is never gone
-        without its code. None when it was gone already (another instance completed it): the
-        code just written is withdrawn, never handed out."""
+        `consuming` is what the code replaces (the pending login): it is taken in the same
+        round trip, after the code is written, so a login is never gone without its code.
+        None when it was gone already (another instance completed it): the code just written
+        is withdrawn, never handed out."""
         code = secrets.token_urlsafe(32)
         access_token = secrets.token_urlsafe(32)
         grant_ttl = self._settings.code_ttl_seconds + self._settings.access_token_ttl_seconds
@@ -114,7 +124,8 @@ class AuthorizationCodes:
         if consuming is None:
             await self._store.put_many(records)
             return code
-        if await self._store.put_many_then_take(records, consuming) is None:
+        taken = await self._store.put_many_then_take(records, consuming.key, consuming.once_taken)
+        if taken is None:
             for key, _, _ in records[-3:]:
                 await self._store.delete(key)
             return None

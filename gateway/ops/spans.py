@@ -138,10 +138,13 @@ class TracedStore:
             return await self._store.take(key)
 
     async def put_many_then_take(
-        self, records: Sequence[tuple[str, bytes, int]], key: str
+        self,
+        records: Sequence[tuple[str, bytes, int]],
+        key: str,
+        once_taken: Sequence[tuple[str, bytes, int]] = (),
     ) -> bytes | None:
-        with self._span("put_many_then_take", len(records) + 1):
-            return await self._store.put_many_then_take(records, key)
+        with self._span("put_many_then_take", len(records) + 1 + len(once_taken)):
+            return await self._store.put_many_then_take(records, key, once_taken)
 
     async def delete(self, key: str) -> None:
         with self._span("delete"):

@@ -39,9 +39,12 @@ class DeferredStore:
         return await self.target.take(key)
 
     async def put_many_then_take(
-        self, records: Sequence[tuple[str, bytes, int]], key: str
+        self,
+        records: Sequence[tuple[str, bytes, int]],
+        key: str,
+        once_taken: Sequence[tuple[str, bytes, int]] = (),
     ) -> bytes | None:
-        return await self.target.put_many_then_take(records, key)
+        return await self.target.put_many_then_take(records, key, once_taken)
 
     async def delete(self, key: str) -> None:
         await self.target.delete(key)

@@ -60,10 +60,16 @@ class MemoryStore:
         return value
 
     async def put_many_then_take(
-        self, records: Sequence[tuple[str, bytes, int]], key: str
+        self,
+        records: Sequence[tuple[str, bytes, int]],
+        key: str,
+        once_taken: Sequence[tuple[str, bytes, int]] = (),
     ) -> bytes | None:
         await self.put_many(records)
-        return await self.take(key)
+        taken = await self.take(key)
+        if taken is not None:
+            await self.put_many(once_taken)
+        return taken
 
     async def delete(self, key: str) -> None:
         self._records.pop(key, None)

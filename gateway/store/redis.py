@@ -24,19 +24,23 @@ COUNT_SCRIPT = (
 
 # A batch (`_Batch`) as one command, for a server that holds every key: per key, ARGV holds its
 # operation, a value and a TTL. One reply (an array) instead of one per command: redis-py
-# parses each reply in Python, about 10 us apiece, and a login's batches hold up to six.
+# parses each reply in Python, about 10 us apiece, and a login's batches hold up to nine.
+# A write "once taken" happens only if the batch's take found its key.
 BATCH_SCRIPT = """
-local replies = {}
+local replies, taken = {}, false
 for i, key in ipairs(KEYS) do
   local operation, value, ttl = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
-  if operation == 'set' then
+  if operation == 'set' or (operation == 'set once taken' and taken) then
     redis.call('SET', key, value, 'EX', ttl)
     replies[i] = 1
   elseif operation == 'count' then
     replies[i] = redis.call('INCR', key)
     redis.call('EXPIRE', key, ttl, 'NX')
+  elseif operation == 'take' then
+    taken = redis.call('GETDEL', key)
+    replies[i] = taken
   else
-    replies[i] = redis.call('GETDEL', key)
+    replies[i] = 0
   end
 end
 return replies
@@ -46,12 +50,14 @@ return replies
 @dataclass(frozen=True)
 class _Batch:
     """One round trip's commands, in this order: a SET EX per record, a count per counted key
-    (`COUNT_SCRIPT`, the window's `ttl`), then GETDEL of `taken`."""
+    (`COUNT_SCRIPT`, the window's `ttl`), GETDEL of `taken`, then a SET EX per record of
+    `once_taken` if the GETDEL found its key (as a script only)."""
 
     records: Sequence[tuple[str, bytes, int]] = ()
     counted: Sequence[str] = ()
     ttl: int = 0
     taken: str | None = None
+    once_taken: Sequence[tuple[str, bytes, int]] = ()
 
     def as_script(self, pipe: Any) -> None:
         keys: list[str] = []
@@ -65,9 +71,14 @@ class _Batch:
         if self.taken is not None:
             keys.append(self.taken)
             arguments += ["take", "", 0]
+        for key, value, ttl in self.once_taken:
+            keys.append(key)
+            arguments += ["set once taken", value, ttl]
         pipe.eval(BATCH_SCRIPT, len(keys), *keys, *arguments)
 
     def as_commands(self, pipe: Any) -> None:
+        if self.once_taken:
+            raise ValueError("a pipeline cannot make a write depend on its take")
         for key, value, ttl in self.records:
             pipe.set(key, value, ex=ttl)
         for key in self.counted:
@@ -104,16 +115,23 @@ class RedisStore:
         await self._run(_Batch(records))
 
     async def put_many_then_take(
-        self, records: Sequence[tuple[str, bytes, int]], key: str
+        self,
+        records: Sequence[tuple[str, bytes, int]],
+        key: str,
+        once_taken: Sequence[tuple[str, bytes, int]] = (),
     ) -> bytes | None:
-        """The GETDEL after the writes: one script runs them in that order as a unit, so the
-        key is never taken without the writes. A Cluster runs each node's share of a pipeline
-        on its own, so there it is two round trips."""
+        """The GETDEL after the writes, and `once_taken` after it if it took the key: one
+        script runs them in that order as a unit, so the key is never taken without the
+        writes. A Cluster runs each node's share of a pipeline on its own, so there each step
+        is a round trip of its own."""
         if self._cluster:
             await self.put_many(records)
-            return await self.take(key)
-        replies = await self._run(_Batch(records, taken=key))
-        return _as_bytes(replies[-1])
+            taken = await self.take(key)
+            if taken is not None:
+                await self.put_many(once_taken)
+            return taken
+        replies = await self._run(_Batch(records, taken=key, once_taken=once_taken))
+        return _as_bytes(replies[len(records)])
 
     async def get(self, key: str) -> bytes | None:
         async with self._guarded():
@@ -156,7 +174,7 @@ class RedisStore:
 
     async def _run(self, batch: _Batch) -> list[Any]:
         """The batch's replies, one per command, in its order; an empty batch costs nothing."""
-        if not (batch.records or batch.counted or batch.taken is not None):
+        if not (batch.records or batch.counted or batch.taken is not None or batch.once_taken):
             return []
         pipe = self._redis.pipeline(transaction=False)
         async with self._guarded():

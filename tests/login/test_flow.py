@@ -233,11 +233,13 @@ class CodeWriteFailsOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def put_many_then_take(self, records: Any, key: str) -> bytes | None:
+    async def put_many_then_take(
+        self, records: Any, key: str, once_taken: Any = ()
+    ) -> bytes | None:
         if not self.failed:
             self.failed = True
             raise StoreUnavailable("injected: the store went away")
-        result: bytes | None = await self._store.put_many_then_take(records, key)
+        result: bytes | None = await self._store.put_many_then_take(records, key, once_taken)
         return result
 
 

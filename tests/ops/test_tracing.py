@@ -134,6 +134,7 @@ def test_one_login_is_one_trace_from_authorize_to_the_code(
     ]
     operations = {s.attributes["db.operation.name"] for s in redis_round_trips if s.attributes}
     assert {"put", "get", "put_many_then_take"} <= operations
+    assert "put_many" not in operations, "the SSO session is written in the code's round trip"
     upstream_calls = [s for s in finished if s.name in ("freja token", "freja userinfo")]
     finish = next(s for s in finished if s.name == "provider finish")
     assert all(call.parent is not None for call in upstream_calls)

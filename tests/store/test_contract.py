@@ -92,6 +92,20 @@ async def test_batched_writes_keep_any_bytes(store) -> None:
     assert [await store.get("k:18"), await store.get("k:19")] == [binary, binary[::-1]]
 
 
+async def test_what_is_written_once_taken_is_written_by_the_taker_only(store) -> None:
+    await store.put("pending:2", b"login", 60)
+    won = await store.put_many_then_take(
+        [("code:2", b"c2", 60)], "pending:2", [("session:2", b"s2", 60), ("index:2", b"i", 60)]
+    )
+    assert won == b"login"
+    assert [await store.get(k) for k in ("code:2", "session:2", "index:2")] == [b"c2", b"s2", b"i"]
+    lost = await store.put_many_then_take(
+        [("code:3", b"c3", 60)], "pending:2", [("session:3", b"s3", 60)]
+    )
+    assert lost is None
+    assert [await store.get("code:3"), await store.get("session:3")] == [b"c3", None]
+
+
 async def test_delete_removes(store) -> None:
     await store.put("k:6", b"x", 60)
     await store.delete("k:6")

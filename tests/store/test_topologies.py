@@ -73,9 +73,11 @@ async def test_the_store_contract_holds(topology_store: dict[str, Any]) -> None:
         assert await store.put_many_then_count([(f"{p}:w", b"w", 60)], [f"{p}:j"], 60) == [2]
         assert await store.get(f"{p}:w") == b"w"
         writes = [(f"{p}:code", b"c", 60), (f"{p}:grant", b"g", 60)]
-        assert await store.put_many_then_take(writes, f"{p}:b") == b"2"
-        assert await store.put_many_then_take(writes, f"{p}:b") is None
+        session = [(f"{p}:session", b"s", 60)]
+        assert await store.put_many_then_take(writes, f"{p}:b", session) == b"2"
+        assert await store.put_many_then_take(writes, f"{p}:b", [(f"{p}:lost", b"l", 60)]) is None
         assert [await store.get(f"{p}:code"), await store.get(f"{p}:b")] == [b"c", None]
+        assert [await store.get(f"{p}:session"), await store.get(f"{p}:lost")] == [b"s", None]
         await store.ping()
 
 
