@@ -59,7 +59,8 @@ class _Batch:
     taken: str | None = None
     once_taken: Sequence[tuple[str, bytes, int]] = ()
 
-    def as_script(self, pipe: Any) -> None:
+    def as_script(self) -> list[bytes | int | str]:
+        """EVAL's arguments: the script, its keys and, per key, its operation, value and TTL."""
         keys: list[str] = []
         arguments: list[bytes | int | str] = []
         for key, value, ttl in self.records:
@@ -74,7 +75,7 @@ class _Batch:
         for key, value, ttl in self.once_taken:
             keys.append(key)
             arguments += ["set once taken", value, ttl]
-        pipe.eval(BATCH_SCRIPT, len(keys), *keys, *arguments)
+        return [BATCH_SCRIPT, len(keys), *keys, *arguments]
 
     def as_commands(self, pipe: Any) -> None:
         if self.once_taken:
@@ -176,13 +177,17 @@ class RedisStore:
         """The batch's replies, one per command, in its order; an empty batch costs nothing."""
         if not (batch.records or batch.counted or batch.taken is not None or batch.once_taken):
             return []
-        pipe = self._redis.pipeline(transaction=False)
         async with self._guarded():
             if self._cluster:
+                pipe = self._redis.pipeline(transaction=False)
                 batch.as_commands(pipe)
                 return await self._execute(pipe)
-            batch.as_script(pipe)
-            return list((await self._execute(pipe))[0])
+            return list(await self._evaluate(batch.as_script()))
+
+    async def _evaluate(self, arguments: list[bytes | int | str]) -> Any:
+        """One EVAL, sent on its own: a pipeline of one command costs redis-py more. (redis-py
+        types the keys and arguments as str; it sends bytes and ints as they are.)"""
+        return await self._redis.eval(*arguments)  # type: ignore[arg-type]
 
     async def _execute(self, pipe: Any) -> list[Any]:
         return list(await pipe.execute())
@@ -211,6 +216,12 @@ class ReplicatedRedisStore(RedisStore):
         if acknowledged < self._replicas:
             raise StoreUnavailable(f"{acknowledged} of {self._replicas} replicas acknowledged")
         return replies
+
+    async def _evaluate(self, arguments: list[bytes | int | str]) -> Any:
+        """The EVAL and WAIT in one pipeline (the caller holds the deadline)."""
+        pipe: Any = self._redis.pipeline(transaction=False)
+        pipe.eval(*arguments)
+        return (await self._execute(pipe))[0]
 
     async def _one(self, queue: Callable[[Any], object]) -> Any:
         """One command, queued by `queue` on a pipeline, and WAIT: its reply."""
