@@ -110,15 +110,19 @@ class AuthorizationParameters:
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationParameters:
         """The parameters among `data`'s keys (a record's other keys are left alone)."""
         # A field added later has a default: a record written before it takes that default.
-        own = {field.name: data[field.name] for field in fields(cls) if field.name in data}
+        own = {name: data[name] for name in _PARAMETER_NAMES if name in data}
         tuples = {name: tuple(own[name]) for name in ("scopes", "prompt", "acr_values")}
         return cls(**{**own, **tuples})
 
     @classmethod
     def split(cls, record: Mapping[str, Any]) -> tuple[AuthorizationParameters, dict[str, Any]]:
         """A record that embeds the parameters: them, and the record's own fields."""
-        names = {field.name for field in fields(cls)}
-        return cls.from_dict(record), {k: v for k, v in record.items() if k not in names}
+        own = {k: v for k, v in record.items() if k not in _PARAMETER_NAMES}
+        return cls.from_dict(record), own
+
+
+# Read once: `fields()` builds its tuple anew on every call, and every record load needs them.
+_PARAMETER_NAMES = frozenset(field.name for field in fields(AuthorizationParameters))
 
 
 @dataclass(frozen=True)
