@@ -8,7 +8,6 @@ declares by subclassing them, and the `ProviderError` family. `providers` never 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -253,7 +252,7 @@ class Identity:
     def to_dict(self) -> dict[str, Any]:
         """The identity as sessions, codes and grants keep it: without the evidence, and
         without signature fields a login has not got (only a sign flow's code carries them)."""
-        kept = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        kept = dict(vars(self))  # every field, and nothing else: a dataclass without slots
         del kept["evidence"]
         for name in SIGNATURE_FIELDS:
             if kept[name] is None:
