@@ -133,7 +133,6 @@ class LoginFlow:
         self._sessions = sessions
         self._backchannel = backchannel
         self._settings = settings
-        self._store = store
         self._logins = PendingLogins(store, settings.login_ttl_seconds, clock)
         self._clients = clients
         self._providers = providers
