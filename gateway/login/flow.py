@@ -176,12 +176,8 @@ class LoginFlow:
             response = await self._silent_login(login, session)
         elif refusal is not None and "none" in asked.prompt:
             raise refusal
-        elif selected is not None:  # saved with the start's rate-limit count, in its round trip
-            response = await self._start(request, login, selected, unsaved=True)
-            self._tracing.remember_login(response)
         else:
-            await self._logins.save(login)
-            response = self._chooser(request, login, eligible)
+            response = await self._proceed(request, login, eligible, unsaved=True)
             self._tracing.remember_login(response)
         if is_new:
             self._browsers.set_cookie(response, browser)
@@ -414,11 +410,15 @@ class LoginFlow:
         return response
 
     async def _proceed(
-        self, request: Request, login: PendingLogin, eligible: list[Provider]
+        self, request: Request, login: PendingLogin, eligible: list[Provider], unsaved: bool = False
     ) -> Response:
+        """The preselected provider's start, else the chooser. An `unsaved` (new) login is
+        written with the start's rate-limit count, in its round trip, or before the chooser."""
         selected = _preselected(eligible, login.authn_provider)
         if selected is not None:
-            return await self._start(request, login, selected)
+            return await self._start(request, login, selected, unsaved)
+        if unsaved:
+            await self._logins.save(login)
         return self._chooser(request, login, eligible)
 
     async def _start(
