@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +12,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.store.errors import StoreUnavailable
+from gateway.store.redis_batching import CommandBatcher
 from gateway.store.redis_clients import RedisClient
 
 # A rate-limit window's count: INCR, and its TTL if it has none (EXPIRE NX), as one command on
@@ -89,8 +90,10 @@ class _Batch:
 
 
 class RedisStore:
-    """The same contract on Redis: SET EX, SET NX EX, GETDEL. One round trip per operation.
-    The same code serves one server, a Sentinel master and a Cluster. An operation on several
+    """The same contract on Redis: SET EX, SET NX EX, GETDEL. One command per operation, and at
+    most one round trip: on one server or a Sentinel master, the commands that requests send in
+    the same turn of the event loop share one (`gateway.store.redis_batching`). The same code
+    serves one server, a Sentinel master and a Cluster. An operation on several
     keys is one batch (`_Batch`): on one server or a Sentinel master, one script, which the
     server runs as a unit; on a Cluster, a pipeline without MULTI of its commands, each routed
     by its key, so no operation needs its keys to share a slot.
@@ -104,13 +107,18 @@ class RedisStore:
         self._redis = client
         self._deadline = deadline_seconds
         self._cluster = isinstance(client, RedisCluster)
+        self._command: Callable[..., Awaitable[Any]] = (
+            client.execute_command
+            if isinstance(client, RedisCluster)
+            else CommandBatcher(client).execute
+        )
 
     def _guarded(self) -> AbstractAsyncContextManager[None]:
         return _translated_errors(self._deadline)
 
     async def put(self, key: str, value: bytes, ttl: int) -> None:
         async with self._guarded():
-            await self._redis.set(key, value, ex=ttl)
+            await self._command("SET", key, value, "EX", ttl)
 
     async def put_many(self, records: Sequence[tuple[str, bytes, int]]) -> None:
         await self._run(_Batch(records))
@@ -136,19 +144,19 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         async with self._guarded():
-            return _as_bytes(await self._redis.get(key))
+            return _as_bytes(await self._command("GET", key))
 
     async def add(self, key: str, value: bytes, ttl: int) -> bool:
         async with self._guarded():
-            return bool(await self._redis.set(key, value, ex=ttl, nx=True))
+            return bool(await self._command("SET", key, value, "EX", ttl, "NX"))
 
     async def take(self, key: str) -> bytes | None:
         async with self._guarded():
-            return _as_bytes(await self._redis.getdel(key))
+            return _as_bytes(await self._command("GETDEL", key))
 
     async def delete(self, key: str) -> None:
         async with self._guarded():
-            await self._redis.delete(key)
+            await self._command("DEL", key)
 
     async def count(self, keys: Sequence[str], ttl: int) -> list[int]:
         return [int(count) for count in await self._run(_Batch(counted=keys, ttl=ttl))]
@@ -171,7 +179,7 @@ class RedisStore:
 
     async def ping(self) -> None:
         async with self._guarded():
-            await self._redis.ping()
+            await self._command("PING")
 
     async def _run(self, batch: _Batch) -> list[Any]:
         """The batch's replies, one per command, in its order; an empty batch costs nothing."""
@@ -187,7 +195,7 @@ class RedisStore:
     async def _evaluate(self, arguments: list[bytes | int | str]) -> Any:
         """One EVAL, sent on its own: a pipeline of one command costs redis-py more. (redis-py
         types the keys and arguments as str; it sends bytes and ints as they are.)"""
-        return await self._redis.eval(*arguments)  # type: ignore[arg-type]
+        return await self._command("EVAL", *arguments)
 
     async def _execute(self, pipe: Any) -> list[Any]:
         return list(await pipe.execute())

@@ -137,9 +137,20 @@ OPERATIONS: list[Operation] = [
 
 
 async def burst_of_operations(store: Store, prefix: str) -> list[Any]:
-    """Each operation four times at once, on distinct keys; what each returned or raised."""
+    """Each operation four times, on distinct keys, each started two turns of the event loop
+    after the one before while those are still out: commands of one turn would go out as one
+    pipeline on one connection (`gateway.store.redis_batching`), these take several. What each
+    returned or raised."""
+
+    async def started_after(turns: int, operation: Operation, key: str) -> Any:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await operation(store, key)
+
     calls = [
-        operation(store, f"{prefix}:{round_}:{index}")
+        started_after(
+            2 * len(OPERATIONS) * round_ + 2 * index, operation, f"{prefix}:{round_}:{index}"
+        )
         for round_ in range(4)
         for index, operation in enumerate(OPERATIONS)
     ]
@@ -155,7 +166,7 @@ async def test_every_pooled_connection_of_the_store_reconnects_after_a_restart(
 ) -> None:
     async with open_store(StoreSettings(url=own_redis.url)) as store:
         assert failures(await burst_of_operations(store, "before")) == []
-        assert connected_clients(own_redis) >= 8
+        assert connected_clients(own_redis) >= 4
         own_redis.stop()
         own_redis.start()
         assert failures(await burst_of_operations(store, "after")) == []
