@@ -104,7 +104,11 @@ class StoreSettings(Model):
     sentinel: SentinelSettings | None = None
     timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     max_connections: int = Field(
-        default=64, ge=1, le=10_000, description="per process; a burst waits for a free one"
+        default=64,
+        ge=1,
+        le=10_000,
+        description="per process; a burst waits for a free one (one server or a Sentinel master"
+        " needs about one: its commands share one round trip at a time)",
     )
     tls_ca: ConfigPath | None = Field(
         default=None, description="rediss:// only: the CA of the Redis certificate (else system)"

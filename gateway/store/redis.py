@@ -91,8 +91,8 @@ class _Batch:
 
 class RedisStore:
     """The same contract on Redis: SET EX, SET NX EX, GETDEL. One command per operation, and at
-    most one round trip: on one server or a Sentinel master, the commands that requests send in
-    the same turn of the event loop share one (`gateway.store.redis_batching`). The same code
+    most one round trip: on one server or a Sentinel master, the commands that requests send
+    while a round trip is out share the next one (`gateway.store.redis_batching`). The same code
     serves one server, a Sentinel master and a Cluster. An operation on several
     keys is one batch (`_Batch`): on one server or a Sentinel master, one script, which the
     server runs as a unit; on a Cluster, a pipeline without MULTI of its commands, each routed
