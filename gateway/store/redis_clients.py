@@ -79,10 +79,13 @@ class RedisConnection:
 
 
 def redis_connection(settings: StoreSettings) -> RedisConnection:
-    timeouts: dict[str, Any] = {
-        "socket_timeout": settings.timeout_seconds,
-        "socket_connect_timeout": settings.timeout_seconds,
-    }
+    """The store's own connections to one server or a Sentinel master have no socket timeout:
+    the store's deadline already bounds each operation as a whole, and redis-py 8.1 spends a
+    task on every send and a timeout context on every reply when one is set, which was a tenth
+    of a round trip's cost. A Cluster's client keeps it: it learns the slots again after a
+    timeout. Connecting, and asking the sentinels, keep theirs."""
+    connect: dict[str, Any] = {"socket_connect_timeout": settings.timeout_seconds}
+    timeouts: dict[str, Any] = {**connect, "socket_timeout": settings.timeout_seconds}
     if settings.cluster:
         # Learns every node (and moved slots) from the one in the url. The cluster client does
         # the retrying itself (it learns the slots again in between), its node connections not.
@@ -96,21 +99,24 @@ def redis_connection(settings: StoreSettings) -> RedisConnection:
         )
         return RedisConnection(cluster)
     if settings.sentinel is not None:
-        return _sentinel_master(settings, settings.sentinel, timeouts)
+        return _sentinel_master(settings, settings.sentinel, connect, timeouts)
     pool = redis_asyncio.BlockingConnectionPool.from_url(
         settings.url,
         max_connections=settings.max_connections,
         timeout=settings.timeout_seconds,
         retry=_command_retry(),
         health_check_interval=HEALTH_CHECK_SECONDS,
-        **timeouts,
+        **connect,
         **_tls_files(settings),
     )
     return RedisConnection(redis_asyncio.Redis.from_pool(pool))
 
 
 def _sentinel_master(
-    settings: StoreSettings, sentinel: SentinelSettings, timeouts: dict[str, Any]
+    settings: StoreSettings,
+    sentinel: SentinelSettings,
+    connect: dict[str, Any],
+    timeouts: dict[str, Any],
 ) -> RedisConnection:
     """A client that asks the sentinels where the master is, and asks again after a failover
     (redis-py's SentinelConnectionPool re-resolves when a connection to the old master fails)."""
@@ -123,13 +129,13 @@ def _sentinel_master(
         "max_connections": settings.max_connections,
         "retry": _command_retry(),  # a reconnect asks the sentinels where the master is
         "health_check_interval": HEALTH_CHECK_SECONDS,
-        **timeouts,
+        **connect,
         **_tls_files(settings),  # StoreSettings allows these only with rediss://
     }
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
         sentinel.addresses,
         sentinel_kwargs={"password": sentinel.password, "retry": _sentinel_retry(), **timeouts},
-        **timeouts,
+        **connect,
     )
     master: redis_asyncio.Redis = sentinels.master_for(sentinel.service_name, **master_options)
     return RedisConnection(master, sentinels)
