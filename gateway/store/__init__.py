@@ -35,7 +35,7 @@ async def open_store(settings: StoreSettings | None) -> AsyncIterator[Store]:
     connection = redis_connection(settings)
     replicas = settings.replicas_to_acknowledge
     deadline = settings.timeout_seconds
-    wait_ms = int(settings.timeout_seconds * 500)  # WAIT must give up before the socket does
+    wait_ms = int(settings.timeout_seconds * 500)  # WAIT gives up before the store deadline
     try:
         await connection.open(deadline)
         yield (

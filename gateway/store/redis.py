@@ -93,10 +93,10 @@ class RedisStore:
     """The same contract on Redis: SET EX, SET NX EX, GETDEL. One command per operation, and at
     most one round trip: on one server or a Sentinel master, the commands that requests send
     while a round trip is out share the next one (`gateway.store.redis_batching`). The same code
-    serves one server, a Sentinel master and a Cluster. An operation on several
-    keys is one batch (`_Batch`): on one server or a Sentinel master, one script, which the
-    server runs as a unit; on a Cluster, a pipeline without MULTI of its commands, each routed
-    by its key, so no operation needs its keys to share a slot.
+    serves one server, a Sentinel master and a Cluster. An operation on several keys is one
+    batch (`_Batch`): on one server or a Sentinel master, one script, which the server runs as a
+    unit; on a Cluster, a pipeline without MULTI of its commands, each routed by its key, so no
+    operation needs its keys to share a slot.
 
     The client re-sends a command whose connection failed (`gateway.store.redis_clients` says why
     that is safe); `deadline_seconds` bounds each operation as a whole, the wait for a pooled

@@ -94,8 +94,9 @@ def _resolve(reply: asyncio.Future[Any], answer: Any) -> None:
 
 
 def _fail(joining: list[tuple[Command, asyncio.Future[Any]]], error: BaseException) -> None:
-    """The batch never got its replies: every command of it fails as if its own connection had
-    (a cancelled leader, its deadline passed, cancels none of the others)."""
+    """The batch never got its replies: each command of it fails as if its own connection had.
+    A leader cancelled (its deadline passed) fails them with a connection error; it does not
+    cancel them."""
     lost = (
         error if isinstance(error, Exception) else RedisConnectionError("the batch was cancelled")
     )

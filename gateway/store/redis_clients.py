@@ -11,8 +11,8 @@ lost, fails closed: a re-sent GETDEL finds the code already taken (the citizen s
 re-sent SET NX reports the key as taken (a replay refused), a re-sent INCR counts one request
 twice (a limit reached a little early). A pipeline (a Cluster's batch, or the commands that
 several requests send together) is re-sent whole, each command under the same reasoning. The
-store bounds each operation as a whole by the store
-timeout (`gateway.store`), so retries never keep a request waiting when Redis is really down."""
+store bounds each operation as a whole by the store timeout (`gateway.store`), so retries never
+keep a request waiting when Redis is really down."""
 
 from __future__ import annotations
 
