@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
@@ -28,6 +29,16 @@ async def client(redis_server: RedisServer) -> AsyncIterator[redis_asyncio.Redis
     opened = redis_asyncio.Redis.from_url(redis_server.url)
     yield opened
     await opened.aclose()
+
+
+async def started_together(
+    batcher: CommandBatcher, *commands: tuple[Any, ...]
+) -> list[asyncio.Future[Any]]:
+    """Each command its own request, all sent in one turn of the event loop: the first goes out
+    at once, the second leads the next round trip, the others join it."""
+    requests = [asyncio.ensure_future(batcher.execute(*command)) for command in commands]
+    await asyncio.sleep(0)
+    return requests
 
 
 async def test_commands_sent_while_one_is_out_are_the_next_round_trip(
@@ -87,10 +98,9 @@ async def test_a_leader_that_gives_up_fails_the_joined_commands_at_once(
     """Its deadline passed while it waited: the others fail now, they do not hang; the round
     trip that was out is not disturbed."""
     batcher = CommandBatcher(client)
-    out = asyncio.ensure_future(batcher.execute("SET", "out", "v", "EX", 60))
-    leader = asyncio.ensure_future(batcher.execute("GET", "a"))
-    joined = asyncio.ensure_future(batcher.execute("GET", "b"))
-    await asyncio.sleep(0)  # one is out, the next leads, the last joins
+    out, leader, joined = await started_together(
+        batcher, ("SET", "out", "v", "EX", 60), ("GET", "a"), ("GET", "b")
+    )
     leader.cancel()
     with pytest.raises(RedisConnectionError):
         await asyncio.wait_for(joined, 1)
@@ -103,10 +113,9 @@ async def test_a_joined_command_that_gave_up_leaves_the_batch_whole(
     client: redis_asyncio.Redis,
 ) -> None:
     batcher = CommandBatcher(client)
-    out = asyncio.ensure_future(batcher.execute("PING"))
-    leader = asyncio.ensure_future(batcher.execute("SET", "kept", "v", "EX", 60))
-    gave_up = asyncio.ensure_future(batcher.execute("GET", "kept"))
-    await asyncio.sleep(0)
+    out, leader, gave_up = await started_together(
+        batcher, ("PING",), ("SET", "kept", "v", "EX", 60), ("GET", "kept")
+    )
     gave_up.cancel()
     assert await out is True
     assert await leader is True
@@ -117,9 +126,7 @@ async def test_a_round_trip_that_gives_up_lets_the_next_one_go(
     client: redis_asyncio.Redis,
 ) -> None:
     batcher = CommandBatcher(client)
-    out = asyncio.ensure_future(batcher.execute("PING"))
-    waiting = asyncio.ensure_future(batcher.execute("SET", "next", "v", "EX", 60))
-    await asyncio.sleep(0)
+    out, waiting = await started_together(batcher, ("PING",), ("SET", "next", "v", "EX", 60))
     out.cancel()
     assert await asyncio.wait_for(waiting, 1) is True
 
