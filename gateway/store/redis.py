@@ -109,7 +109,7 @@ class RedisStore:
         self._cluster = isinstance(client, RedisCluster)
         self._command: Callable[..., Awaitable[Any]] = (
             client.execute_command
-            if isinstance(client, RedisCluster)
+            if isinstance(client, RedisCluster)  # not self._cluster: mypy narrows on this
             else CommandBatcher(client).execute
         )
 
@@ -193,8 +193,8 @@ class RedisStore:
             return list(await self._evaluate(batch.as_script()))
 
     async def _evaluate(self, arguments: list[bytes | int | str]) -> Any:
-        """One EVAL, sent on its own: a pipeline of one command costs redis-py more. (redis-py
-        types the keys and arguments as str; it sends bytes and ints as they are.)"""
+        """One EVAL, as a command of its own, not a pipeline of one: alone, or in the round
+        trip it shares with other requests' commands (`CommandBatcher`)."""
         return await self._command("EVAL", *arguments)
 
     async def _execute(self, pipe: Any) -> list[Any]:
