@@ -42,6 +42,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
+from providers.forms import read_form
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import login_key
 
@@ -158,7 +159,7 @@ class SandboxProvider(SelectableUpstream, Signs):
             login_id = request.query_params.get("login", "")
             transaction = await self._transaction(login_id)
             return self._page(request, login_id, transaction)
-        form = await request.form(max_files=0, max_fields=8)
+        form = await read_form(request, 8)
         login_id = str(form.get("login", ""))
         if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
             raise FormRejected(self.name, login_id, "sandbox form failed its CSRF check")
@@ -193,7 +194,7 @@ class SandboxProvider(SelectableUpstream, Signs):
         if request.method == "GET":
             login_id = request.query_params.get("login", "")
             return self._signing(request, login_id, await self._signing_transaction(login_id))
-        form = await request.form(max_files=0, max_fields=8)
+        form = await read_form(request, 8)
         login_id = str(form.get("login", ""))
         if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
             raise FormRejected(self.name, login_id, "sandbox sign form failed its CSRF check")

@@ -35,6 +35,7 @@ from gateway.demo.contact_centre import ContactCentreDemo
 from gateway.demo.signing import SigningDemo
 from gateway.oidc.claims import EIDAS_NATURAL_PERSON, NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER
 from gateway.ui.pages import PageRenderer
+from providers.forms import read_form
 
 # eidasNaturalPersonIdentity: a foreign citizen (eIDAS, an EU wallet's PID) is shown by prid.
 DEMO_SCOPES = f"openid {NATURAL_PERSON_NUMBER} {NATURAL_PERSON_INFO} {EIDAS_NATURAL_PERSON}"
@@ -136,7 +137,7 @@ class BackchannelReceiver:
         self._clock = clock
 
     async def __call__(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await read_form(request, 4)
         try:
             claims = await self._verified(str(form.get("logout_token", "")))
         except LogoutTokenRejected as error:

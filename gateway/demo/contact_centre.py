@@ -31,6 +31,7 @@ from gateway.oidc.claims import NATURAL_PERSON_INFO, NATURAL_PERSON_NUMBER, PERS
 from gateway.oidc.discovery import JWKS_PATH, USERINFO_PATH
 from gateway.settings import CIBA_GRANT
 from gateway.ui.pages import PageRenderer
+from providers.forms import read_form
 
 CONTACT_CENTRE_CLIENT_ID = "demo-contact-centre"
 CONTACT_CENTRE_PATH = "/contact-centre"
@@ -97,7 +98,7 @@ class ContactCentreDemo:
         return self._form_page(request, fields)
 
     async def start(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=8)
+        form = await read_form(request, 8)
         fields = {
             name: str(form.get(name, "")).strip()
             for name in ("person", "call_initiator", "binding_message")

@@ -74,6 +74,7 @@ from providers.base import (
     WrongPerson,
     identity_number,
 )
+from providers.forms import read_form
 
 
 class WrongBrowser(ProviderError):
@@ -227,7 +228,7 @@ class LoginFlow:
     @_answering_failures
     async def choose(self, request: Request, login_id: str) -> Response:
         """POST /login/<id>: the citizen picked a provider on the chooser."""
-        form = await request.form(max_files=0, max_fields=8)
+        form = await read_form(request, 8)
         if not self._browsers.verify(request, login_id, str(form.get("csrf", ""))):
             raise FormRejected("chooser", login_id, "chooser form failed its CSRF check")
         login = await self._load_for_browser(request, login_id)

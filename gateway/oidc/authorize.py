@@ -45,6 +45,7 @@ from gateway.oidc.user_message import (
 )
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
+from providers.forms import read_form
 from providers.parsing import MalformedInput, ascii_integer, bounded_json
 
 # The Swedish OIDC profile's parameter naming the e-ID to use, which skips the chooser.
@@ -192,7 +193,7 @@ class AuthorizeEndpoint:
 async def read_parameters(request: Request) -> ImmutableMultiDict[str, str]:
     """GET query or POST form (OIDC Core §3.1.2.1 allows both)."""
     if request.method == "POST":
-        form = await request.form(max_files=0, max_fields=MAX_PARAMETERS)
+        form = await read_form(request, MAX_PARAMETERS)
         return ImmutableMultiDict([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
     return ImmutableMultiDict(request.query_params.multi_items())
 

@@ -69,6 +69,7 @@ from providers.base import (
     Signs,
     Store,
 )
+from providers.forms import read_form
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.parsing import MalformedInput, ascii_integer, bounded_json
 
@@ -121,7 +122,7 @@ class BackchannelAuthenticationEndpoint:
         self._clock = clock
 
     async def __call__(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=FORM_FIELDS)
+        form = await read_form(request, FORM_FIELDS)
         values = single_valued(form)
         try:
             client = await self._authenticator.authenticate(request, values)

@@ -34,6 +34,7 @@ from gateway.ops.audit import Audit
 from gateway.settings import Settings
 from gateway.ui.pages import PageRenderer
 from providers.base import Provider, UpstreamLogout
+from providers.forms import read_form
 
 log = logging.getLogger("portvakt.logout")
 LOGOUT_PATH = "/logout"
@@ -147,7 +148,7 @@ class LogoutEndpoint:
         """The request's logout parameters, and whether the citizen confirmed on our page."""
         if request.method != "POST":
             return {name: request.query_params.get(name, "") for name in LOGOUT_FIELDS}, False
-        form = await request.form(max_files=0, max_fields=12)
+        form = await read_form(request, 12)
         params = {name: str(form.get(name, "")) for name in (*LOGOUT_FIELDS, "csrf")}
         confirmed = "confirm" in form and self._browsers.verify(
             request, CONFIRM_FORM, params["csrf"]

@@ -26,6 +26,7 @@ from gateway.oidc.request_object import (
 from gateway.oidc.token import NO_STORE, single_valued
 from gateway.ops.rate_limit import RateLimiter
 from gateway.settings import ClientSettings
+from providers.forms import read_form
 
 # What the client authenticated with (RFC 6749 §2.3, RFC 7523 §2.2): not part of the request.
 CLIENT_AUTHENTICATION = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
@@ -47,7 +48,7 @@ class PushedAuthorizationEndpoint:
         self._requests = requests
 
     async def __call__(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=MAX_PARAMETERS)
+        form = await read_form(request, MAX_PARAMETERS)
         values = single_valued(form)
         client = await self._authenticator.authenticate(request, values)
         await self._limiter.pushed_request(request, client.client_id)

@@ -30,6 +30,7 @@ from gateway.ops.audit import Audit
 from gateway.ops.rate_limit import Counting, RateLimiter
 from gateway.settings import AUTHORIZATION_CODE, CIBA_GRANT, ClientSettings, Settings
 from providers.base import Identity
+from providers.forms import read_form
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM_FIELDS = 32  # no OAuth request needs more; uploads are refused outright (max_files=0)
@@ -57,7 +58,7 @@ class TokenEndpoint:
         self._subject_salt = subject_salt
 
     async def __call__(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=FORM_FIELDS)
+        form = await read_form(request, FORM_FIELDS)
         values = single_valued(form)
         client = await self._authenticator.authenticate(request, values)
         counting = self._limiter.token(request, client.client_id)

@@ -20,6 +20,7 @@ from gateway.oidc.keys import SigningKeys
 from gateway.oidc.token import FORM_FIELDS, NO_STORE, sign
 from gateway.settings import ClientSettings, Settings
 from providers.base import Identity, Store
+from providers.forms import read_form
 
 
 class UserinfoEndpoint:
@@ -65,7 +66,7 @@ async def bearer_token(request: Request) -> str:
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
-        from_body = (await request.form(max_files=0, max_fields=FORM_FIELDS)).get("access_token")
+        from_body = (await read_form(request, FORM_FIELDS)).get("access_token")
     if from_header and from_body:
         raise InvalidRequestError("send the access token in one place only (RFC 6750 section 2)")
     token = from_header or from_body

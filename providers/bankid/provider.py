@@ -52,6 +52,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
+from providers.forms import read_form
 from providers.identity_numbers import mask, parse_identity_number
 
 log = logging.getLogger("portvakt.bankid")
@@ -183,7 +184,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
     async def _cancel(self, request: Request) -> Response:
         """Cancel, or choose another e-ID: either way BankID's order is cancelled (§4)."""
         login_id, order = await self._own_order(request, from_form=True)
-        form = await request.form(max_files=0, max_fields=8)
+        form = await read_form(request, 8)
         await self._cancel_upstream(order)
         await self._orders.delete(login_id)
         if "other" in form:
@@ -233,7 +234,7 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
     ) -> tuple[str, BankIDOrder]:
         """The order of this browser's login; another browser learns nothing of it."""
         if from_form:
-            form = await request.form(max_files=0, max_fields=8)
+            form = await read_form(request, 8)
             login_id = str(form.get("login", ""))
             if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
                 raise FormRejected(self.name, login_id, "BankID form failed its CSRF check")

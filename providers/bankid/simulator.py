@@ -64,6 +64,7 @@ from starlette.routing import Route
 from providers.bankid.simulator_evidence import SignedOrder, SimulatorEvidence
 from providers.bankid.simulator_pki import Person
 from providers.bankid.simulator_requests import ApiError, checked_phone, checked_start
+from providers.forms import read_form
 
 API_VERSION = "6.0"
 API_PREFIX = "/rp/v6.0"
@@ -639,7 +640,7 @@ class BankIDSimulator:
         return _page(APP_TITLE, body)
 
     async def _phone_approve(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await read_form(request, 4)
         order_ref = str(form.get("orderRef", ""))
         number = str(form.get("personal_number", ""))
         person = next((p for p in TEST_PERSONS if p[0] == number), TEST_PERSONS[0])
@@ -654,7 +655,7 @@ class BankIDSimulator:
         return self._back_from_app(order_ref, done, "Done.")
 
     async def _phone_cancel(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await read_form(request, 4)
         order_ref = str(form.get("orderRef", ""))
         try:
             self.cancel_in_app(order_ref)

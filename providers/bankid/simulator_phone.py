@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 # simulator.py imports this module only when a simulator is built, so no cycle at import time.
 from providers.bankid.simulator import BankIDSimulator, Order, SimulatorError, _page
 from providers.bankid.simulator_evidence import RP_DISPLAY_NAME
+from providers.forms import read_form
 
 TITLE = "Simulated BankID app: phone calls — TEST"
 ORGANISATION = RP_DISPLAY_NAME  # the name the real app shows comes from the RP certificate
@@ -147,7 +148,7 @@ class PhoneCallsPage:
     async def _act(self, request: Request, act: Act) -> Response:
         """Does it, then back to the list (303); a form not of this page gets a 400 page."""
         try:
-            form = await request.form(max_files=0, max_fields=4)
+            form = await read_form(request, 4)
             fields = {key: value for key, value in form.items() if isinstance(value, str)}
             ref = fields.get("orderRef", "")
             self._simulator.phone_order(ref)  # only pending phone orders, by orderRef

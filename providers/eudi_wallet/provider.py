@@ -69,6 +69,7 @@ from providers.eudi_wallet.transactions import (
 )
 from providers.eudi_wallet.trust import TrustList
 from providers.eudi_wallet.wait_page import WalletPage
+from providers.forms import read_form
 
 log = logging.getLogger("portvakt.eudi_wallet")
 
@@ -188,7 +189,7 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
 
     async def _cancel(self, request: Request) -> Response:
         login = await self._own_login(request, from_form=True)
-        form = await request.form(max_files=0, max_fields=8)
+        form = await read_form(request, 8)
         await self._transactions.end(login)
         if "other" in form:
             return RedirectResponse(f"{self._services.base_url}/login/{login.login_id}", 303)
@@ -212,7 +213,7 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
     async def _own_login(self, request: Request, from_form: bool = False) -> WalletLogin:
         """The wallet login of this browser; another browser learns nothing of it."""
         if from_form:
-            form = await request.form(max_files=0, max_fields=8)
+            form = await read_form(request, 8)
             login_id = str(form.get("login", ""))
             if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
                 raise FormRejected(self.name, login_id, "wallet form failed its CSRF check")

@@ -57,6 +57,7 @@ from providers.eudi_wallet.simulator_request import (
     parse_wallet_uri,
 )
 from providers.eudi_wallet.simulator_request_checks import checked_request
+from providers.forms import read_form
 
 COOKIE = "wallet_simulator_browser"
 PENDING_SECONDS = 600
@@ -267,7 +268,7 @@ class WalletSimulator:
     async def _taken(self, request: Request) -> tuple[Pending, dict[str, str]]:
         """The pending request this browser's form names, used up; SimulatorError if none."""
         try:
-            form = await request.form(max_files=0, max_fields=8)
+            form = await read_form(request, 8)
         except Exception:
             raise SimulatorError("the form could not be read") from None
         fields = {k: v for k, v in form.items() if isinstance(v, str)}

@@ -21,6 +21,7 @@ from providers.base import (
     ProviderServices,
     UserCancelled,
 )
+from providers.forms import read_form
 from providers.records import StoreRecord, login_key
 from providers.saml.config import IdpAllowList, SamlConfig
 from providers.saml.metadata import IdentityProvider, MetadataSource
@@ -114,7 +115,7 @@ class IdpChoice:
             login_id = request.query_params.get("login", "")
             choice = await self._choice(login_id, take=False)
             return self._render_idp_page(request, choice, self._candidates(choice))
-        form = await request.form(max_files=0, max_fields=6)
+        form = await read_form(request, 6)
         login_id = str(form.get("login", ""))
         name = self._services.name
         if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from providers.base import AuthenticationFailed, Identity, LoginStateLost, ProviderServices
+from providers.forms import read_form
 from providers.records import StoreRecord
 from providers.saml.bindings import Bindings, Outgoing, redirect_signed_part, xml_step
 from providers.saml.config import SLO_PATH
@@ -156,7 +157,7 @@ class SingleLogout:
 
     async def _from_post(self, request: Request) -> IncomingMessage:
         """HTTP-POST: base64 XML with an enveloped signature."""
-        form = await request.form(max_files=0, max_fields=4)
+        form = await read_form(request, 4)
         parameter = "SAMLRequest" if "SAMLRequest" in form else "SAMLResponse"
         try:
             data = base64.b64decode(str(form.get(parameter, "")), validate=True)

@@ -42,6 +42,7 @@ from providers.base import (
     UpstreamLogout,
     UserCancelled,
 )
+from providers.forms import read_form
 from providers.saml.attributes import UnacceptableAttribute, read_person
 from providers.saml.authn import AuthnRequests, PendingRequest
 from providers.saml.bindings import Bindings, xml_step
@@ -214,7 +215,7 @@ class SamlProvider(HasLifecycle, UpstreamLogout, ReportsHealth, SelectableUpstre
         return await self._choice.ask(request, choice, idps)
 
     async def finish(self, request: Request) -> tuple[str, Identity]:
-        form = await request.form(max_files=0, max_fields=4)
+        form = await read_form(request, 4)
         pending = await self._requests.outstanding(str(form.get("RelayState", "")))
         if pending is None:
             raise LoginStateLost(self.name, None, "ACS: RelayState of no outstanding request")
