@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -52,6 +51,7 @@ from gateway.oidc.token import TokenEndpoint
 from gateway.oidc.userinfo import UserinfoEndpoint
 from gateway.ops.access_log import AccessLog
 from gateway.ops.audit import Audit
+from gateway.ops.cors import OriginCors
 from gateway.ops.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
 from gateway.ops.metrics import Metrics
 from gateway.ops.rate_limit import RateLimiter
@@ -191,7 +191,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
         Middleware(AccessLog, metrics=metrics),
         Middleware(SecurityHeaders, hsts=settings.secure_cookies),
         Middleware(
-            CORSMiddleware,
+            OriginCors,
             allow_origins=_public_client_origins(settings),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
