@@ -22,6 +22,7 @@ SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 RESPONSE_MAX_AGE_SECONDS = 300
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+ASSERTIONS = etree.XPath("count(//saml:Assertion | //saml:EncryptedAssertion)", namespaces=NS)
 
 
 class ResponseRejected(XmlRejected):
@@ -111,7 +112,7 @@ def _the_assertion(
     root: etree._Element, expected: Expectation, decryption: DecryptionKeys
 ) -> etree._Element:
     """The one assertion of the Response, decrypted; plain only where encryption is not required."""
-    if root.xpath("count(//saml:Assertion | //saml:EncryptedAssertion)", namespaces=NS) != 1:
+    if ASSERTIONS(root) != 1:
         raise ResponseRejected("the Response must carry exactly one assertion")
     encrypted = root.find("saml:EncryptedAssertion", NS)
     if encrypted is not None:
