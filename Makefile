@@ -19,9 +19,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4
 
-# Fault and load tests (Sentinel failover, Cluster, 200 citizens for 30 s); CI runs them too.
+# Fault and load tests (Sentinel failover, Cluster, 200 citizens for 30 s); CI runs them too,
+# one at a time: they time failovers and load.
 test-slow: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh
 	$(BIN)/python -m pytest -m slow

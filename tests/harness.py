@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
+import random
 import re
 import secrets
 import shutil
@@ -45,10 +47,31 @@ NO_RATE_LIMITS = {
 }
 
 
+# Servers of the tests listen below Linux's ephemeral range (32768-60999), from which the kernel
+# gives every client socket its local port: a port handed out here and not yet bound by its
+# server cannot be taken by some test's outgoing connection meanwhile. Under pytest-xdist each
+# worker draws from its own share, so two workers never hand out the same port.
+SERVER_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nothing listens on, never handed out before by this process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    share = SERVER_PORTS[int(worker or 0) % workers :: workers]
+    for _ in range(200):
+        port = random.choice(share)
+        if port in _handed_out:
+            continue
+        _handed_out.add(port)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 class RedisServer:
