@@ -8,7 +8,8 @@ body) for about half the CPU of a `/token` request's form (13-16 µs against 26-
 that is not the usual one, by its Content-Type, its missing or large Content-Length or its
 count of separators, is Starlette's to read, so that its limits (fields, part size, no files)
 answer exactly as before. (A SAML Response's 10 KB cost both about the same: the unquoting.)
-In `providers`, so that the gateway and the providers share it.
+In `providers`, so that the gateway and the providers share it; `login_form` is the CSRF step
+of every provider page that posts back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import parse_qsl
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
+
+from providers.base import FormGuard, FormRejected
 
 URLENCODED = b"application/x-www-form-urlencoded"
 # Starlette's own limit on one field; a body no larger cannot hold a field over it.
@@ -36,6 +39,18 @@ async def read_form(request: Request, max_fields: int) -> FormData:
         *parse_qsl(body.decode("latin-1"), keep_blank_values=True)
     ]
     return FormData(fields)
+
+
+async def login_form(
+    request: Request, guard: FormGuard, provider: str, max_fields: int, what: str
+) -> tuple[str, FormData]:
+    """A provider's page posted back: the pending login it names and its fields, once its CSRF
+    token proves the page was given to this browser for that login; else `FormRejected`."""
+    form = await read_form(request, max_fields)
+    login_id = str(form.get("login", ""))
+    if not guard.verify(request, login_id, str(form.get("csrf", ""))):
+        raise FormRejected(provider, login_id, f"{what} failed its CSRF check")
+    return login_id, form
 
 
 def _usual(request: Request) -> bool:

@@ -26,7 +26,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from providers.base import (
-    FormRejected,
     Identity,
     LoginContext,
     LoginStateLost,
@@ -42,7 +41,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
-from providers.forms import read_form
+from providers.forms import login_form
 from providers.identity_numbers import InvalidIdentityNumber, parse_identity_number
 from providers.records import login_key
 
@@ -159,10 +158,9 @@ class SandboxProvider(SelectableUpstream, Signs):
             login_id = request.query_params.get("login", "")
             transaction = await self._transaction(login_id)
             return self._page(request, login_id, transaction)
-        form = await read_form(request, 8)
-        login_id = str(form.get("login", ""))
-        if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
-            raise FormRejected(self.name, login_id, "sandbox form failed its CSRF check")
+        login_id, form = await login_form(
+            request, self._services.forms, self.name, 8, "sandbox form"
+        )
         transaction = await self._transaction(login_id)
         if "cancel" in form:
             await self._services.store.delete(login_key("txn", login_id))
@@ -194,10 +192,9 @@ class SandboxProvider(SelectableUpstream, Signs):
         if request.method == "GET":
             login_id = request.query_params.get("login", "")
             return self._signing(request, login_id, await self._signing_transaction(login_id))
-        form = await read_form(request, 8)
-        login_id = str(form.get("login", ""))
-        if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
-            raise FormRejected(self.name, login_id, "sandbox sign form failed its CSRF check")
+        login_id, form = await login_form(
+            request, self._services.forms, self.name, 8, "sandbox sign form"
+        )
         transaction = await self._signing_transaction(login_id)
         if "sign" not in form:
             await self._services.store.delete(login_key("txn", login_id))

@@ -52,7 +52,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
-from providers.forms import read_form
+from providers.forms import login_form, read_form
 from providers.identity_numbers import mask, parse_identity_number
 
 log = logging.getLogger("portvakt.bankid")
@@ -234,10 +234,9 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
     ) -> tuple[str, BankIDOrder]:
         """The order of this browser's login; another browser learns nothing of it."""
         if from_form:
-            form = await read_form(request, 8)
-            login_id = str(form.get("login", ""))
-            if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
-                raise FormRejected(self.name, login_id, "BankID form failed its CSRF check")
+            login_id, _ = await login_form(
+                request, self._services.forms, self.name, 8, "BankID form"
+            )
         else:
             login_id = request.query_params.get("login", "")
         order = await self._orders.load(login_id)

@@ -31,7 +31,6 @@ from starlette.routing import BaseRoute, Route
 
 from providers.base import (
     Evidence,
-    FormRejected,
     HasLifecycle,
     Identity,
     LoginContext,
@@ -69,7 +68,7 @@ from providers.eudi_wallet.transactions import (
 )
 from providers.eudi_wallet.trust import TrustList
 from providers.eudi_wallet.wait_page import WalletPage
-from providers.forms import read_form
+from providers.forms import login_form, read_form
 
 log = logging.getLogger("portvakt.eudi_wallet")
 
@@ -213,10 +212,9 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
     async def _own_login(self, request: Request, from_form: bool = False) -> WalletLogin:
         """The wallet login of this browser; another browser learns nothing of it."""
         if from_form:
-            form = await read_form(request, 8)
-            login_id = str(form.get("login", ""))
-            if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
-                raise FormRejected(self.name, login_id, "wallet form failed its CSRF check")
+            login_id, _ = await login_form(
+                request, self._services.forms, self.name, 8, "wallet form"
+            )
         else:
             login_id = request.query_params.get("login", "")
         login = await self._transactions.login(login_id)

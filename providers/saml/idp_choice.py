@@ -16,12 +16,11 @@ from starlette.routing import BaseRoute, Route
 
 from providers.base import (
     AuthenticationFailed,
-    FormRejected,
     LoginStateLost,
     ProviderServices,
     UserCancelled,
 )
-from providers.forms import read_form
+from providers.forms import login_form
 from providers.records import StoreRecord, login_key
 from providers.saml.config import IdpAllowList, SamlConfig
 from providers.saml.metadata import IdentityProvider, MetadataSource
@@ -115,11 +114,8 @@ class IdpChoice:
             login_id = request.query_params.get("login", "")
             choice = await self._choice(login_id, take=False)
             return self._render_idp_page(request, choice, self._candidates(choice))
-        form = await read_form(request, 6)
-        login_id = str(form.get("login", ""))
         name = self._services.name
-        if not self._services.forms.verify(request, login_id, str(form.get("csrf", ""))):
-            raise FormRejected(name, login_id, "IdP choice failed its CSRF check")
+        login_id, form = await login_form(request, self._services.forms, name, 6, "IdP choice")
         choice = await self._choice(login_id, take=True)
         if "cancel" in form:
             raise UserCancelled(name, login_id)

@@ -1,5 +1,6 @@
 """`read_form` answers every body as Starlette's own form parser does: the same fields in the
-same order, or the same 400 (tests of the endpoints that use it are the rest)."""
+same order, or the same 400; `login_form` lets through only a form with its login's CSRF token
+(tests of the endpoints that use them are the rest)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message
 
-from providers.forms import READ_WHOLE_BYTES, read_form
+from providers.base import FormRejected
+from providers.forms import READ_WHOLE_BYTES, login_form, read_form
 
 URLENCODED = "application/x-www-form-urlencoded"
 # The bytes that mean something to either parser, and a few that do not.
@@ -109,3 +111,36 @@ def test_a_length_that_is_not_a_number_is_left_to_starlette() -> None:
         return await answer(read_form(request(b"a=1", URLENCODED, length="3 "), 4))
 
     assert asyncio.run(run()) == [("a", "1")]
+
+
+class OneTokenGuard:
+    """A FormGuard whose one valid token is `login_id` reversed (the real one binds it to the
+    browser's cookie: tests/login/test_flow.py)."""
+
+    def token(self, _request: Request, login_id: str) -> str:
+        return login_id[::-1]
+
+    def verify(self, _request: Request, login_id: str, token: str) -> bool:
+        return bool(login_id) and token == login_id[::-1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"login=abc&csrf=forged", b"login=abc", b"csrf=cba", b""],
+    ids=["forged", "no-token", "no-login", "empty"],
+)
+def test_a_login_form_without_its_token_is_rejected(body: bytes) -> None:
+    guarded = login_form(request(body, URLENCODED), OneTokenGuard(), "sandbox", 8, "the form")
+    with pytest.raises(FormRejected) as rejected:
+        asyncio.run(guarded)
+    assert rejected.value.provider == "sandbox"
+    assert "the form failed its CSRF check" in str(rejected.value)
+
+
+def test_a_login_form_with_its_token_gives_the_login_and_fields() -> None:
+    guarded = login_form(
+        request(b"login=abc&csrf=cba&pnr=1", URLENCODED), OneTokenGuard(), "sandbox", 8, "form"
+    )
+    login_id, form = asyncio.run(guarded)
+    assert login_id == "abc"
+    assert form["pnr"] == "1"
