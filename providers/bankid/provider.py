@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -52,7 +53,7 @@ from providers.base import (
     WrongPerson,
     choose_loa,
 )
-from providers.forms import login_form, read_form
+from providers.forms import login_form
 from providers.identity_numbers import mask, parse_identity_number
 
 log = logging.getLogger("portvakt.bankid")
@@ -176,15 +177,14 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
         return self._to_wait_page(login_id)
 
     async def _retry(self, request: Request) -> Response:
-        login_id, order = await self._own_order(request, from_form=True)
+        login_id, order, _ = await self._posted_order(request)
         await self._cancel_upstream(order)
         locale = self._services.pages.locale(request, order.locale)
         return await self._order_and_wait(request, OrderRequest.again(login_id, order, locale))
 
     async def _cancel(self, request: Request) -> Response:
         """Cancel, or choose another e-ID: either way BankID's order is cancelled (§4)."""
-        login_id, order = await self._own_order(request, from_form=True)
-        form = await read_form(request, 8)
+        login_id, order, form = await self._posted_order(request)
         await self._cancel_upstream(order)
         await self._orders.delete(login_id)
         if "other" in form:
@@ -229,19 +229,23 @@ class BankIDProvider(HasLifecycle, ReportsHealth, SelectableUpstream, Signs, Ban
         except BankIDError as error:  # the order may have ended meanwhile; nothing to undo
             log.info("BankID cancel: %s", error.error_code)
 
-    async def _own_order(
-        self, request: Request, from_form: bool = False
-    ) -> tuple[str, BankIDOrder]:
-        """The order of this browser's login; another browser learns nothing of it."""
-        if from_form:
-            login_id, _ = await login_form(
-                request, self._services.forms, self.name, 8, "BankID form"
-            )
-        else:
-            login_id = request.query_params.get("login", "")
+    async def _own_order(self, request: Request) -> tuple[str, BankIDOrder]:
+        """The order of the login this browser's page names (`?login=`)."""
+        login_id = request.query_params.get("login", "")
+        return login_id, await self._order_of(request, login_id)
+
+    async def _posted_order(self, request: Request) -> tuple[str, BankIDOrder, FormData]:
+        """The order of the login this browser's page posted back, and the page's form."""
+        login_id, form = await login_form(
+            request, self._services.forms, self.name, 8, "BankID form"
+        )
+        return login_id, await self._order_of(request, login_id), form
+
+    async def _order_of(self, request: Request, login_id: str) -> BankIDOrder:
+        """The login's order, if this browser placed it; another browser learns nothing of it."""
         order = await self._orders.load(login_id)
         self._check_browser(request, login_id, order)
-        return login_id, order
+        return order
 
     def _check_browser(self, request: Request, login_id: str, order: BankIDOrder) -> None:
         """Only the browser that placed the order may see or steer it."""

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -68,7 +69,7 @@ from providers.eudi_wallet.transactions import (
 )
 from providers.eudi_wallet.trust import TrustList
 from providers.eudi_wallet.wait_page import WalletPage
-from providers.forms import login_form, read_form
+from providers.forms import login_form
 
 log = logging.getLogger("portvakt.eudi_wallet")
 
@@ -181,14 +182,13 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
         return JSONResponse(self._page.status(request, login, state, reason), headers=NO_STORE)
 
     async def _retry(self, request: Request) -> Response:
-        login = await self._own_login(request, from_form=True)
+        login, _ = await self._posted_login(request)
         await self._transactions.forget_requests(login)
         await self._ask(login)
         return RedirectResponse(self._page.url(login.login_id), status_code=303)
 
     async def _cancel(self, request: Request) -> Response:
-        login = await self._own_login(request, from_form=True)
-        form = await read_form(request, 8)
+        login, form = await self._posted_login(request)
         await self._transactions.end(login)
         if "other" in form:
             return RedirectResponse(f"{self._services.base_url}/login/{login.login_id}", 303)
@@ -209,14 +209,19 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
             return "fetched", None
         return "pending", None
 
-    async def _own_login(self, request: Request, from_form: bool = False) -> WalletLogin:
-        """The wallet login of this browser; another browser learns nothing of it."""
-        if from_form:
-            login_id, _ = await login_form(
-                request, self._services.forms, self.name, 8, "wallet form"
-            )
-        else:
-            login_id = request.query_params.get("login", "")
+    async def _own_login(self, request: Request) -> WalletLogin:
+        """The wallet login this browser's page names (`?login=`)."""
+        return await self._login_of(request, request.query_params.get("login", ""))
+
+    async def _posted_login(self, request: Request) -> tuple[WalletLogin, FormData]:
+        """The wallet login this browser's page posted back, and the page's form."""
+        login_id, form = await login_form(
+            request, self._services.forms, self.name, 8, "wallet form"
+        )
+        return await self._login_of(request, login_id), form
+
+    async def _login_of(self, request: Request, login_id: str) -> WalletLogin:
+        """The wallet login, if it is this browser's; another browser learns nothing of it."""
         login = await self._transactions.login(login_id)
         if login is None:
             raise LoginStateLost(self.name, None, "no wallet login in progress")
