@@ -8,28 +8,25 @@ Calls xmlsec and cryptography directly, not the gateway's code: this is the floo
 gateway, ours included. Parsing the XML is left out of it (a copy is made outside the clock).
 
 Steps are timed in this thread's CPU time. `SamlFloor.per_login_ms` times each step in a loop,
-its caches warm: the floor of issue 22's target. `SampledFloor` runs this file in a process of
-its own beside a benchmark's row and times one login's steps every 0.1 s until the row ends, as
-the gateway meets them: once a login, between other work, on a machine as busy and at the same
-minutes as the row (this machine's speed drifts by up to 2x from one second to the next)."""
+its caches warm: the floor of issue 22's target. `SampledFloor` runs this file beside a row
+(bench/sampling.py) and times one login's steps at a time, as the gateway meets them."""
 
 from __future__ import annotations
 
 import base64
 import copy
-import json
-import select
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 import xmlsec
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sampling import ID_TOKEN_INPUT, Sampled, sample_until_stdin_closes
 
 NS = {
     "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
@@ -37,10 +34,8 @@ NS = {
     "ds": "http://www.w3.org/2000/09/xmldsig#",
     "xenc": "http://www.w3.org/2001/04/xmlenc#",
 }
-# An HTTP-Redirect AuthnRequest query and an ID token's signing input, of their real sizes.
+# An HTTP-Redirect AuthnRequest query, of its real size.
 REDIRECT_QUERY = b"SAMLRequest=" + b"f" * 620 + b"&RelayState=" + b"r" * 43 + b"&SigAlg=rsa-sha256"
-ID_TOKEN_INPUT = b"e" * 40 + b"." + b"p" * 680
-SAMPLE_INTERVAL_SECONDS = 0.1
 
 
 def _rsa_key(path: Path) -> rsa.RSAPrivateKey:
@@ -106,44 +101,13 @@ def _timed(call: Callable[[bytes], object], data: bytes) -> float:
     return time.thread_time() - started
 
 
-class SampledFloor:
-    """The floor sampled while a row runs: started before the row, `result()` after it."""
+class SampledFloor(Sampled):
+    """The floor's steps sampled while a row runs (bench/sampling.py)."""
 
     def __init__(self, keys: Path, response_file: Path) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, __file__, str(keys), str(response_file)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self._process.stdout is not None
-        if self._process.stdout.readline().strip() != "ready":
-            raise RuntimeError("bench/saml_floor.py did not start sampling")
-
-    def result(self) -> tuple[dict[str, float], int]:
-        """The mean milliseconds of each step over the row, and how many logins' steps."""
-        out, _ = self._process.communicate(input="")  # its stdin closed: the row has ended
-        found = json.loads(out)
-        return found["steps"], found["samples"]
-
-
-def sample_until_stdin_closes(keys: Path, response_file: Path) -> None:
-    floor, response = SamlFloor(keys), response_file.read_text()
-    print("ready", flush=True)
-    samples: list[dict[str, float]] = []
-    while not _closed(sys.stdin, SAMPLE_INTERVAL_SECONDS):
-        samples.append(floor.per_login_ms(response, rounds=1, warm_up=False))
-    means = (
-        {name: sum(s[name] for s in samples) / len(samples) for name in samples[0]}
-        if samples
-        else {}
-    )
-    print(json.dumps({"steps": means, "samples": len(samples)}), flush=True)
-
-
-def _closed(stream: TextIO, seconds: float) -> bool:
-    """Waits up to `seconds` for `stream` to be closed (its writer sends nothing else)."""
-    readable, _, _ = select.select([stream], [], [], seconds)
-    return bool(readable) and stream.read() == ""
+        super().__init__([sys.executable, __file__, str(keys), str(response_file)])
 
 
 if __name__ == "__main__":
-    sample_until_stdin_closes(Path(sys.argv[1]), Path(sys.argv[2]))
+    floor, response = SamlFloor(Path(sys.argv[1])), Path(sys.argv[2]).read_text()
+    sample_until_stdin_closes(lambda: floor.per_login_ms(response, rounds=1, warm_up=False))
