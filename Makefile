@@ -22,10 +22,12 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4
 
 # Fault and load tests (Sentinel failover, Cluster, 200 citizens for 30 s); CI runs them too,
-# one at a time: they time failovers and load.
+# one at a time: they time failovers and load. The property sweep's long runs time nothing and
+# run one worker process a core, as in make test.
 test-slow: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow tests/properties --numprocesses auto --maxprocesses 4
+	$(BIN)/python -m pytest -m slow --ignore tests/properties
 
 bench: $(VENV)/.installed-test
 	./scripts/ensure-test-tools.sh wrk
