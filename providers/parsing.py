@@ -63,13 +63,19 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def compact_jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def compact_jwt_parts(
+    token: str, refuse_constants: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and payload of a compact JWS, read without verifying it and with bounded JSON,
-    so that a JOSE library is only handed a token whose JSON cannot exhaust its parser."""
+    so that a JOSE library is only handed a token whose JSON cannot exhaust its parser; with
+    `refuse_constants`, NaN and Infinity are not JSON either (`bounded_json`)."""
     segments = token.split(".")
     if len(segments) != 3:
         raise MalformedInput("not a compact JWS")
-    header, payload = (bounded_json(_base64url(segment)) for segment in segments[:2])
+    header, payload = (
+        bounded_json(_base64url(segment), refuse_constants=refuse_constants)
+        for segment in segments[:2]
+    )
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise MalformedInput("JWS header and payload must be JSON objects")
     return header, payload

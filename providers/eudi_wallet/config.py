@@ -20,6 +20,7 @@ EIDAS_HIGH = "http://id.elegnamnden.se/loa/1.0/eidas-high"
 # Every certificate of the bundled simulator (test PID issuer, test access CA) names this
 # organisation: a trust list or access certificate carrying it is refused in production.
 SIMULATOR_ORGANISATION = "Portvakt EU wallet simulator - TEST"
+MAX_STATUS_LIST_BYTES = 50_000_000  # the largest status list body an operator may allow
 IDENTIFYING_CLAIMS = ["issuing_country", "personal_administrative_number"]
 NAME_CLAIMS = ["given_name", "family_name", "birthdate"]
 # PID claims (PID Rulebook §4.1) to ask for, per scope the e-service asked for; the person's
@@ -52,7 +53,7 @@ class StatusListSettings(BaseModel):
 
     timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     max_cache_seconds: int = Field(default=3600, ge=0, le=86400)
-    max_bytes: int = Field(default=1_000_000, ge=1024, le=50_000_000)
+    max_bytes: int = Field(default=1_000_000, ge=1024, le=MAX_STATUS_LIST_BYTES)
 
 
 class EudiWalletConfig(ProviderConfig, ChecksConfig):

@@ -12,6 +12,7 @@ only the `vct` values configured (by default `urn:eudi:pid:1`, not types that ex
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,7 +81,13 @@ def _time(payload: Mapping[str, Any], name: str, required: bool = False) -> floa
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidPresentation(f"{name} is not a NumericDate")
-    return float(value)
+    try:
+        moment = float(value)
+    except OverflowError:  # an integer past any float
+        raise InvalidPresentation(f"{name} is not a NumericDate") from None
+    if not math.isfinite(moment):  # 1e999 reads as inf: never expired, never fresh
+        raise InvalidPresentation(f"{name} is not a NumericDate")
+    return moment
 
 
 def _check_key_binding(

@@ -7,10 +7,11 @@ in it; the token is fetched, verified and cached here, then the index read.
   followed: a list is at the URI it names (`sub` == `uri`), and a redirect would let whoever
   answers send us to any host. The body is bounded while it streams; a gzip body (§8.2 SHOULD)
   is inflated with the same bound; the whole fetch has one deadline.
-- Verify (§5.1, §8.3): `typ` `statuslist+jwt`; ES256/384/512 only (never `none` or a MAC: the key
-  must be the signer's certificate); `x5c` validated to the same trust list as the PIDs (HAIP
-  §6.1); `sub` == `uri`; `iat` required; `exp` not passed; `ttl` positive; `status_list` with
-  `bits` 1, 2, 4 or 8 and `lst` base64url(ZLIB(DEFLATE)), inflated with a bound.
+- Verify (§5.1, §8.3), the JWS read and checked as the PID's (`jose.py`): `typ`
+  `statuslist+jwt`; ES256/384/512 only (never `none` or a MAC: the key must be the signer's
+  certificate); `x5c` validated to the same trust list as the PIDs (HAIP §6.1); `sub` == `uri`;
+  `iat` required; `exp` not passed; `ttl` positive; `status_list` with `bits` 1, 2, 4 or 8 and
+  `lst` base64url(ZLIB(DEFLATE)), inflated with a bound.
 - Cache (§13.7, ARF VCR_15): a verified list serves until the earliest of its `exp`, the time
   it was fetched + `ttl` (§8.3 4.d), and our `max_cache_seconds`; one fetch per URI at a time.
 - Read (§4.1, §7.1): bits packed from the least significant bit; an index out of bounds, a
@@ -24,6 +25,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 import re
 import time
 import zlib
@@ -34,27 +36,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from providers.eudi_wallet.config import StatusListSettings
+from providers.eudi_wallet import jose
+from providers.eudi_wallet.config import MAX_STATUS_LIST_BYTES, StatusListSettings
 from providers.eudi_wallet.errors import CredentialRevoked, StatusUnknown
 from providers.eudi_wallet.pid import StatusReference
 from providers.eudi_wallet.trust import TrustList
-from providers.parsing import MalformedInput, bounded_json
 
 log = logging.getLogger("portvakt.eudi_wallet.status_list")
 
 MEDIA_TYPE = "application/statuslist+jwt"
-TOKEN_TYPES = frozenset({"statuslist+jwt", MEDIA_TYPE})  # RFC 7515 §4.1.9: either spelling
-# RFC 7518 §3.4: the curve each ECDSA alg is defined on and its hash.
-ALGORITHMS: Mapping[str, tuple[type[ec.EllipticCurve], type[hashes.HashAlgorithm], int]] = {
-    "ES256": (ec.SECP256R1, hashes.SHA256, 32),
-    "ES384": (ec.SECP384R1, hashes.SHA384, 48),
-    "ES512": (ec.SECP521R1, hashes.SHA512, 66),
-}
+STATUS_LIST_TYP = "statuslist+jwt"
+REGISTRY = jose.registry(max_payload_bytes=MAX_STATUS_LIST_BYTES)  # the body's own bound first
 BITS = frozenset({1, 2, 4, 8})
 VALID, INVALID, SUSPENDED = 0, 1, 2
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -232,17 +225,14 @@ class StatusLists:
 def verified_status_list(token: bytes, uri: str, trust: TrustList, now: float) -> StatusList:
     """The Status List of a compact JWS Status List Token for `uri`, verified (§5.1, §8.3 3-5);
     StatusUnknown, or UntrustedIssuer for a signer that does not chain to `trust`."""
-    header, payload, signing_input, signature = _compact_jws(token)
-    if str(header.get("typ", "")).lower() not in TOKEN_TYPES:
-        raise StatusUnknown("the status list token's typ is not statuslist+jwt")
-    if "crit" in header:
-        raise StatusUnknown("the status list token has critical header parameters")
-    alg = header.get("alg")
-    algorithm = ALGORITHMS.get(alg) if isinstance(alg, str) else None
-    if algorithm is None:
-        raise StatusUnknown("the status list token's alg is not ES256, ES384 or ES512")
-    signer = trust.signer(header.get("x5c"), now)  # UntrustedIssuer propagates
-    _verify_signature(signer.public_key, algorithm, signing_input, signature)
+    try:
+        text = token.strip().decode("ascii")
+    except UnicodeDecodeError:
+        raise StatusUnknown("the status list is not a compact JWS") from None
+    unverified = jose.read(text, STATUS_LIST_TYP, StatusUnknown)
+    signer = trust.signer(unverified.header.get("x5c"), now)  # UntrustedIssuer propagates
+    jose.verify(unverified, signer.public_key, StatusUnknown, REGISTRY)
+    payload = unverified.payload
     fresh_until = _claims_valid_until(payload, uri, now)
     status_list = payload.get("status_list")
     if not isinstance(status_list, dict):
@@ -251,51 +241,13 @@ def verified_status_list(token: bytes, uri: str, trust: TrustList, now: float) -
     return StatusList(statuses, bits, fresh_until)
 
 
-def _compact_jws(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    parts = token.strip().split(b".")
-    if len(parts) != 3:  # header.payload.signature
-        raise StatusUnknown("the status list is not a compact JWS")
-    header, payload = (_json_object(_b64url(part)) for part in parts[:2])
-    return header, payload, parts[0] + b"." + parts[1], _b64url(parts[2])
-
-
-def _b64url(data: bytes | str) -> bytes:
-    text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
+def _b64url(text: str) -> bytes:
     if not _BASE64URL.match(text):
-        raise StatusUnknown("the status list token is not base64url")
+        raise StatusUnknown("the status list's lst is not base64url")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise StatusUnknown("the status list token is not base64url") from None
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    try:
-        value = bounded_json(data, refuse_constants=True)
-    except MalformedInput:
-        raise StatusUnknown("the status list token is not JSON") from None
-    if not isinstance(value, dict):
-        raise StatusUnknown("the status list token is not a JSON object")
-    return value
-
-
-def _verify_signature(
-    key: object,
-    algorithm: tuple[type[ec.EllipticCurve], type[hashes.HashAlgorithm], int],
-    signing_input: bytes,
-    signature: bytes,
-) -> None:
-    """RFC 7518 §3.4: R || S, each the curve's size, over the signing input."""
-    curve, hash_type, size = algorithm
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, curve):
-        raise StatusUnknown("the status list signer's key does not fit the token's alg")
-    if len(signature) != 2 * size:
-        raise StatusUnknown("the status list token's signature has the wrong length")
-    r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-    try:
-        key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hash_type()))
-    except InvalidSignature:
-        raise StatusUnknown("the status list token's signature does not verify") from None
+        raise StatusUnknown("the status list's lst is not base64url") from None
 
 
 def _number(payload: Mapping[str, Any], name: str) -> float | None:
@@ -305,9 +257,12 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise StatusUnknown(f"the status list token's {name} is not a number")
     try:
-        return float(value)
+        number = float(value)
     except OverflowError:
         raise StatusUnknown(f"the status list token's {name} is out of range") from None
+    if not math.isfinite(number):  # 1e999 reads as inf
+        raise StatusUnknown(f"the status list token's {name} is out of range")
+    return number
 
 
 def _claims_valid_until(payload: Mapping[str, Any], uri: str, now: float) -> float:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -229,6 +231,73 @@ def test_a_credential_of_another_type_is_refused(vct: str) -> None:
 def test_an_issuer_jwt_of_another_type_is_refused(typ: str | None) -> None:
     with pytest.raises(InvalidPresentation, match="typ"):
         verify_pid_presentation(presented(issue_pid(SE, headers={"typ": typ})), expecting())
+
+
+@pytest.mark.parametrize("typ", ["application/dc+sd-jwt", "DC+SD-JWT", "Application/Dc+Sd-Jwt"])
+def test_the_issuer_jwts_typ_is_compared_as_a_media_type(typ: str) -> None:
+    """RFC 7515 §4.1.9: `application/` is implied, and media types have no case."""
+    pid = issue_pid(SE, headers={"typ": typ})
+
+    verified = verify_pid_presentation(pid.present(NONCE, CLIENT_ID), expecting())
+
+    assert verified.vct == "urn:eudi:pid:1"
+
+
+def test_the_key_bindings_typ_is_compared_as_a_media_type() -> None:
+    presentation = presented(headers={"typ": "application/KB+JWT"})
+
+    assert verify_pid_presentation(presentation, expecting()).claims == SE_PERSON
+
+
+@pytest.mark.parametrize("typ", ["text/dc+sd-jwt", "application/application/dc+sd-jwt", ""])
+def test_another_media_type_for_the_issuer_jwt_is_refused(typ: str) -> None:
+    with pytest.raises(InvalidPresentation, match="typ"):
+        verify_pid_presentation(presented(issue_pid(SE, headers={"typ": typ})), expecting())
+
+
+def test_critical_header_parameters_are_refused() -> None:
+    """No PID or KB-JWT parameter is critical: one named so is not understood (RFC 7515 §4.1.11)."""
+    critical = issue_pid(SE, headers={"crit": ["exp_policy"], "exp_policy": "strict"})
+
+    with pytest.raises(InvalidPresentation, match="critical"):
+        verify_pid_presentation(presented(critical), expecting())
+    with pytest.raises(InvalidPresentation, match="critical"):
+        verify_pid_presentation(presented(headers={"crit": ["x"], "x": 1}), expecting())
+
+
+@pytest.mark.parametrize("exp", [float("nan"), float("inf")])
+def test_a_pid_whose_exp_is_nan_or_infinity_is_refused(exp: float) -> None:
+    """PyJWT writes them as NaN and Infinity, which Python's json reads and JSON has not: a
+    NaN `exp` compared false with every time, so such a PID never expired."""
+    with pytest.raises(InvalidPresentation, match="JSON"):
+        verify_pid_presentation(presented(issue_pid(SE, extra={"exp": exp})), expecting())
+
+
+def test_a_pid_whose_exp_overflows_to_infinity_is_refused() -> None:
+    """`1e999` is JSON, and Python reads it as inf: a PID that never expires."""
+    pid = resigned(issue_pid(SE), lambda text: re.sub(r'"exp":\s*\d+', '"exp":1e999', text))
+
+    with pytest.raises(InvalidPresentation, match="exp"):
+        verify_pid_presentation(presented(pid), expecting())
+
+
+def test_a_pid_whose_nbf_is_a_huge_integer_is_refused() -> None:
+    pid = resigned(
+        issue_pid(SE), lambda text: text.replace('"iat":', '"nbf":' + "9" * 400 + ',"iat":')
+    )
+
+    with pytest.raises(InvalidPresentation, match="nbf"):
+        verify_pid_presentation(presented(pid), expecting())
+
+
+def resigned(pid: Pid, edit: Callable[[str], str]) -> Pid:
+    """The PID signed again by its issuer over an edited payload text: what PyJWT's json
+    writer would not write."""
+    header_part, payload_part, _ = pid.issuer_jwt.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_part + "=="))
+    payload = edit(base64.urlsafe_b64decode(payload_part + "==").decode())
+    token = jwt.api_jws.encode(payload.encode(), SE.signer.key, algorithm="ES256", headers=header)
+    return Pid(token, pid.disclosures, pid.holder)
 
 
 def test_alg_none_is_refused_for_the_issuer_jwt_and_the_key_binding() -> None:

@@ -183,6 +183,24 @@ async def test_a_token_of_another_type_is_refused(
         await lists.check(StatusReference(url, 0))
 
 
+@pytest.mark.parametrize("typ", ["statuslist+jwt", "application/statuslist+jwt", "StatusList+JWT"])
+async def test_the_tokens_typ_is_compared_as_a_media_type(
+    server: StatusServer, provider: PidProvider, lists: StatusLists, typ: str
+) -> None:
+    """RFC 7515 §4.1.9: `application/` is implied, and media types have no case."""
+    url = serve_list(server, provider, header={"typ": typ})
+
+    await lists.check(StatusReference(url, 0))
+
+
+async def test_a_token_with_critical_header_parameters_is_refused(
+    server: StatusServer, provider: PidProvider, lists: StatusLists
+) -> None:
+    url = serve_list(server, provider, header={"crit": ["x"], "x": 1})
+    with pytest.raises(StatusUnknown, match="critical"):
+        await lists.check(StatusReference(url, 0))
+
+
 def unsigned_token(provider: PidProvider, url: str, algorithm: str, key: Any) -> bytes:
     payload = {
         "sub": url,
@@ -301,7 +319,7 @@ async def test_a_token_with_nan_for_exp_is_refused(
 ) -> None:
     """Python's json reads `NaN`, which compares false with every time: never a valid exp."""
     url = serve_list(server, provider, exp=float("nan"))  # PyJWT writes it as NaN
-    with pytest.raises(StatusUnknown, match="not JSON"):
+    with pytest.raises(StatusUnknown, match="JSON"):
         await lists.check(StatusReference(url, 0))
 
 
@@ -695,5 +713,5 @@ def test_a_token_nested_past_the_parsers_depth_is_unknown_not_a_crash(
     deep = b64url(b"[" * 100_000 + b"]" * 100_000).encode()
     trust = TrustList([provider.ca.certificate])
 
-    with pytest.raises(StatusUnknown, match="not JSON"):
+    with pytest.raises(StatusUnknown, match="JSON"):
         verified_status_list(deep + b".e30.AA", "https://x/1", trust, time.time())
