@@ -18,6 +18,11 @@ COOL_DOWN_SECONDS = 30.0
 # Background refreshes report their own `problem` (and keep a last good copy); only calls made
 # for a citizen's login count here.
 BACKGROUND_OPERATIONS = frozenset({"metadata", "discovery", "jwks"})
+# Calls a login makes to hosts that are not the provider's upstream, timed like the others but
+# not its health: the EU wallet's fetch of a PID provider's status list, whose host being down
+# refuses that country's PIDs (their status is unknown), not every wallet login.
+OTHER_HOSTS_OPERATIONS = frozenset({"status_list"})
+UNCOUNTED_OPERATIONS = BACKGROUND_OPERATIONS | OTHER_HOSTS_OPERATIONS
 
 
 class UpstreamHealth:
@@ -52,5 +57,5 @@ class WatchedUpstream:
 
     def observe(self, operation: str, seconds: float, outcome: str) -> None:
         self._metrics.observe(operation, seconds, outcome)
-        if operation not in BACKGROUND_OPERATIONS:
+        if operation not in UNCOUNTED_OPERATIONS:
             self._health.record(outcome)

@@ -109,8 +109,9 @@ class EudiWalletProvider(HasLifecycle, ReportsHealth):
         self._access = AccessKey.load(config.access_certificate.key, config.access_certificate.cert)
         self._trust = TrustList.from_pem_files(config.trusted_issuers)
         self._statuses = StatusLists(
-            self._trust, config.status_lists, services.environment, services.clock
-        )
+            self._trust, config.status_lists, services.environment, services.clock,
+            services.upstream,
+        )  # fmt: skip
         self._transactions = Transactions(services.store)
         self._page = WalletPage(config, services, self.finish_path)
 

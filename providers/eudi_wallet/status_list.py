@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from providers.base import NoUpstreamMetrics, UpstreamObserver
 from providers.eudi_wallet import jose
 from providers.eudi_wallet.config import MAX_STATUS_LIST_BYTES, StatusListSettings
 from providers.eudi_wallet.errors import CredentialRevoked, StatusUnknown
@@ -47,6 +48,8 @@ log = logging.getLogger("portvakt.eudi_wallet.status_list")
 
 MEDIA_TYPE = "application/statuslist+jwt"
 STATUS_LIST_TYP = "statuslist+jwt"
+STATUS_LIST_OPERATION = "status_list"  # as the UpstreamObserver names the fetch
+HTTP_CLIENT_ERROR, HTTP_SERVER_ERROR = 400, 500
 REGISTRY = jose.registry(max_payload_bytes=MAX_STATUS_LIST_BYTES)  # the body's own bound first
 BITS = frozenset({1, 2, 4, 8})
 VALID, INVALID, SUSPENDED = 0, 1, 2
@@ -89,11 +92,13 @@ class StatusLists:
         settings: StatusListSettings,
         environment: str,
         clock: Callable[[], float] = time.time,
+        upstream: UpstreamObserver | None = None,
     ) -> None:
         self._trust = trust
         self._settings = settings
         self._environment = environment
         self._clock = clock
+        self._upstream = upstream or NoUpstreamMetrics()
         self._http = httpx2.AsyncClient(
             timeout=httpx2.Timeout(settings.timeout_seconds), follow_redirects=False
         )
@@ -173,13 +178,20 @@ class StatusLists:
             cached_bytes -= len(self._cache.pop(oldest).statuses)
 
     async def _fetch(self, uri: str) -> bytes:
+        """The list's body; each fetch timed for the metrics and traces as `status_list`, which
+        the provider's breaker does not count (`gateway.login.upstream_health`)."""
         self._require_allowed(uri)
+        started, answer = time.perf_counter(), _Answer()
         try:
             async with asyncio.timeout(self._settings.timeout_seconds):
-                return await self._get(uri)
+                return await self._get(uri, answer)
         except (TimeoutError, httpx2.HTTPError, httpx2.InvalidURL, ValueError) as error:
+            answer.status = None  # not answered in full, whatever its status line said
             log.warning("status list %s could not be fetched: %s", uri, type(error).__name__)
             raise StatusUnknown(f"the status list could not be fetched: {error!r}") from None
+        finally:
+            elapsed = time.perf_counter() - started
+            self._upstream.observe(STATUS_LIST_OPERATION, elapsed, answer.outcome)
 
     def _require_allowed(self, uri: str) -> None:
         """https; http only to a loopback host with `environment: test` (a local simulator)."""
@@ -196,9 +208,10 @@ class StatusLists:
             return
         raise StatusUnknown("the status list URI is not https")
 
-    async def _get(self, uri: str) -> bytes:
+    async def _get(self, uri: str, answer: _Answer) -> bytes:
         headers = {"Accept": MEDIA_TYPE, "Accept-Encoding": "gzip"}
         async with self._http.stream("GET", uri, headers=headers) as response:
+            answer.status = response.status_code
             if not 200 <= response.status_code < 300:  # §8.2: a 2xx; 3xx is not followed
                 raise StatusUnknown(f"the status list answered {response.status_code}")
             content_type = response.headers.get("content-type", "").split(";")[0]
@@ -220,6 +233,21 @@ class StatusLists:
             if len(body) > limit:
                 raise StatusUnknown(f"the status list is larger than {limit} bytes")
         return bytes(body)
+
+
+@dataclass
+class _Answer:
+    """How a fetch ended, as the provider's UpstreamObserver counts outcomes: `ok` when the
+    host answered (a list it sent that we refuse is still an answer), `rejected` for a 4xx,
+    `error` for a 5xx or no complete answer."""
+
+    status: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        if self.status is None or self.status >= HTTP_SERVER_ERROR:
+            return "error"
+        return "rejected" if self.status >= HTTP_CLIENT_ERROR else "ok"
 
 
 def verified_status_list(token: bytes, uri: str, trust: TrustList, now: float) -> StatusList:

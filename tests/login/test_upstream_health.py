@@ -1,5 +1,6 @@
 """The per-provider breaker: opens after repeated failures, lets a login try after the cool-down,
-closes on a success, and ignores background refreshes (they report their own problem)."""
+closes on a success, and ignores background refreshes (they report their own problem) and calls
+to hosts other than the upstream (a PID provider's status list)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,12 @@ def test_background_refreshes_do_not_count() -> None:
     for _ in range(FAILURES_TO_OPEN):
         watched.observe("/rp/v6.0/auth", 10.0, "error")
     assert health.problem is not None
+
+
+def test_status_list_fetches_do_not_count() -> None:
+    """A PID provider's status host down refuses that country's PIDs, not every wallet login."""
+    health = UpstreamHealth(Clock())
+    watched = WatchedUpstream(NoUpstreamMetrics(), health)
+    for _ in range(FAILURES_TO_OPEN * 2):
+        watched.observe("status_list", 5.0, "error")
+    assert health.problem is None

@@ -15,7 +15,10 @@ from typing import Any
 import httpx2
 import jwt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.responses import Response
 
+from gateway.login.upstream_health import FAILURES_TO_OPEN
 from providers.eudi_wallet.config import EIDAS_HIGH
 from tests.doubles.sd_jwt_vc import SE_PERSON, holder_key, issue_pid
 from tests.doubles.status_lists import StatusServer, serve_list
@@ -391,6 +394,36 @@ def test_an_unknown_status_refuses_the_pid(
     login.wallet.present(request, pid)
 
     assert "could not check" in login.page().text
+
+
+def test_a_failing_status_host_is_timed_and_closes_no_wallet_logins(
+    wallet: WalletSetup, status_server: StatusServer
+) -> None:
+    """Its fetches show in the metrics as the wallet's `status_list` errors; the breaker does not
+    count them, so after more of them than open it the wallet still takes logins."""
+    failing = status_server.new_url()
+    status_server.serve(failing, lambda: Response("down", status_code=503))
+    for _ in range(FAILURES_TO_OPEN + 1):
+        login = WalletLogin(wallet)  # the wallet page: the provider takes the login
+        pid = issue_pid(wallet.sweden, status={"status_list": {"idx": 0, "uri": failing}})
+        login.wallet.present(login.wallet.fetch(login.cross_device), pid)
+        assert "could not check" in login.page().text
+        login.close()
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(
+            httpx2.get(f"{wallet.gateway.url}/metrics").text
+        )
+        for sample in family.samples
+    }
+    timed = (
+        "portvakt_upstream_request_duration_seconds_count",
+        (("operation", "status_list"), ("outcome", "error"), ("provider", "wallet")),
+    )
+    assert samples[timed] >= FAILURES_TO_OPEN + 1
+    assert samples[("portvakt_provider_up", (("provider", "wallet"),))] == 1
+    WalletLogin(wallet).close()
 
 
 def test_an_unencrypted_answer_is_refused_and_the_request_lives_on(

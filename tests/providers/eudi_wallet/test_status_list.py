@@ -5,6 +5,7 @@ and the test PID provider's certificates, served by uvicorn on loopback, checked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import socket
@@ -492,6 +493,96 @@ async def test_a_server_that_never_answers_times_out(provider: PidProvider, cloc
         finally:
             await status_lists.aclose()
     assert time.monotonic() - started < 5
+
+
+# -- each fetch timed for the metrics and traces, outside the provider's breaker ------------
+
+
+class Observed:
+    """A provider's UpstreamObserver, as the gateway hands it over (ProviderServices.upstream)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, str]] = []
+
+    def observe(self, operation: str, seconds: float, outcome: str) -> None:
+        self.calls.append((operation, seconds, outcome))
+
+
+def observed_lists(
+    provider: PidProvider, clock: Clock, **settings: Any
+) -> tuple[StatusLists, Observed]:
+    observed = Observed()
+    status_lists = StatusLists(
+        TrustList([provider.ca.certificate]), StatusListSettings(**settings), "test", clock,
+        observed,
+    )  # fmt: skip
+    return status_lists, observed
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        ("list", "ok"),
+        ("wrong content type", "ok"),  # the host answered: what it sent is another matter
+        (302, "ok"),
+        (404, "rejected"),
+        (503, "error"),
+    ],
+)
+async def test_each_fetch_is_timed_with_how_it_ended(
+    server: StatusServer, provider: PidProvider, clock: Clock, answer: str | int, outcome: str
+) -> None:
+    url = server.new_url()
+    token = status_token(provider.signer, url)
+    if answer == "list":
+        server.serve_token(url, token)
+    elif answer == "wrong content type":
+        server.serve(url, lambda: Response(token, media_type="text/plain"))
+    else:
+        server.serve_token(url, token, status_code=answer)
+    status_lists, observed = observed_lists(provider, clock)
+    try:
+        with contextlib.suppress(StatusUnknown):
+            await status_lists.check(StatusReference(url, 0))
+        if answer == "list":  # a second check is served from the cache: no fetch, no timing
+            await status_lists.check(StatusReference(url, 0))
+    finally:
+        await status_lists.aclose()
+    assert [(operation, seen) for operation, _, seen in observed.calls] == [
+        ("status_list", outcome)
+    ]
+    assert observed.calls[0][1] > 0
+
+
+async def test_a_host_that_does_not_answer_is_timed_as_an_error(
+    provider: PidProvider, clock: Clock
+) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/lists/1"
+        status_lists, observed = observed_lists(provider, clock, timeout_seconds=0.3)
+        try:
+            with pytest.raises(StatusUnknown):
+                await status_lists.check(StatusReference(url, 0))
+        finally:
+            await status_lists.aclose()
+    assert [(operation, seen) for operation, _, seen in observed.calls] == [
+        ("status_list", "error")
+    ]
+    assert observed.calls[0][1] >= 0.3
+
+
+async def test_a_uri_refused_before_any_fetch_is_not_timed(
+    provider: PidProvider, clock: Clock
+) -> None:
+    status_lists, observed = observed_lists(provider, clock)
+    try:
+        with pytest.raises(StatusUnknown):
+            await status_lists.check(StatusReference("http://status.example/lists/1", 0))
+    finally:
+        await status_lists.aclose()
+    assert observed.calls == []
 
 
 # -- the cache (TSL §8.3 4.d, §13.7; ARF VCR_15) ----------------------------------------------
