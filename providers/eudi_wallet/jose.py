@@ -21,8 +21,8 @@ from providers.eudi_wallet.errors import InvalidPresentation, PresentationError
 from providers.parsing import MalformedInput, compact_jwt_parts
 
 # HAIP §7: ECDSA P-256 with SHA-256 at least; the larger curves where an issuer uses them.
-# RFC 7518 §3.4: each on its own curve.
-CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+# RFC 7518 §3.4: each on its own curve (P-256, P-384, P-521), as cryptography names them.
+CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 EC_ALGORITHMS = tuple(CURVES)
 MAX_HEADER_BYTES = 40_000  # an x5c of up to five certificates
 MAX_PAYLOAD_BYTES = 400_000  # a PID with its disclosures' digests, a KB-JWT
@@ -84,7 +84,8 @@ def verify(
             raise error(f"{typ}: the signer's key is not an EC key")
         key = ECKey.import_key(key)
     algorithm = str(unverified.header["alg"])
-    if key.curve_name != CURVES[algorithm]:
+    # Checked here, not left to joserfc: it raises KeyError for a curve JOSE has no name for.
+    if key.raw_value.curve.name != CURVES[algorithm]:
         raise error(f"{typ}: the signer's key does not fit the token's alg")
     try:
         jws.deserialize_compact(unverified.token, key, [algorithm], jws_registry)

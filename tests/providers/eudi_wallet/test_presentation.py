@@ -12,9 +12,11 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from providers.eudi_wallet import jose
 from providers.eudi_wallet.errors import (
     CredentialExpired,
     InvalidPresentation,
@@ -288,6 +290,16 @@ def test_a_pid_whose_nbf_is_a_huge_integer_is_refused() -> None:
 
     with pytest.raises(InvalidPresentation, match="nbf"):
         verify_pid_presentation(presented(pid), expecting())
+
+
+@pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP256K1(), ec.BrainpoolP256R1()])
+def test_a_signer_key_off_the_algs_curve_is_refused(curve: ec.EllipticCurve) -> None:
+    """RFC 7518 §3.4: ES256 is P-256 only; a curve JOSE has no name for is refused, not a crash."""
+    issued = jose.read(issue_pid(SE).issuer_jwt, "dc+sd-jwt")
+    other = ec.generate_private_key(curve).public_key()
+
+    with pytest.raises(InvalidPresentation, match="does not fit"):
+        jose.verify(issued, other)
 
 
 def resigned(pid: Pid, edit: Callable[[str], str]) -> Pid:
